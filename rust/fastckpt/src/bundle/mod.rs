@@ -1,0 +1,8 @@
+//! The V2 checkpoint format ("tensor bundle"): a `.index` table of entries and `.data-NNNNN-of-NNNNN` files.
+mod naming;
+mod reader;
+mod strings;
+
+pub use naming::{data_path, index_path};
+pub use reader::BundleReader;
+pub use strings::{decode_strings, encode_strings};

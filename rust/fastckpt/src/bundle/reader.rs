@@ -1,0 +1,314 @@
+//! Reading a V2 checkpoint: the whole `.index` is decoded at open; data files are memory-mapped on first use.
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use memmap2::Mmap;
+use prost::Message;
+
+use super::naming::{data_path, index_path};
+use super::strings::decode_strings;
+use crate::checksum;
+use crate::dtype::{byte_swap, DType};
+use crate::error::{Error, Result, ResultExt};
+use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
+use crate::slices::{self, num_elements, Selection, TensorSlice};
+use crate::table::Table;
+use crate::tensor::{shape_from_proto, TensorInfo};
+
+/// The newest bundle format version this reader understands.
+const BUNDLE_VERSION: i32 = 1;
+
+/// An open V2 checkpoint.
+pub struct BundleReader {
+    prefix: PathBuf,
+    header: BundleHeaderProto,
+    swap_bytes: bool,
+    /// Every entry but the header, by key: tensors, and the slices of partitioned tensors.
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+    /// The tensors users see (slice entries left out), in key order.
+    tensors: Vec<(Vec<u8>, TensorInfo)>,
+    shards: Mutex<HashMap<u32, Arc<Mmap>>>,
+}
+
+impl std::fmt::Debug for BundleReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleReader").field("prefix", &self.prefix).field("tensors", &self.tensors.len()).finish()
+    }
+}
+
+/// The dtype and shape an entry declares, checked.
+fn entry_info(entry: &BundleEntryProto) -> Result<TensorInfo> {
+    Ok(TensorInfo { dtype: DType::from_proto(entry.dtype)?, shape: shape_from_proto(entry.shape.as_ref())? })
+}
+
+impl BundleReader {
+    /// Opens the checkpoint with prefix `prefix` (the path without `.index`).
+    pub fn open(prefix: impl AsRef<Path>) -> Result<BundleReader> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let index = index_path(&prefix);
+        let bytes = std::fs::read(&index).map_err(|e| Error::io(e, &index))?;
+        Self::from_index(prefix, bytes).in_file(&index)
+    }
+
+    fn from_index(prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
+        let table = Table::open(bytes)?;
+        let mut header = None;
+        let mut entries = BTreeMap::new();
+        table.for_each(|key, value| {
+            if key.is_empty() {
+                let parsed = BundleHeaderProto::decode(value)
+                    .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
+                header = Some(parsed);
+            } else {
+                let entry = BundleEntryProto::decode(value).map_err(|e| {
+                    Error::data_loss(format!("unparsable entry: {e}")).for_tensor(&String::from_utf8_lossy(key))
+                })?;
+                entries.insert(key.to_vec(), entry);
+            }
+            Ok(())
+        })?;
+        let header = header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))?;
+        if let Some(version) = &header.version {
+            if version.min_consumer > BUNDLE_VERSION || version.bad_consumers.contains(&BUNDLE_VERSION) {
+                return Err(Error::unimplemented(format!(
+                    "checkpoint format version (producer {}, min consumer {}) is newer than this reader ({BUNDLE_VERSION})",
+                    version.producer, version.min_consumer
+                )));
+            }
+        }
+        let swap_bytes = match Endianness::try_from(header.endianness) {
+            Ok(Endianness::Little) => cfg!(target_endian = "big"),
+            Ok(Endianness::Big) => cfg!(target_endian = "little"),
+            Err(_) => return Err(Error::data_loss(format!("unknown endianness {}", header.endianness))),
+        };
+
+        // Keys of slices are listed by their partitioned tensor; everything else is a tensor.
+        let mut slice_keys = std::collections::HashSet::new();
+        for (key, entry) in &entries {
+            for slice in &entry.slices {
+                slice_keys.insert(TensorSlice::from_proto(slice).key(key));
+            }
+        }
+        let mut tensors = Vec::with_capacity(entries.len());
+        for (key, entry) in &entries {
+            if !slice_keys.contains(key) {
+                let info = entry_info(entry).for_tensor(&String::from_utf8_lossy(key))?;
+                tensors.push((key.clone(), info));
+            }
+        }
+        Ok(BundleReader { prefix, header, swap_bytes, entries, tensors, shards: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    pub fn header(&self) -> &BundleHeaderProto {
+        &self.header
+    }
+
+    /// The tensors of the checkpoint, by name in key order.
+    pub fn tensors(&self) -> &[(Vec<u8>, TensorInfo)] {
+        &self.tensors
+    }
+
+    /// The raw entry stored under `key` (a tensor name or an encoded slice key).
+    pub fn entry(&self, key: &[u8]) -> Option<&BundleEntryProto> {
+        self.entries.get(key)
+    }
+
+    fn tensor(&self, name: &[u8]) -> Result<(&BundleEntryProto, &TensorInfo)> {
+        let index = self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name));
+        match index {
+            Ok(i) => Ok((&self.entries[name], &self.tensors[i].1)),
+            Err(_) => Err(Error::not_found("no such tensor in the checkpoint")),
+        }
+        .for_tensor(&String::from_utf8_lossy(name))
+        .in_file(&index_path(&self.prefix))
+    }
+
+    /// The memory map of data file `shard`.
+    fn shard(&self, shard: i32) -> Result<Arc<Mmap>> {
+        let num_shards = self.header.num_shards;
+        let shard = u32::try_from(shard)
+            .ok()
+            .filter(|&s| (s as i64) < num_shards as i64)
+            .ok_or_else(|| Error::data_loss(format!("entry names data file {shard} of {num_shards}")))?;
+        let mut shards = self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(map) = shards.get(&shard) {
+            return Ok(Arc::clone(map));
+        }
+        let path = data_path(&self.prefix, shard, num_shards as u32);
+        let file = File::open(&path).map_err(|e| Error::io(e, &path))?;
+        // Safety: checkpoint files are written under temporary names and renamed into place, never modified in
+        // place; a file truncated by someone else while mapped is outside what any reader can defend against.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, &path))?;
+        let map = Arc::new(map);
+        shards.insert(shard, Arc::clone(&map));
+        Ok(map)
+    }
+
+    /// The stored bytes of an unpartitioned entry, checked against the data file and the declared shape.
+    fn entry_bytes(&self, entry: &BundleEntryProto, info: &TensorInfo) -> Result<(Arc<Mmap>, std::ops::Range<usize>)> {
+        let map = self.shard(entry.shard_id)?;
+        let path = || data_path(&self.prefix, entry.shard_id as u32, self.header.num_shards as u32);
+        let range = u64::try_from(entry.offset)
+            .ok()
+            .zip(u64::try_from(entry.size).ok())
+            .and_then(|(offset, size)| Some(offset..offset.checked_add(size)?))
+            .filter(|r| r.end <= map.len() as u64)
+            .ok_or_else(|| {
+                Error::data_loss(format!(
+                    "entry bytes [{}, +{}) lie outside the {}-byte data file (truncated?)",
+                    entry.offset,
+                    entry.size,
+                    map.len()
+                ))
+                .in_file(&path())
+            })?;
+        if let Some(elem) = info.dtype.size() {
+            let expected = num_elements(&info.shape).unwrap_or(u64::MAX).saturating_mul(elem as u64);
+            if range.end - range.start != expected {
+                return Err(Error::data_loss(format!(
+                    "entry holds {} bytes but a {} tensor of shape {:?} takes {expected}",
+                    range.end - range.start,
+                    info.dtype.name(),
+                    info.shape
+                ))
+                .in_file(&path()));
+            }
+        }
+        Ok((map, range.start as usize..range.end as usize))
+    }
+
+    fn verify(&self, entry: &BundleEntryProto, actual: u32) -> Result<()> {
+        let stored = checksum::unmask(entry.crc32c);
+        if stored != actual {
+            let path = data_path(&self.prefix, entry.shard_id as u32, self.header.num_shards as u32);
+            return Err(Error::data_loss(format!(
+                "checksum mismatch: stored {stored:#010x}, computed {actual:#010x} over {} bytes at offset {}",
+                entry.size, entry.offset
+            ))
+            .in_file(&path));
+        }
+        Ok(())
+    }
+
+    /// The boxes of a partitioned tensor's slices, with their entries.
+    fn slices<'e>(&'e self, name: &[u8], entry: &'e BundleEntryProto, info: &TensorInfo) -> Result<Vec<(Vec<(u64, u64)>, &'e BundleEntryProto, TensorInfo)>> {
+        entry
+            .slices
+            .iter()
+            .map(|proto| {
+                let slice = TensorSlice::from_proto(proto);
+                let block = slice.resolve(&info.shape)?;
+                let slice_entry = self
+                    .entries
+                    .get(&slice.key(name))
+                    .ok_or_else(|| Error::data_loss(format!("missing the entry of slice {block:?}")))?;
+                let slice_info = entry_info(slice_entry)?;
+                let block_shape: Vec<u64> = block.iter().map(|&(_, len)| len).collect();
+                if slice_info.dtype != info.dtype || slice_info.shape != block_shape {
+                    return Err(Error::data_loss(format!(
+                        "slice {block:?} is stored as {} {:?}, not {} {block_shape:?}",
+                        slice_info.dtype.name(),
+                        slice_info.shape,
+                        info.dtype.name()
+                    )));
+                }
+                Ok((block, slice_entry, slice_info))
+            })
+            .collect()
+    }
+
+    /// Reads the selection `sel` of a numeric tensor into `out` (row-major, native byte order). With `verify`,
+    /// the checksum of every stored tensor or slice read is checked; partial reads of an unpartitioned tensor
+    /// read only the bytes they need and so cannot be checked.
+    pub fn read_into(&self, name: &[u8], sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
+        let (entry, info) = self.tensor(name)?;
+        let tensor_name = String::from_utf8_lossy(name);
+        self.read_into_unchecked_name(name, entry, info, sel, verify, out).for_tensor(&tensor_name).in_file(&index_path(&self.prefix))
+    }
+
+    fn read_into_unchecked_name(
+        &self,
+        name: &[u8],
+        entry: &BundleEntryProto,
+        info: &TensorInfo,
+        sel: &Selection,
+        verify: bool,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let elem = info.numeric_size()?;
+        if out.len() as u64 != sel.num_elements() * elem as u64 {
+            return Err(Error::invalid_argument(format!("output buffer of {} bytes for {} elements", out.len(), sel.num_elements())));
+        }
+        if entry.slices.is_empty() {
+            let (map, range) = self.entry_bytes(entry, info)?;
+            let bytes = &map[range];
+            if sel.is_full(&info.shape) {
+                if verify {
+                    self.verify(entry, checksum::copy_with_checksum(bytes, out))?;
+                } else {
+                    out.copy_from_slice(bytes);
+                }
+            } else {
+                let full: Vec<(u64, u64)> = info.shape.iter().map(|&d| (0, d)).collect();
+                sel.copy_bytes(&full, bytes, elem, out);
+            }
+        } else {
+            let slices = self.slices(name, entry, info)?;
+            let boxes: Vec<Vec<(u64, u64)>> = slices.iter().map(|(b, _, _)| b.clone()).collect();
+            let maps = slices
+                .iter()
+                .map(|(_, slice_entry, slice_info)| self.entry_bytes(slice_entry, slice_info))
+                .collect::<Result<Vec<_>>>()?;
+            slices::assemble(sel, &boxes, elem, out, |i| {
+                let bytes = &maps[i].0[maps[i].1.clone()];
+                if verify {
+                    self.verify(slices[i].1, checksum::value(bytes))?;
+                }
+                Ok(Cow::Borrowed(bytes))
+            })?;
+        }
+        if self.swap_bytes {
+            byte_swap(out, info.dtype.swap_unit());
+        }
+        Ok(())
+    }
+
+    /// Reads the selection `sel` of a string tensor, verifying checksums.
+    pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
+        let (entry, info) = self.tensor(name)?;
+        let tensor_name = String::from_utf8_lossy(name);
+        self.read_strings_of(name, entry, info, sel).for_tensor(&tensor_name).in_file(&index_path(&self.prefix))
+    }
+
+    fn read_strings_of(&self, name: &[u8], entry: &BundleEntryProto, info: &TensorInfo, sel: &Selection) -> Result<Vec<Vec<u8>>> {
+        if info.dtype != DType::String {
+            return Err(Error::invalid_argument(format!("a {} tensor is not a string tensor", info.dtype.name())));
+        }
+        let read_entry = |entry: &BundleEntryProto, info: &TensorInfo| -> Result<Vec<Vec<u8>>> {
+            let (map, range) = self.entry_bytes(entry, info)?;
+            let count = num_elements(&info.shape).unwrap_or(u64::MAX);
+            let (strings, crc) = decode_strings(&map[range], count, self.swap_bytes)?;
+            self.verify(entry, crc)?;
+            Ok(strings)
+        };
+        if entry.slices.is_empty() {
+            let strings = read_entry(entry, info)?;
+            if sel.is_full(&info.shape) {
+                return Ok(strings);
+            }
+            let full: Vec<(u64, u64)> = info.shape.iter().map(|&d| (0, d)).collect();
+            let mut strings = Some(strings);
+            return slices::assemble_strings(sel, &[full], |_| Ok(strings.take().unwrap_or_default()));
+        }
+        let slices = self.slices(name, entry, info)?;
+        let boxes: Vec<Vec<(u64, u64)>> = slices.iter().map(|(b, _, _)| b.clone()).collect();
+        slices::assemble_strings(sel, &boxes, |i| read_entry(slices[i].1, &slices[i].2))
+    }
+}

@@ -1,0 +1,66 @@
+//! One interface over both checkpoint formats.
+use std::path::{Path, PathBuf};
+
+use crate::bundle::{index_path, BundleReader};
+use crate::error::{Error, Result};
+use crate::slices::Selection;
+use crate::tensor::TensorInfo;
+use crate::v1::V1Reader;
+
+/// An open checkpoint of either format.
+#[derive(Debug)]
+pub enum Checkpoint {
+    /// The V2 format: `P.index` and `P.data-*`.
+    Bundle(BundleReader),
+    /// The single-file V1 format, possibly sharded over several files.
+    V1(V1Reader),
+}
+
+impl Checkpoint {
+    /// Opens a V2 checkpoint by its prefix, or else a V1 checkpoint file at that path.
+    pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint> {
+        let path = path.as_ref();
+        if index_path(path).is_file() {
+            Ok(Checkpoint::Bundle(BundleReader::open(path)?))
+        } else if path.is_file() {
+            Ok(Checkpoint::V1(V1Reader::open(&[path.to_path_buf()])?))
+        } else {
+            Err(Error::not_found("no checkpoint: neither a V2 index nor a V1 file exists").in_file(path))
+        }
+    }
+
+    /// Opens the files of a sharded V1 checkpoint together.
+    pub fn open_v1(paths: &[PathBuf]) -> Result<Checkpoint> {
+        Ok(Checkpoint::V1(V1Reader::open(paths)?))
+    }
+
+    /// The tensors, by name in key order; slices of partitioned tensors are not listed.
+    pub fn tensors(&self) -> &[(Vec<u8>, TensorInfo)] {
+        match self {
+            Checkpoint::Bundle(r) => r.tensors(),
+            Checkpoint::V1(r) => r.tensors(),
+        }
+    }
+
+    pub fn info(&self, name: &[u8]) -> Option<&TensorInfo> {
+        let tensors = self.tensors();
+        tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name)).ok().map(|i| &tensors[i].1)
+    }
+
+    /// Reads the selection `sel` of a numeric tensor into `out`, row-major in native byte order. `verify`
+    /// checks the checksums of V2 data (V1 files have block checksums only, always checked).
+    pub fn read_into(&self, name: &[u8], sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
+        match self {
+            Checkpoint::Bundle(r) => r.read_into(name, sel, verify, out),
+            Checkpoint::V1(r) => r.read_into(name, sel, out),
+        }
+    }
+
+    /// Reads the selection `sel` of a string tensor.
+    pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
+        match self {
+            Checkpoint::Bundle(r) => r.read_strings(name, sel),
+            Checkpoint::V1(r) => r.read_strings(name, sel),
+        }
+    }
+}

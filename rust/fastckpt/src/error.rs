@@ -1,0 +1,128 @@
+//! Errors of the core: every error says what went wrong, and in which file and tensor.
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What kind of failure an [`Error`] is; the Python layer maps each kind to an exception class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A file or a tensor does not exist.
+    NotFound,
+    /// The bytes on disk are corrupt, truncated or inconsistent.
+    DataLoss,
+    /// The caller asked for something that cannot be done (a bad slice, a wrong dtype).
+    InvalidArgument,
+    /// The file uses a feature this library does not read.
+    Unimplemented,
+    /// The operating system refused an operation for another reason.
+    Io,
+}
+
+/// An error with the file and tensor it concerns.
+#[derive(Debug, thiserror::Error)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub file: Option<PathBuf>,
+    pub tensor: Option<String>,
+    #[source]
+    pub source: Option<std::io::Error>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into(), file: None, tensor: None, source: None }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    pub fn data_loss(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::DataLoss, message)
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub fn unimplemented(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unimplemented, message)
+    }
+
+    /// An I/O error on `path`; a missing file becomes [`ErrorKind::NotFound`].
+    pub fn io(err: std::io::Error, path: &Path) -> Self {
+        let kind = match err.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::UnexpectedEof => ErrorKind::DataLoss,
+            _ => ErrorKind::Io,
+        };
+        Error { kind, message: err.to_string(), file: Some(path.to_path_buf()), tensor: None, source: Some(err) }
+    }
+
+    /// Names the file, unless a more precise one is named already.
+    pub fn in_file(mut self, path: &Path) -> Self {
+        if self.file.is_none() {
+            self.file = Some(path.to_path_buf());
+        }
+        self
+    }
+
+    /// Names the tensor, unless one is named already.
+    pub fn for_tensor(mut self, name: &str) -> Self {
+        if self.tensor.is_none() {
+            self.tensor = Some(name.to_owned());
+        }
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        match (&self.tensor, &self.file) {
+            (Some(tensor), Some(file)) => write!(f, " (tensor {tensor:?} in {})", file.display()),
+            (Some(tensor), None) => write!(f, " (tensor {tensor:?})"),
+            (None, Some(file)) => write!(f, " (in {})", file.display()),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+/// Adds file and tensor context to the error of a `Result`.
+pub trait ResultExt<T> {
+    fn in_file(self, path: &Path) -> Result<T>;
+    fn for_tensor(self, name: &str) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn in_file(self, path: &Path) -> Result<T> {
+        self.map_err(|e| e.in_file(path))
+    }
+
+    fn for_tensor(self, name: &str) -> Result<T> {
+        self.map_err(|e| e.for_tensor(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_file_and_tensor() {
+        let err = Error::data_loss("checksum mismatch").for_tensor("v1").in_file(Path::new("/m/ckpt.data"));
+        assert_eq!(err.to_string(), "checksum mismatch (tensor \"v1\" in /m/ckpt.data)");
+        // The innermost context wins.
+        let err = err.for_tensor("outer").in_file(Path::new("/other"));
+        assert_eq!(err.tensor.as_deref(), Some("v1"));
+        assert_eq!(err.file.as_deref(), Some(Path::new("/m/ckpt.data")));
+    }
+
+    #[test]
+    fn missing_file_is_not_found() {
+        let err = Error::io(std::io::Error::from(std::io::ErrorKind::NotFound), Path::new("x"));
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+}

@@ -1,0 +1,23 @@
+//! fastckpt: reads TensorFlow checkpoints without TensorFlow.
+//!
+//! The modules follow the layers of the formats: [`checksum`] and [`coding`] underneath; [`table`], the sorted
+//! string table of `.index` and V1 files; [`bundle`], the V2 checkpoint format; [`v1`], the V1 format;
+//! [`slices`] and [`dtype`], what both share; and [`checkpoint`], one interface over both.
+pub mod bundle;
+pub mod checkpoint;
+pub mod checksum;
+pub mod coding;
+pub mod dtype;
+pub mod error;
+pub mod ordered_code;
+pub mod proto;
+pub mod slices;
+pub mod table;
+pub mod tensor;
+pub mod v1;
+
+pub use checkpoint::Checkpoint;
+pub use dtype::DType;
+pub use error::{Error, ErrorKind, Result};
+pub use slices::{DimSelection, Selection};
+pub use tensor::TensorInfo;

@@ -1,0 +1,198 @@
+//! Reading V1 checkpoints (TensorFlow before 0.11): one table per file, whose `""` key holds the list of
+//! tensors and their slices, and whose other keys hold each slice's values in a `TensorProto`.
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use prost::Message;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result, ResultExt};
+use crate::proto::{SavedTensorSlices, TensorProto};
+use crate::slices::{self, num_elements, Selection, TensorSlice};
+use crate::table::Table;
+use crate::tensor::{shape_from_proto, TensorInfo};
+
+/// A stored slice: the file that holds it, the slice, and its box in the full tensor.
+struct StoredSlice {
+    file: usize,
+    slice: TensorSlice,
+    block: Vec<(u64, u64)>,
+}
+
+/// An open V1 checkpoint: one file, or the shards of a sharded save.
+pub struct V1Reader {
+    files: Vec<(PathBuf, Table<Mmap>)>,
+    tensors: Vec<(Vec<u8>, TensorInfo)>,
+    slices: HashMap<Vec<u8>, Vec<StoredSlice>>,
+}
+
+impl std::fmt::Debug for V1Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let paths: Vec<&PathBuf> = self.files.iter().map(|(p, _)| p).collect();
+        f.debug_struct("V1Reader").field("files", &paths).field("tensors", &self.tensors.len()).finish()
+    }
+}
+
+impl V1Reader {
+    /// Opens the files of a V1 checkpoint; tensors split across them are joined.
+    pub fn open(paths: &[PathBuf]) -> Result<V1Reader> {
+        if paths.is_empty() {
+            return Err(Error::not_found("no V1 checkpoint files given"));
+        }
+        let mut files = Vec::with_capacity(paths.len());
+        let mut infos: HashMap<Vec<u8>, TensorInfo> = HashMap::new();
+        let mut slices: HashMap<Vec<u8>, Vec<StoredSlice>> = HashMap::new();
+        for (file_index, path) in paths.iter().enumerate() {
+            let file = File::open(path).map_err(|e| Error::io(e, path))?;
+            // Safety: see BundleReader::shard; checkpoint files are replaced by rename, not modified in place.
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, path))?;
+            let table = Table::open(map).in_file(path)?;
+            let meta = table
+                .get(b"")
+                .in_file(path)?
+                .ok_or_else(|| Error::data_loss("not a V1 checkpoint: no metadata entry").in_file(path))?;
+            let meta = SavedTensorSlices::decode(&*meta)
+                .ok()
+                .and_then(|m| m.meta)
+                .ok_or_else(|| Error::data_loss("not a V1 checkpoint: unparsable metadata").in_file(path))?;
+            for tensor in meta.tensor {
+                let name = tensor.name.into_bytes();
+                let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(&name)).in_file(path);
+                let info = TensorInfo {
+                    dtype: DType::from_proto(tensor.r#type).map_err(context)?,
+                    shape: shape_from_proto(tensor.shape.as_ref()).map_err(context)?,
+                };
+                if let Some(known) = infos.get(&name) {
+                    if *known != info {
+                        return Err(context(Error::data_loss(format!(
+                            "declared as {} {:?} here and {} {:?} in another file",
+                            info.dtype.name(),
+                            info.shape,
+                            known.dtype.name(),
+                            known.shape
+                        ))));
+                    }
+                }
+                for proto in &tensor.slice {
+                    let slice = TensorSlice::from_proto(proto);
+                    let block = slice.resolve(&info.shape).map_err(context)?;
+                    slices.entry(name.clone()).or_default().push(StoredSlice { file: file_index, slice, block });
+                }
+                infos.insert(name, info);
+            }
+            files.push((path.clone(), table));
+        }
+        let mut tensors: Vec<(Vec<u8>, TensorInfo)> = infos.into_iter().collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(V1Reader { files, tensors, slices })
+    }
+
+    pub fn tensors(&self) -> &[(Vec<u8>, TensorInfo)] {
+        &self.tensors
+    }
+
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|(p, _)| p.as_path())
+    }
+
+    fn tensor(&self, name: &[u8]) -> Result<(&TensorInfo, &[StoredSlice])> {
+        let found = self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name));
+        let info = match found {
+            Ok(i) => &self.tensors[i].1,
+            Err(_) => {
+                return Err(Error::not_found("no such tensor in the checkpoint")
+                    .for_tensor(&String::from_utf8_lossy(name))
+                    .in_file(&self.files[0].0))
+            }
+        };
+        Ok((info, self.slices.get(name).map(Vec::as_slice).unwrap_or(&[])))
+    }
+
+    /// The `TensorProto` holding the values of a stored slice.
+    fn slice_values(&self, name: &[u8], stored: &StoredSlice) -> Result<TensorProto> {
+        let (path, table) = &self.files[stored.file];
+        let value = table
+            .get(&stored.slice.key(name))
+            .in_file(path)?
+            .ok_or_else(|| Error::data_loss(format!("missing the values of slice {:?}", stored.block)).in_file(path))?;
+        SavedTensorSlices::decode(&*value)
+            .ok()
+            .and_then(|s| s.data)
+            .and_then(|d| d.data)
+            .ok_or_else(|| Error::data_loss(format!("unparsable values of slice {:?}", stored.block)).in_file(path))
+    }
+
+    /// Reads the selection `sel` of a numeric tensor into `out` (row-major, little-endian).
+    pub fn read_into(&self, name: &[u8], sel: &Selection, out: &mut [u8]) -> Result<()> {
+        let (info, stored) = self.tensor(name)?;
+        let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&self.files[0].0);
+        let elem = info.numeric_size().map_err(context)?;
+        if out.len() as u64 != sel.num_elements() * elem as u64 {
+            return Err(context(Error::invalid_argument("output buffer of the wrong size")));
+        }
+        let boxes: Vec<Vec<(u64, u64)>> = stored.iter().map(|s| s.block.clone()).collect();
+        slices::assemble(sel, &boxes, elem, out, |i| {
+            let values = self.slice_values(name, &stored[i])?;
+            let count = num_elements(&stored[i].block.iter().map(|b| b.1).collect::<Vec<_>>()).unwrap_or(0);
+            Ok(proto_values_as_bytes(&values, info.dtype, count)?.into())
+        })
+        .map_err(context)
+    }
+
+    /// Reads the selection `sel` of a string tensor.
+    pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
+        let (info, stored) = self.tensor(name)?;
+        let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&self.files[0].0);
+        if info.dtype != DType::String {
+            return Err(context(Error::invalid_argument("not a string tensor")));
+        }
+        let boxes: Vec<Vec<(u64, u64)>> = stored.iter().map(|s| s.block.clone()).collect();
+        slices::assemble_strings(sel, &boxes, |i| Ok(self.slice_values(name, &stored[i])?.string_val)).map_err(context)
+    }
+}
+
+/// The values of a V1 `TensorProto` as little-endian bytes of `dtype`, checking that there are `count`.
+fn proto_values_as_bytes(t: &TensorProto, dtype: DType, count: u64) -> Result<Vec<u8>> {
+    fn collect<T: Copy, const N: usize>(values: &[T], to_bytes: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+        values.iter().flat_map(|&v| to_bytes(v)).collect()
+    }
+    let elem = dtype.size().unwrap_or(1) as u64;
+    if !t.tensor_content.is_empty() {
+        return check_len(t.tensor_content.clone(), count * elem);
+    }
+    let bytes = match dtype {
+        DType::Float32 => collect(&t.float_val, f32::to_le_bytes),
+        DType::Float64 => collect(&t.double_val, f64::to_le_bytes),
+        DType::Int32 | DType::QInt32 => collect(&t.int_val, i32::to_le_bytes),
+        DType::Int16 | DType::QInt16 => collect(&t.int_val, |v| (v as i16).to_le_bytes()),
+        DType::UInt16 | DType::QUInt16 => collect(&t.int_val, |v| (v as u16).to_le_bytes()),
+        DType::Int8 | DType::QInt8 | DType::UInt8 | DType::QUInt8 => collect(&t.int_val, |v| [v as u8]),
+        DType::Int64 => collect(&t.int64_val, i64::to_le_bytes),
+        DType::UInt32 => collect(&t.uint32_val, u32::to_le_bytes),
+        DType::UInt64 => collect(&t.uint64_val, u64::to_le_bytes),
+        DType::Bool => collect(&t.bool_val, |v| [v as u8]),
+        DType::Complex64 => collect(&t.scomplex_val, f32::to_le_bytes),
+        DType::Complex128 => collect(&t.dcomplex_val, f64::to_le_bytes),
+        DType::Float16 | DType::BFloat16 => collect(&t.half_val, |v| (v as u16).to_le_bytes()),
+        DType::Float8E5M2
+        | DType::Float8E4M3FN
+        | DType::Float8E4M3FNUZ
+        | DType::Float8E4M3B11FNUZ
+        | DType::Float8E5M2FNUZ
+        | DType::Int4
+        | DType::UInt4 => t.float8_val.clone(),
+        DType::String | DType::Resource | DType::Variant => {
+            return Err(Error::unimplemented(format!("{} values in a V1 checkpoint", dtype.name())))
+        }
+    };
+    check_len(bytes, count * elem)
+}
+
+fn check_len(bytes: Vec<u8>, expected: u64) -> Result<Vec<u8>> {
+    if bytes.len() as u64 != expected {
+        return Err(Error::data_loss(format!("slice holds {} bytes of values instead of {expected}", bytes.len())));
+    }
+    Ok(bytes)
+}
