@@ -1,1 +1,143 @@
+//! The Python extension `fastckpt._fastckpt`: converts types and errors between Python and the core crate,
+//! and releases the GIL while the core reads.
+use std::path::PathBuf;
 
+use fastckpt::{Checkpoint, DimSelection, Error, ErrorKind, Selection};
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyList};
+
+/// Raises the `fastckpt.errors` exception of the error's kind, with its message, file and tensor.
+fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
+    let class = match err.kind {
+        ErrorKind::NotFound => "NotFoundError",
+        ErrorKind::DataLoss => "DataLossError",
+        ErrorKind::InvalidArgument => "InvalidArgumentError",
+        ErrorKind::Unimplemented => "UnimplementedError",
+        ErrorKind::Io => "OpError",
+    };
+    static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let raised = ERRORS
+        .get_or_try_init(py, || py.import("fastckpt.errors").map(Bound::unbind))
+        .and_then(|module| module.bind(py).getattr(class))
+        .and_then(|class| {
+            let file = err.file.as_ref().map(|f| f.to_string_lossy().into_owned());
+            class.call1((err.to_string(), file, err.tensor.clone()))
+        });
+    match raised {
+        Ok(exception) => PyErr::from_value(exception),
+        Err(import_failure) => import_failure,
+    }
+}
+
+/// An open checkpoint (V2 bundle or V1 file).
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+struct CheckpointFile {
+    inner: Checkpoint,
+}
+
+impl CheckpointFile {
+    fn info(&self, py: Python<'_>, name: &[u8]) -> PyResult<&fastckpt::TensorInfo> {
+        self.inner.info(name).ok_or_else(|| {
+            let err = Error::not_found("no such tensor in the checkpoint").for_tensor(&String::from_utf8_lossy(name));
+            to_py_err(py, err)
+        })
+    }
+
+    fn selection(&self, py: Python<'_>, name: &[u8], region: Option<Vec<(u64, u64, u64)>>) -> PyResult<Selection> {
+        let shape = &self.info(py, name)?.shape;
+        match region {
+            None => Ok(Selection::full(shape)),
+            Some(dims) => {
+                let dims = dims.into_iter().map(|(start, count, step)| DimSelection { start, count, step }).collect();
+                Selection::new(shape, dims).map_err(|e| to_py_err(py, e.for_tensor(&String::from_utf8_lossy(name))))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl CheckpointFile {
+    /// Opens a V2 checkpoint by prefix, or a V1 checkpoint file.
+    #[staticmethod]
+    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py.detach(|| Checkpoint::open(&path)).map_err(|e| to_py_err(py, e))?;
+        Ok(CheckpointFile { inner })
+    }
+
+    /// Opens the files of a (sharded) V1 checkpoint together.
+    #[staticmethod]
+    fn open_v1(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Self> {
+        let inner = py.detach(|| Checkpoint::open_v1(&paths)).map_err(|e| to_py_err(py, e))?;
+        Ok(CheckpointFile { inner })
+    }
+
+    /// "v2" or "v1".
+    #[getter]
+    fn format(&self) -> &'static str {
+        match self.inner {
+            Checkpoint::Bundle(_) => "v2",
+            Checkpoint::V1(_) => "v1",
+        }
+    }
+
+    /// `[(name, dtype_enum, shape)]` of every tensor, in key order; names are bytes.
+    fn tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = self.inner.tensors().iter().map(|(name, info)| {
+            (PyBytes::new(py, name), info.dtype.as_proto(), info.shape.clone())
+        });
+        PyList::new(py, items)
+    }
+
+    /// The bytes of a numeric tensor, or of the region `[(start, count, step)]` of it, as a uint8 array in
+    /// native byte order. `verify` checks the stored checksums (whole tensors and slices only).
+    #[pyo3(signature = (name, region=None, verify=true))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        name: &[u8],
+        region: Option<Vec<(u64, u64, u64)>>,
+        verify: bool,
+    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        let info = self.info(py, name)?;
+        let sel = self.selection(py, name, region)?;
+        let elem = info.numeric_size().map_err(|e| to_py_err(py, e.for_tensor(&String::from_utf8_lossy(name))))?;
+        let len = usize::try_from(sel.num_elements())
+            .ok()
+            .and_then(|n| n.checked_mul(elem))
+            .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))?;
+        // Safety: the array is uninitialized until read_into fills all of it; on error it is dropped unread.
+        let array = unsafe { PyArray1::<u8>::new(py, [len], false) };
+        let out = unsafe { array.as_slice_mut() }?;
+        py.detach(|| self.inner.read_into(name, &sel, verify, out)).map_err(|e| to_py_err(py, e))?;
+        Ok(array)
+    }
+
+    /// The elements of a string tensor (or of a region of it) as a flat list of bytes, row-major.
+    #[pyo3(signature = (name, region=None))]
+    fn read_strings<'py>(
+        &self,
+        py: Python<'py>,
+        name: &[u8],
+        region: Option<Vec<(u64, u64, u64)>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let sel = self.selection(py, name, region)?;
+        let strings = py.detach(|| self.inner.read_strings(name, &sel)).map_err(|e| to_py_err(py, e))?;
+        PyList::new(py, strings.iter().map(|s| PyBytes::new(py, s)))
+    }
+}
+
+/// The serialized FileDescriptorSet of the project's .proto files.
+#[pyfunction]
+fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
+    PyBytes::new(py, fastckpt::proto::DESCRIPTOR_SET)
+}
+
+#[pymodule]
+fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<CheckpointFile>()?;
+    m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,44 @@
+"""fastckpt: read TensorFlow checkpoints fast, from Python, without TensorFlow.
+
+>>> import fastckpt
+>>> reader = fastckpt.load_checkpoint(fastckpt.examples.model_path())
+>>> sorted(reader.get_variable_to_shape_map())
+['v1', 'v2']
+>>> reader.get_tensor("v1") + reader.get_tensor("v2")
+array([3.], dtype=float32)
+"""
+from . import dtypes, errors, examples
+from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint
+from .dtypes import DType, as_dtype
+from .reader import (
+    CheckpointReader,
+    NewCheckpointReader,
+    TensorSliceReader,
+    list_variables,
+    load_checkpoint,
+    load_variable,
+)
+
+__all__ = [
+    "CheckpointReader",
+    "DType",
+    "NewCheckpointReader",
+    "TensorSliceReader",
+    "as_dtype",
+    "checkpoint_exists",
+    "dtypes",
+    "errors",
+    "examples",
+    "get_checkpoint_state",
+    "latest_checkpoint",
+    "list_variables",
+    "load_checkpoint",
+    "load_variable",
+]
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("fastckpt")
+except Exception:  # pragma: no cover - running from a source tree without installing
+    __version__ = "0+unknown"

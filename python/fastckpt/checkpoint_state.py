@@ -1,0 +1,101 @@
+"""The ``checkpoint`` state file of a checkpoint directory, and finding checkpoints by path.
+
+A directory written by a Saver holds a text-format ``CheckpointState``::
+
+    model_checkpoint_path: "model.ckpt-2000"
+    all_model_checkpoint_paths: "model.ckpt-1000"
+    all_model_checkpoint_paths: "model.ckpt-2000"
+
+>>> import fastckpt
+>>> fastckpt.latest_checkpoint("train_dir")          # doctest: +SKIP
+'train_dir/model.ckpt-2000'
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import List, Optional
+
+from google.protobuf import text_format
+
+from . import errors
+from .protos import CheckpointState
+
+__all__ = ["get_checkpoint_state", "latest_checkpoint", "checkpoint_exists", "resolve_checkpoint_files"]
+
+_STATE_FILENAME = "checkpoint"
+
+
+def _resolve_in_dir(path: str, checkpoint_dir: str) -> str:
+    """A path named by a state file, resolved against the state file's directory.
+
+    Relative paths are relative to the directory. An absolute path that does not exist (the directory was
+    copied or moved, or written on another machine) is looked up by its base name in the directory.
+    """
+    if not os.path.isabs(path):
+        return os.path.join(checkpoint_dir, path)
+    if not checkpoint_exists(path):
+        local = os.path.join(checkpoint_dir, os.path.basename(path))
+        if checkpoint_exists(local):
+            return local
+    return path
+
+
+def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = None):
+    """Reads the ``CheckpointState`` of a directory, or returns None if it has no state file.
+
+    Paths in the returned message are resolved against the directory (see ``latest_checkpoint``).
+
+    Raises:
+        fastckpt.errors.DataLossError: the state file is not a valid ``CheckpointState``.
+    """
+    checkpoint_dir = os.fspath(checkpoint_dir)
+    filename = os.path.join(checkpoint_dir, latest_filename or _STATE_FILENAME)
+    try:
+        with open(filename, "r", encoding="utf-8") as f:
+            contents = f.read()
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as err:
+        raise errors.DataLossError(f"checkpoint state file is not text: {err} (in {filename})", filename) from None
+    state = CheckpointState()
+    try:
+        text_format.Merge(contents, state)
+    except text_format.ParseError as err:
+        raise errors.DataLossError(f"unparsable checkpoint state file: {err} (in {filename})", filename) from None
+    if not state.model_checkpoint_path:
+        raise errors.DataLossError(f"checkpoint state file names no checkpoint (in {filename})", filename)
+    state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir)
+    resolved = [_resolve_in_dir(p, checkpoint_dir) for p in state.all_model_checkpoint_paths]
+    del state.all_model_checkpoint_paths[:]
+    state.all_model_checkpoint_paths.extend(resolved)
+    return state
+
+
+def checkpoint_exists(prefix: str) -> bool:
+    """Whether a checkpoint exists at ``prefix``: a V2 index, a V1 file, or the shards of a V1 checkpoint."""
+    return bool(resolve_checkpoint_files(os.fspath(prefix)))
+
+
+def latest_checkpoint(checkpoint_dir: str, latest_filename: Optional[str] = None) -> Optional[str]:
+    """The prefix of the newest checkpoint named by the directory's state file, or None.
+
+    Unlike TensorFlow, absolute paths written on another machine or before the directory was moved still
+    resolve, against the directory the state file is in.
+    """
+    state = get_checkpoint_state(checkpoint_dir, latest_filename)
+    if state is not None and checkpoint_exists(state.model_checkpoint_path):
+        return state.model_checkpoint_path
+    return None
+
+
+def resolve_checkpoint_files(path: str) -> Optional[List[str]]:
+    """What ``path`` names: ``[prefix]`` for a V2 checkpoint, the file(s) of a V1 checkpoint, or None."""
+    if os.path.isfile(path + ".index"):
+        return [path]
+    if os.path.isfile(path):
+        return [path]
+    if glob.has_magic(path):
+        return sorted(glob.glob(path)) or None
+    shards = sorted(glob.glob(glob.escape(path) + "-?????-of-?????"))
+    return shards or None

@@ -1,0 +1,141 @@
+"""Tensor element types, named as TensorFlow names them (``tf.DType.name``).
+
+>>> import fastckpt
+>>> fastckpt.dtypes.bfloat16.name
+'bfloat16'
+>>> fastckpt.dtypes.as_dtype("float32").as_numpy_dtype
+<class 'numpy.float32'>
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Dict, Union
+
+import ml_dtypes
+import numpy as np
+
+__all__ = ["DType", "as_dtype"]
+
+
+class DType:
+    """A TensorFlow data type.
+
+    Attributes:
+        name: TensorFlow's name: ``"float32"``, ``"bfloat16"``, ``"string"``, ...
+        as_datatype_enum: the ``DataType`` number stored in checkpoints.
+        as_numpy_dtype: the numpy scalar type of the values (``object`` for strings, an ml_dtypes type for
+            bfloat16 and the float8 types).
+    """
+
+    __slots__ = ("name", "as_datatype_enum", "as_numpy_dtype", "_numpy_dtype")
+
+    def __init__(self, name: str, enum: int, numpy_type: Any):
+        self.name = name
+        self.as_datatype_enum = enum
+        self._numpy_dtype = np.dtype(numpy_type)
+        self.as_numpy_dtype = self._numpy_dtype.type if self._numpy_dtype.names is None else self._numpy_dtype
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """The ``numpy.dtype`` of arrays of this type."""
+        return self._numpy_dtype
+
+    @property
+    def is_string(self) -> bool:
+        return self.as_datatype_enum == 7
+
+    @property
+    def size(self) -> int:
+        """Bytes per element in a checkpoint's data file (0 for variable-length types)."""
+        return 0 if self._numpy_dtype == np.dtype(object) else self._numpy_dtype.itemsize
+
+    def __repr__(self) -> str:
+        return f"fastckpt.{self.name}"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DType):
+            return self.as_datatype_enum == other.as_datatype_enum
+        try:
+            return self.as_datatype_enum == as_dtype(other).as_datatype_enum  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.as_datatype_enum)
+
+
+def _quantized(name: str, base: Any) -> np.dtype:
+    # TensorFlow's own numpy representation of quantized types.
+    return np.dtype([(name, base)])
+
+
+_ALL = [
+    DType("float32", 1, np.float32),
+    DType("float64", 2, np.float64),
+    DType("int32", 3, np.int32),
+    DType("uint8", 4, np.uint8),
+    DType("int16", 5, np.int16),
+    DType("int8", 6, np.int8),
+    DType("string", 7, object),
+    DType("complex64", 8, np.complex64),
+    DType("int64", 9, np.int64),
+    DType("bool", 10, np.bool_),
+    DType("qint8", 11, _quantized("qint8", np.int8)),
+    DType("quint8", 12, _quantized("quint8", np.uint8)),
+    DType("qint32", 13, _quantized("qint32", np.int32)),
+    DType("bfloat16", 14, ml_dtypes.bfloat16),
+    DType("qint16", 15, _quantized("qint16", np.int16)),
+    DType("quint16", 16, _quantized("quint16", np.uint16)),
+    DType("uint16", 17, np.uint16),
+    DType("complex128", 18, np.complex128),
+    DType("float16", 19, np.float16),
+    DType("resource", 20, object),
+    DType("variant", 21, object),
+    DType("uint32", 22, np.uint32),
+    DType("uint64", 23, np.uint64),
+    DType("float8_e5m2", 24, ml_dtypes.float8_e5m2),
+    DType("float8_e4m3fn", 25, ml_dtypes.float8_e4m3fn),
+    DType("float8_e4m3fnuz", 26, ml_dtypes.float8_e4m3fnuz),
+    DType("float8_e4m3b11fnuz", 27, ml_dtypes.float8_e4m3b11fnuz),
+    DType("float8_e5m2fnuz", 28, ml_dtypes.float8_e5m2fnuz),
+    DType("int4", 29, ml_dtypes.int4),
+    DType("uint4", 30, ml_dtypes.uint4),
+]
+
+_BY_ENUM: Dict[int, DType] = {d.as_datatype_enum: d for d in _ALL}
+_BY_NAME: Dict[str, DType] = {d.name: d for d in _ALL}
+_BY_NAME.update(half=_BY_NAME["float16"], float=_BY_NAME["float32"], double=_BY_NAME["float64"])
+_BY_NUMPY: Dict[np.dtype, DType] = {}
+for _d in _ALL:
+    _BY_NUMPY.setdefault(_d.numpy_dtype, _d)
+_BY_NUMPY[np.dtype(object)] = _BY_NAME["string"]
+
+# Module attributes fastckpt.dtypes.float32, ...; `bool` among them shadows the builtin here, hence builtins.bool.
+globals().update({d.name: d for d in _ALL})
+__all__ += [d.name for d in _ALL]
+
+
+def as_dtype(value: Union[DType, int, str, np.dtype, type]) -> DType:
+    """The DType of a DType, a ``DataType`` number, a name (``"float32"``, ``"DT_FLOAT"``) or a numpy dtype."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, builtins.bool):
+        if int(value) in _BY_ENUM:
+            return _BY_ENUM[int(value)]
+        raise ValueError(f"unknown DataType number {value}")
+    if isinstance(value, str):
+        key = value.lower()
+        if key.startswith("dt_"):
+            key = {"dt_half": "float16", "dt_float": "float32", "dt_double": "float64"}.get(key, key[3:])
+        if key in _BY_NAME:
+            return _BY_NAME[key]
+        raise ValueError(f"unknown dtype name {value!r}")
+    try:
+        numpy_dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"cannot interpret {value!r} as a dtype") from None
+    if numpy_dtype.kind in "SU":
+        return _BY_NAME["string"]
+    if numpy_dtype in _BY_NUMPY:
+        return _BY_NUMPY[numpy_dtype]
+    raise ValueError(f"no TensorFlow dtype for numpy dtype {numpy_dtype}")

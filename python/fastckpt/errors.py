@@ -1,0 +1,55 @@
+"""Exceptions raised by fastckpt, named after TensorFlow's ``tf.errors``.
+
+Every error says which file (and, where one is concerned, which tensor) it is about::
+
+    try:
+        reader.get_tensor("embedding")
+    except fastckpt.errors.DataLossError as err:
+        print(err.filename, err.tensor_name)
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "OpError",
+    "NotFoundError",
+    "DataLossError",
+    "InvalidArgumentError",
+    "UnimplementedError",
+]
+
+
+class OpError(Exception):
+    """Base class of fastckpt's errors.
+
+    Attributes:
+        message: what went wrong, including the file and tensor.
+        filename: the file concerned, if any.
+        tensor_name: the tensor concerned, if any.
+    """
+
+    def __init__(self, message: str, filename: Optional[str] = None, tensor_name: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.filename = filename
+        self.tensor_name = tensor_name
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.filename, self.tensor_name))
+
+
+class NotFoundError(OpError):
+    """A file or a tensor does not exist."""
+
+
+class DataLossError(OpError):
+    """A file is corrupt or truncated: a checksum mismatch, an entry pointing outside its file, bad framing."""
+
+
+class InvalidArgumentError(OpError):
+    """A request that cannot be served: a slice outside the tensor, a dtype that does not fit."""
+
+
+class UnimplementedError(OpError):
+    """The file uses a feature fastckpt does not read (variant tensors, a newer format version)."""

@@ -1,0 +1,279 @@
+"""Reading checkpoints: ``NewCheckpointReader`` and friends, as in ``tf.train``.
+
+>>> import fastckpt
+>>> reader = fastckpt.NewCheckpointReader(fastckpt.examples.model_path())
+>>> reader.get_variable_to_shape_map()
+{'v1': [1], 'v2': [1]}
+>>> reader.get_tensor("v1")
+array([1.], dtype=float32)
+
+Large tensors can be read in part, touching only the bytes needed:
+
+>>> reader.get_slice("v2")[0]
+np.float32(2.0)
+"""
+from __future__ import annotations
+
+import operator
+import os
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import errors
+from ._fastckpt import CheckpointFile
+from .checkpoint_state import latest_checkpoint, resolve_checkpoint_files
+from .dtypes import DType, as_dtype
+from .protos import DataType
+
+__all__ = [
+    "CheckpointReader",
+    "NewCheckpointReader",
+    "load_checkpoint",
+    "list_variables",
+    "load_variable",
+    "TensorSliceReader",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _encode(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+def _decode(name: bytes) -> str:
+    return name.decode("utf-8", "surrogateescape")
+
+
+def _resolve(path: str) -> str:
+    """The checkpoint a user's path means: a prefix or V1 file as is; for a directory, its SavedModel
+    variables or the latest checkpoint of its state file."""
+    if os.path.isdir(path):
+        variables = os.path.join(path, "variables", "variables")
+        is_saved_model = any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt"))
+        if is_saved_model or os.path.isfile(variables + ".index"):
+            return variables
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise errors.NotFoundError(
+                f"no checkpoint in directory {path}: no usable 'checkpoint' state file and no SavedModel", path
+            )
+        return latest
+    return path
+
+
+class CheckpointReader:
+    """An open checkpoint: V2 (``prefix.index`` + data files) or V1, found from a prefix, a V1 file, a
+    directory with a ``checkpoint`` state file, or a SavedModel directory.
+
+    Data files are memory-mapped; each ``get_tensor`` copies the tensor once, into the array it returns, and
+    verifies its CRC32C as TensorFlow does (``verify_checksums=False`` skips that).
+
+    Raises:
+        fastckpt.errors.NotFoundError: nothing readable at ``path``.
+        fastckpt.errors.DataLossError: the index is corrupt or truncated.
+    """
+
+    def __init__(self, path: PathLike, *, verify_checksums: bool = True):
+        path = _resolve(os.fspath(path))
+        if os.path.isfile(path + ".index") or os.path.isfile(path):
+            self._file = CheckpointFile.open(path)
+        else:
+            files = resolve_checkpoint_files(path)
+            if not files:
+                raise errors.NotFoundError(f"no checkpoint at {path}: no {path}.index and no V1 checkpoint file", path)
+            self._file = CheckpointFile.open_v1(files)
+        self._path = path
+        self._verify = verify_checksums
+        self._tensors: Dict[str, Tuple[bytes, DType, Tuple[int, ...]]] = {
+            _decode(name): (name, as_dtype(dtype), tuple(shape)) for name, dtype, shape in self._file.tensors()
+        }
+
+    @property
+    def path(self) -> str:
+        """The checkpoint prefix (V2) or file (V1) that was opened."""
+        return self._path
+
+    @property
+    def format(self) -> str:
+        """``"v2"`` or ``"v1"``."""
+        return self._file.format
+
+    def get_variable_to_shape_map(self) -> Dict[str, List[int]]:
+        """``{name: shape}`` of every tensor; partitioned tensors appear once, with their full shape."""
+        return {name: list(shape) for name, (_, _, shape) in self._tensors.items()}
+
+    def get_variable_to_dtype_map(self) -> Dict[str, DType]:
+        """``{name: fastckpt.DType}`` of every tensor."""
+        return {name: dtype for name, (_, dtype, _) in self._tensors.items()}
+
+    def has_tensor(self, name: str) -> bool:
+        return name in self._tensors
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tensors
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+    def _lookup(self, name: str) -> Tuple[bytes, DType, Tuple[int, ...]]:
+        try:
+            return self._tensors[name]
+        except KeyError:
+            raise errors.NotFoundError(
+                f"tensor {name!r} not found in checkpoint {self._path}", self._path, name
+            ) from None
+
+    def get_tensor(self, name: str) -> np.ndarray:
+        """The value of tensor ``name`` as a numpy array (strings: an object array of ``bytes``; scalars: a
+        numpy scalar, or ``bytes``, as TensorFlow returns them).
+
+        Raises:
+            fastckpt.errors.NotFoundError: no such tensor.
+            fastckpt.errors.DataLossError: its bytes are corrupt (checksum mismatch) or missing.
+        """
+        key, dtype, shape = self._lookup(name)
+        value = self._read(key, dtype, shape, None)
+        # Like TensorFlow: a scalar comes back as a numpy scalar (bytes for a string), not a 0-d array.
+        return value[()] if not shape else value
+
+    def _read(self, key: bytes, dtype: DType, shape, region) -> np.ndarray:
+        if dtype.is_string:
+            strings = self._file.read_strings(key, region)
+            array = np.empty(len(strings), dtype=object)
+            array[:] = strings
+            return array.reshape(shape)
+        raw = self._file.read(key, region, self._verify if region is None else False)
+        return raw.view(dtype.numpy_dtype).reshape(shape)
+
+    def get_slice(self, name: str) -> "TensorSliceReader":
+        """A lazy view of tensor ``name``: indexing it (``reader.get_slice("emb")[1000:1010]``) reads only the
+        bytes of the selected elements. Partial reads cannot verify the tensor's checksum."""
+        key, dtype, shape = self._lookup(name)
+        return TensorSliceReader(self, key, dtype, shape)
+
+    def debug_string(self) -> bytes:
+        """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""
+        lines = [
+            f"{name} ({DataType.Name(dtype.as_datatype_enum)}) [{','.join(map(str, shape))}]\n"
+            for name, (_, dtype, shape) in self._tensors.items()
+        ]
+        return "".join(lines).encode("utf-8", "surrogateescape")
+
+    def __repr__(self) -> str:
+        return f"<fastckpt.CheckpointReader {self._path!r} ({self.format}, {len(self._tensors)} tensors)>"
+
+
+class TensorSliceReader:
+    """A tensor that has not been read: index it with numpy basic indexing (integers, slices with steps,
+    ``...`` and ``None``) to read just those elements."""
+
+    def __init__(self, reader: CheckpointReader, key: bytes, dtype: DType, shape: Tuple[int, ...]):
+        self._reader = reader
+        self._key = key
+        self.dtype = dtype
+        self.shape = shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        value = self[...]
+        return value if dtype is None else value.astype(dtype)
+
+    def __getitem__(self, index) -> np.ndarray:
+        region, flips, result_shape = _basic_index(index, self.shape)
+        counts = [count for _, count, _ in region]
+        value = self._reader._read(self._key, self.dtype, counts, region)
+        if flips:
+            value = value[tuple(slice(None, None, -1) if flip else slice(None) for flip in flips)]
+        value = value.reshape(result_shape)
+        # numpy gives a scalar, not a 0-d array, when every dimension is indexed by an integer.
+        return value[()] if result_shape == () else value
+
+    def __repr__(self) -> str:
+        return f"<fastckpt.TensorSliceReader shape={list(self.shape)} dtype={self.dtype.name}>"
+
+
+def _basic_index(index, shape: Tuple[int, ...]):
+    """Turns a numpy basic index into ``[(start, count, step)]`` per dimension (step > 0), which dimensions
+    to reverse afterwards, and the shape of the result."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    if sum(1 for i in index if i is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if used > len(shape):
+        raise IndexError(f"too many indices for a tensor of rank {len(shape)}")
+    if Ellipsis in [i for i in index if i is Ellipsis]:
+        at = next(n for n, i in enumerate(index) if i is Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) - used) + index[at + 1 :]
+    else:
+        index = index + (slice(None),) * (len(shape) - used)
+
+    region, flips, result_shape = [], [], []
+    dim = 0
+    for item in index:
+        if item is None:
+            result_shape.append(1)
+            continue
+        size = shape[dim]
+        if isinstance(item, slice):
+            start, stop, step = item.indices(size)
+            count = len(range(start, stop, step))
+            if count == 0:
+                region.append((0, 0, 1))
+                flips.append(False)
+            elif step > 0:
+                region.append((start, count, step))
+                flips.append(False)
+            else:
+                region.append((start + (count - 1) * step, count, -step))
+                flips.append(True)
+            result_shape.append(count)
+        else:
+            try:
+                position = operator.index(item)
+            except TypeError:
+                raise IndexError(
+                    f"only integers, slices, '...' and None are valid indices of a checkpoint tensor, not {item!r}"
+                ) from None
+            if not -size <= position < size:
+                raise IndexError(f"index {position} is out of bounds for axis {dim} with size {size}")
+            region.append((position % size, 1, 1))
+            flips.append(False)
+        dim += 1
+    return region, flips if any(flips) else [], tuple(result_shape)
+
+
+def NewCheckpointReader(filepattern: PathLike) -> CheckpointReader:  # noqa: N802 - TensorFlow's name
+    """Opens a checkpoint, as ``tf.compat.v1.train.NewCheckpointReader`` does."""
+    return CheckpointReader(filepattern)
+
+
+def load_checkpoint(ckpt_dir_or_file: PathLike) -> CheckpointReader:
+    """Opens a checkpoint from a prefix, a file or a directory, as ``tf.train.load_checkpoint`` does."""
+    return CheckpointReader(ckpt_dir_or_file)
+
+
+def list_variables(ckpt_dir_or_file: PathLike) -> List[Tuple[str, List[int]]]:
+    """``[(name, shape)]`` of every tensor, sorted by name, as ``tf.train.list_variables`` returns."""
+    reader = CheckpointReader(ckpt_dir_or_file)
+    return sorted(reader.get_variable_to_shape_map().items())
+
+
+def load_variable(ckpt_dir_or_file: PathLike, name: str) -> np.ndarray:
+    """The value of one tensor, as ``tf.train.load_variable`` returns (a trailing ``:0`` is ignored)."""
+    if name.endswith(":0"):
+        name = name[:-2]
+    return CheckpointReader(ckpt_dir_or_file).get_tensor(name)
