@@ -39,10 +39,14 @@ struct CheckpointFile {
 }
 
 impl CheckpointFile {
+    fn in_context(&self, err: Error, name: &[u8]) -> Error {
+        err.for_tensor(&String::from_utf8_lossy(name)).in_file(&self.inner.path())
+    }
+
     fn info(&self, py: Python<'_>, name: &[u8]) -> PyResult<&fastckpt::TensorInfo> {
         self.inner.info(name).ok_or_else(|| {
-            let err = Error::not_found("no such tensor in the checkpoint").for_tensor(&String::from_utf8_lossy(name));
-            to_py_err(py, err)
+            let err = Error::not_found("no such tensor in the checkpoint");
+            to_py_err(py, self.in_context(err, name))
         })
     }
 
@@ -52,7 +56,7 @@ impl CheckpointFile {
             None => Ok(Selection::full(shape)),
             Some(dims) => {
                 let dims = dims.into_iter().map(|(start, count, step)| DimSelection { start, count, step }).collect();
-                Selection::new(shape, dims).map_err(|e| to_py_err(py, e.for_tensor(&String::from_utf8_lossy(name))))
+                Selection::new(shape, dims).map_err(|e| to_py_err(py, self.in_context(e, name)))
             }
         }
     }
@@ -103,7 +107,7 @@ impl CheckpointFile {
     ) -> PyResult<Bound<'py, PyArray1<u8>>> {
         let info = self.info(py, name)?;
         let sel = self.selection(py, name, region)?;
-        let elem = info.numeric_size().map_err(|e| to_py_err(py, e.for_tensor(&String::from_utf8_lossy(name))))?;
+        let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
         let len = usize::try_from(sel.num_elements())
             .ok()
             .and_then(|n| n.checked_mul(elem))

@@ -34,6 +34,14 @@ impl Checkpoint {
         Ok(Checkpoint::V1(V1Reader::open(paths)?))
     }
 
+    /// The file errors about the checkpoint as a whole name: the V2 index, or the (first) V1 file.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Checkpoint::Bundle(r) => index_path(r.prefix()),
+            Checkpoint::V1(r) => r.paths().next().map(Path::to_path_buf).unwrap_or_default(),
+        }
+    }
+
     /// The tensors, by name in key order; slices of partitioned tensors are not listed.
     pub fn tensors(&self) -> &[(Vec<u8>, TensorInfo)] {
         match self {

@@ -1,0 +1,197 @@
+//! Bundles built by hand: byte order, partitioned tensors, and hostile entries that must give errors, not
+//! panics or huge allocations.
+use std::path::{Path, PathBuf};
+
+use fastckpt::bundle::{data_path, encode_strings, index_path, BundleReader};
+use fastckpt::proto::{
+    bundle_header_proto::Endianness, tensor_shape_proto::Dim, tensor_slice_proto::extent::HasLength,
+    tensor_slice_proto::Extent, BundleEntryProto, BundleHeaderProto, TensorShapeProto, TensorSliceProto,
+};
+use fastckpt::slices::{Extent as SliceExtent, TensorSlice};
+use fastckpt::table::{TableOptions, TableWriter};
+use fastckpt::{checksum, Checkpoint, DimSelection, ErrorKind, Selection};
+use prost::Message;
+
+fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
+    Some(TensorShapeProto { dim: dims.iter().map(|&size| Dim { size, name: String::new() }).collect(), unknown_rank: false })
+}
+
+fn entry(dtype: i32, dims: &[i64], offset: i64, data: &[u8]) -> BundleEntryProto {
+    BundleEntryProto {
+        dtype,
+        shape: shape(dims),
+        shard_id: 0,
+        offset,
+        size: data.len() as i64,
+        crc32c: checksum::mask(checksum::value(data)),
+        slices: vec![],
+    }
+}
+
+/// Writes `prefix.index` with the given header and entries (sorted here) and one data file.
+fn write_bundle(prefix: &Path, header: BundleHeaderProto, mut entries: Vec<(Vec<u8>, BundleEntryProto)>, data: &[u8]) {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut table = TableWriter::new(TableOptions::default());
+    table.add(b"", &header.encode_to_vec());
+    for (key, entry) in &entries {
+        table.add(key, &entry.encode_to_vec());
+    }
+    std::fs::write(index_path(prefix), table.finish()).unwrap();
+    std::fs::write(data_path(prefix, 0, 1), data).unwrap();
+}
+
+fn header(endianness: Endianness) -> BundleHeaderProto {
+    BundleHeaderProto { num_shards: 1, endianness: endianness as i32, version: None }
+}
+
+fn prefix(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("ckpt")
+}
+
+fn read_all(reader: &BundleReader, name: &str) -> fastckpt::Result<Vec<u8>> {
+    let info = reader.tensors().iter().find(|(n, _)| n == name.as_bytes()).unwrap().1.clone();
+    let sel = Selection::full(&info.shape);
+    let mut out = vec![0u8; sel.num_elements() as usize * info.dtype.size().unwrap()];
+    reader.read_into(name.as_bytes(), &sel, true, &mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn big_endian_bundles_are_swapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<f32> = vec![1.5, -2.0, 3.25];
+    let stored: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+    let complex: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let mut data = stored.clone();
+    data.extend_from_slice(&complex);
+    let entries = vec![
+        (b"f".to_vec(), entry(1, &[3], 0, &stored)),
+        (b"c".to_vec(), entry(18, &[], stored.len() as i64, &complex)),
+    ];
+    write_bundle(&prefix(&dir), header(Endianness::Big), entries, &data);
+    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    let native: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    assert_eq!(read_all(&reader, "f").unwrap(), native);
+    let native: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|v| v.to_ne_bytes()).collect();
+    assert_eq!(read_all(&reader, "c").unwrap(), native);
+}
+
+#[test]
+fn big_endian_strings_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lengths are varints either way; the checksum covers them in the writer's byte order.
+    let strings: [&[u8]; 2] = [b"ab", b"cde"];
+    let mut crc = 0;
+    let mut data = vec![2u8, 3];
+    for len in [2u32, 3] {
+        crc = checksum::extend(crc, &len.to_be_bytes());
+    }
+    let masked = checksum::mask(crc).to_be_bytes();
+    data.extend_from_slice(&masked);
+    crc = checksum::extend(crc, &masked);
+    for s in strings {
+        data.extend_from_slice(s);
+        crc = checksum::extend(crc, s);
+    }
+    let mut e = entry(7, &[2], 0, &data);
+    e.crc32c = checksum::mask(crc);
+    write_bundle(&prefix(&dir), header(Endianness::Big), vec![(b"s".to_vec(), e)], &data);
+    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    assert_eq!(reader.read_strings(b"s", &Selection::full(&[2])).unwrap(), vec![b"ab".to_vec(), b"cde".to_vec()]);
+}
+
+#[test]
+fn partitioned_tensor_is_assembled_and_read_in_part() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 3x4 int32 tensor 0..12 stored as rows [0,2) and [2,3).
+    let all: Vec<u8> = (0..12i32).flat_map(|v| v.to_le_bytes()).collect();
+    let (top, bottom) = all.split_at(32);
+    let slice = |start: i64, len: i64| TensorSliceProto {
+        extent: vec![Extent { start, has_length: Some(HasLength::Length(len)) }, Extent { start: 0, has_length: None }],
+    };
+    let key = |start, len| {
+        TensorSlice {
+            extents: vec![SliceExtent { start, length: Some(len) }, SliceExtent { start: 0, length: None }],
+        }
+        .key(b"w")
+    };
+    let mut full = BundleEntryProto { dtype: 3, shape: shape(&[3, 4]), ..Default::default() };
+    full.slices = vec![slice(0, 2), slice(2, 1)];
+    let entries = vec![
+        (b"w".to_vec(), full),
+        (key(0, 2), entry(3, &[2, 4], 0, top)),
+        (key(2, 1), entry(3, &[1, 4], 32, bottom)),
+    ];
+    write_bundle(&prefix(&dir), header(Endianness::Little), entries, &all);
+    let ckpt = Checkpoint::open(prefix(&dir)).unwrap();
+    assert_eq!(ckpt.tensors().len(), 1, "slice entries are not listed");
+    let reader = match &ckpt {
+        Checkpoint::Bundle(r) => r,
+        _ => unreachable!(),
+    };
+    assert_eq!(read_all(reader, "w").unwrap(), all);
+    // Column 1 of rows 1 and 2: crosses both slices.
+    let sel = Selection::new(&[3, 4], vec![DimSelection { start: 1, count: 2, step: 1 }, DimSelection { start: 1, count: 1, step: 1 }]).unwrap();
+    let mut out = vec![0u8; 8];
+    ckpt.read_into(b"w", &sel, true, &mut out).unwrap();
+    assert_eq!(out, [5i32, 9].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+}
+
+#[test]
+fn hostile_entries_are_errors() {
+    let data = vec![0u8; 16];
+    let cases: Vec<(&str, BundleEntryProto, ErrorKind)> = vec![
+        ("offset past the end", entry(1, &[4], 8, &data), ErrorKind::DataLoss),
+        ("negative offset", entry(1, &[4], -8, &data), ErrorKind::DataLoss),
+        ("size not matching shape", entry(1, &[5], 0, &data), ErrorKind::DataLoss),
+        ("huge shape", entry(1, &[1 << 40, 1 << 40], 0, &data), ErrorKind::DataLoss),
+        ("negative dimension", entry(1, &[-1], 0, &data), ErrorKind::DataLoss),
+        ("unknown dtype", entry(99, &[4], 0, &data), ErrorKind::DataLoss),
+        ("shard out of range", BundleEntryProto { shard_id: 7, ..entry(1, &[4], 0, &data) }, ErrorKind::DataLoss),
+        ("string count beyond the bytes", entry(7, &[1 << 40], 0, &data), ErrorKind::DataLoss),
+        ("variant", entry(21, &[1], 0, &data), ErrorKind::Unimplemented),
+    ];
+    for (what, bad, kind) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write_bundle(&prefix(&dir), header(Endianness::Little), vec![(b"t".to_vec(), bad)], &data);
+        let err = match Checkpoint::open(prefix(&dir)) {
+            Err(err) => err,
+            Ok(ckpt) => {
+                let info = ckpt.tensors()[0].1.clone();
+                let sel = Selection::full(&info.shape);
+                if info.dtype == fastckpt::DType::String {
+                    ckpt.read_strings(b"t", &sel).unwrap_err()
+                } else if let Some(size) = info.dtype.size() {
+                    let mut out = vec![0u8; (sel.num_elements() as usize) * size];
+                    ckpt.read_into(b"t", &sel, true, &mut out).unwrap_err()
+                } else {
+                    ckpt.read_into(b"t", &sel, true, &mut []).unwrap_err()
+                }
+            }
+        };
+        assert_eq!(err.kind, kind, "{what}: {err}");
+        assert!(err.file.is_some(), "{what}: {err}");
+    }
+}
+
+#[test]
+fn huge_shard_count_allocates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = vec![1u8; 4];
+    let header = BundleHeaderProto { num_shards: i32::MAX, endianness: 0, version: None };
+    write_bundle(&prefix(&dir), header, vec![(b"t".to_vec(), entry(1, &[1], 0, &data))], &data);
+    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    assert_eq!(read_all(&reader, "t").unwrap_err().kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn string_tensor_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let strings: Vec<&[u8]> = vec![b"", b"x", &[0xff; 200]];
+    let (data, crc) = encode_strings(&strings);
+    let mut e = entry(7, &[3], 0, &data);
+    e.crc32c = checksum::mask(crc);
+    write_bundle(&prefix(&dir), header(Endianness::Little), vec![(b"s".to_vec(), e)], &data);
+    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    assert_eq!(reader.read_strings(b"s", &Selection::full(&[3])).unwrap(), strings);
+}

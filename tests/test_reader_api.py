@@ -1,0 +1,121 @@
+"""The reader's contract: path forms, errors, lazy slices, the state file, the command line."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastckpt
+from conftest import Expected, assert_same_value
+from fastckpt import errors
+
+
+def test_example_checkpoint_workflow():
+    reader = fastckpt.NewCheckpointReader(fastckpt.examples.model_path())
+    assert reader.get_variable_to_shape_map() == {"v1": [1], "v2": [1]}
+    assert reader.get_variable_to_dtype_map()["v1"] == fastckpt.dtypes.float32
+    np.testing.assert_array_equal(reader.get_tensor("v1") + reader.get_tensor("v2"), [3.0])
+    assert reader.debug_string() == b"v1 (DT_FLOAT) [1]\nv2 (DT_FLOAT) [1]\n"
+    assert reader.has_tensor("v1") and not reader.has_tensor("v3")
+
+
+def test_directory_resolves_through_state_file():
+    reader = fastckpt.load_checkpoint(fastckpt.examples.model_dir())
+    assert reader.path == fastckpt.examples.model_path()
+    assert fastckpt.latest_checkpoint(fastckpt.examples.model_dir()) == fastckpt.examples.model_path()
+
+
+def test_dtype_objects():
+    bf16 = fastckpt.as_dtype("bfloat16")
+    assert bf16.name == "bfloat16" and bf16.as_datatype_enum == 14
+    assert np.dtype(bf16.as_numpy_dtype) == np.dtype("bfloat16")
+    assert fastckpt.as_dtype(np.float32) == fastckpt.dtypes.float32 == "float32"
+    assert fastckpt.as_dtype("DT_HALF").name == "float16"
+    assert fastckpt.dtypes.string.as_numpy_dtype is np.object_
+    with pytest.raises(ValueError):
+        fastckpt.as_dtype(99)
+
+
+def test_missing_path_is_not_found(tmp_path):
+    with pytest.raises(errors.NotFoundError) as info:
+        fastckpt.NewCheckpointReader(str(tmp_path / "nothing" / "model.ckpt"))
+    assert "model.ckpt" in str(info.value)
+    with pytest.raises(errors.NotFoundError):
+        fastckpt.load_checkpoint(str(tmp_path))
+
+
+def test_missing_tensor_names_file_and_tensor():
+    reader = fastckpt.NewCheckpointReader(fastckpt.examples.model_path())
+    with pytest.raises(errors.NotFoundError) as info:
+        reader.get_tensor("no/such/var")
+    assert info.value.tensor_name == "no/such/var"
+    assert "model.ckpt" in str(info.value) and "no/such/var" in str(info.value)
+    with pytest.raises(errors.NotFoundError):
+        reader.get_slice("no/such/var")
+
+
+def test_slice_indexing_errors_and_forms():
+    expected = Expected("all_dtypes")
+    reader = fastckpt.load_checkpoint(expected.path)
+    name = next(n for n, t in expected.tensors.items() if len(t["shape"]) == 3 and t["dtype"] != "string")
+    full = expected.value(name)
+    view = reader.get_slice(name)
+    for index in [0, -1, (0, 1), (..., 1), (None, 0), (slice(None), None, 0), (0, ..., None), np.int64(1)]:
+        assert_same_value(view[index], full[index], repr(index))
+    with pytest.raises(IndexError):
+        view[full.shape[0]]
+    with pytest.raises(IndexError):
+        view[0, 0, 0, 0]
+    with pytest.raises(IndexError):
+        view[[0, 1]]
+    with pytest.raises(IndexError):
+        view[..., ...]
+    assert len(view) == full.shape[0]
+    assert_same_value(np.asarray(view), full)
+
+
+def test_state_file_with_foreign_absolute_paths_still_resolves(tmp_path):
+    shutil.copytree(fastckpt.examples.model_dir(), tmp_path / "moved")
+    (tmp_path / "moved" / "checkpoint").write_text(
+        'model_checkpoint_path: "/old/machine/train/model.ckpt"\n'
+        'all_model_checkpoint_paths: "/old/machine/train/model.ckpt"\n'
+    )
+    state = fastckpt.get_checkpoint_state(str(tmp_path / "moved"))
+    assert state.model_checkpoint_path == str(tmp_path / "moved" / "model.ckpt")
+    assert list(state.all_model_checkpoint_paths) == [str(tmp_path / "moved" / "model.ckpt")]
+    reader = fastckpt.load_checkpoint(str(tmp_path / "moved"))
+    np.testing.assert_array_equal(reader.get_tensor("v2"), [2.0])
+
+
+def test_corrupt_state_file_is_data_loss(tmp_path):
+    (tmp_path / "checkpoint").write_text("this is { not a checkpoint state")
+    with pytest.raises(errors.DataLossError) as info:
+        fastckpt.get_checkpoint_state(str(tmp_path))
+    assert str(tmp_path / "checkpoint") in str(info.value)
+    assert fastckpt.get_checkpoint_state(str(tmp_path / "empty")) is None
+
+
+def test_checkpoint_exists():
+    assert fastckpt.checkpoint_exists(fastckpt.examples.model_path())
+    assert not fastckpt.checkpoint_exists(fastckpt.examples.model_path() + "-missing")
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "fastckpt", *args], capture_output=True, text=True)
+
+
+def test_cli_inspect_example():
+    result = run_cli("inspect", "--example", "--tensor", "v1")
+    assert result.returncode == 0, result.stderr
+    assert "v1" in result.stdout and "float32" in result.stdout and "[1.]" in result.stdout
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    result = run_cli("inspect", str(tmp_path / "missing.ckpt"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    (tmp_path / "bad.ckpt.index").write_bytes(b"\x00" * 100)
+    result = run_cli("inspect", str(tmp_path / "bad.ckpt"))
+    assert result.returncode == 1 and "bad.ckpt.index" in result.stderr and "Traceback" not in result.stderr
