@@ -251,7 +251,7 @@ pub fn assemble<'a>(
             continue;
         }
         let bytes = fetch(i)?;
-        let expected = block.iter().map(|&(_, len)| len).product::<u64>() * elem as u64;
+        let expected = block.iter().map(|&(_, len)| len).product::<u64>().saturating_mul(elem as u64);
         if bytes.len() as u64 != expected {
             return Err(Error::data_loss(format!("slice holds {} bytes instead of {expected}", bytes.len())));
         }

@@ -129,7 +129,7 @@ impl V1Reader {
         let (info, stored) = self.tensor(name)?;
         let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&self.files[0].0);
         let elem = info.numeric_size().map_err(context)?;
-        if out.len() as u64 != sel.num_elements() * elem as u64 {
+        if out.len() as u64 != sel.num_elements().saturating_mul(elem as u64) {
             return Err(context(Error::invalid_argument("output buffer of the wrong size")));
         }
         let boxes: Vec<Vec<(u64, u64)>> = stored.iter().map(|s| s.block.clone()).collect();
@@ -160,7 +160,7 @@ fn proto_values_as_bytes(t: &TensorProto, dtype: DType, count: u64) -> Result<Ve
     }
     let elem = dtype.size().unwrap_or(1) as u64;
     if !t.tensor_content.is_empty() {
-        return check_len(t.tensor_content.clone(), count * elem);
+        return check_len(t.tensor_content.clone(), count.saturating_mul(elem));
     }
     let bytes = match dtype {
         DType::Float32 => collect(&t.float_val, f32::to_le_bytes),
@@ -187,7 +187,7 @@ fn proto_values_as_bytes(t: &TensorProto, dtype: DType, count: u64) -> Result<Ve
             return Err(Error::unimplemented(format!("{} values in a V1 checkpoint", dtype.name())))
         }
     };
-    check_len(bytes, count * elem)
+    check_len(bytes, count.saturating_mul(elem))
 }
 
 fn check_len(bytes: Vec<u8>, expected: u64) -> Result<Vec<u8>> {

@@ -243,7 +243,7 @@ impl BundleReader {
         out: &mut [u8],
     ) -> Result<()> {
         let elem = info.numeric_size()?;
-        if out.len() as u64 != sel.num_elements() * elem as u64 {
+        if out.len() as u64 != sel.num_elements().saturating_mul(elem as u64) {
             return Err(Error::invalid_argument(format!("output buffer of {} bytes for {} elements", out.len(), sel.num_elements())));
         }
         if entry.slices.is_empty() {
