@@ -60,8 +60,9 @@ def test_every_byte_flip(kind, copy_fixture):
         finally:
             with open(path, "wb") as f:
                 f.write(data)
-        # Only unread bytes (such as the footer's padding) may change without an error.
-        assert detected >= 0.9 * len(data), (path, detected, len(data))
+        # Only the bytes no reader needs may change without an error: the footer's padding and the empty
+        # metaindex block of a table (64 bytes at most).
+        assert len(data) - detected <= 64, (path, detected, len(data))
 
 
 @pytest.mark.parametrize("kind", KINDS)

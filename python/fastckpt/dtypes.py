@@ -24,7 +24,8 @@ class DType:
         name: TensorFlow's name: ``"float32"``, ``"bfloat16"``, ``"string"``, ...
         as_datatype_enum: the ``DataType`` number stored in checkpoints.
         as_numpy_dtype: the numpy scalar type of the values (``object`` for strings, an ml_dtypes type for
-            bfloat16 and the float8 types).
+            bfloat16 and the float8 types, the underlying integer type for quantized types, as TensorFlow's
+            checkpoint reader returns them).
     """
 
     __slots__ = ("name", "as_datatype_enum", "as_numpy_dtype", "_numpy_dtype")
@@ -33,7 +34,7 @@ class DType:
         self.name = name
         self.as_datatype_enum = enum
         self._numpy_dtype = np.dtype(numpy_type)
-        self.as_numpy_dtype = self._numpy_dtype.type if self._numpy_dtype.names is None else self._numpy_dtype
+        self.as_numpy_dtype = self._numpy_dtype.type
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -64,11 +65,6 @@ class DType:
         return hash(self.as_datatype_enum)
 
 
-def _quantized(name: str, base: Any) -> np.dtype:
-    # TensorFlow's own numpy representation of quantized types.
-    return np.dtype([(name, base)])
-
-
 _ALL = [
     DType("float32", 1, np.float32),
     DType("float64", 2, np.float64),
@@ -80,12 +76,12 @@ _ALL = [
     DType("complex64", 8, np.complex64),
     DType("int64", 9, np.int64),
     DType("bool", 10, np.bool_),
-    DType("qint8", 11, _quantized("qint8", np.int8)),
-    DType("quint8", 12, _quantized("quint8", np.uint8)),
-    DType("qint32", 13, _quantized("qint32", np.int32)),
+    DType("qint8", 11, np.int8),
+    DType("quint8", 12, np.uint8),
+    DType("qint32", 13, np.int32),
     DType("bfloat16", 14, ml_dtypes.bfloat16),
-    DType("qint16", 15, _quantized("qint16", np.int16)),
-    DType("quint16", 16, _quantized("quint16", np.uint16)),
+    DType("qint16", 15, np.int16),
+    DType("quint16", 16, np.uint16),
     DType("uint16", 17, np.uint16),
     DType("complex128", 18, np.complex128),
     DType("float16", 19, np.float16),
@@ -105,9 +101,11 @@ _ALL = [
 _BY_ENUM: Dict[int, DType] = {d.as_datatype_enum: d for d in _ALL}
 _BY_NAME: Dict[str, DType] = {d.name: d for d in _ALL}
 _BY_NAME.update(half=_BY_NAME["float16"], float=_BY_NAME["float32"], double=_BY_NAME["float64"])
+# Quantized types share their numpy dtype with plain integers, which win.
 _BY_NUMPY: Dict[np.dtype, DType] = {}
 for _d in _ALL:
-    _BY_NUMPY.setdefault(_d.numpy_dtype, _d)
+    if not _d.name.startswith("q"):
+        _BY_NUMPY.setdefault(_d.numpy_dtype, _d)
 _BY_NUMPY[np.dtype(object)] = _BY_NAME["string"]
 
 # Module attributes fastckpt.dtypes.float32, ...; `bool` among them shadows the builtin here, hence builtins.bool.

@@ -1,0 +1,88 @@
+"""Shared helpers: the committed TensorFlow fixtures and how TensorFlow read them.
+
+Each directory under tests/fixtures/ holds files written by TensorFlow (tests/fixtures/generate.py) with
+expected.json (names, dtypes, shapes) and expected.npz (the values TensorFlow's own reader returned).
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastckpt
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_kinds():
+    return sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").is_file())
+
+
+class Expected:
+    """What TensorFlow's reader returned for one fixture."""
+
+    def __init__(self, kind: str, root: Path = FIXTURES):
+        self.dir = root / kind
+        meta = json.loads((self.dir / "expected.json").read_text(encoding="utf-8"))
+        self.path = str(self.dir / meta["path"])
+        self.tensors = meta["tensors"]
+        with np.load(self.dir / "expected.npz", allow_pickle=True) as values:
+            self._values = {key: values[key] for key in values.files}
+
+    def value(self, name: str) -> np.ndarray:
+        info = self.tensors[name]
+        value = self._values[info["key"]]
+        if info.get("stored_as"):
+            # npz cannot hold ml_dtypes types: bfloat16 and float8 are stored as their bits, int4 widened.
+            dtype = fastckpt.as_dtype(info["dtype"]).numpy_dtype
+            if "int4" in info["dtype"]:
+                value = value.astype(dtype)
+            else:
+                value = value.view(dtype)
+        return value
+
+
+def _as_array(value):
+    if isinstance(value, bytes):  # a string scalar; np.asarray would make it |S and strip trailing NULs
+        array = np.empty((), dtype=object)
+        array[()] = value
+        return array
+    return np.asarray(value)
+
+
+def assert_same_value(actual, expected, name=""):
+    """Equal as TensorFlow returned it: same dtype and shape, bit for bit (so NaN and -0.0 count)."""
+    expected = _as_array(expected)
+    actual_array = _as_array(actual)
+    assert actual_array.shape == expected.shape, (name, actual_array.shape, expected.shape)
+    if expected.dtype == object:
+        assert actual_array.dtype == object, name
+        assert actual_array.tolist() == expected.tolist(), name
+        return
+    assert actual_array.dtype == expected.dtype, (name, actual_array.dtype, expected.dtype)
+    assert actual_array.tobytes() == expected.tobytes(), name
+
+
+@pytest.fixture
+def copy_fixture(tmp_path):
+    """Copies a fixture directory to a temporary place (to corrupt or move it) and returns its Expected."""
+
+    def copy(kind: str) -> Expected:
+        shutil.copytree(FIXTURES / kind, tmp_path / kind)
+        return Expected(kind, tmp_path)
+
+    return copy
+
+
+def tensorflow_or_skip():
+    """Imports TensorFlow. In CI (CI=true) a missing TensorFlow fails the test instead of skipping it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise
+        pytest.skip("tensorflow is not installed: interop tests need it (pip install tensorflow-cpu)")
+    return tf
