@@ -65,6 +65,16 @@ def assert_same_value(actual, expected, name=""):
     assert actual_array.tobytes() == expected.tobytes(), name
 
 
+def check_against_expected(expected: Expected) -> None:
+    """fastckpt reads the fixture exactly as TensorFlow's reader did."""
+    reader = fastckpt.NewCheckpointReader(expected.path)
+    assert reader.get_variable_to_shape_map() == {n: t["shape"] for n, t in expected.tensors.items()}
+    dtypes = {n: d.name for n, d in reader.get_variable_to_dtype_map().items()}
+    assert dtypes == {n: t["dtype"] for n, t in expected.tensors.items()}
+    for name in expected.tensors:
+        assert_same_value(reader.get_tensor(name), expected.value(name), name)
+
+
 @pytest.fixture
 def copy_fixture(tmp_path):
     """Copies a fixture directory to a temporary place (to corrupt or move it) and returns its Expected."""

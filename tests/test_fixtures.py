@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastckpt
-from conftest import Expected, assert_same_value, fixture_kinds
+from conftest import Expected, assert_same_value, check_against_expected, fixture_kinds
 
 KINDS = fixture_kinds()
 
@@ -14,14 +14,7 @@ def test_fixtures_exist():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_shapes_dtypes_and_values_match_tensorflow(kind):
-    expected = Expected(kind)
-    reader = fastckpt.NewCheckpointReader(expected.path)
-    assert reader.get_variable_to_shape_map() == {n: t["shape"] for n, t in expected.tensors.items()}
-    assert {n: d.name for n, d in reader.get_variable_to_dtype_map().items()} == {
-        n: t["dtype"] for n, t in expected.tensors.items()
-    }
-    for name in expected.tensors:
-        assert_same_value(reader.get_tensor(name), expected.value(name), name)
+    check_against_expected(Expected(kind))
 
 
 @pytest.mark.parametrize("kind", KINDS)
