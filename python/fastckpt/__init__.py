@@ -13,7 +13,7 @@ from .dtypes import DType, as_dtype
 from .reader import (
     CheckpointReader,
     NewCheckpointReader,
-    TensorSliceReader,
+    LazyTensor,
     list_variables,
     load_checkpoint,
     load_variable,
@@ -23,7 +23,7 @@ __all__ = [
     "CheckpointReader",
     "DType",
     "NewCheckpointReader",
-    "TensorSliceReader",
+    "LazyTensor",
     "as_dtype",
     "checkpoint_exists",
     "dtypes",

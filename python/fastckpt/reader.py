@@ -32,7 +32,7 @@ __all__ = [
     "load_checkpoint",
     "list_variables",
     "load_variable",
-    "TensorSliceReader",
+    "LazyTensor",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -150,11 +150,11 @@ class CheckpointReader:
         raw = self._file.read(key, region, self._verify if region is None else False)
         return raw.view(dtype.numpy_dtype).reshape(shape)
 
-    def get_slice(self, name: str) -> "TensorSliceReader":
+    def get_slice(self, name: str) -> "LazyTensor":
         """A lazy view of tensor ``name``: indexing it (``reader.get_slice("emb")[1000:1010]``) reads only the
         bytes of the selected elements. Partial reads cannot verify the tensor's checksum."""
         key, dtype, shape = self._lookup(name)
-        return TensorSliceReader(self, key, dtype, shape)
+        return LazyTensor(self, key, dtype, shape)
 
     def debug_string(self) -> bytes:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""
@@ -168,7 +168,7 @@ class CheckpointReader:
         return f"<fastckpt.CheckpointReader {self._path!r} ({self.format}, {len(self._tensors)} tensors)>"
 
 
-class TensorSliceReader:
+class LazyTensor:
     """A tensor that has not been read: index it with numpy basic indexing (integers, slices with steps,
     ``...`` and ``None``) to read just those elements."""
 
@@ -202,7 +202,7 @@ class TensorSliceReader:
         return value[()] if result_shape == () else value
 
     def __repr__(self) -> str:
-        return f"<fastckpt.TensorSliceReader shape={list(self.shape)} dtype={self.dtype.name}>"
+        return f"<fastckpt.LazyTensor shape={list(self.shape)} dtype={self.dtype.name}>"
 
 
 def _basic_index(index, shape: Tuple[int, ...]):
