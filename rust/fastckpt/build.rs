@@ -21,7 +21,5 @@ fn main() {
     let descriptors = protox::compile(&files, [&protos]).expect("protos/ compile");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out_dir.join("descriptor_set.bin"), descriptors.encode_to_vec()).unwrap();
-    prost_build::Config::new()
-        .compile_fds(descriptors)
-        .expect("generate Rust types for protos/");
+    prost_build::Config::new().compile_fds(descriptors).expect("generate Rust types for protos/");
 }

@@ -89,9 +89,11 @@ impl CheckpointFile {
 
     /// `[(name, dtype_enum, shape)]` of every tensor, in key order; names are bytes.
     fn tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self.inner.tensors().iter().map(|(name, info)| {
-            (PyBytes::new(py, name), info.dtype.as_proto(), info.shape.clone())
-        });
+        let items = self
+            .inner
+            .tensors()
+            .iter()
+            .map(|(name, info)| (PyBytes::new(py, name), info.dtype.as_proto(), info.shape.clone()));
         PyList::new(py, items)
     }
 

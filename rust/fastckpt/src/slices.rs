@@ -387,7 +387,8 @@ mod tests {
 
     #[test]
     fn resolve_checks_bounds() {
-        let slice = TensorSlice { extents: vec![Extent { start: 2, length: Some(3) }, Extent { start: 0, length: None }] };
+        let slice =
+            TensorSlice { extents: vec![Extent { start: 2, length: Some(3) }, Extent { start: 0, length: None }] };
         assert_eq!(slice.resolve(&[5, 7]).unwrap(), vec![(2, 3), (0, 7)]);
         assert!(slice.resolve(&[4, 7]).is_err());
         assert!(slice.resolve(&[5]).is_err());
@@ -412,7 +413,8 @@ mod tests {
         let sel = Selection::full(&[4]);
         let mut out = vec![0u8; 4];
         let boxes = vec![vec![(0, 2)], vec![(3, 1)]];
-        let result = assemble(&sel, &boxes, 1, &mut out, |i| Ok(std::borrow::Cow::Owned(vec![7u8; boxes[i][0].1 as usize])));
+        let result =
+            assemble(&sel, &boxes, 1, &mut out, |i| Ok(std::borrow::Cow::Owned(vec![7u8; boxes[i][0].1 as usize])));
         assert!(result.is_err());
         let strings = assemble_strings(&sel, &[vec![(0, 4)]], |_| Ok(vec![b"a".to_vec(); 4])).unwrap();
         assert_eq!(strings.len(), 4);
@@ -427,7 +429,8 @@ mod tests {
     #[test]
     fn slice_keys_match_tensorflow() {
         // EncodeTensorNameSlice("v", [0,3) x full): num(0) "v" sep num(2) signed(0) signed(3) signed(0) signed(-1).
-        let slice = TensorSlice { extents: vec![Extent { start: 0, length: Some(3) }, Extent { start: 0, length: None }] };
+        let slice =
+            TensorSlice { extents: vec![Extent { start: 0, length: Some(3) }, Extent { start: 0, length: None }] };
         assert_eq!(slice.key(b"v"), vec![0x00, b'v', 0x00, 0x01, 0x01, 0x02, 0x80, 0x83, 0x80, 0x7f]);
     }
 }

@@ -13,7 +13,10 @@ use fastckpt::{checksum, Checkpoint, DimSelection, ErrorKind, Selection};
 use prost::Message;
 
 fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-    Some(TensorShapeProto { dim: dims.iter().map(|&size| Dim { size, name: String::new() }).collect(), unknown_rank: false })
+    Some(TensorShapeProto {
+        dim: dims.iter().map(|&size| Dim { size, name: String::new() }).collect(),
+        unknown_rank: false,
+    })
 }
 
 fn entry(dtype: i32, dims: &[i64], offset: i64, data: &[u8]) -> BundleEntryProto {
@@ -110,18 +113,13 @@ fn partitioned_tensor_is_assembled_and_read_in_part() {
         extent: vec![Extent { start, has_length: Some(HasLength::Length(len)) }, Extent { start: 0, has_length: None }],
     };
     let key = |start, len| {
-        TensorSlice {
-            extents: vec![SliceExtent { start, length: Some(len) }, SliceExtent { start: 0, length: None }],
-        }
-        .key(b"w")
+        TensorSlice { extents: vec![SliceExtent { start, length: Some(len) }, SliceExtent { start: 0, length: None }] }
+            .key(b"w")
     };
     let mut full = BundleEntryProto { dtype: 3, shape: shape(&[3, 4]), ..Default::default() };
     full.slices = vec![slice(0, 2), slice(2, 1)];
-    let entries = vec![
-        (b"w".to_vec(), full),
-        (key(0, 2), entry(3, &[2, 4], 0, top)),
-        (key(2, 1), entry(3, &[1, 4], 32, bottom)),
-    ];
+    let entries =
+        vec![(b"w".to_vec(), full), (key(0, 2), entry(3, &[2, 4], 0, top)), (key(2, 1), entry(3, &[1, 4], 32, bottom))];
     write_bundle(&prefix(&dir), header(Endianness::Little), entries, &all);
     let ckpt = Checkpoint::open(prefix(&dir)).unwrap();
     assert_eq!(ckpt.tensors().len(), 1, "slice entries are not listed");
@@ -131,7 +129,11 @@ fn partitioned_tensor_is_assembled_and_read_in_part() {
     };
     assert_eq!(read_all(reader, "w").unwrap(), all);
     // Column 1 of rows 1 and 2: crosses both slices.
-    let sel = Selection::new(&[3, 4], vec![DimSelection { start: 1, count: 2, step: 1 }, DimSelection { start: 1, count: 1, step: 1 }]).unwrap();
+    let sel = Selection::new(
+        &[3, 4],
+        vec![DimSelection { start: 1, count: 2, step: 1 }, DimSelection { start: 1, count: 1, step: 1 }],
+    )
+    .unwrap();
     let mut out = vec![0u8; 8];
     ckpt.read_into(b"w", &sel, true, &mut out).unwrap();
     assert_eq!(out, [5i32, 9].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());

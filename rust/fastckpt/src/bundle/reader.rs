@@ -39,6 +39,12 @@ impl std::fmt::Debug for BundleReader {
     }
 }
 
+/// The stored slices of a partitioned tensor: their boxes in the full tensor, and their entries.
+struct StoredSlices<'e> {
+    boxes: Vec<Vec<(u64, u64)>>,
+    entries: Vec<(&'e BundleEntryProto, TensorInfo)>,
+}
+
 /// The dtype and shape an entry declares, checked.
 fn entry_info(entry: &BundleEntryProto) -> Result<TensorInfo> {
     Ok(TensorInfo { dtype: DType::from_proto(entry.dtype)?, shape: shape_from_proto(entry.shape.as_ref())? })
@@ -113,11 +119,6 @@ impl BundleReader {
     /// The tensors of the checkpoint, by name in key order.
     pub fn tensors(&self) -> &[(Vec<u8>, TensorInfo)] {
         &self.tensors
-    }
-
-    /// The raw entry stored under `key` (a tensor name or an encoded slice key).
-    pub fn entry(&self, key: &[u8]) -> Option<&BundleEntryProto> {
-        self.entries.get(key)
     }
 
     fn tensor(&self, name: &[u8]) -> Result<(&BundleEntryProto, &TensorInfo)> {
@@ -197,31 +198,30 @@ impl BundleReader {
         Ok(())
     }
 
-    /// The boxes of a partitioned tensor's slices, with their entries.
-    fn slices<'e>(&'e self, name: &[u8], entry: &'e BundleEntryProto, info: &TensorInfo) -> Result<Vec<(Vec<(u64, u64)>, &'e BundleEntryProto, TensorInfo)>> {
-        entry
-            .slices
-            .iter()
-            .map(|proto| {
-                let slice = TensorSlice::from_proto(proto);
-                let block = slice.resolve(&info.shape)?;
-                let slice_entry = self
-                    .entries
-                    .get(&slice.key(name))
-                    .ok_or_else(|| Error::data_loss(format!("missing the entry of slice {block:?}")))?;
-                let slice_info = entry_info(slice_entry)?;
-                let block_shape: Vec<u64> = block.iter().map(|&(_, len)| len).collect();
-                if slice_info.dtype != info.dtype || slice_info.shape != block_shape {
-                    return Err(Error::data_loss(format!(
-                        "slice {block:?} is stored as {} {:?}, not {} {block_shape:?}",
-                        slice_info.dtype.name(),
-                        slice_info.shape,
-                        info.dtype.name()
-                    )));
-                }
-                Ok((block, slice_entry, slice_info))
-            })
-            .collect()
+    /// The stored slices of a partitioned tensor, checked against it.
+    fn slices<'e>(&'e self, name: &[u8], entry: &'e BundleEntryProto, info: &TensorInfo) -> Result<StoredSlices<'e>> {
+        let mut slices = StoredSlices { boxes: Vec::new(), entries: Vec::new() };
+        for proto in &entry.slices {
+            let slice = TensorSlice::from_proto(proto);
+            let block = slice.resolve(&info.shape)?;
+            let slice_entry = self
+                .entries
+                .get(&slice.key(name))
+                .ok_or_else(|| Error::data_loss(format!("missing the entry of slice {block:?}")))?;
+            let slice_info = entry_info(slice_entry)?;
+            let block_shape: Vec<u64> = block.iter().map(|&(_, len)| len).collect();
+            if slice_info.dtype != info.dtype || slice_info.shape != block_shape {
+                return Err(Error::data_loss(format!(
+                    "slice {block:?} is stored as {} {:?}, not {} {block_shape:?}",
+                    slice_info.dtype.name(),
+                    slice_info.shape,
+                    info.dtype.name()
+                )));
+            }
+            slices.boxes.push(block);
+            slices.entries.push((slice_entry, slice_info));
+        }
+        Ok(slices)
     }
 
     /// Reads the selection `sel` of a numeric tensor into `out` (row-major, native byte order). With `verify`,
@@ -230,10 +230,12 @@ impl BundleReader {
     pub fn read_into(&self, name: &[u8], sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
         let (entry, info) = self.tensor(name)?;
         let tensor_name = String::from_utf8_lossy(name);
-        self.read_into_unchecked_name(name, entry, info, sel, verify, out).for_tensor(&tensor_name).in_file(&index_path(&self.prefix))
+        self.read_entry_into(name, entry, info, sel, verify, out)
+            .for_tensor(&tensor_name)
+            .in_file(&index_path(&self.prefix))
     }
 
-    fn read_into_unchecked_name(
+    fn read_entry_into(
         &self,
         name: &[u8],
         entry: &BundleEntryProto,
@@ -244,7 +246,11 @@ impl BundleReader {
     ) -> Result<()> {
         let elem = info.numeric_size()?;
         if out.len() as u64 != sel.num_elements().saturating_mul(elem as u64) {
-            return Err(Error::invalid_argument(format!("output buffer of {} bytes for {} elements", out.len(), sel.num_elements())));
+            return Err(Error::invalid_argument(format!(
+                "output buffer of {} bytes for {} elements",
+                out.len(),
+                sel.num_elements()
+            )));
         }
         if entry.slices.is_empty() {
             let (map, range) = self.entry_bytes(entry, info)?;
@@ -261,15 +267,15 @@ impl BundleReader {
             }
         } else {
             let slices = self.slices(name, entry, info)?;
-            let boxes: Vec<Vec<(u64, u64)>> = slices.iter().map(|(b, _, _)| b.clone()).collect();
             let maps = slices
+                .entries
                 .iter()
-                .map(|(_, slice_entry, slice_info)| self.entry_bytes(slice_entry, slice_info))
+                .map(|(slice_entry, slice_info)| self.entry_bytes(slice_entry, slice_info))
                 .collect::<Result<Vec<_>>>()?;
-            slices::assemble(sel, &boxes, elem, out, |i| {
+            slices::assemble(sel, &slices.boxes, elem, out, |i| {
                 let bytes = &maps[i].0[maps[i].1.clone()];
                 if verify {
-                    self.verify(slices[i].1, checksum::value(bytes))?;
+                    self.verify(slices.entries[i].0, checksum::value(bytes))?;
                 }
                 Ok(Cow::Borrowed(bytes))
             })?;
@@ -284,10 +290,16 @@ impl BundleReader {
     pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
         let (entry, info) = self.tensor(name)?;
         let tensor_name = String::from_utf8_lossy(name);
-        self.read_strings_of(name, entry, info, sel).for_tensor(&tensor_name).in_file(&index_path(&self.prefix))
+        self.read_entry_strings(name, entry, info, sel).for_tensor(&tensor_name).in_file(&index_path(&self.prefix))
     }
 
-    fn read_strings_of(&self, name: &[u8], entry: &BundleEntryProto, info: &TensorInfo, sel: &Selection) -> Result<Vec<Vec<u8>>> {
+    fn read_entry_strings(
+        &self,
+        name: &[u8],
+        entry: &BundleEntryProto,
+        info: &TensorInfo,
+        sel: &Selection,
+    ) -> Result<Vec<Vec<u8>>> {
         if info.dtype != DType::String {
             return Err(Error::invalid_argument(format!("a {} tensor is not a string tensor", info.dtype.name())));
         }
@@ -308,7 +320,6 @@ impl BundleReader {
             return slices::assemble_strings(sel, &[full], |_| Ok(strings.take().unwrap_or_default()));
         }
         let slices = self.slices(name, entry, info)?;
-        let boxes: Vec<Vec<(u64, u64)>> = slices.iter().map(|(b, _, _)| b.clone()).collect();
-        slices::assemble_strings(sel, &boxes, |i| read_entry(slices[i].1, &slices[i].2))
+        slices::assemble_strings(sel, &slices.boxes, |i| read_entry(slices.entries[i].0, &slices.entries[i].1))
     }
 }

@@ -24,9 +24,7 @@ impl<'a> Block<'a> {
         let num_restarts = fixed32(&data, len - 4)? as usize;
         let max_restarts = (len - 4) / 4;
         if num_restarts > max_restarts {
-            return Err(Error::data_loss(format!(
-                "block of {len} bytes claims {num_restarts} restart points"
-            )));
+            return Err(Error::data_loss(format!("block of {len} bytes claims {num_restarts} restart points")));
         }
         let entries_end = len - 4 * (num_restarts + 1);
         Ok(Block { data, entries_end })

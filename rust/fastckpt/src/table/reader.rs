@@ -73,4 +73,3 @@ impl<D: AsRef<[u8]>> std::fmt::Debug for Table<D> {
         f.debug_struct("Table").field("bytes", &self.file.as_ref().len()).field("blocks", &self.index.len()).finish()
     }
 }
-

@@ -134,11 +134,12 @@ mod tests {
 
     fn read_all(table: &Table<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
-        table.for_each(|k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            Ok(())
-        })
-        .unwrap();
+        table
+            .for_each(|k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                Ok(())
+            })
+            .unwrap();
         out
     }
 
