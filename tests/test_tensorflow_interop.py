@@ -108,3 +108,18 @@ def test_partitioned_embedding_rows(tf, tmp_path):
     view = fastckpt.load_checkpoint(prefix).get_slice("embedding")
     for index in [np.s_[0], np.s_[140:150], np.s_[998:], np.s_[::97, 3], np.s_[-1, ::-1], np.s_[5:900:111, 2:9:3]]:
         assert_same_value(view[index], full[index], repr(index))
+
+
+def test_sharded_v1_checkpoint(tf, tmp_path):
+    """A V1 Saver with sharded=True writes model.ckpt-00000-of-0000N and records a glob in the state file."""
+    with tf.Graph().as_default():
+        tf.compat.v1.get_variable("a", initializer=tf.constant([[1.0, 2.0], [3.0, 4.0]]))
+        tf.compat.v1.get_variable("b", initializer=tf.constant([5, 6, 7], dtype=tf.int64))
+        saver = tf.compat.v1.train.Saver(sharded=True, write_version=tf.compat.v1.train.SaverDef.V1)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            pattern = saver.save(sess, str(tmp_path / "model.ckpt"), write_meta_graph=False)
+    assert "?????" in pattern
+    assert_reads_like_tensorflow(tf, pattern)
+    assert fastckpt.load_checkpoint(str(tmp_path)).format == "v1"
+    np.testing.assert_array_equal(fastckpt.load_variable(str(tmp_path), "b"), [5, 6, 7])
