@@ -7,9 +7,10 @@
 >>> reader.get_tensor("v1") + reader.get_tensor("v2")
 array([3.], dtype=float32)
 """
-from . import dtypes, errors, examples
-from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint
+from . import dtypes, errors, examples, graphs
+from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .dtypes import DType, as_dtype
+from .moving_averages import ExponentialMovingAverage
 from .reader import (
     CheckpointReader,
     NewCheckpointReader,
@@ -18,11 +19,16 @@ from .reader import (
     load_checkpoint,
     load_variable,
 )
+from .saver import Saver
+from .writer import CheckpointWriter, merge_checkpoints
 
 __all__ = [
     "CheckpointReader",
+    "CheckpointWriter",
     "DType",
+    "ExponentialMovingAverage",
     "NewCheckpointReader",
+    "Saver",
     "LazyTensor",
     "as_dtype",
     "checkpoint_exists",
@@ -30,10 +36,13 @@ __all__ = [
     "errors",
     "examples",
     "get_checkpoint_state",
+    "graphs",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
     "load_variable",
+    "merge_checkpoints",
+    "update_checkpoint_state",
 ]
 
 try:

@@ -13,15 +13,24 @@ A directory written by a Saver holds a text-format ``CheckpointState``::
 from __future__ import annotations
 
 import glob
+import re
 import os
-from typing import List, Optional
+import tempfile
+from typing import List, Optional, Sequence
 
 from google.protobuf import text_format
 
 from . import errors
 from .protos import CheckpointState
 
-__all__ = ["get_checkpoint_state", "latest_checkpoint", "checkpoint_exists", "resolve_checkpoint_files"]
+__all__ = [
+    "checkpoint_exists",
+    "get_checkpoint_state",
+    "latest_checkpoint",
+    "meta_graph_filename",
+    "resolve_checkpoint_files",
+    "update_checkpoint_state",
+]
 
 _STATE_FILENAME = "checkpoint"
 
@@ -99,3 +108,82 @@ def resolve_checkpoint_files(path: str) -> Optional[List[str]]:
         return sorted(glob.glob(path)) or None
     shards = sorted(glob.glob(glob.escape(path) + "-?????-of-?????"))
     return shards or None
+
+
+def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta") -> str:
+    """The ``.meta`` file of a checkpoint: ``model.ckpt-100`` → ``model.ckpt-100.meta`` (a V1 shard
+    pattern's ``-?????-of-NNNNN`` is dropped)."""
+    basename = re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_filename)
+    return f"{basename}.{meta_graph_suffix}"
+
+
+def atomic_write_text(filename: str, text: str, durable: bool = False) -> None:
+    """Replaces ``filename`` with ``text`` so that readers see the old or the new contents, never a mix."""
+    directory = os.path.dirname(filename) or "."
+    fd, temp = tempfile.mkstemp(prefix=os.path.basename(filename) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, filename)
+    except BaseException:
+        try:
+            os.remove(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    if durable:
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def update_checkpoint_state(
+    save_dir: str,
+    model_checkpoint_path: str,
+    all_model_checkpoint_paths: Optional[Sequence[str]] = None,
+    latest_filename: Optional[str] = None,
+    all_model_checkpoint_timestamps: Optional[Sequence[float]] = None,
+    last_preserved_timestamp: Optional[float] = None,
+    save_relative_paths: bool = False,
+    durable: bool = False,
+) -> None:
+    """Writes the directory's ``checkpoint`` state file, atomically (a reader never sees it torn).
+
+    As in TensorFlow, ``all_model_checkpoint_paths`` (oldest first) gets ``model_checkpoint_path``
+    appended if it is not its last element, and with ``save_relative_paths`` absolute paths are written
+    relative to ``save_dir``.
+    """
+    save_dir = os.fspath(save_dir)
+    paths = list(all_model_checkpoint_paths or [])
+    if not paths or paths[-1] != model_checkpoint_path:
+        paths.append(model_checkpoint_path)
+    timestamps = list(all_model_checkpoint_timestamps or [])
+    if timestamps and len(timestamps) != len(paths):
+        raise errors.InvalidArgumentError(
+            f"{len(timestamps)} checkpoint timestamps for {len(paths)} checkpoint paths", save_dir
+        )
+
+    def written(path: str) -> str:
+        if save_relative_paths and os.path.isabs(path):
+            return os.path.relpath(path, save_dir)
+        if not os.path.isabs(save_dir) and not os.path.isabs(path):
+            return os.path.relpath(path, save_dir)
+        return path
+
+    state = CheckpointState(
+        model_checkpoint_path=written(model_checkpoint_path),
+        all_model_checkpoint_paths=[written(p) for p in paths],
+        all_model_checkpoint_timestamps=timestamps,
+        last_preserved_timestamp=last_preserved_timestamp or 0.0,
+    )
+    filename = os.path.join(save_dir, latest_filename or _STATE_FILENAME)
+    if os.path.normpath(filename) == os.path.normpath(os.path.join(save_dir, state.model_checkpoint_path)):
+        raise errors.InvalidArgumentError(
+            f"checkpoint path {model_checkpoint_path} collides with the state file {filename}", filename
+        )
+    atomic_write_text(filename, text_format.MessageToString(state), durable)

@@ -15,11 +15,16 @@ from google.protobuf.internal import enum_type_wrapper
 from . import _fastckpt
 
 __all__ = [
+    "AttrValue",
     "BundleEntryProto",
     "BundleHeaderProto",
     "CheckpointState",
     "DataType",
+    "GraphDef",
+    "MetaGraphDef",
+    "NodeDef",
     "SavedTensorSlices",
+    "SaverDef",
     "TensorProto",
     "TensorShapeProto",
     "TensorSliceProto",
@@ -54,10 +59,15 @@ def message_class(full_name: str):
     return message_factory.GetMessageClass(POOL.FindMessageTypeByName(full_name))
 
 
+AttrValue = message_class("tensorflow.AttrValue")
 BundleEntryProto = message_class("tensorflow.BundleEntryProto")
 BundleHeaderProto = message_class("tensorflow.BundleHeaderProto")
 CheckpointState = message_class("tensorflow.CheckpointState")
+GraphDef = message_class("tensorflow.GraphDef")
+MetaGraphDef = message_class("tensorflow.MetaGraphDef")
+NodeDef = message_class("tensorflow.NodeDef")
 SavedTensorSlices = message_class("tensorflow.SavedTensorSlices")
+SaverDef = message_class("tensorflow.SaverDef")
 TensorProto = message_class("tensorflow.TensorProto")
 TensorShapeProto = message_class("tensorflow.TensorShapeProto")
 TensorSliceProto = message_class("tensorflow.TensorSliceProto")

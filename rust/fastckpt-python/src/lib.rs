@@ -1,9 +1,12 @@
 //! The Python extension `fastckpt._fastckpt`: converts types and errors between Python and the core crate,
 //! and releases the GIL while the core reads.
 use std::path::PathBuf;
+use std::sync::Mutex;
 
-use fastckpt::{Checkpoint, DimSelection, Error, ErrorKind, Selection};
-use numpy::{PyArray1, PyArrayMethods};
+use fastckpt::bundle::{merge_bundles, BundleWriter, TensorData, WriteOptions};
+use fastckpt::slices::TensorSlice;
+use fastckpt::{Checkpoint, DType, DimSelection, Error, ErrorKind, Selection};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -135,6 +138,91 @@ impl CheckpointFile {
     }
 }
 
+/// Writes a V2 checkpoint; see `fastckpt.CheckpointWriter` for the Python API.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+struct BundleFileWriter {
+    inner: Mutex<Option<BundleWriter>>,
+}
+
+impl BundleFileWriter {
+    fn with_writer<T>(&self, py: Python<'_>, f: impl FnOnce(&mut BundleWriter) -> fastckpt::Result<T> + Send) -> PyResult<T>
+    where
+        T: Send,
+    {
+        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let writer = guard.as_mut().ok_or_else(|| PyValueError::new_err("the checkpoint writer is closed"))?;
+        let path = writer.prefix().to_path_buf();
+        py.detach(|| f(writer)).map_err(|e| to_py_err(py, e.in_file(&fastckpt::bundle::index_path(&path))))
+    }
+}
+
+#[pymethods]
+impl BundleFileWriter {
+    #[new]
+    #[pyo3(signature = (prefix, durable=false))]
+    fn new(py: Python<'_>, prefix: PathBuf, durable: bool) -> PyResult<Self> {
+        let writer = py.detach(|| BundleWriter::create(&prefix, WriteOptions { durable })).map_err(|e| to_py_err(py, e))?;
+        Ok(BundleFileWriter { inner: Mutex::new(Some(writer)) })
+    }
+
+    /// Adds a tensor: `data` is its bytes as a flat uint8 array (little-endian, row-major), or a list of bytes
+    /// for a string tensor. With `full_shape` and `slice_spec`, it is that slice of a partitioned tensor.
+    #[pyo3(signature = (name, dtype, shape, data, full_shape=None, slice_spec=None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        name: &[u8],
+        dtype: i32,
+        shape: Vec<u64>,
+        data: &Bound<'_, PyAny>,
+        full_shape: Option<Vec<u64>>,
+        slice_spec: Option<&str>,
+    ) -> PyResult<()> {
+        let dtype = DType::from_proto(dtype).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let slice = match (full_shape, slice_spec) {
+            (Some(full_shape), Some(spec)) => {
+                let slice = TensorSlice::parse(spec).map_err(|e| to_py_err(py, e.for_tensor(&String::from_utf8_lossy(name))))?;
+                Some((full_shape, slice))
+            }
+            (None, None) => None,
+            _ => return Err(PyValueError::new_err("full_shape and slice_spec go together")),
+        };
+        let add = |writer: &mut BundleWriter, data: TensorData| match &slice {
+            None => writer.add(name, dtype, &shape, data),
+            Some((full_shape, slice)) => writer.add_slice(name, full_shape, slice, dtype, data),
+        };
+        if let Ok(array) = data.extract::<PyReadonlyArray1<u8>>() {
+            let bytes = array.as_slice()?;
+            self.with_writer(py, |w| add(w, TensorData::Bytes(bytes)))
+        } else {
+            let list = data.cast::<PyList>()?;
+            let items: Vec<Bound<'_, PyBytes>> = list.iter().map(|item| item.cast_into::<PyBytes>()).collect::<Result<_, _>>()?;
+            let strings: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
+            self.with_writer(py, |w| add(w, TensorData::Strings(&strings)))
+        }
+    }
+
+    /// Writes the index; the checkpoint exists once this returns.
+    fn finish(&self, py: Python<'_>) -> PyResult<()> {
+        let writer = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let writer = writer.ok_or_else(|| PyValueError::new_err("the checkpoint writer is closed"))?;
+        let path = fastckpt::bundle::index_path(writer.prefix());
+        py.detach(|| writer.finish()).map_err(|e| to_py_err(py, e.in_file(&path)))
+    }
+
+    /// Drops the checkpoint being written: its temporary files are removed, nothing is renamed into place.
+    fn abort(&self) {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    }
+}
+
+/// Merges checkpoints into one at `merged_prefix` (TensorFlow's MergeV2Checkpoints).
+#[pyfunction]
+#[pyo3(signature = (prefixes, merged_prefix, durable=false))]
+fn merge_checkpoints(py: Python<'_>, prefixes: Vec<PathBuf>, merged_prefix: PathBuf, durable: bool) -> PyResult<()> {
+    py.detach(|| merge_bundles(&prefixes, &merged_prefix, WriteOptions { durable })).map_err(|e| to_py_err(py, e))
+}
+
 /// The serialized FileDescriptorSet of the project's .proto files.
 #[pyfunction]
 fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
@@ -144,6 +232,8 @@ fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
 #[pymodule]
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CheckpointFile>()?;
+    m.add_class::<BundleFileWriter>()?;
+    m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
     Ok(())
 }

@@ -32,6 +32,41 @@ impl TensorSlice {
         TensorSlice { extents }
     }
 
+    pub fn to_proto(&self) -> proto::TensorSliceProto {
+        use proto::tensor_slice_proto::{extent::HasLength, Extent as ProtoExtent};
+        let extent = self
+            .extents
+            .iter()
+            .map(|e| ProtoExtent { start: e.start, has_length: e.length.map(HasLength::Length) })
+            .collect();
+        proto::TensorSliceProto { extent }
+    }
+
+    /// Parses TensorFlow's slice spec: per dimension `start,length` or `-` (all of it), separated by `:`;
+    /// `""` is the slice of a scalar.
+    pub fn parse(spec: &str) -> Result<TensorSlice> {
+        if spec.is_empty() {
+            return Ok(TensorSlice { extents: Vec::new() });
+        }
+        let bad = || Error::invalid_argument(format!("invalid slice spec {spec:?}: expected e.g. \"0,3:-\""));
+        let extents = spec
+            .split(':')
+            .map(|dim| {
+                if dim == "-" {
+                    return Ok(Extent { start: 0, length: None });
+                }
+                let (start, length) = dim.split_once(',').ok_or_else(bad)?;
+                let start: i64 = start.trim().parse().map_err(|_| bad())?;
+                let length: i64 = length.trim().parse().map_err(|_| bad())?;
+                if start < 0 || length < 0 {
+                    return Err(bad());
+                }
+                Ok(Extent { start, length: Some(length) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TensorSlice { extents })
+    }
+
     /// The slice as a box of `shape`: `(start, length)` per dimension, checked to lie inside it.
     pub fn resolve(&self, shape: &[u64]) -> Result<Vec<(u64, u64)>> {
         if self.extents.len() != shape.len() {
@@ -383,6 +418,24 @@ mod tests {
         assert!(Selection::new(&[4], dims(&[(0, u64::MAX, u64::MAX)])).is_err());
         assert!(Selection::new(&[4], dims(&[(4, 0, 1)])).is_ok());
         assert!(Selection::new(&[4, 1], dims(&[(0, 1, 1)])).is_err());
+    }
+
+    #[test]
+    fn slice_specs() {
+        let slice = TensorSlice::parse("0,3:-:2,1").unwrap();
+        assert_eq!(
+            slice.extents,
+            vec![
+                Extent { start: 0, length: Some(3) },
+                Extent { start: 0, length: None },
+                Extent { start: 2, length: Some(1) }
+            ]
+        );
+        assert_eq!(TensorSlice::from_proto(&slice.to_proto()), slice);
+        assert!(TensorSlice::parse("").unwrap().extents.is_empty());
+        for bad in ["0", "a,b", "-1,2", "0,-2", "0,1:", ":", "0,1,2"] {
+            assert!(TensorSlice::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

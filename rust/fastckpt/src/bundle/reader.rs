@@ -10,6 +10,7 @@ use prost::Message;
 
 use super::naming::{data_path, index_path};
 use super::strings::decode_strings;
+use super::writer::BUNDLE_VERSION;
 use crate::checksum;
 use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
@@ -18,8 +19,6 @@ use crate::slices::{self, num_elements, Selection, TensorSlice};
 use crate::table::Table;
 use crate::tensor::{shape_from_proto, TensorInfo};
 
-/// The newest bundle format version this reader understands.
-const BUNDLE_VERSION: i32 = 1;
 
 /// An open V2 checkpoint.
 pub struct BundleReader {
@@ -37,6 +36,36 @@ impl std::fmt::Debug for BundleReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleReader").field("prefix", &self.prefix).field("tensors", &self.tensors.len()).finish()
     }
+}
+
+type Entries = BTreeMap<Vec<u8>, BundleEntryProto>;
+
+/// Reads the header and the entries of `prefix.index`.
+pub(crate) fn read_index(prefix: &Path) -> Result<(BundleHeaderProto, Entries)> {
+    let index = index_path(prefix);
+    let bytes = std::fs::read(&index).map_err(|e| Error::io(e, &index))?;
+    parse_index(bytes).in_file(&index)
+}
+
+fn parse_index(bytes: Vec<u8>) -> Result<(BundleHeaderProto, Entries)> {
+    let table = Table::open(bytes)?;
+    let mut header = None;
+    let mut entries = BTreeMap::new();
+    table.for_each(|key, value| {
+        if key.is_empty() {
+            let parsed = BundleHeaderProto::decode(value)
+                .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
+            header = Some(parsed);
+        } else {
+            let entry = BundleEntryProto::decode(value).map_err(|e| {
+                Error::data_loss(format!("unparsable entry: {e}")).for_tensor(&String::from_utf8_lossy(key))
+            })?;
+            entries.insert(key.to_vec(), entry);
+        }
+        Ok(())
+    })?;
+    let header = header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))?;
+    Ok((header, entries))
 }
 
 /// The stored slices of a partitioned tensor: their boxes in the full tensor, and their entries.
@@ -60,23 +89,7 @@ impl BundleReader {
     }
 
     fn from_index(prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
-        let table = Table::open(bytes)?;
-        let mut header = None;
-        let mut entries = BTreeMap::new();
-        table.for_each(|key, value| {
-            if key.is_empty() {
-                let parsed = BundleHeaderProto::decode(value)
-                    .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
-                header = Some(parsed);
-            } else {
-                let entry = BundleEntryProto::decode(value).map_err(|e| {
-                    Error::data_loss(format!("unparsable entry: {e}")).for_tensor(&String::from_utf8_lossy(key))
-                })?;
-                entries.insert(key.to_vec(), entry);
-            }
-            Ok(())
-        })?;
-        let header = header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))?;
+        let (header, entries) = parse_index(bytes)?;
         if let Some(version) = &header.version {
             if version.min_consumer > BUNDLE_VERSION || version.bad_consumers.contains(&BUNDLE_VERSION) {
                 return Err(Error::unimplemented(format!(

@@ -1,0 +1,352 @@
+"""Saving and restoring like ``tf.compat.v1.train.Saver``, with numpy (torch, jax) values instead of a graph.
+
+>>> import numpy as np, tempfile, os, fastckpt
+>>> train_dir = tempfile.mkdtemp()
+>>> saver = fastckpt.Saver(max_to_keep=2)
+>>> for step in (1000, 2000, 3000):
+...     path = saver.save({"v": np.full([2], step, np.float32)}, os.path.join(train_dir, "model.ckpt"), global_step=step)
+>>> [os.path.basename(p) for p in saver.last_checkpoints]
+['model.ckpt-2000', 'model.ckpt-3000']
+>>> saver.restore(fastckpt.latest_checkpoint(train_dir))["v"]
+array([3000., 3000.], dtype=float32)
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import threading
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import errors
+from .checkpoint_state import (
+    checkpoint_exists,
+    get_checkpoint_state,
+    meta_graph_filename,
+    update_checkpoint_state,
+)
+from .dtypes import as_dtype
+from .graphs import export_meta_graph, variables_meta_graph
+from .protos import SaverDef
+from .reader import CheckpointReader
+from .writer import CheckpointWriter, merge_checkpoints, to_numpy
+
+__all__ = ["Saver"]
+
+VarList = Union[None, Sequence[str], Mapping[str, str]]
+
+# TensorFlow's sharded saves write their parts under this suffix of the prefix before merging them.
+_SHARDED_SUFFIX = "_temp/part"
+
+
+def _name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, str]:
+    """``{checkpoint_name: local_name}`` for a var_list: None (everything available), names, or a dict."""
+    if var_list is None:
+        return {name: name for name in available}
+    if isinstance(var_list, Mapping):
+        return dict(var_list)
+    if isinstance(var_list, str):
+        raise TypeError("var_list must be a list of names or a dict, not a string")
+    return {name: name for name in var_list}
+
+
+class Saver:
+    """Saves and restores named values as TensorFlow checkpoints, managing a directory of them as
+    ``tf.compat.v1.train.Saver`` does.
+
+    Args:
+        var_list: what to save and restore: None (every value given to ``save``, every tensor of the
+            checkpoint on ``restore``), a list of names, or a dict ``{checkpoint_name: local_name}`` that
+            renames, exactly as TensorFlow's dict does.
+        max_to_keep: how many recent checkpoints to keep; older ones are deleted (None or 0 keeps all).
+        keep_checkpoint_every_n_hours: additionally keep one checkpoint every N hours of saving.
+        sharded: write several data files in parallel, merged into one checkpoint (TensorFlow's
+            ``MergeV2Checkpoints``).
+        num_shards: how many data files a sharded save writes (default: one per CPU, at most one per tensor).
+        pad_step_number: name checkpoints ``model.ckpt-00001000`` rather than ``model.ckpt-1000``.
+        save_relative_paths: write paths relative to the directory into the ``checkpoint`` state file.
+        durable: fsync checkpoint files, state file and directory.
+
+    Unlike TensorFlow's Saver, a new Saver on a directory that already holds checkpoints takes its history
+    from the state file, so ``max_to_keep`` holds across restarts of the training process.
+    """
+
+    def __init__(
+        self,
+        var_list: VarList = None,
+        max_to_keep: Optional[int] = 5,
+        keep_checkpoint_every_n_hours: float = 10000.0,
+        sharded: bool = False,
+        num_shards: Optional[int] = None,
+        pad_step_number: bool = False,
+        save_relative_paths: bool = False,
+        durable: bool = False,
+    ):
+        self._var_list = var_list
+        self._max_to_keep = max_to_keep or 0
+        self._keep_every_hours = keep_checkpoint_every_n_hours
+        self._sharded = sharded
+        self._num_shards = num_shards
+        self._pad_step_number = pad_step_number
+        self._save_relative_paths = save_relative_paths
+        self._durable = durable
+        self._last_checkpoints: List[Tuple[str, float]] = []
+        self._checkpoints_to_be_deleted: List[Tuple[str, float]] = []
+        self._next_checkpoint_time = time.time() + keep_checkpoint_every_n_hours * 3600
+        self._last_preserved_timestamp: Optional[float] = None
+        self._recovered_dirs: set = set()
+        self._lock = threading.Lock()
+
+    @property
+    def saver_def(self) -> "SaverDef":
+        """The SaverDef this saver writes into ``.meta`` files (tensor names as TensorFlow's Saver builds)."""
+        return SaverDef(
+            filename_tensor_name="save/Const:0",
+            save_tensor_name="save/control_dependency:0",
+            restore_op_name="save/restore_all",
+            max_to_keep=self._max_to_keep,
+            sharded=self._sharded,
+            keep_checkpoint_every_n_hours=self._keep_every_hours,
+            version=SaverDef.V2,
+        )
+
+    # History of the directory --------------------------------------------------------------------------
+
+    @property
+    def last_checkpoints(self) -> List[str]:
+        """The checkpoints this saver keeps, oldest first."""
+        return [path for path, _ in self._last_checkpoints]
+
+    def set_last_checkpoints_with_time(self, last_checkpoints_with_time: List[Tuple[str, float]]) -> None:
+        """Sets the kept checkpoints as ``[(prefix, timestamp)]``, oldest first."""
+        self._last_checkpoints = list(last_checkpoints_with_time)
+
+    def recover_last_checkpoints(self, checkpoint_paths: Sequence[str]) -> None:
+        """Takes the checkpoints among ``checkpoint_paths`` that still exist as the kept ones, timestamped
+        by their files' modification times (after a crash, for example)."""
+        recovered = []
+        for path in checkpoint_paths:
+            mtime = _checkpoint_mtime(path)
+            if mtime is not None:
+                recovered.append((path, mtime))
+        self.set_last_checkpoints_with_time(recovered)
+
+    def _recover_directory(self, save_dir: str, latest_filename: Optional[str]) -> None:
+        """On the first save into a directory, takes up the history its state file records."""
+        key = (os.path.abspath(save_dir), latest_filename)
+        if key in self._recovered_dirs:
+            return
+        self._recovered_dirs.add(key)
+        if self._last_checkpoints:
+            return
+        try:
+            state = get_checkpoint_state(save_dir, latest_filename)
+        except errors.DataLossError:
+            return
+        if state is None:
+            return
+        paths = list(state.all_model_checkpoint_paths)
+        stamps = list(state.all_model_checkpoint_timestamps)
+        if len(stamps) == len(paths):
+            self._last_checkpoints = [(p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p)]
+        else:
+            self.recover_last_checkpoints(paths)
+        if state.last_preserved_timestamp:
+            self._last_preserved_timestamp = state.last_preserved_timestamp
+            self._next_checkpoint_time = state.last_preserved_timestamp + self._keep_every_hours * 3600
+
+    def _record_last_checkpoint(self, path: str) -> None:
+        if not self._max_to_keep:
+            return
+        self._last_checkpoints = [(p, t) for p, t in self._last_checkpoints if p != path]
+        self._last_checkpoints.append((path, time.time()))
+        if len(self._last_checkpoints) > self._max_to_keep:
+            self._checkpoints_to_be_deleted.append(self._last_checkpoints.pop(0))
+
+    def _maybe_delete_old_checkpoints(self, save_dir: str, meta_graph_suffix: str) -> None:
+        if not self._checkpoints_to_be_deleted:
+            return
+        path, timestamp = self._checkpoints_to_be_deleted.pop(0)
+        if timestamp > self._next_checkpoint_time:
+            # keep_checkpoint_every_n_hours: this one is spared.
+            self._next_checkpoint_time += self._keep_every_hours * 3600
+            self._last_preserved_timestamp = timestamp
+            return
+        _remove_checkpoint(path, save_dir, meta_graph_suffix)
+
+    # Saving and restoring --------------------------------------------------------------------------------
+
+    def save(
+        self,
+        values: Mapping[str, Any],
+        save_path: str,
+        global_step: Optional[int] = None,
+        latest_filename: Optional[str] = None,
+        meta_graph_suffix: str = "meta",
+        write_meta_graph: bool = True,
+        write_state: bool = True,
+    ) -> str:
+        """Saves ``values`` (``{local_name: array-like}``) as a checkpoint; returns its prefix.
+
+        With ``global_step``, the prefix is ``save_path-<step>``. The ``checkpoint`` state file of the
+        directory is replaced atomically, and checkpoints beyond ``max_to_keep`` are deleted. If anything
+        fails, the previous checkpoints and the state file are left as they were.
+        """
+        save_path = os.fspath(save_path)
+        latest_filename = latest_filename or "checkpoint"
+        if os.path.dirname(latest_filename):
+            raise errors.InvalidArgumentError(f"latest_filename {latest_filename!r} must not contain a directory")
+        if global_step is not None:
+            step = int(global_step)
+            checkpoint_file = f"{save_path}-{step:08d}" if self._pad_step_number else f"{save_path}-{step}"
+        else:
+            checkpoint_file = save_path
+            if os.path.basename(save_path) == latest_filename:
+                raise errors.InvalidArgumentError(
+                    f"save_path {save_path!r} collides with the state file {latest_filename!r}", save_path
+                )
+        save_dir = os.path.dirname(save_path)
+        if save_dir and not os.path.isdir(save_dir):
+            raise errors.NotFoundError(f"parent directory of {save_path} does not exist, can't save", save_path)
+
+        tensors = self._tensors_to_save(values)
+        with self._lock:
+            if write_state:
+                self._recover_directory(save_dir or ".", latest_filename)
+            if self._sharded:
+                self._write_sharded(checkpoint_file, tensors)
+            else:
+                with CheckpointWriter(checkpoint_file, durable=self._durable) as writer:
+                    for name in sorted(tensors):
+                        writer.add(name, tensors[name])
+            if write_state:
+                self._record_last_checkpoint(checkpoint_file)
+                update_checkpoint_state(
+                    save_dir or ".",
+                    checkpoint_file,
+                    self.last_checkpoints,
+                    latest_filename=latest_filename,
+                    all_model_checkpoint_timestamps=[t for _, t in self._last_checkpoints],
+                    last_preserved_timestamp=self._last_preserved_timestamp,
+                    save_relative_paths=self._save_relative_paths,
+                    durable=self._durable,
+                )
+                self._maybe_delete_old_checkpoints(save_dir or ".", meta_graph_suffix)
+        if write_meta_graph:
+            variables = {name: (as_dtype(value.dtype), value.shape) for name, value in tensors.items()}
+            export_meta_graph(
+                meta_graph_filename(checkpoint_file, meta_graph_suffix), variables_meta_graph(variables, self.saver_def)
+            )
+        return checkpoint_file
+
+    def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+        names = _name_map(self._var_list, list(values))
+        tensors = {}
+        for checkpoint_name, local_name in names.items():
+            if local_name not in values:
+                raise errors.NotFoundError(f"no value given for {local_name!r}", None, local_name)
+            tensors[checkpoint_name] = to_numpy(values[local_name])
+        return tensors
+
+    def _write_sharded(self, checkpoint_file: str, tensors: Dict[str, np.ndarray]) -> None:
+        """Writes groups of tensors to parts in parallel, then merges them into ``checkpoint_file``."""
+        names = sorted(tensors)
+        count = self._num_shards or os.cpu_count() or 1
+        count = max(1, min(count, len(names)))
+        # Balance bytes: the largest tensors first, each to the lightest shard.
+        shards: List[List[str]] = [[] for _ in range(count)]
+        loads = [0] * count
+        for name in sorted(names, key=lambda n: -tensors[n].nbytes):
+            lightest = loads.index(min(loads))
+            shards[lightest].append(name)
+            loads[lightest] += tensors[name].nbytes
+        temp_dir = os.path.dirname(checkpoint_file + _SHARDED_SUFFIX)
+        parts = [f"{checkpoint_file}{_SHARDED_SUFFIX}-{i:05d}-of-{count:05d}" for i in range(count)]
+        failures: List[BaseException] = []
+
+        def write(part: str, shard_names: List[str]) -> None:
+            try:
+                with CheckpointWriter(part, durable=self._durable) as writer:
+                    for name in sorted(shard_names):
+                        writer.add(name, tensors[name])
+            except BaseException as err:  # re-raised in the saving thread
+                failures.append(err)
+
+        threads = [threading.Thread(target=write, args=(p, s)) for p, s in zip(parts, shards)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if failures:
+                raise failures[0]
+            merge_checkpoints(parts, checkpoint_file, durable=self._durable)
+        finally:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+    def restore(self, save_path: str, into: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """Reads the checkpoint at ``save_path`` (prefix, V1 file or directory): returns
+        ``{local_name: numpy array}`` for the var_list, or with ``into``, copies each value into the
+        existing array ``into[local_name]`` (numpy or torch; same shape and dtype) and returns ``into``.
+
+        Raises:
+            fastckpt.errors.NotFoundError: the checkpoint, or a tensor of the var_list, does not exist.
+            fastckpt.errors.InvalidArgumentError: a target of ``into`` has another shape or dtype.
+        """
+        reader = CheckpointReader(save_path)
+        names = _name_map(self._var_list, list(reader.get_variable_to_shape_map()))
+        if into is None:
+            return {local: reader.get_tensor(name) for name, local in names.items()}
+        for name, local in names.items():
+            if local not in into:
+                raise errors.NotFoundError(f"no target in `into` for {local!r}", reader.path, name)
+            _copy_into(into[local], reader.get_tensor(name), name, reader.path)
+        return dict(into)
+
+
+def _copy_into(target: Any, value: Any, name: str, path: str) -> None:
+    value = np.asarray(value)
+    if type(target).__module__.startswith("torch"):
+        import torch
+
+        from_numpy = torch.from_numpy(np.ascontiguousarray(value)) if value.dtype.kind != "V" else None
+        if from_numpy is None or tuple(target.shape) != value.shape or target.dtype != from_numpy.dtype:
+            raise errors.InvalidArgumentError(
+                f"cannot restore {value.dtype} {list(value.shape)} into torch {target.dtype} {list(target.shape)}",
+                path,
+                name,
+            )
+        with torch.no_grad():
+            target.copy_(from_numpy)
+        return
+    if not isinstance(target, np.ndarray) or target.shape != value.shape or target.dtype != value.dtype:
+        description = f"{getattr(target, 'dtype', type(target).__name__)} {list(getattr(target, 'shape', []))}"
+        raise errors.InvalidArgumentError(
+            f"cannot restore {value.dtype} {list(value.shape)} into {description}", path, name
+        )
+    np.copyto(target, value)
+
+
+def _checkpoint_mtime(prefix: str) -> Optional[float]:
+    for candidate in (prefix + ".index", prefix):
+        matches = glob.glob(candidate)
+        if matches:
+            return os.stat(matches[0]).st_mtime
+    return None
+
+
+def _remove_checkpoint(prefix: str, save_dir: str, meta_graph_suffix: str) -> None:
+    """Deletes the files of a checkpoint this saver wrote, and only if it lies in the saver's directory."""
+    if os.path.realpath(os.path.dirname(prefix) or ".") != os.path.realpath(save_dir):
+        return
+    escaped = glob.escape(prefix)
+    patterns = [escaped + ".index", escaped + ".data-?????-of-?????", glob.escape(meta_graph_filename(prefix, meta_graph_suffix))]
+    for pattern in patterns:
+        for path in glob.glob(pattern):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,149 @@
+"""Writing checkpoints that TensorFlow reads: ``CheckpointWriter``, TensorFlow's BundleWriter.
+
+>>> import numpy as np, tempfile, os, fastckpt
+>>> prefix = os.path.join(tempfile.mkdtemp(), "model.ckpt")
+>>> with fastckpt.CheckpointWriter(prefix) as writer:
+...     writer.add("v1", np.array([1.0], dtype=np.float32))
+...     writer.add("names", ["a", "b"])
+>>> fastckpt.load_checkpoint(prefix).get_tensor("names")
+array([b'a', b'b'], dtype=object)
+
+The same tensors added in the same order give the same bytes as ``tf.raw_ops.SaveV2``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence, Tuple
+
+import numpy as np
+
+from . import _fastckpt, errors
+from .dtypes import DType, as_dtype
+
+__all__ = ["CheckpointWriter", "merge_checkpoints", "to_numpy"]
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def _torch_to_numpy(tensor) -> np.ndarray:
+    import torch
+
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16; ml_dtypes' has the same bits
+        import ml_dtypes
+
+        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()
+
+
+def _strings(array: np.ndarray) -> np.ndarray:
+    out = np.empty(array.shape, dtype=object)
+    for index, item in np.ndenumerate(array):
+        if isinstance(item, bytes):
+            out[index] = item
+        elif isinstance(item, str):
+            out[index] = item.encode("utf-8")
+        elif isinstance(item, np.bytes_):
+            out[index] = bytes(item)
+        else:
+            raise TypeError(f"a string tensor holds {type(item).__name__} {item!r}")
+    return out
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """An array-like as the numpy array fastckpt writes.
+
+    numpy, torch and jax arrays keep their dtype. Python values follow ``tf.constant``: floats become
+    float32, ints int32 (int64 when they do not fit), and ``str``/``bytes`` string tensors (an object array
+    of bytes).
+    """
+    if _is_torch_tensor(value):
+        return _torch_to_numpy(value)
+    if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
+        array = np.asarray(value)
+    else:
+        array = np.asarray(value)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        elif array.dtype.kind == "i":
+            in_int32 = array.size == 0 or (array.min() >= -(2**31) and array.max() < 2**31)
+            array = array.astype(np.int32 if in_int32 else np.int64)
+    if array.dtype.kind in "SUO":
+        return _strings(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return array
+
+
+def _payload(name: str, array: np.ndarray) -> Tuple[DType, Any]:
+    try:
+        dtype = as_dtype(array.dtype)
+    except (TypeError, ValueError) as err:
+        raise errors.InvalidArgumentError(f"cannot write tensor {name!r}: {err}", None, name) from None
+    if dtype.is_string:
+        return dtype, list(array.reshape(-1))
+    return dtype, np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
+class CheckpointWriter:
+    """Writes one V2 checkpoint (``prefix.index`` and ``prefix.data-00000-of-00001``).
+
+    Data goes to temporary files that are renamed into place by ``finish()``: until then no checkpoint
+    exists at ``prefix``, and as a context manager the writer finishes on success and removes its files on
+    failure. ``durable=True`` also fsyncs the files and their directory.
+    """
+
+    def __init__(self, prefix: "str | os.PathLike[str]", *, durable: bool = False):
+        self.prefix = os.fspath(prefix)
+        self._writer = _fastckpt.BundleFileWriter(self.prefix, durable)
+
+    def add(self, name: str, value: Any) -> None:
+        """Adds tensor ``name`` (numpy, torch or jax array, Python scalar or list, ``str`` or ``bytes``)."""
+        array = to_numpy(value)
+        dtype, data = _payload(name, array)
+        self._writer.add(name.encode("utf-8", "surrogateescape"), dtype.as_datatype_enum, list(array.shape), data)
+
+    def add_slice(self, name: str, full_shape: Sequence[int], slice_spec: str, value: Any) -> None:
+        """Adds one slice of the partitioned tensor ``name`` of shape ``full_shape``.
+
+        ``slice_spec`` is TensorFlow's: per dimension ``start,length`` or ``-`` for all of it, joined by
+        ``:``, e.g. ``"0,3:-"`` for rows 0 to 2. The reader reassembles the slices.
+        """
+        array = to_numpy(value)
+        dtype, data = _payload(name, array)
+        self._writer.add(
+            name.encode("utf-8", "surrogateescape"),
+            dtype.as_datatype_enum,
+            list(array.shape),
+            data,
+            [int(d) for d in full_shape],
+            slice_spec,
+        )
+
+    def finish(self) -> str:
+        """Writes the index and renames the files into place; returns the prefix."""
+        self._writer.finish()
+        return self.prefix
+
+    def abort(self) -> None:
+        """Gives up: removes the temporary files; nothing appears at the prefix."""
+        self._writer.abort()
+
+    def __enter__(self) -> "CheckpointWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+def merge_checkpoints(checkpoint_prefixes: Sequence[str], merged_prefix: str, *, durable: bool = False) -> str:
+    """Merges checkpoints written separately (by several processes or hosts) into one, as TensorFlow's
+    ``MergeV2Checkpoints`` does: data files are renamed under ``merged_prefix``, one index is written, and
+    the source indexes are deleted. Returns ``merged_prefix``."""
+    _fastckpt.merge_checkpoints([os.fspath(p) for p in checkpoint_prefixes], os.fspath(merged_prefix), durable)
+    return os.fspath(merged_prefix)

@@ -1,0 +1,332 @@
+//! Writing a V2 checkpoint as TensorFlow's BundleWriter does, so that the same tensors added in the same order
+//! give the same bytes: tensor data appended to one data file, and an index whose keys are sorted.
+//!
+//! Both files are written under temporary names and renamed into place only when complete, the data file
+//! first: the index appearing is what makes a checkpoint exist.
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use super::naming::{data_path, index_path};
+use super::strings::encode_strings;
+use crate::checksum;
+use crate::dtype::DType;
+use crate::error::{Error, Result, ResultExt};
+use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto, VersionDef};
+use crate::proto::{tensor_shape_proto::Dim, TensorShapeProto};
+use crate::slices::{num_elements, TensorSlice};
+use crate::table::{TableOptions, TableWriter};
+
+/// The bundle format version written in headers, and the newest one the reader accepts.
+pub const BUNDLE_VERSION: i32 = 1;
+
+/// TensorFlow buffers data-file writes in 8 MiB.
+const WRITE_BUFFER: usize = 8 << 20;
+
+/// The values of one tensor to write.
+#[derive(Debug, Clone, Copy)]
+pub enum TensorData<'a> {
+    /// A fixed-size dtype: the elements' bytes, row-major, little-endian.
+    Bytes(&'a [u8]),
+    /// A string tensor: the elements, row-major.
+    Strings(&'a [&'a [u8]]),
+}
+
+/// How a checkpoint is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Also fsync the files and their directory, so that a finished checkpoint survives a power loss.
+    pub durable: bool,
+}
+
+/// A file being written under a temporary name, removed unless it is renamed into place.
+struct TempFile {
+    temp: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl TempFile {
+    fn new(target: PathBuf) -> TempFile {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let mut temp = target.clone().into_os_string();
+        temp.push(format!(".tempstate{random}"));
+        TempFile { temp: PathBuf::from(temp), target, committed: false }
+    }
+
+    fn create(&self) -> Result<File> {
+        OpenOptions::new().write(true).create_new(true).open(&self.temp).map_err(|e| Error::io(e, &self.temp))
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::io(e, &self.target))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Writes one V2 checkpoint (a single data file).
+pub struct BundleWriter {
+    prefix: PathBuf,
+    options: WriteOptions,
+    data_file: TempFile,
+    out: BufWriter<File>,
+    offset: u64,
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+}
+
+fn shape_proto(shape: &[u64]) -> Option<TensorShapeProto> {
+    let dim = shape.iter().map(|&size| Dim { size: size as i64, name: String::new() }).collect();
+    Some(TensorShapeProto { dim, unknown_rank: false })
+}
+
+/// Checks that `data` fits `dtype` and `shape`.
+fn check_data(dtype: DType, shape: &[u64], data: &TensorData) -> Result<()> {
+    let count = num_elements(shape).filter(|&n| n <= i64::MAX as u64);
+    let Some(count) = count else {
+        return Err(Error::invalid_argument(format!("shape {shape:?} has too many elements")));
+    };
+    match (data, dtype.size()) {
+        (TensorData::Bytes(bytes), Some(size)) if bytes.len() as u64 == count.saturating_mul(size as u64) => Ok(()),
+        (TensorData::Strings(strings), None) if dtype == DType::String && strings.len() as u64 == count => Ok(()),
+        (TensorData::Bytes(bytes), Some(_)) => Err(Error::invalid_argument(format!(
+            "{} bytes do not hold a {} tensor of shape {shape:?}",
+            bytes.len(),
+            dtype.name()
+        ))),
+        (TensorData::Strings(strings), None) if dtype == DType::String => {
+            Err(Error::invalid_argument(format!("{} strings for a tensor of shape {shape:?}", strings.len())))
+        }
+        _ => Err(Error::invalid_argument(format!("cannot write {} tensors", dtype.name()))),
+    }
+}
+
+impl BundleWriter {
+    /// Starts a checkpoint at `prefix`, creating its directory if needed.
+    pub fn create(prefix: impl AsRef<Path>, options: WriteOptions) -> Result<BundleWriter> {
+        let prefix = prefix.as_ref().to_path_buf();
+        if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir))?;
+        }
+        let data_file = TempFile::new(data_path(&prefix, 0, 1));
+        let out = BufWriter::with_capacity(WRITE_BUFFER, data_file.create()?);
+        Ok(BundleWriter { prefix, options, data_file, out, offset: 0, entries: BTreeMap::new() })
+    }
+
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// Adds a tensor under `key`; keys must be unique.
+    pub fn add(&mut self, key: &[u8], dtype: DType, shape: &[u64], data: TensorData) -> Result<()> {
+        let name = String::from_utf8_lossy(key).into_owned();
+        if key.is_empty() {
+            return Err(Error::invalid_argument("the empty name is reserved for the header").for_tensor(&name));
+        }
+        if self.entries.contains_key(key) {
+            return Err(Error::invalid_argument("tensor added twice").for_tensor(&name));
+        }
+        check_data(dtype, shape, &data).for_tensor(&name)?;
+        let (size, crc) = self.append(data).for_tensor(&name)?;
+        let entry = BundleEntryProto {
+            dtype: dtype.as_proto(),
+            shape: shape_proto(shape),
+            shard_id: 0,
+            offset: self.offset as i64,
+            size: size as i64,
+            crc32c: checksum::mask(crc),
+            slices: Vec::new(),
+        };
+        self.offset += size;
+        self.entries.insert(key.to_vec(), entry);
+        Ok(())
+    }
+
+    /// Appends a tensor's bytes to the data file; returns their size and CRC32C.
+    fn append(&mut self, data: TensorData) -> Result<(u64, u32)> {
+        let path = &self.data_file.temp;
+        let (size, crc) = match data {
+            TensorData::Bytes(bytes) => {
+                self.out.write_all(bytes).map_err(|e| Error::io(e, path))?;
+                (bytes.len() as u64, checksum::value(bytes))
+            }
+            TensorData::Strings(strings) => {
+                let (bytes, crc) = encode_strings(strings);
+                self.out.write_all(&bytes).map_err(|e| Error::io(e, path))?;
+                (bytes.len() as u64, crc)
+            }
+        };
+        Ok((size, crc))
+    }
+
+    /// Adds the slice `slice` of the partitioned tensor `name` of shape `full_shape`. A slice covering the
+    /// whole tensor is added as the tensor itself, as TensorFlow does.
+    pub fn add_slice(
+        &mut self,
+        name: &[u8],
+        full_shape: &[u64],
+        slice: &TensorSlice,
+        dtype: DType,
+        data: TensorData,
+    ) -> Result<()> {
+        let tensor_name = String::from_utf8_lossy(name).into_owned();
+        let block = slice.resolve(full_shape).map_err(|e| Error::invalid_argument(e.message)).for_tensor(&tensor_name)?;
+        let slice_shape: Vec<u64> = block.iter().map(|&(_, len)| len).collect();
+        if slice_shape == full_shape {
+            return self.add(name, dtype, full_shape, data);
+        }
+        if let Some(full) = self.entries.get(name) {
+            let same_tensor = full.dtype == dtype.as_proto() && full.shape == shape_proto(full_shape);
+            if !same_tensor || full.slices.is_empty() {
+                return Err(Error::invalid_argument("slice does not match the tensor added before under that name")
+                    .for_tensor(&tensor_name));
+            }
+        }
+        self.add(&slice.key(name), dtype, &slice_shape, data).for_tensor(&tensor_name)?;
+        let full = self.entries.entry(name.to_vec()).or_insert_with(|| BundleEntryProto {
+            dtype: dtype.as_proto(),
+            shape: shape_proto(full_shape),
+            ..Default::default()
+        });
+        full.slices.push(slice.to_proto());
+        Ok(())
+    }
+
+    /// Finishes the data file and writes the index; the checkpoint exists once this returns.
+    pub fn finish(mut self) -> Result<()> {
+        let data_temp = self.data_file.temp.clone();
+        self.out.flush().map_err(|e| Error::io(e, &data_temp))?;
+        if self.options.durable {
+            self.out.get_ref().sync_all().map_err(|e| Error::io(e, &data_temp))?;
+        }
+        self.data_file.commit()?;
+        let header = BundleHeaderProto {
+            num_shards: 1,
+            endianness: if cfg!(target_endian = "big") { Endianness::Big } else { Endianness::Little } as i32,
+            version: Some(VersionDef { producer: BUNDLE_VERSION, min_consumer: 0, bad_consumers: vec![] }),
+        };
+        write_index(&self.prefix, &header, &self.entries, self.options)
+    }
+}
+
+/// Writes `prefix.index` through a temporary file.
+fn write_index(
+    prefix: &Path,
+    header: &BundleHeaderProto,
+    entries: &BTreeMap<Vec<u8>, BundleEntryProto>,
+    options: WriteOptions,
+) -> Result<()> {
+    let mut table = TableWriter::new(TableOptions::default());
+    table.add(b"", &header.encode_to_vec());
+    for (key, entry) in entries {
+        table.add(key, &entry.encode_to_vec());
+    }
+    let mut index_file = TempFile::new(index_path(prefix));
+    let mut file = index_file.create()?;
+    file.write_all(&table.finish()).map_err(|e| Error::io(e, &index_file.temp))?;
+    if options.durable {
+        file.sync_all().map_err(|e| Error::io(e, &index_file.temp))?;
+    }
+    drop(file);
+    index_file.commit()?;
+    if options.durable {
+        sync_dir(prefix)?;
+    }
+    Ok(())
+}
+
+/// Makes the renames into the directory of `prefix` durable.
+fn sync_dir(prefix: &Path) -> Result<()> {
+    let dir = match prefix.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(e, dir))
+}
+
+/// Merges checkpoints written separately (by several processes or hosts) into one at `merged_prefix`, as
+/// TensorFlow's MergeV2Checkpoints does: the data files are renamed to the merged prefix, a merged index is
+/// written, and the source indexes are deleted. Partitioned tensors may have slices in several sources.
+pub fn merge_bundles(prefixes: &[PathBuf], merged_prefix: &Path, options: WriteOptions) -> Result<()> {
+    use super::reader::read_index;
+
+    let mut entries: BTreeMap<Vec<u8>, BundleEntryProto> = BTreeMap::new();
+    let mut data_files: Vec<PathBuf> = Vec::new();
+    let mut first_header: Option<BundleHeaderProto> = None;
+    for prefix in prefixes {
+        let index = index_path(prefix);
+        let (header, source_entries) = read_index(prefix)?;
+        match &first_header {
+            None => first_header = Some(header.clone()),
+            Some(first) if first.endianness != header.endianness || first.version != header.version => {
+                return Err(Error::invalid_argument("merging checkpoints of different byte orders or versions")
+                    .in_file(&index));
+            }
+            Some(_) => {}
+        }
+        let num_shards = u32::try_from(header.num_shards)
+            .map_err(|_| Error::data_loss(format!("invalid shard count {}", header.num_shards)).in_file(&index))?;
+        for (key, mut entry) in source_entries {
+            let name = String::from_utf8_lossy(&key).into_owned();
+            if let Some(existing) = entries.get_mut(&key) {
+                if existing.slices.is_empty() || entry.slices.is_empty() {
+                    return Err(Error::invalid_argument("tensor present in two checkpoints being merged")
+                        .for_tensor(&name)
+                        .in_file(&index));
+                }
+                if existing.dtype != entry.dtype || existing.shape != entry.shape {
+                    return Err(Error::invalid_argument("slices of one tensor disagree on its dtype or shape")
+                        .for_tensor(&name)
+                        .in_file(&index));
+                }
+                existing.slices.append(&mut entry.slices);
+                continue;
+            }
+            if entry.slices.is_empty() {
+                let shard = u32::try_from(entry.shard_id)
+                    .ok()
+                    .filter(|&s| s < num_shards)
+                    .ok_or_else(|| Error::data_loss("entry names a missing shard").for_tensor(&name).in_file(&index))?;
+                let file = data_path(prefix, shard, num_shards);
+                let new_id = match data_files.iter().position(|f| *f == file) {
+                    Some(i) => i,
+                    None => {
+                        data_files.push(file);
+                        data_files.len() - 1
+                    }
+                };
+                entry.shard_id = new_id as i32;
+            }
+            entries.insert(key, entry);
+        }
+    }
+    let Some(mut header) = first_header else {
+        return Err(Error::invalid_argument("no checkpoints to merge"));
+    };
+    if let Some(dir) = merged_prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir))?;
+    }
+    let total = data_files.len() as u32;
+    for (shard, file) in data_files.iter().enumerate() {
+        let target = data_path(merged_prefix, shard as u32, total);
+        std::fs::rename(file, &target).map_err(|e| Error::io(e, file))?;
+    }
+    header.num_shards = total as i32;
+    write_index(merged_prefix, &header, &entries, options)?;
+    for prefix in prefixes {
+        let _ = std::fs::remove_file(index_path(prefix));
+    }
+    Ok(())
+}
