@@ -63,7 +63,13 @@ def to_numpy(value: Any) -> np.ndarray:
         return _torch_to_numpy(value)
     if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
         array = np.asarray(value)
+    elif isinstance(value, (str, bytes)):
+        return _strings(np.array(value, dtype=object))
     else:
+        # Strings go through an object array: a numpy bytes array would drop trailing NUL bytes.
+        objects = np.array(value, dtype=object)
+        if objects.size and all(isinstance(item, (str, bytes)) for item in objects.flat):
+            return _strings(objects)
         array = np.asarray(value)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
