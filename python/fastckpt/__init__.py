@@ -7,7 +7,7 @@
 >>> reader.get_tensor("v1") + reader.get_tensor("v2")
 array([3.], dtype=float32)
 """
-from . import dtypes, errors, examples, graphs
+from . import dtypes, errors, examples, graphs, saved_model
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .dtypes import DType, as_dtype
 from .moving_averages import ExponentialMovingAverage
@@ -19,6 +19,14 @@ from .reader import (
     load_checkpoint,
     load_variable,
 )
+from .graphs import (
+    convert_variables_to_constants,
+    export_meta_graph,
+    import_meta_graph,
+    read_graph,
+    read_meta_graph,
+    write_graph,
+)
 from .saver import Saver
 from .writer import CheckpointWriter, merge_checkpoints
 
@@ -28,6 +36,13 @@ __all__ = [
     "DType",
     "ExponentialMovingAverage",
     "NewCheckpointReader",
+    "convert_variables_to_constants",
+    "export_meta_graph",
+    "import_meta_graph",
+    "read_graph",
+    "read_meta_graph",
+    "saved_model",
+    "write_graph",
     "Saver",
     "LazyTensor",
     "as_dtype",

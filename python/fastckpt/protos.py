@@ -23,11 +23,17 @@ __all__ = [
     "GraphDef",
     "MetaGraphDef",
     "NodeDef",
+    "SavedModel",
+    "SavedObjectGraph",
     "SavedTensorSlices",
     "SaverDef",
+    "SignatureDef",
+    "TensorInfo",
     "TensorProto",
     "TensorShapeProto",
     "TensorSliceProto",
+    "TrackableObjectGraph",
+    "VariableDef",
     "VersionDef",
 ]
 
@@ -66,10 +72,16 @@ CheckpointState = message_class("tensorflow.CheckpointState")
 GraphDef = message_class("tensorflow.GraphDef")
 MetaGraphDef = message_class("tensorflow.MetaGraphDef")
 NodeDef = message_class("tensorflow.NodeDef")
+SavedModel = message_class("tensorflow.SavedModel")
+SavedObjectGraph = message_class("tensorflow.SavedObjectGraph")
 SavedTensorSlices = message_class("tensorflow.SavedTensorSlices")
 SaverDef = message_class("tensorflow.SaverDef")
+SignatureDef = message_class("tensorflow.SignatureDef")
+TensorInfo = message_class("tensorflow.TensorInfo")
 TensorProto = message_class("tensorflow.TensorProto")
 TensorShapeProto = message_class("tensorflow.TensorShapeProto")
 TensorSliceProto = message_class("tensorflow.TensorSliceProto")
+TrackableObjectGraph = message_class("tensorflow.TrackableObjectGraph")
+VariableDef = message_class("tensorflow.VariableDef")
 VersionDef = message_class("tensorflow.VersionDef")
 DataType = enum_type_wrapper.EnumTypeWrapper(POOL.FindEnumTypeByName("tensorflow.DataType"))

@@ -24,7 +24,7 @@ from . import errors
 from ._fastckpt import CheckpointFile
 from .checkpoint_state import latest_checkpoint, resolve_checkpoint_files
 from .dtypes import DType, as_dtype
-from .protos import DataType
+from .protos import DataType, TrackableObjectGraph
 
 __all__ = [
     "CheckpointReader",
@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+# The key under which TF2 checkpoints store their TrackableObjectGraph.
+_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
 def _encode(name: str) -> bytes:
@@ -155,6 +158,41 @@ class CheckpointReader:
         bytes of the selected elements. Partial reads cannot verify the tensor's checksum."""
         key, dtype, shape = self._lookup(name)
         return LazyTensor(self, key, dtype, shape)
+
+    def object_graph(self) -> Optional["TrackableObjectGraph"]:
+        """The object graph a TF2 checkpoint (``tf.train.Checkpoint``) stores, or None for name-based ones."""
+        if _OBJECT_GRAPH_KEY not in self._tensors:
+            return None
+        return TrackableObjectGraph.FromString(self.get_tensor(_OBJECT_GRAPH_KEY))
+
+    def object_paths(self) -> Dict[str, str]:
+        """For a TF2 checkpoint, ``{checkpoint_key: object path}``: e.g.
+        ``model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`` → ``model/layer_with_weights-0/kernel``,
+        and an optimizer slot ``.../.OPTIMIZER_SLOT/optimizer/m`` → ``<variable path>/optimizer/m``."""
+        graph = self.object_graph()
+        if graph is None:
+            return {}
+        paths = {0: ""}
+        queue = [0]
+        while queue:
+            node_id = queue.pop(0)
+            for child in graph.nodes[node_id].children:
+                if child.node_id not in paths and child.node_id < len(graph.nodes):
+                    parent = paths[node_id]
+                    paths[child.node_id] = f"{parent}/{child.local_name}" if parent else child.local_name
+                    queue.append(child.node_id)
+        for node_id in list(paths):
+            for slot in graph.nodes[node_id].slot_variables:
+                if slot.original_variable_node_id in paths and slot.slot_variable_node_id < len(graph.nodes):
+                    paths.setdefault(
+                        slot.slot_variable_node_id,
+                        f"{paths[slot.original_variable_node_id]}/{paths[node_id]}/{slot.slot_name}",
+                    )
+        keys = {}
+        for node_id, path in paths.items():
+            for attribute in graph.nodes[node_id].attributes:
+                keys[attribute.checkpoint_key] = path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
+        return keys
 
     def debug_string(self) -> bytes:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""

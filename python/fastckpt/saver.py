@@ -29,7 +29,7 @@ from .checkpoint_state import (
     update_checkpoint_state,
 )
 from .dtypes import as_dtype
-from .graphs import export_meta_graph, variables_meta_graph
+from .graphs import export_meta_graph, saver_meta_graph
 from .protos import SaverDef
 from .reader import CheckpointReader
 from .writer import CheckpointWriter, merge_checkpoints, to_numpy
@@ -99,6 +99,8 @@ class Saver:
         self._last_preserved_timestamp: Optional[float] = None
         self._recovered_dirs: set = set()
         self._lock = threading.Lock()
+        # The MetaGraphDef this saver was imported from (graphs.import_meta_graph), if any.
+        self.meta_graph_def = None
 
     @property
     def saver_def(self) -> "SaverDef":
@@ -238,7 +240,7 @@ class Saver:
         if write_meta_graph:
             variables = {name: (as_dtype(value.dtype), value.shape) for name, value in tensors.items()}
             export_meta_graph(
-                meta_graph_filename(checkpoint_file, meta_graph_suffix), variables_meta_graph(variables, self.saver_def)
+                meta_graph_filename(checkpoint_file, meta_graph_suffix), saver_meta_graph(variables, self.saver_def)
             )
         return checkpoint_file
 
