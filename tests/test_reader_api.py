@@ -117,8 +117,8 @@ def test_cli_inspect_example():
 
 def test_cli_bad_input_is_one_line(tmp_path):
     result = run_cli("inspect", str(tmp_path / "missing.ckpt"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     (tmp_path / "bad.ckpt.index").write_bytes(b"\x00" * 100)
     result = run_cli("inspect", str(tmp_path / "bad.ckpt"))
-    assert result.returncode == 1 and "bad.ckpt.index" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "bad.ckpt.index" in result.stderr and "Traceback" not in result.stderr

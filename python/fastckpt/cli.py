@@ -1,33 +1,70 @@
-"""The ``fastckpt`` command line.
+"""The ``fastckpt`` command line (also ``python -m fastckpt``).
 
-    fastckpt inspect PATH                 names, dtypes, shapes and sizes of every tensor
-    fastckpt inspect PATH --tensor NAME   ... and the value of one tensor
-    fastckpt inspect PATH --all           ... and the values of all tensors
-    fastckpt inspect --example            the same, on the example checkpoint shipped with fastckpt
+    fastckpt inspect PATH [--tensor NAME] [--all]   names, dtypes, shapes and sizes; values on request
+    fastckpt inspect --example                      the example checkpoint shipped with fastckpt
+    fastckpt diff A B [--atol X] [--rtol Y]         per-tensor differences of two checkpoints
+    fastckpt convert SRC DST                        checkpoint <-> .safetensors / .npz, chosen by DST
+    fastckpt freeze --meta M --checkpoint C --outputs a,b -o out.pb
+    fastckpt saved-model show DIR [--tag-set serve] [--all]
 
-PATH is anything ``fastckpt.NewCheckpointReader`` opens: a checkpoint prefix, a V1 file, a directory with a
-``checkpoint`` state file, or a SavedModel directory. On bad input the command prints one line to stderr and
-exits with status 1.
+PATH, A, B and SRC are anything ``fastckpt.NewCheckpointReader`` opens: a checkpoint prefix, a V1 file, a
+directory with a ``checkpoint`` state file, or a SavedModel directory (``convert`` also reads .safetensors
+and .npz). Exit status: 0 on success, 1 when ``diff`` finds differences, 2 on bad input or a failure, with a
+one-line message on stderr.
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import os
 import sys
-from typing import List, Optional
+import warnings
+from typing import Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
 from . import errors, examples
 from .reader import CheckpointReader
 
+T = TypeVar("T")
 
-def _format_bytes(n: int) -> str:
+# Key prefix, in safetensors metadata, of string tensors (which safetensors cannot hold).
+_STRING_METADATA_PREFIX = "fastckpt.string:"
+# The ml_dtypes types .npz cannot hold, and the standard types that hold their values exactly.
+_NPZ_WIDENED = {
+    "bfloat16": "float32", "float8_e4m3fn": "float32", "float8_e4m3fnuz": "float32", "float8_e4m3b11fnuz": "float32",
+    "float8_e5m2": "float32", "float8_e5m2fnuz": "float32", "int4": "int8", "uint4": "uint8",
+}
+# The numpy dtypes safetensors holds; tensors of other dtypes are skipped with a warning.
+_SAFETENSORS_DTYPES = {
+    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32",
+    "float64", "bfloat16", "float8_e4m3fn", "float8_e5m2", "complex64",
+}
+
+
+def _format_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
 
+
+def _progress(items: List[T], label: str) -> Iterator[T]:
+    """Yields ``items``, drawing a progress bar on stderr when it is a terminal and the work is long."""
+    show = sys.stderr.isatty() and len(items) > 20
+    for done, item in enumerate(items):
+        if show:
+            filled = int(30 * done / len(items))
+            sys.stderr.write(f"\r{label} [{'#' * filled}{' ' * (30 - filled)}] {done}/{len(items)}")
+            sys.stderr.flush()
+        yield item
+    if show:
+        sys.stderr.write(f"\r{label} [{'#' * 30}] {len(items)}/{len(items)}\n")
+
+
+# inspect ---------------------------------------------------------------------------------------------------
 
 def _inspect(args: argparse.Namespace) -> int:
     if args.example:
@@ -57,9 +94,225 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# diff ------------------------------------------------------------------------------------------------------
+
+def _compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> Tuple[bool, str]:
+    if a.dtype == object or b.dtype == object:
+        same = np.asarray(a).tolist() == np.asarray(b).tolist()
+        return same, "equal" if same else "strings differ"
+    if a.tobytes() == b.tobytes():
+        return True, "equal"
+    wide_a, wide_b = a.astype(np.complex128 if a.dtype.kind == "c" else np.float64), b.astype(np.complex128 if b.dtype.kind == "c" else np.float64)
+    with np.errstate(invalid="ignore"):
+        difference = np.abs(wide_a - wide_b)
+        max_abs = float(np.nanmax(difference)) if difference.size else 0.0
+        close = bool(np.allclose(wide_a, wide_b, atol=atol, rtol=rtol, equal_nan=True))
+    changed = int(np.count_nonzero(~np.isclose(wide_a, wide_b, atol=0, rtol=0, equal_nan=True)))
+    return close, f"{changed} of {a.size} elements differ, max |a-b| = {max_abs:.6g}"
+
+
+def _diff(args: argparse.Namespace) -> int:
+    a, b = CheckpointReader(args.a), CheckpointReader(args.b)
+    shapes_a, shapes_b = a.get_variable_to_shape_map(), b.get_variable_to_shape_map()
+    dtypes_a, dtypes_b = a.get_variable_to_dtype_map(), b.get_variable_to_dtype_map()
+    different = 0
+    for name in sorted(set(shapes_a) - set(shapes_b)):
+        print(f"only in A: {name} {dtypes_a[name].name} {shapes_a[name]}")
+        different += 1
+    for name in sorted(set(shapes_b) - set(shapes_a)):
+        print(f"only in B: {name} {dtypes_b[name].name} {shapes_b[name]}")
+        different += 1
+    common = sorted(set(shapes_a) & set(shapes_b))
+    for name in _progress(common, "comparing"):
+        if (dtypes_a[name], shapes_a[name]) != (dtypes_b[name], shapes_b[name]):
+            print(f"changed: {name} {dtypes_a[name].name} {shapes_a[name]} -> {dtypes_b[name].name} {shapes_b[name]}")
+            different += 1
+            continue
+        same, detail = _compare(_as_array(a.get_tensor(name)), _as_array(b.get_tensor(name)), args.atol, args.rtol)
+        if not same:
+            print(f"differs: {name}: {detail}")
+            different += 1
+        elif args.verbose:
+            print(f"same: {name}: {detail}")
+    print(f"{different} difference(s) in {len(set(shapes_a) | set(shapes_b))} tensors")
+    return 1 if different else 0
+
+
+# convert ---------------------------------------------------------------------------------------------------
+
+def _read_tensors(src: str) -> Dict[str, np.ndarray]:
+    """All tensors of a checkpoint, .safetensors or .npz file."""
+    if src.endswith(".safetensors"):
+        _import_safetensors()
+        from safetensors import safe_open
+
+        if not os.path.isfile(src):
+            raise errors.NotFoundError(f"no such file: {src}", src)
+        tensors = {}
+        with safe_open(src, "np") as f:
+            metadata = f.metadata() or {}
+            for name in f.keys():
+                try:
+                    tensors[name] = f.get_tensor(name)
+                except AttributeError:  # safetensors' numpy loader lacks the float8 types
+                    tensors[name] = _read_safetensors_float8(src, name)
+        for key, value in metadata.items():
+            if key.startswith(_STRING_METADATA_PREFIX):
+                stored = json.loads(value)
+                strings = np.empty(len(stored["values"]), dtype=object)
+                strings[:] = [base64.b64decode(s) for s in stored["values"]]
+                tensors[key[len(_STRING_METADATA_PREFIX):]] = strings.reshape(stored["shape"])
+        return tensors
+    if src.endswith(".npz"):
+        if not os.path.isfile(src):
+            raise errors.NotFoundError(f"no such file: {src}", src)
+        with np.load(src, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    reader = CheckpointReader(src)
+    names = sorted(reader.get_variable_to_shape_map())
+    return {name: _as_array(reader.get_tensor(name)) for name in _progress(names, "reading")}
+
+
+def _as_array(value) -> np.ndarray:
+    """A tensor value as an array; a string scalar (bytes) as a 0-d object array, keeping its NUL bytes."""
+    if isinstance(value, bytes):
+        array = np.empty((), dtype=object)
+        array[()] = value
+        return array
+    return np.asarray(value)
+
+
+def _read_safetensors_float8(path: str, name: str) -> np.ndarray:
+    """One float8 tensor of a .safetensors file, read from the offsets its header gives."""
+    import ml_dtypes
+
+    dtypes = {"F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2}
+    with open(path, "rb") as f:
+        header_size = int.from_bytes(f.read(8), "little")
+        info = json.loads(f.read(header_size))[name]
+        if info["dtype"] not in dtypes:
+            raise errors.UnimplementedError(f"cannot read {info['dtype']} tensor {name!r} from {path}", path, name)
+        start, end = info["data_offsets"]
+        f.seek(8 + header_size + start)
+        data = f.read(end - start)
+    return np.frombuffer(data, dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+
+
+def _import_safetensors():
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise errors.InvalidArgumentError("converting to or from .safetensors needs the safetensors package (pip install safetensors)") from None
+    return safetensors.numpy
+
+
+def _convert(args: argparse.Namespace) -> int:
+    tensors = _read_tensors(args.src)
+    dst = args.dst
+    if dst.endswith(".safetensors"):
+        safetensors_numpy = _import_safetensors()
+        arrays, metadata = {}, {}
+        for name, value in tensors.items():
+            if value.dtype == object:
+                metadata[_STRING_METADATA_PREFIX + name] = json.dumps(
+                    {"shape": list(value.shape), "values": [base64.b64encode(s).decode() for s in value.reshape(-1)]}
+                )
+            elif value.dtype.name in _SAFETENSORS_DTYPES:
+                arrays[name] = np.require(value, requirements="C")
+            else:
+                warnings.warn(f"skipping {name!r}: safetensors cannot hold {value.dtype.name}")
+        safetensors_numpy.save_file(arrays, dst, metadata=metadata or None)
+        if metadata:
+            print(f"{len(metadata)} string tensor(s) stored in the safetensors metadata", file=sys.stderr)
+    elif dst.endswith(".npz"):
+        arrays = {}
+        for name, value in tensors.items():
+            if value.dtype == object:
+                # npz holds strings only as fixed-width bytes, which drop trailing NULs.
+                if any(s.endswith(b"\0") for s in value.reshape(-1)):
+                    warnings.warn(f"skipping string tensor {name!r}: an element ends with a NUL byte, which .npz drops")
+                    continue
+                value = value.astype(bytes)
+            elif value.dtype.name in _NPZ_WIDENED:
+                wider = _NPZ_WIDENED[value.dtype.name]
+                warnings.warn(f"{name!r}: .npz cannot hold {value.dtype.name}; stored exactly as {wider}")
+                value = value.astype(wider)
+            arrays[name] = value
+        np.savez(dst, **arrays)
+    else:
+        from .writer import CheckpointWriter
+
+        with CheckpointWriter(dst) as writer:
+            for name in _progress(sorted(tensors), "writing"):
+                value = tensors[name]
+                if isinstance(value, np.ndarray) and value.dtype.kind == "S":
+                    value = value.astype(object)
+                writer.add(name, value)
+    print(f"wrote {len(tensors)} tensors to {dst}")
+    return 0
+
+
+# freeze ----------------------------------------------------------------------------------------------------
+
+def _freeze(args: argparse.Namespace) -> int:
+    from .graphs import convert_variables_to_constants, read_meta_graph, write_graph
+
+    meta = read_meta_graph(args.meta)
+    outputs = [name.strip() for name in args.outputs.split(",") if name.strip()]
+    frozen = convert_variables_to_constants(meta.graph_def, args.checkpoint, outputs)
+    directory, name = os.path.split(os.path.abspath(args.output))
+    write_graph(frozen, directory, name, as_text=args.output.endswith(".pbtxt"))
+    constants = sum(1 for node in frozen.node if node.op == "Const")
+    print(f"wrote {args.output}: {len(frozen.node)} nodes, {constants} constants")
+    return 0
+
+
+# saved-model show ------------------------------------------------------------------------------------------
+
+def _show_tensor_info(key: str, info) -> str:
+    from .dtypes import as_dtype
+
+    dtype = as_dtype(info.dtype).name if info.dtype else "unknown"
+    if info.tensor_shape.unknown_rank:
+        shape = "unknown_rank"
+    else:
+        shape = "(" + ", ".join(str(d.size) for d in info.tensor_shape.dim) + ("," if len(info.tensor_shape.dim) == 1 else "") + ")"
+    return f"    {key}: dtype {dtype}, shape {shape}, name {info.name or info.WhichOneof('encoding')}"
+
+
+def _saved_model_show(args: argparse.Namespace) -> int:
+    from . import saved_model
+
+    tag_sets = saved_model.tag_sets(args.dir)
+    if not args.tag_set and not args.all:
+        print("tag sets of this SavedModel:")
+        for tags in tag_sets:
+            print("  " + ",".join(tags))
+        return 0
+    selected = [args.tag_set.split(",")] if args.tag_set else tag_sets
+    for tags in selected:
+        model = saved_model.load(args.dir, tags=tags)
+        print(f"tag set: {','.join(tags)}")
+        for key in sorted(model.signatures):
+            if args.signature_def and key != args.signature_def:
+                continue
+            signature = model.signatures[key]
+            print(f"  signature {key!r} ({signature.method_name or 'no method name'}):")
+            print("   inputs:")
+            for name in sorted(signature.inputs):
+                print(_show_tensor_info(name, signature.inputs[name]))
+            print("   outputs:")
+            for name in sorted(signature.outputs):
+                print(_show_tensor_info(name, signature.outputs[name]))
+    return 0
+
+
+# main ------------------------------------------------------------------------------------------------------
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastckpt", description="Inspect TensorFlow checkpoints without TensorFlow.")
+    parser = argparse.ArgumentParser(prog="fastckpt", description="TensorFlow checkpoints, graphs and SavedModels without TensorFlow.")
     commands = parser.add_subparsers(dest="command", required=True)
+
     inspect = commands.add_parser("inspect", help="list the tensors of a checkpoint, and values on request")
     inspect.add_argument("path", nargs="?", help="checkpoint prefix, V1 file, checkpoint directory or SavedModel")
     inspect.add_argument("--example", action="store_true", help="inspect the example checkpoint shipped with fastckpt")
@@ -67,6 +320,35 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--all", action="store_true", help="print the values of all tensors")
     inspect.add_argument("--threshold", type=int, default=1000, help="elements printed in full before numpy elides")
     inspect.set_defaults(run=_inspect)
+
+    diff = commands.add_parser("diff", help="per-tensor differences of two checkpoints (exit status 1 if any)")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for numeric tensors")
+    diff.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for numeric tensors")
+    diff.add_argument("-v", "--verbose", action="store_true", help="also list the tensors that are the same")
+    diff.set_defaults(run=_diff)
+
+    convert = commands.add_parser("convert", help="checkpoint to or from .safetensors / .npz, chosen by DST")
+    convert.add_argument("src", help="a checkpoint (any path inspect takes), a .safetensors or a .npz file")
+    convert.add_argument("dst", help="a .safetensors or .npz file, or a checkpoint prefix to write")
+    convert.set_defaults(run=_convert)
+
+    freeze = commands.add_parser("freeze", help="turn a graph's variables into constants from a checkpoint")
+    freeze.add_argument("--meta", required=True, help="the .meta MetaGraphDef (binary or text)")
+    freeze.add_argument("--checkpoint", required=True, help="the checkpoint holding the values")
+    freeze.add_argument("--outputs", required=True, help="comma-separated output node names")
+    freeze.add_argument("-o", "--output", required=True, help="the frozen GraphDef to write (.pb, or .pbtxt for text)")
+    freeze.set_defaults(run=_freeze)
+
+    saved_model = commands.add_parser("saved-model", help="SavedModel commands")
+    saved_model_commands = saved_model.add_subparsers(dest="saved_model_command", required=True)
+    show = saved_model_commands.add_parser("show", help="tag sets, signatures, inputs and outputs")
+    show.add_argument("dir", help="the SavedModel directory")
+    show.add_argument("--tag-set", "--tag_set", help="comma-separated tags of one meta graph")
+    show.add_argument("--signature-def", "--signature_def", help="show only this signature")
+    show.add_argument("--all", action="store_true", help="show every tag set and signature")
+    show.set_defaults(run=_saved_model_show)
     return parser
 
 
@@ -74,8 +356,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except errors.OpError as err:
-        print(f"fastckpt: error: {err}", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         return 0
+    except (errors.OpError, OSError) as err:
+        print(f"fastckpt: error: {err}", file=sys.stderr)
+        return 2

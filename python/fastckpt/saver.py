@@ -314,7 +314,7 @@ def _copy_into(target: Any, value: Any, name: str, path: str) -> None:
     if type(target).__module__.startswith("torch"):
         import torch
 
-        from_numpy = torch.from_numpy(np.ascontiguousarray(value)) if value.dtype.kind != "V" else None
+        from_numpy = torch.from_numpy(np.require(value, requirements="C")) if value.dtype.kind != "V" else None
         if from_numpy is None or tuple(target.shape) != value.shape or target.dtype != from_numpy.dtype:
             raise errors.InvalidArgumentError(
                 f"cannot restore {value.dtype} {list(value.shape)} into torch {target.dtype} {list(target.shape)}",
