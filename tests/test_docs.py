@@ -6,10 +6,26 @@ import pytest
 import fastckpt
 import fastckpt.checkpoint_state
 import fastckpt.dtypes
+import fastckpt.graphs
+import fastckpt.moving_averages
 import fastckpt.protos
 import fastckpt.reader
+import fastckpt.saved_model
+import fastckpt.saver
+import fastckpt.writer
 
-MODULES = [fastckpt, fastckpt.reader, fastckpt.dtypes, fastckpt.protos, fastckpt.checkpoint_state]
+MODULES = [
+    fastckpt,
+    fastckpt.checkpoint_state,
+    fastckpt.dtypes,
+    fastckpt.graphs,
+    fastckpt.moving_averages,
+    fastckpt.protos,
+    fastckpt.reader,
+    fastckpt.saved_model,
+    fastckpt.saver,
+    fastckpt.writer,
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
