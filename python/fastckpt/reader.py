@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -143,6 +143,52 @@ class CheckpointReader:
         value = self._read(key, dtype, shape, None)
         # Like TensorFlow: a scalar comes back as a numpy scalar (bytes for a string), not a 0-d array.
         return value[()] if not shape else value
+
+    def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+        """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
+        values as ``get_tensor`` returns them."""
+        names = list(self._tensors) if names is None else list(names)
+        lookups = [self._lookup(name) for name in names]
+        numeric = [(name, key, dtype, shape) for name, (key, dtype, shape) in zip(names, lookups) if not dtype.is_string]
+        raws = self._file.read_many([key for _, key, _, _ in numeric], self._verify)
+        values = {}
+        for (name, _, dtype, shape), raw in zip(numeric, raws):
+            value = raw.view(dtype.numpy_dtype).reshape(shape)
+            values[name] = value[()] if not shape else value
+        result = {}
+        for name, (key, dtype, shape) in zip(names, lookups):
+            result[name] = values[name] if name in values else self.get_tensor(name)
+        return result
+
+    def view(self, name: str) -> np.ndarray:
+        """Tensor ``name`` as a read-only numpy array over the memory-mapped data file: nothing is read or
+        verified until the array is used (no checksum check: this is the opt-out of verification). Tensors that
+        cannot be viewed as stored (strings, partitioned tensors, V1 files, the other byte order) are read
+        instead."""
+        key, dtype, shape = self._lookup(name)
+        raw = None if dtype.is_string else self._file.mapped(key)
+        if raw is None:
+            return self.get_tensor(name)
+        return raw.view(dtype.numpy_dtype).reshape(shape)
+
+    def views(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+        """``{name: view(name)}`` of several tensors (default: all): a zero-copy open, in time that grows with
+        the number of tensors, not their size."""
+        return {name: self.view(name) for name in (self._tensors if names is None else names)}
+
+    def read_into(self, name: str, out: np.ndarray) -> None:
+        """Reads tensor ``name`` straight into ``out``, a C-contiguous numpy array of its dtype and shape."""
+        key, dtype, shape = self._lookup(name)
+        if dtype.is_string or not isinstance(out, np.ndarray) or out.dtype != dtype.numpy_dtype or out.shape != shape:
+            raise errors.InvalidArgumentError(
+                f"cannot read {dtype.name} {list(shape)} tensor {name!r} into {getattr(out, 'dtype', type(out))} "
+                f"{list(getattr(out, 'shape', []))}",
+                self._path,
+                name,
+            )
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise errors.InvalidArgumentError(f"read_into needs a writable C-contiguous array for {name!r}", self._path, name)
+        self._file.read_into(key, out.reshape(-1).view(np.uint8), self._verify)
 
     def _read(self, key: bytes, dtype: DType, shape, region) -> np.ndarray:
         if dtype.is_string:

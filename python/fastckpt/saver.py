@@ -301,12 +301,31 @@ class Saver:
         reader = CheckpointReader(save_path)
         names = _name_map(self._var_list, list(reader.get_variable_to_shape_map()))
         if into is None:
-            return {local: reader.get_tensor(name) for name, local in names.items()}
+            values = reader.get_tensors(names)
+            return {local: values[name] for name, local in names.items()}
         for name, local in names.items():
             if local not in into:
                 raise errors.NotFoundError(f"no target in `into` for {local!r}", reader.path, name)
-            _copy_into(into[local], reader.get_tensor(name), name, reader.path)
+            target = into[local]
+            if _is_direct_target(target, reader, name):
+                reader.read_into(name, target)
+            else:
+                _copy_into(target, reader.get_tensor(name), name, reader.path)
         return dict(into)
+
+
+def _is_direct_target(target: Any, reader: CheckpointReader, name: str) -> bool:
+    """Whether the checkpoint can read ``name`` straight into ``target``, with no intermediate array."""
+    if not isinstance(target, np.ndarray) or not reader.has_tensor(name):
+        return False
+    _, dtype, shape = reader._lookup(name)
+    return (
+        not dtype.is_string
+        and target.dtype == dtype.numpy_dtype
+        and target.shape == shape
+        and target.flags.c_contiguous
+        and target.flags.writeable
+    )
 
 
 def _copy_into(target: Any, value: Any, name: str, path: str) -> None:

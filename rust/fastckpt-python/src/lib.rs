@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use fastckpt::bundle::{merge_bundles, BundleWriter, TensorData, WriteOptions};
 use fastckpt::slices::TensorSlice;
 use fastckpt::{Checkpoint, DType, DimSelection, Error, ErrorKind, Selection};
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
+use numpy::ndarray::ArrayView1;
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -124,6 +125,51 @@ impl CheckpointFile {
         Ok(array)
     }
 
+    /// The bytes of several whole numeric tensors, read in parallel with the GIL released.
+    #[pyo3(signature = (names, verify=true))]
+    fn read_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, verify: bool) -> PyResult<Vec<Bound<'py, PyArray1<u8>>>> {
+        let mut arrays = Vec::with_capacity(names.len());
+        for name in &names {
+            let info = self.info(py, name)?;
+            let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
+            let len = usize::try_from(Selection::full(&info.shape).num_elements())
+                .ok()
+                .and_then(|n| n.checked_mul(elem))
+                .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))?;
+            // Safety: filled entirely by read_many below before Python sees it; dropped unread on error.
+            arrays.push(unsafe { PyArray1::<u8>::new(py, [len], false) });
+        }
+        let mut jobs = Vec::with_capacity(names.len());
+        for (name, array) in names.iter().zip(&arrays) {
+            jobs.push((name.as_slice(), unsafe { array.as_slice_mut() }?));
+        }
+        py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))?;
+        Ok(arrays)
+    }
+
+    /// Reads a whole numeric tensor into `out`, a writable flat uint8 view of the caller's array.
+    #[pyo3(signature = (name, out, verify=true))]
+    fn read_into(&self, py: Python<'_>, name: &[u8], mut out: PyReadwriteArray1<'_, u8>, verify: bool) -> PyResult<()> {
+        let sel = self.selection(py, name, None)?;
+        let out = out.as_slice_mut()?;
+        py.detach(|| self.inner.read_into(name, &sel, verify, out)).map_err(|e| to_py_err(py, e))
+    }
+
+    /// A read-only uint8 array over the mapped bytes of a tensor, without reading them, or None where the
+    /// stored bytes cannot be used as they are (V1 files, partitioned or string tensors, the other byte order).
+    fn mapped<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<Option<Bound<'py, PyArray1<u8>>>> {
+        let Checkpoint::Bundle(bundle) = &self.inner else { return Ok(None) };
+        let Some(mapped) = bundle.mapped(name).map_err(|e| to_py_err(py, e))? else { return Ok(None) };
+        let bytes: &[u8] = mapped.bytes();
+        let view = ArrayView1::from(bytes);
+        let owner = Bound::new(py, MappedOwner { _mapped: mapped.clone() })?.into_any();
+        // Safety: the array points into the mapping, which `owner` (the array's base) keeps alive. The mapping
+        // is read-only memory, so the array is made read-only before Python sees it.
+        let array = unsafe { PyArray1::borrow_from_array(&view, owner) };
+        unsafe { (*array.as_array_ptr()).fields.flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE };
+        Ok(Some(array))
+    }
+
     /// The elements of a string tensor (or of a region of it) as a flat list of bytes, row-major.
     #[pyo3(signature = (name, region=None))]
     fn read_strings<'py>(
@@ -136,6 +182,12 @@ impl CheckpointFile {
         let strings = py.detach(|| self.inner.read_strings(name, &sel)).map_err(|e| to_py_err(py, e))?;
         PyList::new(py, strings.iter().map(|s| PyBytes::new(py, s)))
     }
+}
+
+/// Keeps a data file mapped while numpy arrays view it.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+struct MappedOwner {
+    _mapped: fastckpt::bundle::MappedTensor,
 }
 
 /// Writes a V2 checkpoint; see `fastckpt.CheckpointWriter` for the Python API.
@@ -233,6 +285,7 @@ fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CheckpointFile>()?;
     m.add_class::<BundleFileWriter>()?;
+    m.add_class::<MappedOwner>()?;
     m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
     Ok(())

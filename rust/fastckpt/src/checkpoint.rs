@@ -64,6 +64,20 @@ impl Checkpoint {
         }
     }
 
+    /// Reads whole numeric tensors, each `(name, out)` pair into its `out`, in parallel.
+    pub fn read_many(&self, jobs: &mut [(&[u8], &mut [u8])], verify: bool) -> Result<()> {
+        use rayon::prelude::*;
+
+        jobs.par_iter_mut().try_for_each(|(name, out)| {
+            let info = self.info(name).ok_or_else(|| {
+                Error::not_found("no such tensor in the checkpoint")
+                    .for_tensor(&String::from_utf8_lossy(name))
+                    .in_file(&self.path())
+            })?;
+            self.read_into(name, &Selection::full(&info.shape), verify, out)
+        })
+    }
+
     /// Reads the selection `sel` of a string tensor.
     pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
         match self {

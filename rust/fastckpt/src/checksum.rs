@@ -12,16 +12,53 @@ pub fn extend(crc: u32, data: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, data)
 }
 
-/// Copies `src` into `dst` (of the same length) and returns the CRC32C of the bytes, computed chunk by chunk on
-/// the copy while it is in cache, so that the data is read from memory once.
-pub fn copy_with_checksum(src: &[u8], dst: &mut [u8]) -> u32 {
-    const CHUNK: usize = 256 * 1024;
-    let mut crc = 0;
-    for (from, to) in src.chunks(CHUNK).zip(dst.chunks_mut(CHUNK)) {
-        to.copy_from_slice(from);
-        crc = extend(crc, to);
+/// The CRC32C of `a ++ b`, from the CRC32Cs of `a` and `b` and the length of `b`.
+pub fn combine(crc_a: u32, crc_b: u32, len_b: usize) -> u32 {
+    crc32c::crc32c_combine(crc_a, crc_b, len_b)
+}
+
+/// Bytes checksummed right after they are copied, while they are still in cache.
+pub const CACHE_CHUNK: usize = 256 * 1024;
+/// Work below this size stays on one thread.
+pub const PARALLEL_CHUNK: usize = 4 << 20;
+
+/// Fills `dst` piece by piece with `fill(offset, piece)` and returns the CRC32C of what was filled: each piece is
+/// checksummed right after it is filled, so the data crosses the memory bus once. Large buffers are split
+/// across threads and the checksums combined.
+pub fn fill_with_checksum<E: Send>(
+    dst: &mut [u8],
+    fill: impl Fn(usize, &mut [u8]) -> Result<(), E> + Sync,
+) -> Result<u32, E> {
+    use rayon::prelude::*;
+
+    let fill_serial = |start: usize, chunk: &mut [u8]| -> Result<u32, E> {
+        let mut crc = 0;
+        for (i, piece) in chunk.chunks_mut(CACHE_CHUNK).enumerate() {
+            fill(start + i * CACHE_CHUNK, piece)?;
+            crc = extend(crc, piece);
+        }
+        Ok(crc)
+    };
+    if dst.len() <= PARALLEL_CHUNK {
+        return fill_serial(0, dst);
     }
-    crc
+    let crcs = dst
+        .par_chunks_mut(PARALLEL_CHUNK)
+        .enumerate()
+        .map(|(i, chunk)| Ok((fill_serial(i * PARALLEL_CHUNK, chunk)?, chunk.len())))
+        .collect::<Result<Vec<(u32, usize)>, E>>()?;
+    Ok(crcs.into_iter().fold(0, |acc, (crc, len)| combine(acc, crc, len)))
+}
+
+/// The CRC32C of `data`, computed on several threads when it is large.
+pub fn value_parallel(data: &[u8]) -> u32 {
+    use rayon::prelude::*;
+
+    if data.len() <= PARALLEL_CHUNK {
+        return value(data);
+    }
+    let crcs: Vec<(u32, usize)> = data.par_chunks(PARALLEL_CHUNK).map(|chunk| (value(chunk), chunk.len())).collect();
+    crcs.into_iter().fold(0, |acc, (crc, len)| combine(acc, crc, len))
 }
 
 /// The form in which a CRC32C is stored: rotated right by 15 bits, plus a constant.
@@ -54,11 +91,24 @@ mod tests {
     }
 
     #[test]
-    fn copy_with_checksum_copies_and_checksums() {
-        let src: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7) as u8).collect();
-        let mut dst = vec![0u8; src.len()];
-        assert_eq!(copy_with_checksum(&src, &mut dst), value(&src));
-        assert_eq!(dst, src);
+    fn fill_with_checksum_fills_and_checksums() {
+        for len in [0, 1, CACHE_CHUNK + 3, PARALLEL_CHUNK * 3 + 12345] {
+            let src: Vec<u8> = (0..len as u32).map(|i| (i * 7 + i / 5000) as u8).collect();
+            let mut dst = vec![0u8; src.len()];
+            let crc = fill_with_checksum(&mut dst, |offset, piece| {
+                piece.copy_from_slice(&src[offset..offset + piece.len()]);
+                Ok::<(), ()>(())
+            });
+            assert_eq!(crc, Ok(value(&src)));
+            assert_eq!(dst, src);
+            assert_eq!(value_parallel(&src), value(&src));
+        }
+    }
+
+    #[test]
+    fn combine_agrees_with_value() {
+        let (a, b) = b"hello world, this is a checkpoint".split_at(11);
+        assert_eq!(combine(value(a), value(b), b.len()), value(b"hello world, this is a checkpoint"));
     }
 
     #[test]

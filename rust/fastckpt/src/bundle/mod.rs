@@ -5,6 +5,6 @@ mod strings;
 mod writer;
 
 pub use naming::{data_path, index_path};
-pub use reader::BundleReader;
+pub use reader::{BundleReader, DataFile, MappedTensor};
 pub use strings::{decode_strings, encode_strings};
 pub use writer::{merge_bundles, BundleWriter, TensorData, WriteOptions, BUNDLE_VERSION};

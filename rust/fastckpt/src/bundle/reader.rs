@@ -29,7 +29,35 @@ pub struct BundleReader {
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
     /// The tensors users see (slice entries left out), in key order.
     tensors: Vec<(Vec<u8>, TensorInfo)>,
-    shards: Mutex<HashMap<u32, Arc<Mmap>>>,
+    shards: Mutex<HashMap<u32, Arc<DataFile>>>,
+}
+
+/// An open data file: read with `pread` for whole tensors, through its memory map for parts and views.
+#[derive(Debug)]
+pub struct DataFile {
+    pub path: PathBuf,
+    file: File,
+    map: Mmap,
+}
+
+impl DataFile {
+    /// The bytes of the whole file, memory-mapped.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+/// The stored bytes of one unpartitioned tensor, inside a mapped data file.
+#[derive(Debug, Clone)]
+pub struct MappedTensor {
+    pub data: Arc<DataFile>,
+    pub range: std::ops::Range<usize>,
+}
+
+impl MappedTensor {
+    pub fn bytes(&self) -> &[u8] {
+        &self.data.map[self.range.clone()]
+    }
 }
 
 impl std::fmt::Debug for BundleReader {
@@ -39,6 +67,28 @@ impl std::fmt::Debug for BundleReader {
 }
 
 type Entries = BTreeMap<Vec<u8>, BundleEntryProto>;
+
+/// Fills `buf` from `file` at `offset` without moving a shared file position, so threads can read at once.
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Reads the header and the entries of `prefix.index`.
 pub(crate) fn read_index(prefix: &Path) -> Result<(BundleHeaderProto, Entries)> {
@@ -144,8 +194,8 @@ impl BundleReader {
         .in_file(&index_path(&self.prefix))
     }
 
-    /// The memory map of data file `shard`.
-    fn shard(&self, shard: i32) -> Result<Arc<Mmap>> {
+    /// Data file `shard`, opened and mapped on first use.
+    fn shard(&self, shard: i32) -> Result<Arc<DataFile>> {
         let num_shards = self.header.num_shards;
         let shard = u32::try_from(shard)
             .ok()
@@ -160,14 +210,15 @@ impl BundleReader {
         // Safety: checkpoint files are written under temporary names and renamed into place, never modified in
         // place; a file truncated by someone else while mapped is outside what any reader can defend against.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, &path))?;
-        let map = Arc::new(map);
-        shards.insert(shard, Arc::clone(&map));
-        Ok(map)
+        let data = Arc::new(DataFile { path, file, map });
+        shards.insert(shard, Arc::clone(&data));
+        Ok(data)
     }
 
     /// The stored bytes of an unpartitioned entry, checked against the data file and the declared shape.
-    fn entry_bytes(&self, entry: &BundleEntryProto, info: &TensorInfo) -> Result<(Arc<Mmap>, std::ops::Range<usize>)> {
-        let map = self.shard(entry.shard_id)?;
+    fn entry_bytes(&self, entry: &BundleEntryProto, info: &TensorInfo) -> Result<MappedTensor> {
+        let data = self.shard(entry.shard_id)?;
+        let map = &data.map;
         let path = || data_path(&self.prefix, entry.shard_id as u32, self.header.num_shards as u32);
         let range = u64::try_from(entry.offset)
             .ok()
@@ -195,7 +246,20 @@ impl BundleReader {
                 .in_file(&path()));
             }
         }
-        Ok((map, range.start as usize..range.end as usize))
+        let range = range.start as usize..range.end as usize;
+        Ok(MappedTensor { data, range })
+    }
+
+    /// The mapped bytes of an unpartitioned fixed-size tensor as stored, without reading or verifying them;
+    /// `None` where they cannot stand for the tensor as is (partitioned, strings, the other byte order).
+    pub fn mapped(&self, name: &[u8]) -> Result<Option<MappedTensor>> {
+        let (entry, info) = self.tensor(name)?;
+        let fixed_size = info.dtype.size().is_some();
+        if !entry.slices.is_empty() || !fixed_size || (self.swap_bytes && info.dtype.swap_unit() > 1) {
+            return Ok(None);
+        }
+        let tensor_name = String::from_utf8_lossy(name);
+        self.entry_bytes(entry, info).for_tensor(&tensor_name).in_file(&index_path(&self.prefix)).map(Some)
     }
 
     fn verify(&self, entry: &BundleEntryProto, actual: u32) -> Result<()> {
@@ -266,11 +330,17 @@ impl BundleReader {
             )));
         }
         if entry.slices.is_empty() {
-            let (map, range) = self.entry_bytes(entry, info)?;
-            let bytes = &map[range];
+            let mapped = self.entry_bytes(entry, info)?;
+            let bytes = mapped.bytes();
             if sel.is_full(&info.shape) {
                 if verify {
-                    self.verify(entry, checksum::copy_with_checksum(bytes, out))?;
+                    // pread straight into the output, each piece checksummed while in cache: one copy, no page
+                    // faults on the mapping.
+                    let start = mapped.range.start as u64;
+                    let file = &mapped.data.file;
+                    let crc = checksum::fill_with_checksum(out, |offset, piece| read_exact_at(file, piece, start + offset as u64))
+                        .map_err(|e| Error::io(e, &mapped.data.path))?;
+                    self.verify(entry, crc)?;
                 } else {
                     out.copy_from_slice(bytes);
                 }
@@ -286,9 +356,9 @@ impl BundleReader {
                 .map(|(slice_entry, slice_info)| self.entry_bytes(slice_entry, slice_info))
                 .collect::<Result<Vec<_>>>()?;
             slices::assemble(sel, &slices.boxes, elem, out, |i| {
-                let bytes = &maps[i].0[maps[i].1.clone()];
+                let bytes = maps[i].bytes();
                 if verify {
-                    self.verify(slices.entries[i].0, checksum::value(bytes))?;
+                    self.verify(slices.entries[i].0, checksum::value_parallel(bytes))?;
                 }
                 Ok(Cow::Borrowed(bytes))
             })?;
@@ -317,9 +387,9 @@ impl BundleReader {
             return Err(Error::invalid_argument(format!("a {} tensor is not a string tensor", info.dtype.name())));
         }
         let read_entry = |entry: &BundleEntryProto, info: &TensorInfo| -> Result<Vec<Vec<u8>>> {
-            let (map, range) = self.entry_bytes(entry, info)?;
+            let mapped = self.entry_bytes(entry, info)?;
             let count = num_elements(&info.shape).unwrap_or(u64::MAX);
-            let (strings, crc) = decode_strings(&map[range], count, self.swap_bytes)?;
+            let (strings, crc) = decode_strings(mapped.bytes(), count, self.swap_bytes)?;
             self.verify(entry, crc)?;
             Ok(strings)
         };

@@ -160,7 +160,7 @@ impl BundleWriter {
         let (size, crc) = match data {
             TensorData::Bytes(bytes) => {
                 self.out.write_all(bytes).map_err(|e| Error::io(e, path))?;
-                (bytes.len() as u64, checksum::value(bytes))
+                (bytes.len() as u64, checksum::value_parallel(bytes))
             }
             TensorData::Strings(strings) => {
                 let (bytes, crc) = encode_strings(strings);
