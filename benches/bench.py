@@ -1,0 +1,286 @@
+"""fastckpt against TensorFlow, safetensors and the machine's limits, in one run.
+
+    python benches/bench.py                      # 1 GiB checkpoints, 3 rounds, writes BENCHMARKS.md
+    python benches/bench.py --size-gib 0.25 --rounds 1 --out -     # a quick look, printed only
+
+Needs tensorflow-cpu and safetensors besides fastckpt. Scenarios (built once under --workdir):
+transformer (large matrices and small vectors), small (10,000 small tensors), embedding (one table).
+Every measurement runs in a fresh process (so peak memory is its own), the contenders alternate within
+each round on the same files, and reads run warm (page cache) and cold (pages dropped with
+posix_fadvise DONTNEED). Benchmarks measure; no test asserts a timing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+GIB = 1 << 30
+HERE = Path(__file__).resolve().parent
+
+
+# Scenarios ---------------------------------------------------------------------------------------------------
+
+def scenario_tensors(name: str, size_gib: float) -> dict:
+    """The tensors of a scenario, the same on every call (generated from a seed)."""
+    rng = np.random.default_rng(0)
+    total = int(size_gib * GIB)
+    tensors = {}
+    if name == "transformer":
+        hidden = 1024
+        layer_bytes = 12 * hidden * hidden * 4
+        for layer in range(max(1, total // layer_bytes)):
+            scope = f"encoder/layer_{layer:03d}"
+            for part in ("query", "key", "value", "output"):
+                tensors[f"{scope}/attention/{part}/kernel"] = rng.standard_normal((hidden, hidden), dtype=np.float32)
+                tensors[f"{scope}/attention/{part}/bias"] = rng.standard_normal(hidden, dtype=np.float32)
+            tensors[f"{scope}/ffn/intermediate/kernel"] = rng.standard_normal((hidden, 4 * hidden), dtype=np.float32)
+            tensors[f"{scope}/ffn/output/kernel"] = rng.standard_normal((4 * hidden, hidden), dtype=np.float32)
+            for norm in ("attention_norm", "ffn_norm"):
+                tensors[f"{scope}/{norm}/gamma"] = np.ones(hidden, np.float32)
+                tensors[f"{scope}/{norm}/beta"] = np.zeros(hidden, np.float32)
+    elif name == "small":
+        for i in range(10_000):
+            tensors[f"model/block_{i // 100:03d}/unit_{i % 100:02d}/weights"] = rng.standard_normal(64, dtype=np.float32)
+    elif name == "embedding":
+        dim = 1024
+        tensors["embedding"] = rng.standard_normal((max(1, total // (dim * 4)), dim), dtype=np.float32)
+    return tensors
+
+
+def prepare(workdir: Path, name: str, size_gib: float) -> dict:
+    """Writes the scenario's checkpoint and safetensors file once; returns their paths and sizes."""
+    import fastckpt
+
+    directory = workdir / f"{name}-{size_gib:g}"
+    ckpt, safetensors_file = directory / "ckpt", directory / "model.safetensors"
+    if not (directory / "done").exists():
+        import safetensors.numpy
+
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = scenario_tensors(name, size_gib)
+        with fastckpt.CheckpointWriter(str(ckpt)) as writer:
+            for key, value in tensors.items():
+                writer.add(key, value)
+        safetensors.numpy.save_file(tensors, str(safetensors_file))
+        (directory / "done").write_text("")
+    data = str(ckpt) + ".data-00000-of-00001"
+    return {"ckpt": str(ckpt), "safetensors": str(safetensors_file), "data": data, "bytes": os.path.getsize(data)}
+
+
+# Workers: each measurement in its own process ---------------------------------------------------------------
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _drop_cache(paths) -> None:
+    os.sync()
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _files_of(paths: dict, contender: str):
+    if contender.startswith("safetensors"):
+        return [paths["safetensors"]]
+    return [paths["ckpt"] + ".index", paths["data"]]
+
+
+def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: Path) -> dict:
+    """Runs one measurement; returns its seconds and peak memory."""
+    paths = prepare(workdir, scenario, size_gib)
+    state = {}
+
+    # Everything that is not the operation measured happens before the clock starts.
+    if contender in ("tensorflow", "tf-savev2", "tf-checkpoint-write", "tensorflow-row", "tensorflow-open"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        state["tf"] = tf
+    if contender in ("numpy-copy", "fastckpt-write", "fastckpt-write-durable", "tf-savev2", "tf-checkpoint-write",
+                     "safetensors-write", "plain-write", "plain-write-fsync"):
+        state["tensors"] = scenario_tensors(scenario, size_gib)
+    if contender == "tf-savev2":
+        tf = state["tf"]
+        state["tf_tensors"] = [tf.constant(v) for v in state["tensors"].values()]
+    if contender == "tf-checkpoint-write":
+        tf = state["tf"]
+        variables = {k.replace("/", "_"): tf.Variable(v) for k, v in state["tensors"].items()}
+        state["checkpoint"] = tf.train.Checkpoint(**variables)
+    import fastckpt
+    import safetensors.numpy
+    from safetensors import safe_open
+
+    out_dir = workdir / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = str(out_dir / f"{scenario}-{contender}")
+    if cold:
+        _drop_cache(_files_of(paths, contender))
+
+    def run():
+        if contender == "fastckpt":
+            return fastckpt.load_checkpoint(paths["ckpt"]).get_tensors()
+        if contender == "fastckpt-views":
+            return fastckpt.load_checkpoint(paths["ckpt"]).views()
+        if contender == "fastckpt-open":
+            return fastckpt.load_checkpoint(paths["ckpt"]).get_variable_to_shape_map()
+        if contender == "fastckpt-row":
+            return fastckpt.load_checkpoint(paths["ckpt"]).get_slice("embedding")[12345 % 1000]
+        if contender == "tensorflow":
+            reader = state["tf"].train.load_checkpoint(paths["ckpt"])
+            return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+        if contender == "tensorflow-open":
+            return state["tf"].train.load_checkpoint(paths["ckpt"]).get_variable_to_shape_map()
+        if contender == "tensorflow-row":
+            return state["tf"].train.load_checkpoint(paths["ckpt"]).get_tensor("embedding")[12345 % 1000]
+        if contender == "safetensors":
+            return safetensors.numpy.load_file(paths["safetensors"])
+        if contender == "safetensors-row":
+            with safe_open(paths["safetensors"], "np") as f:
+                return f.get_slice("embedding")[12345 % 1000]
+        if contender == "numpy-copy":
+            return [a.copy() for a in state["tensors"].values()]
+        if contender == "plain-read":
+            buffer = np.empty(paths["bytes"], np.uint8)
+            with open(paths["data"], "rb", buffering=0) as f:
+                f.readinto(buffer)
+            return buffer
+        if contender in ("fastckpt-write", "fastckpt-write-durable"):
+            with fastckpt.CheckpointWriter(out, durable=contender.endswith("durable")) as writer:
+                for key, value in state["tensors"].items():
+                    writer.add(key, value)
+            return None
+        if contender == "tf-savev2":
+            names = list(state["tensors"])
+            state["tf"].raw_ops.SaveV2(prefix=out, tensor_names=names, shape_and_slices=[""] * len(names),
+                                       tensors=state["tf_tensors"])
+            return None
+        if contender == "tf-checkpoint-write":
+            return state["checkpoint"].write(out)
+        if contender == "safetensors-write":
+            return safetensors.numpy.save_file(state["tensors"], out + ".safetensors")
+        if contender in ("plain-write", "plain-write-fsync"):
+            with open(out + ".bin", "wb", buffering=0) as f:
+                for value in state["tensors"].values():
+                    f.write(memoryview(np.ascontiguousarray(value)).cast("B"))
+                if contender.endswith("fsync"):
+                    os.fsync(f.fileno())
+            return None
+        raise ValueError(f"unknown contender {contender}")
+
+    with open("/proc/self/clear_refs", "w") as f:  # resets the peak resident size (VmHWM)
+        f.write("5")
+    before = _rss_kib("VmRSS")
+    start = time.perf_counter()
+    result = run()
+    seconds = time.perf_counter() - start
+    peak = _rss_kib("VmHWM") - before
+    del result
+    return {"seconds": seconds, "peak_bytes": peak * 1024, "bytes": paths["bytes"]}
+
+
+# The run ------------------------------------------------------------------------------------------------------
+
+READ = ["fastckpt", "fastckpt-views", "tensorflow", "safetensors", "numpy-copy", "plain-read"]
+WRITE = ["fastckpt-write", "fastckpt-write-durable", "tf-savev2", "tf-checkpoint-write", "safetensors-write",
+         "plain-write", "plain-write-fsync"]
+PLANS = {
+    "transformer": [("read", READ, (False, True)), ("write", WRITE, (False,))],
+    "small": [("open", ["fastckpt-open", "tensorflow-open"], (False,)), ("read", ["fastckpt", "tensorflow", "safetensors"], (False,))],
+    "embedding": [("one row, open included", ["fastckpt-row", "tensorflow-row", "safetensors-row"], (False, True))],
+}
+
+
+def measure(args, scenario, contender, cold) -> dict:
+    command = [sys.executable, __file__, "--worker", scenario, contender, str(int(cold)),
+               "--size-gib", str(args.size_gib), "--workdir", str(args.workdir)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{scenario}/{contender} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+    versions = []
+    for module in ("fastckpt", "numpy", "tensorflow", "safetensors"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{module} {version(module if module != 'tensorflow' else 'tensorflow-cpu')}")
+        except Exception:
+            pass
+    return (f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB memory; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}; " + ", ".join(versions))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the transformer and embedding checkpoints")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of alternating contenders (median reported)")
+    parser.add_argument("--scenarios", default="transformer,small,embedding")
+    parser.add_argument("--workdir", type=Path, default=HERE / "data", help="where checkpoints are built and kept")
+    parser.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown report, or - for stdout only")
+    parser.add_argument("--worker", nargs=3, metavar=("SCENARIO", "CONTENDER", "COLD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        scenario, contender, cold = args.worker
+        print(json.dumps(worker(scenario, contender, cold == "1", args.size_gib, args.workdir)))
+        return
+
+    lines = ["# Benchmarks", "", f"Machine: {machine()}.", "",
+             f"`python benches/bench.py --size-gib {args.size_gib:g} --rounds {args.rounds}`: median of {args.rounds} "
+             "rounds, contenders alternating in each round, each in a fresh process. Peak memory is the growth of the "
+             "resident set during the operation, relative to the bytes of tensor data.", ""]
+    for scenario in args.scenarios.split(","):
+        paths = prepare(args.workdir, scenario, args.size_gib)
+        count = len(scenario_tensors(scenario, 0.001)) if scenario == "small" else None
+        for operation, contenders, modes in PLANS[scenario]:
+            for cold in modes:
+                results = {c: [] for c in contenders}
+                for _ in range(args.rounds):
+                    for contender in contenders:
+                        results[contender].append(measure(args, scenario, contender, cold))
+                title = f"{scenario} ({paths['bytes'] / GIB:.2f} GiB of tensor data" + (f", {count} tensors" if count else "") + f"): {operation}" + (", cold cache" if cold else (", warm cache" if operation == "read" else ""))
+                lines += [f"## {title}", "", "| contender | time | GB/s | vs fastckpt | peak memory / data |", "|---|---:|---:|---:|---:|"]
+                baseline = statistics.median(r["seconds"] for r in results[contenders[0]])
+                for contender in contenders:
+                    seconds = statistics.median(r["seconds"] for r in results[contender])
+                    peak = max(r["peak_bytes"] for r in results[contender]) / paths["bytes"]
+                    rate = paths["bytes"] / seconds / 1e9
+                    shown = f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+                    lines.append(f"| {contender} | {shown} | {rate:.2f} | {seconds / baseline:.2f}x | {peak:.2f} |")
+                lines.append("")
+                print("\n".join(lines[-len(contenders) - 4:]), flush=True)
+    report = "\n".join(lines) + "\n"
+    if args.out == "-":
+        print(report)
+    else:
+        Path(args.out).write_text(report)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
