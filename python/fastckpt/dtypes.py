@@ -113,6 +113,14 @@ globals().update({d.name: d for d in _ALL})
 __all__ += [d.name for d in _ALL]
 
 
+def dtype_of_enum(value: int) -> DType:
+    """The DType of a ``DataType`` number (a fast path of ``as_dtype``)."""
+    try:
+        return _BY_ENUM[value]
+    except KeyError:
+        raise ValueError(f"unknown DataType number {value}") from None
+
+
 def as_dtype(value: Union[DType, int, str, np.dtype, type]) -> DType:
     """The DType of a DType, a ``DataType`` number, a name (``"float32"``, ``"DT_FLOAT"``) or a numpy dtype."""
     if isinstance(value, DType):

@@ -23,7 +23,7 @@ import numpy as np
 from . import errors
 from ._fastckpt import CheckpointFile
 from .checkpoint_state import latest_checkpoint, resolve_checkpoint_files
-from .dtypes import DType, as_dtype
+from .dtypes import DType, dtype_of_enum
 from .protos import DataType, TrackableObjectGraph
 
 __all__ = [
@@ -89,9 +89,11 @@ class CheckpointReader:
             self._file = CheckpointFile.open_v1(files)
         self._path = path
         self._verify = verify_checksums
-        self._tensors: Dict[str, Tuple[bytes, DType, Tuple[int, ...]]] = {
-            _decode(name): (name, as_dtype(dtype), tuple(shape)) for name, dtype, shape in self._file.tensors()
-        }
+        names, keys, dtypes, shapes = self._file.tensors()
+        names = [name if type(name) is str else _decode(name) for name in names]
+        self._tensors: Dict[str, Tuple[bytes, DType, Tuple[int, ...]]] = dict(
+            zip(names, zip(keys, map(dtype_of_enum, dtypes), shapes))
+        )
 
     @property
     def path(self) -> str:

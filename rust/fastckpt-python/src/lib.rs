@@ -11,7 +11,7 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1, PyUnt
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 /// Raises the `fastckpt.errors` exception of the error's kind, with its message, file and tensor.
 fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
@@ -91,14 +91,24 @@ impl CheckpointFile {
         }
     }
 
-    /// `[(name, dtype_enum, shape)]` of every tensor, in key order; names are bytes.
-    fn tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self
-            .inner
-            .tensors()
-            .iter()
-            .map(|(name, info)| (PyBytes::new(py, name), info.dtype.as_proto(), info.shape.clone()));
-        PyList::new(py, items)
+    /// The tensors, in key order, as four lists: names (str, or bytes where not UTF-8), keys (bytes),
+    /// dtype enums and shapes (tuples).
+    fn tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let tensors = self.inner.tensors();
+        let names = PyList::empty(py);
+        let keys = PyList::empty(py);
+        let dtypes = PyList::empty(py);
+        let shapes = PyList::empty(py);
+        for (key, info) in tensors {
+            match std::str::from_utf8(key) {
+                Ok(name) => names.append(PyString::new(py, name))?,
+                Err(_) => names.append(PyBytes::new(py, key))?,
+            }
+            keys.append(PyBytes::new(py, key))?;
+            dtypes.append(info.dtype.as_proto())?;
+            shapes.append(PyTuple::new(py, &info.shape)?)?;
+        }
+        PyTuple::new(py, [names.into_any(), keys.into_any(), dtypes.into_any(), shapes.into_any()])
     }
 
     /// The bytes of a numeric tensor, or of the region `[(start, count, step)]` of it, as a uint8 array in
