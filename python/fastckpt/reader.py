@@ -89,11 +89,10 @@ class CheckpointReader:
             self._file = CheckpointFile.open_v1(files)
         self._path = path
         self._verify = verify_checksums
-        names, keys, dtypes, shapes = self._file.tensors()
-        names = [name if type(name) is str else _decode(name) for name in names]
-        self._tensors: Dict[str, Tuple[bytes, DType, Tuple[int, ...]]] = dict(
-            zip(names, zip(keys, map(dtype_of_enum, dtypes), shapes))
-        )
+        names, self._dtype_enums, self._shapes = self._file.tensors()
+        self._names = [name if type(name) is str else _decode(name) for name in names]
+        # name -> position in the lists: built at C speed, so that opening grows slowly with the tensor count.
+        self._tensors: Dict[str, int] = dict(zip(self._names, range(len(self._names))))
 
     @property
     def path(self) -> str:
@@ -107,11 +106,11 @@ class CheckpointReader:
 
     def get_variable_to_shape_map(self) -> Dict[str, List[int]]:
         """``{name: shape}`` of every tensor; partitioned tensors appear once, with their full shape."""
-        return {name: list(shape) for name, (_, _, shape) in self._tensors.items()}
+        return dict(zip(self._names, map(list, self._shapes)))
 
     def get_variable_to_dtype_map(self) -> Dict[str, DType]:
         """``{name: fastckpt.DType}`` of every tensor."""
-        return {name: dtype for name, (_, dtype, _) in self._tensors.items()}
+        return dict(zip(self._names, map(dtype_of_enum, self._dtype_enums)))
 
     def has_tensor(self, name: str) -> bool:
         return name in self._tensors
@@ -126,8 +125,10 @@ class CheckpointReader:
         return len(self._tensors)
 
     def _lookup(self, name: str) -> Tuple[bytes, DType, Tuple[int, ...]]:
+        """The key, dtype and shape of tensor ``name``."""
         try:
-            return self._tensors[name]
+            i = self._tensors[name]
+            return _encode(name), dtype_of_enum(self._dtype_enums[i]), self._shapes[i]
         except KeyError:
             raise errors.NotFoundError(
                 f"tensor {name!r} not found in checkpoint {self._path}", self._path, name
@@ -150,17 +151,15 @@ class CheckpointReader:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
         values as ``get_tensor`` returns them."""
         names = list(self._tensors) if names is None else list(names)
-        lookups = [self._lookup(name) for name in names]
-        numeric = [(name, key, dtype, shape) for name, (key, dtype, shape) in zip(names, lookups) if not dtype.is_string]
+        lookups = [(name, *self._lookup(name)) for name in names]
+        numeric = [lookup for lookup in lookups if not lookup[2].is_string]
         raws = self._file.read_many([key for _, key, _, _ in numeric], self._verify)
         values = {}
         for (name, _, dtype, shape), raw in zip(numeric, raws):
             value = raw.view(dtype.numpy_dtype).reshape(shape)
             values[name] = value[()] if not shape else value
-        result = {}
-        for name, (key, dtype, shape) in zip(names, lookups):
-            result[name] = values[name] if name in values else self.get_tensor(name)
-        return result
+        # Strings, read one by one, in the order asked.
+        return {name: values[name] if name in values else self.get_tensor(name) for name in names}
 
     def view(self, name: str) -> np.ndarray:
         """Tensor ``name`` as a read-only numpy array over the memory-mapped data file: nothing is read or
@@ -245,8 +244,8 @@ class CheckpointReader:
     def debug_string(self) -> bytes:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""
         lines = [
-            f"{name} ({DataType.Name(dtype.as_datatype_enum)}) [{','.join(map(str, shape))}]\n"
-            for name, (_, dtype, shape) in self._tensors.items()
+            f"{name} ({DataType.Name(dtype)}) [{','.join(map(str, shape))}]\n"
+            for name, dtype, shape in zip(self._names, self._dtype_enums, self._shapes)
         ]
         return "".join(lines).encode("utf-8", "surrogateescape")
 

@@ -91,12 +91,11 @@ impl CheckpointFile {
         }
     }
 
-    /// The tensors, in key order, as four lists: names (str, or bytes where not UTF-8), keys (bytes),
-    /// dtype enums and shapes (tuples).
+    /// The tensors, in key order, as three lists: names (str, or bytes where not UTF-8), dtype enums and
+    /// shapes (tuples).
     fn tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let tensors = self.inner.tensors();
         let names = PyList::empty(py);
-        let keys = PyList::empty(py);
         let dtypes = PyList::empty(py);
         let shapes = PyList::empty(py);
         for (key, info) in tensors {
@@ -104,11 +103,10 @@ impl CheckpointFile {
                 Ok(name) => names.append(PyString::new(py, name))?,
                 Err(_) => names.append(PyBytes::new(py, key))?,
             }
-            keys.append(PyBytes::new(py, key))?;
             dtypes.append(info.dtype.as_proto())?;
             shapes.append(PyTuple::new(py, &info.shape)?)?;
         }
-        PyTuple::new(py, [names.into_any(), keys.into_any(), dtypes.into_any(), shapes.into_any()])
+        PyTuple::new(py, [names.into_any(), dtypes.into_any(), shapes.into_any()])
     }
 
     /// The bytes of a numeric tensor, or of the region `[(start, count, step)]` of it, as a uint8 array in

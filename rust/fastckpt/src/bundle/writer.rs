@@ -158,9 +158,19 @@ impl BundleWriter {
     fn append(&mut self, data: TensorData) -> Result<(u64, u32)> {
         let path = &self.data_file.temp;
         let (size, crc) = match data {
+            TensorData::Bytes(bytes) if bytes.len() > checksum::PARALLEL_CHUNK => {
+                // The checksum is computed on another thread while the bytes are written: it costs no time.
+                let out = &mut self.out;
+                let crc = std::thread::scope(|scope| {
+                    let crc = scope.spawn(|| checksum::value(bytes));
+                    out.write_all(bytes).map_err(|e| Error::io(e, path))?;
+                    Ok::<u32, Error>(crc.join().expect("checksum thread"))
+                })?;
+                (bytes.len() as u64, crc)
+            }
             TensorData::Bytes(bytes) => {
                 self.out.write_all(bytes).map_err(|e| Error::io(e, path))?;
-                (bytes.len() as u64, checksum::value_parallel(bytes))
+                (bytes.len() as u64, checksum::value(bytes))
             }
             TensorData::Strings(strings) => {
                 let (bytes, crc) = encode_strings(strings);
