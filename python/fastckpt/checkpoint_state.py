@@ -13,10 +13,10 @@ A directory written by a Saver holds a text-format ``CheckpointState``::
 from __future__ import annotations
 
 import glob
-import re
 import os
-import tempfile
-from typing import List, Optional, Sequence
+import re
+import uuid
+from typing import List, Optional, Sequence, Union
 
 from google.protobuf import text_format
 
@@ -24,6 +24,7 @@ from . import errors
 from .protos import CheckpointState
 
 __all__ = [
+    "atomic_write",
     "checkpoint_exists",
     "get_checkpoint_state",
     "latest_checkpoint",
@@ -117,13 +118,18 @@ def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta
     return f"{basename}.{meta_graph_suffix}"
 
 
-def atomic_write_text(filename: str, text: str, durable: bool = False) -> None:
-    """Replaces ``filename`` with ``text`` so that readers see the old or the new contents, never a mix."""
-    directory = os.path.dirname(filename) or "."
-    fd, temp = tempfile.mkstemp(prefix=os.path.basename(filename) + ".", suffix=".tmp", dir=directory)
+def temporary_name(filename: str) -> str:
+    """A name beside ``filename`` to write it under before renaming: ``<filename>.tmp.<pid>.<random>``. The
+    process id lets a later Saver remove what a killed one left behind."""
+    return f"{filename}.tmp.{os.getpid()}.{uuid.uuid4().hex[:16]}"
+
+
+def atomic_write(filename: str, data: Union[str, bytes], durable: bool = False) -> None:
+    """Replaces ``filename`` with ``data`` so that readers see the old or the new contents, never a mix."""
+    temp = temporary_name(filename)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(temp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -135,7 +141,7 @@ def atomic_write_text(filename: str, text: str, durable: bool = False) -> None:
             pass
         raise
     if durable:
-        dir_fd = os.open(directory, os.O_RDONLY)
+        dir_fd = os.open(os.path.dirname(filename) or ".", os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
@@ -186,4 +192,4 @@ def update_checkpoint_state(
         raise errors.InvalidArgumentError(
             f"checkpoint path {model_checkpoint_path} collides with the state file {filename}", filename
         )
-    atomic_write_text(filename, text_format.MessageToString(state), durable)
+    atomic_write(filename, text_format.MessageToString(state), durable)

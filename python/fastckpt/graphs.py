@@ -18,7 +18,7 @@ from google.protobuf import message as protobuf_message
 from google.protobuf import text_format
 
 from . import errors
-from .checkpoint_state import atomic_write_text
+from .checkpoint_state import atomic_write
 from .dtypes import DType, as_dtype
 from .protos import GraphDef, MetaGraphDef, NodeDef, SaverDef, TensorProto, VariableDef
 
@@ -77,18 +77,7 @@ def read_graph(path: "str | os.PathLike[str]") -> "GraphDef":
 
 
 def _write_message(filename: str, message, as_text: bool) -> None:
-    if as_text:
-        atomic_write_text(filename, text_format.MessageToString(message))
-        return
-    temp = f"{filename}.tmp{os.getpid()}"
-    try:
-        with open(temp, "wb") as f:
-            f.write(message.SerializeToString())
-        os.replace(temp, filename)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    atomic_write(filename, text_format.MessageToString(message) if as_text else message.SerializeToString())
 
 
 def export_meta_graph(filename: "str | os.PathLike[str]", meta_graph_def: "MetaGraphDef", as_text: bool = False) -> None:

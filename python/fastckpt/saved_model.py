@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from google.protobuf import text_format
 
 from . import errors
+from .checkpoint_state import atomic_write
 from .dtypes import as_dtype
 from .graphs import saver_meta_graph
 from .protos import MetaGraphDef, SavedModel as SavedModelProto, SignatureDef
@@ -194,12 +195,7 @@ class Builder:
         """Writes ``saved_model.pb`` (or ``.pbtxt``); returns its path."""
         os.makedirs(self.export_dir, exist_ok=True)
         path = os.path.join(self.export_dir, SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB)
-        if as_text:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text_format.MessageToString(self._saved_model))
-        else:
-            with open(path, "wb") as f:
-                f.write(self._saved_model.SerializeToString())
+        atomic_write(path, text_format.MessageToString(self._saved_model) if as_text else self._saved_model.SerializeToString())
         return path
 
 

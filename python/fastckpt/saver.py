@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import threading
 import time
@@ -38,8 +39,12 @@ __all__ = ["Saver"]
 
 VarList = Union[None, Sequence[str], Mapping[str, str]]
 
-# TensorFlow's sharded saves write their parts under this suffix of the prefix before merging them.
-_SHARDED_SUFFIX = "_temp/part"
+# Sharded saves write their parts in a directory beside the prefix, named with the writer's process id,
+# before merging them (TensorFlow uses "_temp/part").
+_SHARDED_DIR = "_temp.{pid}"
+# Temporary files carry the process id of their writer: <name>.tempstate.<pid>.<hex> (checkpoint files),
+# <name>.tmp.<pid>.<hex> (state and meta graph files), <prefix>_temp.<pid> (sharded parts).
+_LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.|_temp\.)(\d+)(\.[0-9a-f]+)?$")
 
 
 def _name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, str]:
@@ -216,6 +221,7 @@ class Saver:
 
         tensors = self._tensors_to_save(values)
         with self._lock:
+            _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename)
             if write_state:
                 self._recover_directory(save_dir or ".", latest_filename)
             if self._sharded:
@@ -265,8 +271,8 @@ class Saver:
             lightest = loads.index(min(loads))
             shards[lightest].append(name)
             loads[lightest] += tensors[name].nbytes
-        temp_dir = os.path.dirname(checkpoint_file + _SHARDED_SUFFIX)
-        parts = [f"{checkpoint_file}{_SHARDED_SUFFIX}-{i:05d}-of-{count:05d}" for i in range(count)]
+        temp_dir = checkpoint_file + _SHARDED_DIR.format(pid=os.getpid())
+        parts = [os.path.join(temp_dir, f"part-{i:05d}-of-{count:05d}") for i in range(count)]
         failures: List[BaseException] = []
 
         def write(part: str, shard_names: List[str]) -> None:
@@ -349,6 +355,39 @@ def _copy_into(target: Any, value: Any, name: str, path: str) -> None:
             f"cannot restore {value.dtype} {list(value.shape)} into {description}", path, name
         )
     np.copyto(target, value)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_leftovers(save_dir: str, base_name: str, latest_filename: str) -> None:
+    """Removes the temporary files that saves into ``save_dir`` under ``base_name`` (or of its state file) left
+    when their process was killed: only those whose writer process no longer runs."""
+    try:
+        names = os.listdir(save_dir)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if not (name.startswith(base_name) or name.startswith(latest_filename)):
+            continue
+        match = _LEFTOVER.search(name)
+        if match is None or _process_alive(int(match.group(2))):
+            continue
+        path = os.path.join(save_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
 
 
 def _checkpoint_mtime(prefix: str) -> Optional[float]:

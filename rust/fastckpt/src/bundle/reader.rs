@@ -169,7 +169,14 @@ impl BundleReader {
                 tensors.push((key.clone(), info));
             }
         }
-        Ok(BundleReader { prefix, header, swap_bytes, entries, tensors, shards: Mutex::new(HashMap::new()) })
+        let reader = BundleReader { prefix, header, swap_bytes, entries, tensors, shards: Mutex::new(HashMap::new()) };
+        // Map the data files now: a Saver deleting this checkpoint later (max_to_keep) then cannot take them
+        // away from this reader. A file that fails to open is reported when a tensor in it is read.
+        let shard_ids: std::collections::BTreeSet<i32> = reader.entries.values().filter(|e| e.slices.is_empty()).map(|e| e.shard_id).collect();
+        for shard in shard_ids {
+            let _ = reader.shard(shard);
+        }
+        Ok(reader)
     }
 
     pub fn prefix(&self) -> &Path {

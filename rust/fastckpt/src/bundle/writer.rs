@@ -44,6 +44,9 @@ pub struct WriteOptions {
 }
 
 /// A file being written under a temporary name, removed unless it is renamed into place.
+///
+/// The name, `<target>.tempstate.<pid>.<random>`, carries the writer's process id, so that the leftovers of
+/// a killed writer can be told from the files of one still writing (see `fastckpt.Saver`).
 struct TempFile {
     temp: PathBuf,
     target: PathBuf,
@@ -54,7 +57,7 @@ impl TempFile {
     fn new(target: PathBuf) -> TempFile {
         let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
         let mut temp = target.clone().into_os_string();
-        temp.push(format!(".tempstate{random}"));
+        temp.push(format!(".tempstate.{}.{random:016x}", std::process::id()));
         TempFile { temp: PathBuf::from(temp), target, committed: false }
     }
 
