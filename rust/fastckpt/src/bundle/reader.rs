@@ -139,7 +139,8 @@ impl BundleReader {
         Self::from_index(prefix, bytes).in_file(&index)
     }
 
-    fn from_index(prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
+    /// Opens a checkpoint from the bytes of its index; its data files are looked up beside `prefix`.
+    pub fn from_index(prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
         let (header, entries) = parse_index(bytes)?;
         if let Some(version) = &header.version {
             if version.min_consumer > BUNDLE_VERSION || version.bad_consumers.contains(&BUNDLE_VERSION) {
