@@ -263,15 +263,18 @@ def main() -> None:
                 for _ in range(args.rounds):
                     for contender in contenders:
                         results[contender].append(measure(args, scenario, contender, cold))
-                title = f"{scenario} ({paths['bytes'] / GIB:.2f} GiB of tensor data" + (f", {count} tensors" if count else "") + f"): {operation}" + (", cold cache" if cold else (", warm cache" if operation == "read" else ""))
+                size = f"{paths['bytes'] / GIB:.2f} GiB" if paths["bytes"] >= GIB / 10 else f"{paths['bytes'] / (1 << 20):.1f} MiB"
+                title = f"{scenario} ({size} of tensor data" + (f", {count} tensors" if count else "") + f"): {operation}"
+                title += ", cold cache" if cold else (", warm cache" if operation == "read" else "")
                 lines += [f"## {title}", "", "| contender | time | GB/s | vs fastckpt | peak memory / data |", "|---|---:|---:|---:|---:|"]
                 baseline = statistics.median(r["seconds"] for r in results[contenders[0]])
                 for contender in contenders:
                     seconds = statistics.median(r["seconds"] for r in results[contender])
                     peak = max(r["peak_bytes"] for r in results[contender]) / paths["bytes"]
-                    rate = paths["bytes"] / seconds / 1e9
+                    # A throughput only means something where all the data is moved.
+                    rate = f"{paths['bytes'] / seconds / 1e9:.2f}" if operation in ("read", "write") else "-"
                     shown = f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
-                    lines.append(f"| {contender} | {shown} | {rate:.2f} | {seconds / baseline:.2f}x | {peak:.2f} |")
+                    lines.append(f"| {contender} | {shown} | {rate} | {seconds / baseline:.2f}x | {peak:.2f} |")
                 lines.append("")
                 print("\n".join(lines[-len(contenders) - 4:]), flush=True)
     report = "\n".join(lines) + "\n"
