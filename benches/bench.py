@@ -130,6 +130,8 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
     out_dir = workdir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = str(out_dir / f"{scenario}-{contender}")
+    # Dirty pages of the previous measurement's writes would otherwise be flushed during this one.
+    os.sync()
     if cold:
         _drop_cache(_files_of(paths, contender))
 

@@ -42,10 +42,14 @@ pub fn fill_with_checksum<E: Send>(
     if dst.len() <= PARALLEL_CHUNK {
         return fill_serial(0, dst);
     }
+    // One contiguous part per thread: each thread then reads sequentially, which keeps the kernel's
+    // readahead working on cold files (interleaved chunks defeat it).
+    let parts = rayon::current_num_threads().min(dst.len() / PARALLEL_CHUNK).max(1);
+    let part_len = dst.len().div_ceil(parts);
     let crcs = dst
-        .par_chunks_mut(PARALLEL_CHUNK)
+        .par_chunks_mut(part_len)
         .enumerate()
-        .map(|(i, chunk)| Ok((fill_serial(i * PARALLEL_CHUNK, chunk)?, chunk.len())))
+        .map(|(i, chunk)| Ok((fill_serial(i * part_len, chunk)?, chunk.len())))
         .collect::<Result<Vec<(u32, usize)>, E>>()?;
     Ok(crcs.into_iter().fold(0, |acc, (crc, len)| combine(acc, crc, len)))
 }
