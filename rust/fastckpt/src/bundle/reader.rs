@@ -40,13 +40,6 @@ pub struct DataFile {
     map: Mmap,
 }
 
-impl DataFile {
-    /// The bytes of the whole file, memory-mapped.
-    pub fn bytes(&self) -> &[u8] {
-        &self.map
-    }
-}
-
 /// The stored bytes of one unpartitioned tensor, inside a mapped data file.
 #[derive(Debug, Clone)]
 pub struct MappedTensor {
@@ -342,13 +335,10 @@ impl BundleReader {
             let mapped = self.entry_bytes(entry, info)?;
             let bytes = mapped.bytes();
             if sel.is_full(&info.shape) {
-                if verify && bytes.len() <= checksum::CACHE_CHUNK {
-                    // Small: a copy from the mapping costs less than a system call.
-                    out.copy_from_slice(bytes);
-                    self.verify(entry, checksum::value(out))?;
-                } else if verify {
-                    // Large: pread straight into the output, each piece checksummed while in cache: one copy, and
-                    // no page faults on the mapping.
+                if verify {
+                    // pread straight into the output, each piece checksummed while in cache: one copy. Not a copy
+                    // from the mapping: its page faults map in the kernel's readahead window around every tensor,
+                    // which inflates the process's memory for nothing.
                     let start = mapped.range.start as u64;
                     let file = &mapped.data.file;
                     let crc = checksum::fill_with_checksum(out, |offset, piece| read_exact_at(file, piece, start + offset as u64))
