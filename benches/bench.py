@@ -12,6 +12,7 @@ posix_fadvise DONTNEED). Benchmarks measure; no test asserts a timing.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -130,7 +131,10 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
     out_dir = workdir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = str(out_dir / f"{scenario}-{contender}")
-    # Dirty pages of the previous measurement's writes would otherwise be flushed during this one.
+    # The previous round's output is removed, and dirty pages flushed, before the clock starts: freeing or
+    # writing back a gigabyte of page cache would otherwise land inside this measurement.
+    for previous in glob.glob(glob.escape(out) + "*"):
+        os.remove(previous)
     os.sync()
     if cold:
         _drop_cache(_files_of(paths, contender))
