@@ -24,8 +24,8 @@ use crate::table::{TableOptions, TableWriter};
 /// The bundle format version written in headers, and the newest one the reader accepts.
 pub const BUNDLE_VERSION: i32 = 1;
 
-/// TensorFlow buffers data-file writes in 8 MiB.
-const WRITE_BUFFER: usize = 8 << 20;
+/// Small tensors are gathered into writes of this size; larger ones are written directly, without a copy.
+const WRITE_BUFFER: usize = 256 << 10;
 
 /// The values of one tensor to write.
 #[derive(Debug, Clone, Copy)]
@@ -161,14 +161,12 @@ impl BundleWriter {
     fn append(&mut self, data: TensorData) -> Result<(u64, u32)> {
         let path = &self.data_file.temp;
         let (size, crc) = match data {
-            TensorData::Bytes(bytes) if bytes.len() > checksum::PARALLEL_CHUNK => {
-                // The checksum is computed on another thread while the bytes are written: it costs no time.
+            TensorData::Bytes(bytes) if bytes.len() >= WRITE_BUFFER => {
+                // Past the buffer's size the bytes go straight to the file (no copy into the buffer), and the
+                // checksum is computed on another thread meanwhile.
                 let out = &mut self.out;
-                let crc = std::thread::scope(|scope| {
-                    let crc = scope.spawn(|| checksum::value(bytes));
-                    out.write_all(bytes).map_err(|e| Error::io(e, path))?;
-                    Ok::<u32, Error>(crc.join().expect("checksum thread"))
-                })?;
+                let (crc, written) = rayon::join(|| checksum::value(bytes), || out.write_all(bytes));
+                written.map_err(|e| Error::io(e, path))?;
                 (bytes.len() as u64, crc)
             }
             TensorData::Bytes(bytes) => {
