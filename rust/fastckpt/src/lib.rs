@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod coding;
 pub mod dtype;
 pub mod error;
+pub mod io;
 pub mod ordered_code;
 pub mod proto;
 pub mod slices;

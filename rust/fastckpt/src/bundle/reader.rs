@@ -12,6 +12,7 @@ use super::naming::{data_path, index_path};
 use super::strings::decode_strings;
 use super::writer::BUNDLE_VERSION;
 use crate::checksum;
+use crate::io::read_exact_at;
 use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
 use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
@@ -60,28 +61,6 @@ impl std::fmt::Debug for BundleReader {
 }
 
 type Entries = BTreeMap<Vec<u8>, BundleEntryProto>;
-
-/// Fills `buf` from `file` at `offset` without moving a shared file position, so threads can read at once.
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
-                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                n => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Reads the header and the entries of `prefix.index`.
 pub(crate) fn read_index(prefix: &Path) -> Result<(BundleHeaderProto, Entries)> {
