@@ -1,5 +1,4 @@
 """Graphs as data: meta graphs, GraphDefs, freezing and SavedModels, on TensorFlow-written files."""
-import os
 
 import numpy as np
 import pytest

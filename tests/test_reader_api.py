@@ -1,5 +1,4 @@
 """The reader's contract: path forms, errors, lazy slices, the state file, the command line."""
-import os
 import shutil
 import subprocess
 import sys

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 from google.protobuf import message as protobuf_message

@@ -228,6 +228,7 @@ impl BundleFileWriter {
     /// Adds a tensor: `data` is its bytes as a flat uint8 array (little-endian, row-major), or a list of bytes
     /// for a string tensor. With `full_shape` and `slice_spec`, it is that slice of a partitioned tensor.
     #[pyo3(signature = (name, dtype, shape, data, full_shape=None, slice_spec=None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn add(
         &self,
         py: Python<'_>,
