@@ -40,15 +40,17 @@ fn main() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fastckpt-bench");
     std::fs::create_dir_all(&dir).unwrap();
 
-    let small: Vec<(String, Vec<u64>, Vec<u8>)> =
-        (0..10_000).map(|i| (format!("model/block_{:03}/unit_{:02}/weights", i / 100, i % 100), vec![64], vec![1u8; 256])).collect();
+    let small: Vec<(String, Vec<u64>, Vec<u8>)> = (0..10_000)
+        .map(|i| (format!("model/block_{:03}/unit_{:02}/weights", i / 100, i % 100), vec![64], vec![1u8; 256]))
+        .collect();
     let small_prefix = dir.join("small");
     write_bundle(&small_prefix, &small);
     time("open, 10,000 tensors", 0, 20, || Checkpoint::open(&small_prefix).unwrap());
     time("read all, 10,000 tensors", small.len() * 256, 10, || read_all(&small_prefix));
 
-    let large: Vec<(String, Vec<u64>, Vec<u8>)> =
-        (0..16).map(|i| (format!("layer_{i}/kernel"), vec![2048, 2048], vec![(i * 7) as u8; 2048 * 2048 * 4])).collect();
+    let large: Vec<(String, Vec<u64>, Vec<u8>)> = (0..16)
+        .map(|i| (format!("layer_{i}/kernel"), vec![2048, 2048], vec![(i * 7) as u8; 2048 * 2048 * 4]))
+        .collect();
     let total: usize = large.iter().map(|t| t.2.len()).sum();
     let large_prefix = dir.join("large");
     time("write 16 x 16 MiB", total, 3, || write_bundle(&large_prefix, &large));

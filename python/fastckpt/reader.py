@@ -80,13 +80,11 @@ class CheckpointReader:
 
     def __init__(self, path: PathLike, *, verify_checksums: bool = True):
         path = _resolve(os.fspath(path))
-        if os.path.isfile(path + ".index") or os.path.isfile(path):
-            self._file = CheckpointFile.open(path)
-        else:
-            files = resolve_checkpoint_files(path)
-            if not files:
-                raise errors.NotFoundError(f"no checkpoint at {path}: no {path}.index and no V1 checkpoint file", path)
-            self._file = CheckpointFile.open_v1(files)
+        files = resolve_checkpoint_files(path)
+        if not files:
+            raise errors.NotFoundError(f"no checkpoint at {path}: no {path}.index and no V1 checkpoint file", path)
+        # [path] is a V2 prefix or a single V1 file; anything else, the files of a sharded V1 checkpoint.
+        self._file = CheckpointFile.open(path) if files == [path] else CheckpointFile.open_v1(files)
         self._path = path
         self._verify = verify_checksums
         names, self._dtype_enums, self._shapes = self._file.tensors()

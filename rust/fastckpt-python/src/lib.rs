@@ -135,7 +135,12 @@ impl CheckpointFile {
 
     /// The bytes of several whole numeric tensors, read in parallel with the GIL released.
     #[pyo3(signature = (names, verify=true))]
-    fn read_many<'py>(&self, py: Python<'py>, names: Vec<Vec<u8>>, verify: bool) -> PyResult<Vec<Bound<'py, PyArray1<u8>>>> {
+    fn read_many<'py>(
+        &self,
+        py: Python<'py>,
+        names: Vec<Vec<u8>>,
+        verify: bool,
+    ) -> PyResult<Vec<Bound<'py, PyArray1<u8>>>> {
         let mut arrays = Vec::with_capacity(names.len());
         for name in &names {
             let info = self.info(py, name)?;
@@ -205,7 +210,11 @@ struct BundleFileWriter {
 }
 
 impl BundleFileWriter {
-    fn with_writer<T>(&self, py: Python<'_>, f: impl FnOnce(&mut BundleWriter) -> fastckpt::Result<T> + Send) -> PyResult<T>
+    fn with_writer<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut BundleWriter) -> fastckpt::Result<T> + Send,
+    ) -> PyResult<T>
     where
         T: Send,
     {
@@ -221,7 +230,8 @@ impl BundleFileWriter {
     #[new]
     #[pyo3(signature = (prefix, durable=false))]
     fn new(py: Python<'_>, prefix: PathBuf, durable: bool) -> PyResult<Self> {
-        let writer = py.detach(|| BundleWriter::create(&prefix, WriteOptions { durable })).map_err(|e| to_py_err(py, e))?;
+        let writer =
+            py.detach(|| BundleWriter::create(&prefix, WriteOptions { durable })).map_err(|e| to_py_err(py, e))?;
         Ok(BundleFileWriter { inner: Mutex::new(Some(writer)) })
     }
 
@@ -242,7 +252,8 @@ impl BundleFileWriter {
         let dtype = DType::from_proto(dtype).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let slice = match (full_shape, slice_spec) {
             (Some(full_shape), Some(spec)) => {
-                let slice = TensorSlice::parse(spec).map_err(|e| to_py_err(py, e.for_tensor(&String::from_utf8_lossy(name))))?;
+                let slice = TensorSlice::parse(spec)
+                    .map_err(|e| to_py_err(py, e.for_tensor(&String::from_utf8_lossy(name))))?;
                 Some((full_shape, slice))
             }
             (None, None) => None,
@@ -257,7 +268,8 @@ impl BundleFileWriter {
             self.with_writer(py, |w| add(w, TensorData::Bytes(bytes)))
         } else {
             let list = data.cast::<PyList>()?;
-            let items: Vec<Bound<'_, PyBytes>> = list.iter().map(|item| item.cast_into::<PyBytes>()).collect::<Result<_, _>>()?;
+            let items: Vec<Bound<'_, PyBytes>> =
+                list.iter().map(|item| item.cast_into::<PyBytes>()).collect::<Result<_, _>>()?;
             let strings: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
             self.with_writer(py, |w| add(w, TensorData::Strings(&strings)))
         }

@@ -12,14 +12,13 @@ use super::naming::{data_path, index_path};
 use super::strings::decode_strings;
 use super::writer::BUNDLE_VERSION;
 use crate::checksum;
-use crate::io::read_exact_at;
 use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
+use crate::io::read_exact_at;
 use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
 use crate::table::Table;
 use crate::tensor::{shape_from_proto, TensorInfo};
-
 
 /// An open V2 checkpoint.
 pub struct BundleReader {
@@ -106,14 +105,18 @@ impl BundleReader {
     /// Opens the checkpoint with prefix `prefix` (the path without `.index`).
     pub fn open(prefix: impl AsRef<Path>) -> Result<BundleReader> {
         let prefix = prefix.as_ref().to_path_buf();
+        let (header, entries) = read_index(&prefix)?;
         let index = index_path(&prefix);
-        let bytes = std::fs::read(&index).map_err(|e| Error::io(e, &index))?;
-        Self::from_index(prefix, bytes).in_file(&index)
+        Self::from_parts(prefix, header, entries).in_file(&index)
     }
 
     /// Opens a checkpoint from the bytes of its index; its data files are looked up beside `prefix`.
     pub fn from_index(prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
         let (header, entries) = parse_index(bytes)?;
+        Self::from_parts(prefix, header, entries)
+    }
+
+    fn from_parts(prefix: PathBuf, header: BundleHeaderProto, entries: Entries) -> Result<BundleReader> {
         if let Some(version) = &header.version {
             if version.min_consumer > BUNDLE_VERSION || version.bad_consumers.contains(&BUNDLE_VERSION) {
                 return Err(Error::unimplemented(format!(
@@ -145,7 +148,8 @@ impl BundleReader {
         let reader = BundleReader { prefix, header, swap_bytes, entries, tensors, shards: Mutex::new(HashMap::new()) };
         // Map the data files now: a Saver deleting this checkpoint later (max_to_keep) then cannot take them
         // away from this reader. A file that fails to open is reported when a tensor in it is read.
-        let shard_ids: std::collections::BTreeSet<i32> = reader.entries.values().filter(|e| e.slices.is_empty()).map(|e| e.shard_id).collect();
+        let shard_ids: std::collections::BTreeSet<i32> =
+            reader.entries.values().filter(|e| e.slices.is_empty()).map(|e| e.shard_id).collect();
         for shard in shard_ids {
             let _ = reader.shard(shard);
         }
@@ -320,8 +324,10 @@ impl BundleReader {
                     // which inflates the process's memory for nothing.
                     let start = mapped.range.start as u64;
                     let file = &mapped.data.file;
-                    let crc = checksum::fill_with_checksum(out, |offset, piece| read_exact_at(file, piece, start + offset as u64))
-                        .map_err(|e| Error::io(e, &mapped.data.path))?;
+                    let crc = checksum::fill_with_checksum(out, |offset, piece| {
+                        read_exact_at(file, piece, start + offset as u64)
+                    })
+                    .map_err(|e| Error::io(e, &mapped.data.path))?;
                     self.verify(entry, crc)?;
                 } else {
                     out.copy_from_slice(bytes);

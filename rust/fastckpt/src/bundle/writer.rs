@@ -193,7 +193,8 @@ impl BundleWriter {
         data: TensorData,
     ) -> Result<()> {
         let tensor_name = String::from_utf8_lossy(name).into_owned();
-        let block = slice.resolve(full_shape).map_err(|e| Error::invalid_argument(e.message)).for_tensor(&tensor_name)?;
+        let block =
+            slice.resolve(full_shape).map_err(|e| Error::invalid_argument(e.message)).for_tensor(&tensor_name)?;
         let slice_shape: Vec<u64> = block.iter().map(|&(_, len)| len).collect();
         if slice_shape == full_shape {
             return self.add(name, dtype, full_shape, data);
@@ -282,8 +283,9 @@ pub fn merge_bundles(prefixes: &[PathBuf], merged_prefix: &Path, options: WriteO
         match &first_header {
             None => first_header = Some(header.clone()),
             Some(first) if first.endianness != header.endianness || first.version != header.version => {
-                return Err(Error::invalid_argument("merging checkpoints of different byte orders or versions")
-                    .in_file(&index));
+                return Err(
+                    Error::invalid_argument("merging checkpoints of different byte orders or versions").in_file(&index)
+                );
             }
             Some(_) => {}
         }
