@@ -88,6 +88,17 @@ def test_max_to_keep_holds_across_restarts(tmp_path):
     assert not os.path.exists(tmp_path / "model.ckpt-1.index")
 
 
+def test_checkpoints_left_out_of_the_state_are_taken_up(tmp_path):
+    """A saver killed between writing the state file and deleting the oldest checkpoint leaves that
+    checkpoint out of the state; the next saver in the directory deletes it in turn."""
+    save_steps(fastckpt.Saver(max_to_keep=2), tmp_path, [1, 2])
+    fastckpt.update_checkpoint_state(str(tmp_path), str(tmp_path / "model.ckpt-2"), [str(tmp_path / "model.ckpt-2")])
+    fastckpt.Saver(max_to_keep=10).save({"v": [0.0]}, str(tmp_path / "other"), write_meta_graph=False, write_state=False)
+    save_steps(fastckpt.Saver(max_to_keep=2), tmp_path, [3])
+    indexes = sorted(f for f in os.listdir(tmp_path) if f.endswith(".index"))
+    assert indexes == ["model.ckpt-2.index", "model.ckpt-3.index", "other.index"]
+
+
 def test_keep_checkpoint_every_n_hours(tmp_path, monkeypatch):
     clock = [1_000_000.0]
     monkeypatch.setattr("fastckpt.saver.time.time", lambda: clock[0])

@@ -141,8 +141,10 @@ class Saver:
                 recovered.append((path, mtime))
         self.set_last_checkpoints_with_time(recovered)
 
-    def _recover_directory(self, save_dir: str, latest_filename: Optional[str]) -> None:
-        """On the first save into a directory, takes up the history its state file records."""
+    def _recover_directory(self, save_dir: str, base_name: str, latest_filename: Optional[str]) -> None:
+        """On the first save into a directory, takes up the history its state file records, and the
+        checkpoints named as this saver names them (``<base_name>-<step>``) that a killed saver left out of it
+        (killed after writing the state, before deleting): ``max_to_keep`` then holds across restarts."""
         key = (os.path.abspath(save_dir), latest_filename)
         if key in self._recovered_dirs:
             return
@@ -152,37 +154,45 @@ class Saver:
         try:
             state = get_checkpoint_state(save_dir, latest_filename)
         except errors.DataLossError:
-            return
-        if state is None:
-            return
-        paths = list(state.all_model_checkpoint_paths)
-        stamps = list(state.all_model_checkpoint_timestamps)
-        if len(stamps) == len(paths):
-            self._last_checkpoints = [(p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p)]
-        else:
-            self.recover_last_checkpoints(paths)
-        if state.last_preserved_timestamp:
-            self._last_preserved_timestamp = state.last_preserved_timestamp
-            self._next_checkpoint_time = state.last_preserved_timestamp + self._keep_every_hours * 3600
+            state = None
+        if state is not None:
+            paths = list(state.all_model_checkpoint_paths)
+            stamps = list(state.all_model_checkpoint_timestamps)
+            if len(stamps) == len(paths):
+                self._last_checkpoints = [(p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p)]
+            else:
+                self.recover_last_checkpoints(paths)
+            if state.last_preserved_timestamp:
+                self._last_preserved_timestamp = state.last_preserved_timestamp
+                self._next_checkpoint_time = state.last_preserved_timestamp + self._keep_every_hours * 3600
+        known = {os.path.abspath(path) for path, _ in self._last_checkpoints}
+        ours = re.compile(re.escape(base_name) + r"-\d+")
+        orphans = []
+        for name in os.listdir(save_dir):
+            prefix = os.path.join(save_dir, name[: -len(".index")])
+            if name.endswith(".index") and ours.fullmatch(name[: -len(".index")]) and os.path.abspath(prefix) not in known:
+                orphans.append((prefix, os.stat(os.path.join(save_dir, name)).st_mtime))
+        self._last_checkpoints = sorted(orphans, key=lambda item: item[1]) + self._last_checkpoints
 
     def _record_last_checkpoint(self, path: str) -> None:
         if not self._max_to_keep:
             return
         self._last_checkpoints = [(p, t) for p, t in self._last_checkpoints if p != path]
         self._last_checkpoints.append((path, time.time()))
-        if len(self._last_checkpoints) > self._max_to_keep:
+        while len(self._last_checkpoints) > self._max_to_keep:
             self._checkpoints_to_be_deleted.append(self._last_checkpoints.pop(0))
 
     def _maybe_delete_old_checkpoints(self, save_dir: str, meta_graph_suffix: str) -> None:
-        if not self._checkpoints_to_be_deleted:
-            return
-        path, timestamp = self._checkpoints_to_be_deleted.pop(0)
-        if timestamp > self._next_checkpoint_time:
-            # keep_checkpoint_every_n_hours: this one is spared.
-            self._next_checkpoint_time += self._keep_every_hours * 3600
-            self._last_preserved_timestamp = timestamp
-            return
-        _remove_checkpoint(path, save_dir, meta_graph_suffix)
+        """Deletes the checkpoints beyond ``max_to_keep`` (one per save, as in TensorFlow, unless history taken
+        up from the directory holds more), sparing one every ``keep_checkpoint_every_n_hours``."""
+        while self._checkpoints_to_be_deleted:
+            path, timestamp = self._checkpoints_to_be_deleted.pop(0)
+            if timestamp > self._next_checkpoint_time:
+                # keep_checkpoint_every_n_hours: this one is spared.
+                self._next_checkpoint_time += self._keep_every_hours * 3600
+                self._last_preserved_timestamp = timestamp
+                continue
+            _remove_checkpoint(path, save_dir, meta_graph_suffix)
 
     # Saving and restoring --------------------------------------------------------------------------------
 
@@ -223,7 +233,7 @@ class Saver:
         with self._lock:
             _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename)
             if write_state:
-                self._recover_directory(save_dir or ".", latest_filename)
+                self._recover_directory(save_dir or ".", os.path.basename(save_path), latest_filename)
             if self._sharded:
                 self._write_sharded(checkpoint_file, tensors)
             else:
