@@ -2,19 +2,24 @@
 //! does not degenerate.
 const MASK_DELTA: u32 = 0xa282_ead8;
 
+use crc_fast::CrcAlgorithm::Crc32Iscsi;
+
 /// The CRC32C of `data`.
 pub fn value(data: &[u8]) -> u32 {
-    crc32c::crc32c(data)
+    crc_fast::crc32_iscsi(data)
 }
 
 /// The CRC32C of the concatenation of the bytes `crc` covers and `data`.
 pub fn extend(crc: u32, data: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc, data)
+    // The running state of a CRC32C is its value with the final inversion undone.
+    let mut digest = crc_fast::Digest::new_with_init_state(Crc32Iscsi, u64::from(!crc));
+    digest.update(data);
+    digest.finalize() as u32
 }
 
 /// The CRC32C of `a ++ b`, from the CRC32Cs of `a` and `b` and the length of `b`.
 pub fn combine(crc_a: u32, crc_b: u32, len_b: usize) -> u32 {
-    crc32c::crc32c_combine(crc_a, crc_b, len_b)
+    crc_fast::checksum_combine(Crc32Iscsi, u64::from(crc_a), u64::from(crc_b), len_b as u64) as u32
 }
 
 /// Bytes checksummed right after they are copied, while they are still in cache.
