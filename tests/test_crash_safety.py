@@ -28,7 +28,7 @@ while True:
     step += 1
 """
 
-LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.|_temp\.)\d+")
+LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.)\d+")
 
 
 def kill_saves(directory, rounds, seed=0):

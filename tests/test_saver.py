@@ -146,7 +146,7 @@ def test_sharded_save(tmp_path):
     prefix = fastckpt.Saver(sharded=True, num_shards=3).save(values, str(tmp_path / "model.ckpt"))
     data_files = sorted(f for f in os.listdir(tmp_path) if ".data-" in f)
     assert data_files == [f"model.ckpt.data-0000{i}-of-00003" for i in range(3)]
-    assert not any("_temp" in f for f in os.listdir(tmp_path))
+    assert not any(".tempstate." in f for f in os.listdir(tmp_path))
     restored = fastckpt.Saver().restore(prefix)
     for name, value in values.items():
         np.testing.assert_array_equal(restored[name], value)

@@ -58,9 +58,26 @@ def test_same_bytes_as_save_v2(tf, tmp_path):
     with fastckpt.CheckpointWriter(str(tmp_path / "ours")) as writer:
         for name in names:
             writer.add(name, values[name])
+    with fastckpt.CheckpointWriter(str(tmp_path / "ours-batch")) as writer:
+        writer.add_tensors({name: values[name] for name in names})
     assert os.path.getsize(tmp_path / "tf.index") > 2 * 262144, "the index should span several blocks"
     for suffix in (".index", ".data-00000-of-00001"):
-        assert (tmp_path / f"ours{suffix}").read_bytes() == (tmp_path / f"tf{suffix}").read_bytes(), suffix
+        tf_bytes = (tmp_path / f"tf{suffix}").read_bytes()
+        assert (tmp_path / f"ours{suffix}").read_bytes() == tf_bytes, suffix
+        assert (tmp_path / f"ours-batch{suffix}").read_bytes() == tf_bytes, suffix
+
+
+def test_tensorflow_reads_several_data_files(tf, tmp_path):
+    values = every_dtype_values()
+    values["big"] = np.arange(1 << 20, dtype=np.float32).reshape(1024, 1024)
+    prefix = str(tmp_path / "ckpt")
+    with fastckpt.CheckpointWriter(prefix, num_shards=3) as writer:
+        writer.add_tensors(values)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"ckpt.data-0000{i}-of-00003" for i in range(3)] + ["ckpt.index"]
+    reader = tf.train.load_checkpoint(prefix)
+    assert set(reader.get_variable_to_shape_map()) == set(values)
+    for name, value in values.items():
+        assert_same_value(reader.get_tensor(name), value, name)
 
 
 def test_same_bytes_as_save_v2_with_slices(tf, tmp_path):

@@ -75,6 +75,37 @@ def test_bad_additions_are_invalid_arguments(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_bad_batch_writes_nothing(tmp_path):
+    prefix = str(tmp_path / "ckpt")
+    with fastckpt.CheckpointWriter(prefix, num_shards=2) as writer:
+        writer.add_tensors([("a", np.ones(3, np.float32))])
+        with pytest.raises(errors.InvalidArgumentError) as raised:
+            writer.add_tensors({"big": np.ones(1 << 20, np.float32), "bad": np.zeros(2, dtype=[("x", "i4")])})
+        assert raised.value.tensor_name == "bad"
+        with pytest.raises(errors.InvalidArgumentError, match="twice") as raised:
+            writer.add_tensors({"big": np.ones(1 << 20, np.float32), "a": np.ones(3, np.float32)})
+        assert raised.value.tensor_name == "a"
+    assert fastckpt.list_variables(prefix) == [("a", [3])]
+    assert sum(os.path.getsize(f"{prefix}.data-0000{i}-of-00002") for i in range(2)) == 12
+    with pytest.raises(errors.InvalidArgumentError, match="num_shards"):
+        fastckpt.CheckpointWriter(str(tmp_path / "none"), num_shards=0)
+
+
+def test_batches_and_single_additions_mix(tmp_path):
+    prefix = str(tmp_path / "ckpt")
+    values = {f"t{i}": np.full((i, 1000), i, np.int64) for i in range(1, 9)}
+    with fastckpt.CheckpointWriter(prefix, num_shards=3) as writer:
+        writer.add("first", 1.5)
+        writer.add_tensors(values)
+        writer.add_tensors([("s", ["x", "yz"])])
+        writer.add("last", [1, 2])
+    read = fastckpt.load_checkpoint(prefix).get_tensors()
+    assert read.keys() == values.keys() | {"first", "s", "last"}
+    for name, value in values.items():
+        np.testing.assert_array_equal(read[name], value)
+    assert read["s"].tolist() == [b"x", b"yz"] and read["first"] == np.float32(1.5)
+
+
 def test_failure_inside_the_context_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         with fastckpt.CheckpointWriter(str(tmp_path / "ckpt")) as writer:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
 import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -33,18 +32,15 @@ from .dtypes import as_dtype
 from .graphs import export_meta_graph, saver_meta_graph
 from .protos import SaverDef
 from .reader import CheckpointReader
-from .writer import CheckpointWriter, merge_checkpoints, to_numpy
+from .writer import CheckpointWriter, to_numpy
 
 __all__ = ["Saver"]
 
 VarList = Union[None, Sequence[str], Mapping[str, str]]
 
-# Sharded saves write their parts in a directory beside the prefix, named with the writer's process id,
-# before merging them (TensorFlow uses "_temp/part").
-_SHARDED_DIR = "_temp.{pid}"
 # Temporary files carry the process id of their writer: <name>.tempstate.<pid>.<hex> (checkpoint files),
-# <name>.tmp.<pid>.<hex> (state and meta graph files), <prefix>_temp.<pid> (sharded parts).
-_LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.|_temp\.)(\d+)(\.[0-9a-f]+)?$")
+# <name>.tmp.<pid>.<hex> (state and meta graph files).
+_LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.)(\d+)\.[0-9a-f]+$")
 
 
 def _name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, str]:
@@ -68,8 +64,7 @@ class Saver:
             renames, exactly as TensorFlow's dict does.
         max_to_keep: how many recent checkpoints to keep; older ones are deleted (None or 0 keeps all).
         keep_checkpoint_every_n_hours: additionally keep one checkpoint every N hours of saving.
-        sharded: write several data files in parallel, merged into one checkpoint (TensorFlow's
-            ``MergeV2Checkpoints``).
+        sharded: write several data files in parallel (the layout of TensorFlow's sharded saves).
         num_shards: how many data files a sharded save writes (default: one per CPU, at most one per tensor).
         pad_step_number: name checkpoints ``model.ckpt-00001000`` rather than ``model.ckpt-1000``.
         save_relative_paths: write paths relative to the directory into the ``checkpoint`` state file.
@@ -234,12 +229,11 @@ class Saver:
             _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename)
             if write_state:
                 self._recover_directory(save_dir or ".", os.path.basename(save_path), latest_filename)
+            num_shards = 1
             if self._sharded:
-                self._write_sharded(checkpoint_file, tensors)
-            else:
-                with CheckpointWriter(checkpoint_file, durable=self._durable) as writer:
-                    for name in sorted(tensors):
-                        writer.add(name, tensors[name])
+                num_shards = max(1, min(self._num_shards or os.cpu_count() or 1, len(tensors)))
+            with CheckpointWriter(checkpoint_file, durable=self._durable, num_shards=num_shards) as writer:
+                writer.add_tensors({name: tensors[name] for name in sorted(tensors)})
             if write_state:
                 self._record_last_checkpoint(checkpoint_file)
                 update_checkpoint_state(
@@ -268,42 +262,6 @@ class Saver:
                 raise errors.NotFoundError(f"no value given for {local_name!r}", None, local_name)
             tensors[checkpoint_name] = to_numpy(values[local_name])
         return tensors
-
-    def _write_sharded(self, checkpoint_file: str, tensors: Dict[str, np.ndarray]) -> None:
-        """Writes groups of tensors to parts in parallel, then merges them into ``checkpoint_file``."""
-        names = sorted(tensors)
-        count = self._num_shards or os.cpu_count() or 1
-        count = max(1, min(count, len(names)))
-        # Balance bytes: the largest tensors first, each to the lightest shard.
-        shards: List[List[str]] = [[] for _ in range(count)]
-        loads = [0] * count
-        for name in sorted(names, key=lambda n: -tensors[n].nbytes):
-            lightest = loads.index(min(loads))
-            shards[lightest].append(name)
-            loads[lightest] += tensors[name].nbytes
-        temp_dir = checkpoint_file + _SHARDED_DIR.format(pid=os.getpid())
-        parts = [os.path.join(temp_dir, f"part-{i:05d}-of-{count:05d}") for i in range(count)]
-        failures: List[BaseException] = []
-
-        def write(part: str, shard_names: List[str]) -> None:
-            try:
-                with CheckpointWriter(part, durable=self._durable) as writer:
-                    for name in sorted(shard_names):
-                        writer.add(name, tensors[name])
-            except BaseException as err:  # re-raised in the saving thread
-                failures.append(err)
-
-        threads = [threading.Thread(target=write, args=(p, s)) for p, s in zip(parts, shards)]
-        try:
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            if failures:
-                raise failures[0]
-            merge_checkpoints(parts, checkpoint_file, durable=self._durable)
-        finally:
-            shutil.rmtree(temp_dir, ignore_errors=True)
 
     def restore(self, save_path: str, into: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Reads the checkpoint at ``save_path`` (prefix, V1 file or directory): returns
@@ -390,14 +348,10 @@ def _remove_leftovers(save_dir: str, base_name: str, latest_filename: str) -> No
         match = _LEFTOVER.search(name)
         if match is None or _process_alive(int(match.group(2))):
             continue
-        path = os.path.join(save_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+        try:
+            os.remove(os.path.join(save_dir, name))
+        except FileNotFoundError:
+            pass
 
 
 def _checkpoint_mtime(prefix: str) -> Optional[float]:

@@ -13,12 +13,13 @@ The same tensors added in the same order give the same bytes as ``tf.raw_ops.Sav
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence, Tuple
+from typing import Any, Iterable, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _fastckpt, errors
 from .dtypes import DType, as_dtype
+from .reader import _encode
 
 __all__ = ["CheckpointWriter", "merge_checkpoints", "to_numpy"]
 
@@ -99,17 +100,46 @@ class CheckpointWriter:
     Data goes to temporary files that are renamed into place by ``finish()``: until then no checkpoint
     exists at ``prefix``, and as a context manager the writer finishes on success and removes its files on
     failure. ``durable=True`` also fsyncs the files and their directory.
+
+    ``num_shards=N`` spreads the tensors over N data files (``prefix.data-0000i-of-0000N``, the layout of
+    TensorFlow's sharded saves, which TensorFlow reads), and ``add_tensors`` then writes them in parallel:
+    faster on a machine with several cores, since the kernel serializes the writes to one file. With one
+    data file (the default), the bytes are those of ``tf.raw_ops.SaveV2``.
+
+    >>> import numpy as np, tempfile, os, fastckpt
+    >>> prefix = os.path.join(tempfile.mkdtemp(), "model.ckpt")
+    >>> with fastckpt.CheckpointWriter(prefix, num_shards=2) as writer:
+    ...     writer.add_tensors({"w": np.ones((4, 4), np.float32), "b": np.zeros(4, np.float32)})
+    >>> sorted(fastckpt.list_variables(prefix))
+    [('b', [4]), ('w', [4, 4])]
     """
 
-    def __init__(self, prefix: "str | os.PathLike[str]", *, durable: bool = False):
+    def __init__(self, prefix: "str | os.PathLike[str]", *, durable: bool = False, num_shards: int = 1):
+        if int(num_shards) < 1:
+            raise errors.InvalidArgumentError(f"num_shards must be at least 1, not {num_shards}", os.fspath(prefix))
         self.prefix = os.fspath(prefix)
-        self._writer = _fastckpt.BundleFileWriter(self.prefix, durable)
+        self._writer = _fastckpt.BundleFileWriter(self.prefix, durable, int(num_shards))
 
     def add(self, name: str, value: Any) -> None:
         """Adds tensor ``name`` (numpy, torch or jax array, Python scalar or list, ``str`` or ``bytes``)."""
         array = to_numpy(value)
         dtype, data = _payload(name, array)
-        self._writer.add(name.encode("utf-8", "surrogateescape"), dtype.as_datatype_enum, list(array.shape), data)
+        self._writer.add(_encode(name), dtype.as_datatype_enum, list(array.shape), data)
+
+    def add_tensors(self, tensors: Union[Mapping[str, Any], Iterable[Tuple[str, Any]]]) -> None:
+        """Adds every tensor of ``{name: value}`` (or of ``(name, value)`` pairs) in one call, as ``add``
+        would one by one, with the data files written in parallel and the GIL released. If any tensor
+        cannot be added (a bad value, a name added before), nothing of the batch is written."""
+        items = tensors.items() if isinstance(tensors, Mapping) else tensors
+        names, dtypes, shapes, data = [], [], [], []
+        for name, value in items:
+            array = to_numpy(value)
+            dtype, payload = _payload(name, array)
+            names.append(_encode(name))
+            dtypes.append(dtype.as_datatype_enum)
+            shapes.append(list(array.shape))
+            data.append(payload)
+        self._writer.add_tensors(names, dtypes, shapes, data)
 
     def add_slice(self, name: str, full_shape: Sequence[int], slice_spec: str, value: Any) -> None:
         """Adds one slice of the partitioned tensor ``name`` of shape ``full_shape``.
@@ -120,7 +150,7 @@ class CheckpointWriter:
         array = to_numpy(value)
         dtype, data = _payload(name, array)
         self._writer.add(
-            name.encode("utf-8", "surrogateescape"),
+            _encode(name),
             dtype.as_datatype_enum,
             list(array.shape),
             data,

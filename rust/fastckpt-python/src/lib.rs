@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use fastckpt::bundle::{merge_bundles, BundleWriter, TensorData, WriteOptions};
+use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::slices::TensorSlice;
 use fastckpt::{Checkpoint, DType, DimSelection, Error, ErrorKind, Selection};
 use numpy::ndarray::ArrayView1;
@@ -203,6 +203,38 @@ struct MappedOwner {
     _mapped: fastckpt::bundle::MappedTensor,
 }
 
+/// The data of a tensor to write, borrowed from Python: a flat uint8 array, or a list of bytes for strings.
+enum HeldData<'py> {
+    Array(PyReadonlyArray1<'py, u8>),
+    Strings(Vec<Bound<'py, PyBytes>>),
+}
+
+impl<'py> HeldData<'py> {
+    fn extract(data: &Bound<'py, PyAny>) -> PyResult<HeldData<'py>> {
+        if let Ok(array) = data.extract::<PyReadonlyArray1<u8>>() {
+            return Ok(HeldData::Array(array));
+        }
+        let list = data.cast::<PyList>()?;
+        let items = list.iter().map(|item| item.cast_into::<PyBytes>()).collect::<Result<_, _>>()?;
+        Ok(HeldData::Strings(items))
+    }
+
+    /// The elements of a string tensor (empty for an array).
+    fn strings(&self) -> Vec<&[u8]> {
+        match self {
+            HeldData::Array(_) => Vec::new(),
+            HeldData::Strings(items) => items.iter().map(|b| b.as_bytes()).collect(),
+        }
+    }
+
+    fn tensor_data<'a>(&'a self, strings: &'a [&'a [u8]]) -> PyResult<TensorData<'a>> {
+        match self {
+            HeldData::Array(array) => Ok(TensorData::Bytes(array.as_slice()?)),
+            HeldData::Strings(_) => Ok(TensorData::Strings(strings)),
+        }
+    }
+}
+
 /// Writes a V2 checkpoint; see `fastckpt.CheckpointWriter` for the Python API.
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 struct BundleFileWriter {
@@ -228,10 +260,10 @@ impl BundleFileWriter {
 #[pymethods]
 impl BundleFileWriter {
     #[new]
-    #[pyo3(signature = (prefix, durable=false))]
-    fn new(py: Python<'_>, prefix: PathBuf, durable: bool) -> PyResult<Self> {
-        let writer =
-            py.detach(|| BundleWriter::create(&prefix, WriteOptions { durable })).map_err(|e| to_py_err(py, e))?;
+    #[pyo3(signature = (prefix, durable=false, num_shards=1))]
+    fn new(py: Python<'_>, prefix: PathBuf, durable: bool, num_shards: u32) -> PyResult<Self> {
+        let options = WriteOptions { durable, num_shards };
+        let writer = py.detach(|| BundleWriter::create(&prefix, options)).map_err(|e| to_py_err(py, e))?;
         Ok(BundleFileWriter { inner: Mutex::new(Some(writer)) })
     }
 
@@ -263,16 +295,39 @@ impl BundleFileWriter {
             None => writer.add(name, dtype, &shape, data),
             Some((full_shape, slice)) => writer.add_slice(name, full_shape, slice, dtype, data),
         };
-        if let Ok(array) = data.extract::<PyReadonlyArray1<u8>>() {
-            let bytes = array.as_slice()?;
-            self.with_writer(py, |w| add(w, TensorData::Bytes(bytes)))
-        } else {
-            let list = data.cast::<PyList>()?;
-            let items: Vec<Bound<'_, PyBytes>> =
-                list.iter().map(|item| item.cast_into::<PyBytes>()).collect::<Result<_, _>>()?;
-            let strings: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
-            self.with_writer(py, |w| add(w, TensorData::Strings(&strings)))
+        let held = HeldData::extract(data)?;
+        let strings = held.strings();
+        let data = held.tensor_data(&strings)?;
+        self.with_writer(py, |w| add(w, data))
+    }
+
+    /// Adds tensors in one call that writes the data files in parallel: parallel lists of names, dtype
+    /// enums, shapes and data (as for `add`).
+    fn add_tensors(
+        &self,
+        py: Python<'_>,
+        names: Vec<Vec<u8>>,
+        dtypes: Vec<i32>,
+        shapes: Vec<Vec<u64>>,
+        data: Vec<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if dtypes.len() != names.len() || shapes.len() != names.len() || data.len() != names.len() {
+            return Err(PyValueError::new_err("names, dtypes, shapes and data differ in length"));
         }
+        let dtypes: Vec<DType> = dtypes
+            .into_iter()
+            .map(DType::from_proto)
+            .collect::<Result<_, _>>()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let held: Vec<HeldData> = data.iter().map(HeldData::extract).collect::<PyResult<_>>()?;
+        let strings: Vec<Vec<&[u8]>> = held.iter().map(HeldData::strings).collect();
+        let tensors: Vec<NewTensor> = (0..names.len())
+            .map(|i| {
+                let data = held[i].tensor_data(&strings[i])?;
+                Ok(NewTensor { key: &names[i], dtype: dtypes[i], shape: &shapes[i], data })
+            })
+            .collect::<PyResult<_>>()?;
+        self.with_writer(py, |w| w.add_tensors(&tensors))
     }
 
     /// Writes the index; the checkpoint exists once this returns.
@@ -293,7 +348,8 @@ impl BundleFileWriter {
 #[pyfunction]
 #[pyo3(signature = (prefixes, merged_prefix, durable=false))]
 fn merge_checkpoints(py: Python<'_>, prefixes: Vec<PathBuf>, merged_prefix: PathBuf, durable: bool) -> PyResult<()> {
-    py.detach(|| merge_bundles(&prefixes, &merged_prefix, WriteOptions { durable })).map_err(|e| to_py_err(py, e))
+    py.detach(|| merge_bundles(&prefixes, &merged_prefix, WriteOptions { durable, ..Default::default() }))
+        .map_err(|e| to_py_err(py, e))
 }
 
 /// The serialized FileDescriptorSet of the project's .proto files.

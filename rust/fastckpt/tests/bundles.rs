@@ -2,14 +2,16 @@
 //! panics or huge allocations.
 use std::path::{Path, PathBuf};
 
-use fastckpt::bundle::{data_path, encode_strings, index_path, BundleReader};
+use fastckpt::bundle::{
+    data_path, encode_strings, index_path, BundleReader, BundleWriter, NewTensor, TensorData, WriteOptions,
+};
 use fastckpt::proto::{
     bundle_header_proto::Endianness, tensor_shape_proto::Dim, tensor_slice_proto::extent::HasLength,
     tensor_slice_proto::Extent, BundleEntryProto, BundleHeaderProto, TensorShapeProto, TensorSliceProto,
 };
 use fastckpt::slices::{Extent as SliceExtent, TensorSlice};
 use fastckpt::table::{TableOptions, TableWriter};
-use fastckpt::{checksum, Checkpoint, DimSelection, ErrorKind, Selection};
+use fastckpt::{checksum, Checkpoint, DType, DimSelection, ErrorKind, Selection};
 use prost::Message;
 
 fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
@@ -196,4 +198,93 @@ fn string_tensor_round_trip() {
     write_bundle(&prefix(&dir), header(Endianness::Little), vec![(b"s".to_vec(), e)], &data);
     let reader = BundleReader::open(prefix(&dir)).unwrap();
     assert_eq!(reader.read_strings(b"s", &Selection::full(&[3])).unwrap(), strings);
+}
+
+/// Tensors of several sizes (some past the writer's buffer), as (name, shape, bytes).
+fn sample_tensors() -> Vec<(Vec<u8>, Vec<u64>, Vec<u8>)> {
+    [("a", 1usize), ("big", 300_000), ("c", 7), ("d", 70_000), ("e", 3)]
+        .iter()
+        .map(|&(name, n)| {
+            let bytes = (0..n * 4).map(|i| (i * 13 + name.len()) as u8).collect();
+            (name.as_bytes().to_vec(), vec![n as u64], bytes)
+        })
+        .collect()
+}
+
+fn new_tensors(tensors: &[(Vec<u8>, Vec<u64>, Vec<u8>)]) -> Vec<NewTensor<'_>> {
+    tensors
+        .iter()
+        .map(|(key, shape, bytes)| NewTensor { key, dtype: DType::Float32, shape, data: TensorData::Bytes(bytes) })
+        .collect()
+}
+
+fn files(prefix: &Path, num_shards: u32) -> Vec<Vec<u8>> {
+    let mut paths = vec![index_path(prefix)];
+    paths.extend((0..num_shards).map(|shard| data_path(prefix, shard, num_shards)));
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn a_batch_writes_the_bytes_of_one_add_per_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let tensors = sample_tensors();
+    for num_shards in [1, 2, 3] {
+        let options = WriteOptions { num_shards, ..Default::default() };
+        let one_by_one = dir.path().join(format!("one-{num_shards}"));
+        let mut writer = BundleWriter::create(&one_by_one, options).unwrap();
+        for t in new_tensors(&tensors) {
+            writer.add(t.key, t.dtype, t.shape, t.data).unwrap();
+        }
+        writer.finish().unwrap();
+        let batched = dir.path().join(format!("batch-{num_shards}"));
+        let mut writer = BundleWriter::create(&batched, options).unwrap();
+        writer.add_tensors(&new_tensors(&tensors)).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(files(&one_by_one, num_shards), files(&batched, num_shards));
+
+        let reader = BundleReader::open(&batched).unwrap();
+        assert_eq!(reader.header().num_shards, num_shards as i32);
+        for (key, _, bytes) in &tensors {
+            assert_eq!(&read_all(&reader, std::str::from_utf8(key).unwrap()).unwrap(), bytes);
+        }
+    }
+}
+
+#[test]
+fn data_files_are_balanced_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = prefix(&dir);
+    let mut writer = BundleWriter::create(&prefix, WriteOptions { num_shards: 2, ..Default::default() }).unwrap();
+    writer.add_tensors(&new_tensors(&sample_tensors())).unwrap();
+    writer.finish().unwrap();
+    // Each tensor goes to the lighter file: "a" to file 0, "big" to file 1, the rest to file 0.
+    let sizes: Vec<u64> = (0..2).map(|s| std::fs::metadata(data_path(&prefix, s, 2)).unwrap().len()).collect();
+    assert_eq!(sizes, vec![(1 + 7 + 70_000 + 3) * 4, 300_000 * 4]);
+}
+
+#[test]
+fn a_bad_batch_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = prefix(&dir);
+    let tensors = sample_tensors();
+    let mut writer = BundleWriter::create(&prefix, WriteOptions::default()).unwrap();
+    let mut duplicate = new_tensors(&tensors);
+    duplicate.push(duplicate[0]);
+    let err = writer.add_tensors(&duplicate).unwrap_err();
+    assert_eq!((err.kind, err.tensor.as_deref()), (ErrorKind::InvalidArgument, Some("a")));
+    let mut wrong_size = new_tensors(&tensors);
+    wrong_size[2].shape = &[8];
+    assert_eq!(writer.add_tensors(&wrong_size).unwrap_err().tensor.as_deref(), Some("c"));
+    writer.add_tensors(&new_tensors(&tensors[..1])).unwrap();
+    assert!(writer.add_tensors(&new_tensors(&tensors)).is_err(), "a name added before");
+    writer.finish().unwrap();
+    assert_eq!(std::fs::metadata(data_path(&prefix, 0, 1)).unwrap().len(), 4);
+    assert_eq!(BundleReader::open(&prefix).unwrap().tensors().len(), 1);
+}
+
+#[test]
+fn no_data_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WriteOptions { num_shards: 0, ..Default::default() };
+    assert_eq!(BundleWriter::create(prefix(&dir), options).err().unwrap().kind, ErrorKind::InvalidArgument);
 }

@@ -7,4 +7,4 @@ mod writer;
 pub use naming::{data_path, index_path};
 pub use reader::{BundleReader, DataFile, MappedTensor};
 pub use strings::{decode_strings, encode_strings};
-pub use writer::{merge_bundles, BundleWriter, TensorData, WriteOptions, BUNDLE_VERSION};
+pub use writer::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions, BUNDLE_VERSION};

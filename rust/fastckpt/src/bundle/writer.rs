@@ -1,7 +1,11 @@
 //! Writing a V2 checkpoint as TensorFlow's BundleWriter does, so that the same tensors added in the same order
 //! give the same bytes: tensor data appended to one data file, and an index whose keys are sorted.
 //!
-//! Both files are written under temporary names and renamed into place only when complete, the data file
+//! A writer may also spread tensors over several data files (`WriteOptions::num_shards`), the layout of
+//! TensorFlow's sharded saves, so that `add_tensors` writes them in parallel: the kernel serializes writes to
+//! one file, not writes to different files.
+//!
+//! All files are written under temporary names and renamed into place only when complete, the data files
 //! first: the index appearing is what makes a checkpoint exist.
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -10,6 +14,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use prost::Message;
+use rayon::prelude::*;
 
 use super::naming::{data_path, index_path};
 use super::strings::encode_strings;
@@ -36,11 +41,28 @@ pub enum TensorData<'a> {
     Strings(&'a [&'a [u8]]),
 }
 
+/// One tensor of a batch given to `BundleWriter::add_tensors`.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTensor<'a> {
+    pub key: &'a [u8],
+    pub dtype: DType,
+    pub shape: &'a [u64],
+    pub data: TensorData<'a>,
+}
+
 /// How a checkpoint is written.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct WriteOptions {
     /// Also fsync the files and their directory, so that a finished checkpoint survives a power loss.
     pub durable: bool,
+    /// How many data files tensors are spread over (at least 1). One gives TensorFlow's `SaveV2` bytes.
+    pub num_shards: u32,
+}
+
+impl Default for WriteOptions {
+    fn default() -> WriteOptions {
+        WriteOptions { durable: false, num_shards: 1 }
+    }
 }
 
 /// A file being written under a temporary name, removed unless it is renamed into place.
@@ -80,13 +102,78 @@ impl Drop for TempFile {
     }
 }
 
-/// Writes one V2 checkpoint (a single data file).
+/// One data file being written.
+struct Shard {
+    file: TempFile,
+    out: BufWriter<File>,
+    /// Bytes written so far: the offset of the next tensor.
+    offset: u64,
+    /// Set when a write failed: the file's length is then unknown, so no later offset can be trusted.
+    failed: bool,
+}
+
+impl Shard {
+    fn create(target: PathBuf) -> Result<Shard> {
+        let file = TempFile::new(target);
+        let out = BufWriter::with_capacity(WRITE_BUFFER, file.create()?);
+        Ok(Shard { file, out, offset: 0, failed: false })
+    }
+
+    /// Appends a tensor's bytes; returns their offset, size and CRC32C.
+    fn append(&mut self, data: TensorData) -> Result<(u64, u64, u32)> {
+        if self.failed {
+            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), &self.file.temp));
+        }
+        let out = &mut self.out;
+        let (size, crc, written) = match data {
+            TensorData::Bytes(bytes) if bytes.len() >= WRITE_BUFFER => {
+                // Past the buffer's size the bytes go straight to the file (no copy into the buffer), a piece
+                // at a time, each checksummed right after the kernel has copied it, while it is in cache.
+                let mut crc = 0;
+                let mut written = Ok(());
+                for piece in bytes.chunks(checksum::CACHE_CHUNK) {
+                    written = out.write_all(piece);
+                    if written.is_err() {
+                        break;
+                    }
+                    crc = checksum::extend(crc, piece);
+                }
+                (bytes.len(), crc, written)
+            }
+            TensorData::Bytes(bytes) => (bytes.len(), checksum::value(bytes), out.write_all(bytes)),
+            TensorData::Strings(strings) => {
+                let (bytes, crc) = encode_strings(strings);
+                (bytes.len(), crc, out.write_all(&bytes))
+            }
+        };
+        if let Err(e) = written {
+            self.failed = true;
+            return Err(Error::io(e, &self.file.temp));
+        }
+        let offset = self.offset;
+        self.offset += size as u64;
+        Ok((offset, size as u64, crc))
+    }
+
+    /// Flushes (and with `durable`, fsyncs) the file and renames it into place.
+    fn commit(mut self, durable: bool) -> Result<()> {
+        if self.failed {
+            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), &self.file.temp));
+        }
+        let temp = &self.file.temp;
+        self.out.flush().map_err(|e| Error::io(e, temp))?;
+        if durable {
+            self.out.get_ref().sync_all().map_err(|e| Error::io(e, temp))?;
+        }
+        self.file.commit()
+    }
+}
+
+/// Writes one V2 checkpoint.
 pub struct BundleWriter {
     prefix: PathBuf,
     options: WriteOptions,
-    data_file: TempFile,
-    out: BufWriter<File>,
-    offset: u64,
+    shards: Vec<Shard>,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
 }
 
@@ -120,66 +207,98 @@ impl BundleWriter {
     /// Starts a checkpoint at `prefix`, creating its directory if needed.
     pub fn create(prefix: impl AsRef<Path>, options: WriteOptions) -> Result<BundleWriter> {
         let prefix = prefix.as_ref().to_path_buf();
+        if options.num_shards == 0 {
+            return Err(Error::invalid_argument("a checkpoint needs at least one data file").in_file(&prefix));
+        }
         if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir))?;
         }
-        let data_file = TempFile::new(data_path(&prefix, 0, 1));
-        let out = BufWriter::with_capacity(WRITE_BUFFER, data_file.create()?);
-        Ok(BundleWriter { prefix, options, data_file, out, offset: 0, entries: BTreeMap::new() })
+        let shards = (0..options.num_shards)
+            .map(|shard| Shard::create(data_path(&prefix, shard, options.num_shards)))
+            .collect::<Result<_>>()?;
+        Ok(BundleWriter { prefix, options, shards, entries: BTreeMap::new() })
     }
 
     pub fn prefix(&self) -> &Path {
         &self.prefix
     }
 
-    /// Adds a tensor under `key`; keys must be unique.
-    pub fn add(&mut self, key: &[u8], dtype: DType, shape: &[u64], data: TensorData) -> Result<()> {
-        let name = String::from_utf8_lossy(key).into_owned();
+    /// The data file with the fewest bytes so far (the first of those): where the next tensor goes.
+    fn lightest_shard(loads: impl Iterator<Item = u64>) -> usize {
+        loads.enumerate().min_by_key(|&(shard, load)| (load, shard)).map_or(0, |(shard, _)| shard)
+    }
+
+    /// Checks that a tensor can be added under `key` without writing anything.
+    fn check_new(&self, key: &[u8], dtype: DType, shape: &[u64], data: &TensorData) -> Result<()> {
         if key.is_empty() {
-            return Err(Error::invalid_argument("the empty name is reserved for the header").for_tensor(&name));
+            return Err(Error::invalid_argument("the empty name is reserved for the header"));
         }
         if self.entries.contains_key(key) {
-            return Err(Error::invalid_argument("tensor added twice").for_tensor(&name));
+            return Err(Error::invalid_argument("tensor added twice"));
         }
-        check_data(dtype, shape, &data).for_tensor(&name)?;
-        let (size, crc) = self.append(data).for_tensor(&name)?;
+        check_data(dtype, shape, data)
+    }
+
+    fn record(&mut self, key: &[u8], dtype: DType, shape: &[u64], shard: usize, (offset, size, crc): (u64, u64, u32)) {
         let entry = BundleEntryProto {
             dtype: dtype.as_proto(),
             shape: shape_proto(shape),
-            shard_id: 0,
-            offset: self.offset as i64,
+            shard_id: shard as i32,
+            offset: offset as i64,
             size: size as i64,
             crc32c: checksum::mask(crc),
             slices: Vec::new(),
         };
-        self.offset += size;
         self.entries.insert(key.to_vec(), entry);
+    }
+
+    /// Adds a tensor under `key`; keys must be unique.
+    pub fn add(&mut self, key: &[u8], dtype: DType, shape: &[u64], data: TensorData) -> Result<()> {
+        let name = String::from_utf8_lossy(key);
+        self.check_new(key, dtype, shape, &data).for_tensor(&name)?;
+        let shard = Self::lightest_shard(self.shards.iter().map(|s| s.offset));
+        let written = self.shards[shard].append(data).for_tensor(&name)?;
+        self.record(key, dtype, shape, shard, written);
         Ok(())
     }
 
-    /// Appends a tensor's bytes to the data file; returns their size and CRC32C.
-    fn append(&mut self, data: TensorData) -> Result<(u64, u32)> {
-        let path = &self.data_file.temp;
-        let (size, crc) = match data {
-            TensorData::Bytes(bytes) if bytes.len() >= WRITE_BUFFER => {
-                // Past the buffer's size the bytes go straight to the file (no copy into the buffer), and the
-                // checksum is computed on another thread meanwhile.
-                let out = &mut self.out;
-                let (crc, written) = rayon::join(|| checksum::value(bytes), || out.write_all(bytes));
-                written.map_err(|e| Error::io(e, path))?;
-                (bytes.len() as u64, crc)
+    /// Adds a batch of tensors, as many `add` calls in this order would, but writing the data files in
+    /// parallel. Nothing is written unless every tensor of the batch can be added.
+    pub fn add_tensors(&mut self, tensors: &[NewTensor]) -> Result<()> {
+        let mut batch_keys = std::collections::HashSet::with_capacity(tensors.len());
+        for t in tensors {
+            let name = || String::from_utf8_lossy(t.key).into_owned();
+            self.check_new(t.key, t.dtype, t.shape, &t.data).for_tensor(&name())?;
+            if !batch_keys.insert(t.key) {
+                return Err(Error::invalid_argument("tensor added twice").for_tensor(&name()));
             }
-            TensorData::Bytes(bytes) => {
-                self.out.write_all(bytes).map_err(|e| Error::io(e, path))?;
-                (bytes.len() as u64, checksum::value(bytes))
+        }
+        // Each tensor goes to the data file with the fewest bytes so far, as `add` would send it.
+        let mut loads: Vec<u64> = self.shards.iter().map(|s| s.offset).collect();
+        let mut assigned: Vec<Vec<usize>> = vec![Vec::new(); self.shards.len()];
+        for (i, t) in tensors.iter().enumerate() {
+            let shard = Self::lightest_shard(loads.iter().copied());
+            loads[shard] += stored_size(&t.data);
+            assigned[shard].push(i);
+        }
+        let written: Vec<Result<Vec<(u64, u64, u32)>>> = self
+            .shards
+            .par_iter_mut()
+            .zip(&assigned)
+            .map(|(shard, indices)| {
+                indices
+                    .iter()
+                    .map(|&i| shard.append(tensors[i].data).for_tensor(&String::from_utf8_lossy(tensors[i].key)))
+                    .collect()
+            })
+            .collect();
+        // A failed write leaves its data file failed, so the checkpoint can no longer be finished.
+        for ((shard, indices), written) in assigned.iter().enumerate().zip(written) {
+            for (&i, place) in indices.iter().zip(written?) {
+                self.record(tensors[i].key, tensors[i].dtype, tensors[i].shape, shard, place);
             }
-            TensorData::Strings(strings) => {
-                let (bytes, crc) = encode_strings(strings);
-                self.out.write_all(&bytes).map_err(|e| Error::io(e, path))?;
-                (bytes.len() as u64, crc)
-            }
-        };
-        Ok((size, crc))
+        }
+        Ok(())
     }
 
     /// Adds the slice `slice` of the partitioned tensor `name` of shape `full_shape`. A slice covering the
@@ -216,20 +335,25 @@ impl BundleWriter {
         Ok(())
     }
 
-    /// Finishes the data file and writes the index; the checkpoint exists once this returns.
-    pub fn finish(mut self) -> Result<()> {
-        let data_temp = self.data_file.temp.clone();
-        self.out.flush().map_err(|e| Error::io(e, &data_temp))?;
-        if self.options.durable {
-            self.out.get_ref().sync_all().map_err(|e| Error::io(e, &data_temp))?;
-        }
-        self.data_file.commit()?;
+    /// Finishes the data files and writes the index; the checkpoint exists once this returns.
+    pub fn finish(self) -> Result<()> {
+        let durable = self.options.durable;
+        let committed: Vec<Result<()>> = self.shards.into_par_iter().map(|shard| shard.commit(durable)).collect();
+        committed.into_iter().collect::<Result<()>>()?;
         let header = BundleHeaderProto {
-            num_shards: 1,
+            num_shards: self.options.num_shards as i32,
             endianness: if cfg!(target_endian = "big") { Endianness::Big } else { Endianness::Little } as i32,
             version: Some(VersionDef { producer: BUNDLE_VERSION, min_consumer: 0, bad_consumers: vec![] }),
         };
         write_index(&self.prefix, &header, &self.entries, self.options)
+    }
+}
+
+/// About the bytes a tensor takes in a data file (string lengths are varints): for balancing data files.
+fn stored_size(data: &TensorData) -> u64 {
+    match data {
+        TensorData::Bytes(bytes) => bytes.len() as u64,
+        TensorData::Strings(strings) => strings.iter().map(|s| s.len() as u64 + 10).sum(),
     }
 }
 
