@@ -94,6 +94,8 @@ impl fmt::Display for Error {
 pub trait ResultExt<T> {
     fn in_file(self, path: &Path) -> Result<T>;
     fn for_tensor(self, name: &str) -> Result<T>;
+    /// `for_tensor` with the name as stored, decoded only on error.
+    fn for_key(self, key: &[u8]) -> Result<T>;
 }
 
 impl<T> ResultExt<T> for Result<T> {
@@ -103,6 +105,10 @@ impl<T> ResultExt<T> for Result<T> {
 
     fn for_tensor(self, name: &str) -> Result<T> {
         self.map_err(|e| e.for_tensor(name))
+    }
+
+    fn for_key(self, key: &[u8]) -> Result<T> {
+        self.map_err(|e| e.for_tensor(&String::from_utf8_lossy(key)))
     }
 }
 

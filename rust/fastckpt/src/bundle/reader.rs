@@ -1,4 +1,5 @@
-//! Reading a V2 checkpoint: the whole `.index` is decoded at open; data files are memory-mapped on first use.
+//! Reading a V2 checkpoint: the whole `.index` is decoded at open, into two allocations per tensor (its name
+//! and shape: opening a checkpoint of many small tensors is mostly allocation); data files are mapped at open.
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -15,7 +16,7 @@ use crate::checksum;
 use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
 use crate::io::read_exact_at;
-use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
+use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto, TensorSliceProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
 use crate::table::Table;
 use crate::tensor::{shape_from_proto, TensorInfo};
@@ -25,11 +26,31 @@ pub struct BundleReader {
     prefix: PathBuf,
     header: BundleHeaderProto,
     swap_bytes: bool,
-    /// Every entry but the header, by key: tensors, and the slices of partitioned tensors.
-    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
     /// The tensors users see (slice entries left out), in key order.
     tensors: Vec<(Vec<u8>, TensorInfo)>,
+    /// Where each tensor of `tensors` is stored.
+    locations: Vec<Location>,
+    /// The entries of the slices of partitioned tensors, in key order.
+    slice_entries: Vec<(Vec<u8>, BundleEntryProto)>,
     shards: Mutex<HashMap<u32, Arc<DataFile>>>,
+}
+
+/// Where an entry's bytes are, and their checksum: a `BundleEntryProto` without its dtype and shape.
+#[derive(Debug, Clone)]
+struct Location {
+    shard_id: i32,
+    offset: i64,
+    size: i64,
+    crc32c: u32,
+    /// The slices of a partitioned tensor, stored as entries of their own; empty otherwise.
+    slices: Vec<TensorSliceProto>,
+}
+
+impl From<BundleEntryProto> for Location {
+    fn from(entry: BundleEntryProto) -> Location {
+        let BundleEntryProto { shard_id, offset, size, crc32c, slices, .. } = entry;
+        Location { shard_id, offset, size, crc32c, slices }
+    }
 }
 
 /// An open data file: read with `pread` for whole tensors, through its memory map for parts and views.
@@ -79,10 +100,7 @@ fn parse_index(bytes: Vec<u8>) -> Result<(BundleHeaderProto, Entries)> {
                 .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
             header = Some(parsed);
         } else {
-            let entry = BundleEntryProto::decode(value).map_err(|e| {
-                Error::data_loss(format!("unparsable entry: {e}")).for_tensor(&String::from_utf8_lossy(key))
-            })?;
-            entries.push((key.to_vec(), entry));
+            entries.push((key.to_vec(), decode_entry(key, value)?));
         }
         Ok(())
     })?;
@@ -90,10 +108,73 @@ fn parse_index(bytes: Vec<u8>) -> Result<(BundleHeaderProto, Entries)> {
     Ok((header, entries.into_iter().collect()))
 }
 
+fn decode_entry(key: &[u8], value: &[u8]) -> Result<BundleEntryProto> {
+    BundleEntryProto::decode(value)
+        .map_err(|e| Error::data_loss(format!("unparsable entry: {e}")).for_tensor(&String::from_utf8_lossy(key)))
+}
+
+/// The index as a reader holds it.
+struct ReaderIndex {
+    header: BundleHeaderProto,
+    tensors: Vec<(Vec<u8>, TensorInfo)>,
+    locations: Vec<Location>,
+    slice_entries: Vec<(Vec<u8>, BundleEntryProto)>,
+}
+
+/// Decodes an index in one pass. Keys of slices begin with a 0 byte (their ordered code starts with the
+/// number 0), so they sort before every tensor name that does not: entries with such keys are set aside
+/// until all the slices partitioned tensors list are known, and those not listed are tensors after all.
+fn parse_reader_index(bytes: Vec<u8>) -> Result<ReaderIndex> {
+    let table = Table::open(bytes)?;
+    let mut header = None;
+    let mut leading = Vec::new();
+    let mut slice_keys = std::collections::HashSet::new();
+    let mut tensors = Vec::new();
+    let mut locations = Vec::new();
+    table.for_each(|key, value| {
+        if key.is_empty() {
+            let parsed = BundleHeaderProto::decode(value)
+                .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
+            header = Some(parsed);
+            return Ok(());
+        }
+        let entry = decode_entry(key, value)?;
+        for slice in &entry.slices {
+            slice_keys.insert(TensorSlice::from_proto(slice).key(key));
+        }
+        if key[0] == 0 {
+            leading.push((key.to_vec(), entry));
+        } else {
+            tensors.push((key.to_vec(), entry_info(&entry).for_key(key)?));
+            locations.push(Location::from(entry));
+        }
+        Ok(())
+    })?;
+    let header = header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))?;
+    let mut slice_entries = Vec::new();
+    let mut first_tensors = Vec::new();
+    let mut first_locations = Vec::new();
+    for (key, entry) in leading {
+        if slice_keys.contains(&key) {
+            slice_entries.push((key, entry));
+        } else {
+            let info = entry_info(&entry).for_key(&key)?;
+            first_tensors.push((key, info));
+            first_locations.push(Location::from(entry));
+        }
+    }
+    if !first_tensors.is_empty() {
+        first_tensors.append(&mut tensors);
+        first_locations.append(&mut locations);
+        (tensors, locations) = (first_tensors, first_locations);
+    }
+    Ok(ReaderIndex { header, tensors, locations, slice_entries })
+}
+
 /// The stored slices of a partitioned tensor: their boxes in the full tensor, and their entries.
-struct StoredSlices<'e> {
+struct StoredSlices {
     boxes: Vec<Vec<(u64, u64)>>,
-    entries: Vec<(&'e BundleEntryProto, TensorInfo)>,
+    entries: Vec<(Location, TensorInfo)>,
 }
 
 /// The dtype and shape an entry declares, checked.
@@ -105,18 +186,14 @@ impl BundleReader {
     /// Opens the checkpoint with prefix `prefix` (the path without `.index`).
     pub fn open(prefix: impl AsRef<Path>) -> Result<BundleReader> {
         let prefix = prefix.as_ref().to_path_buf();
-        let (header, entries) = read_index(&prefix)?;
         let index = index_path(&prefix);
-        Self::from_parts(prefix, header, entries).in_file(&index)
+        let bytes = std::fs::read(&index).map_err(|e| Error::io(e, &index))?;
+        Self::from_index(prefix, bytes).in_file(&index)
     }
 
     /// Opens a checkpoint from the bytes of its index; its data files are looked up beside `prefix`.
     pub fn from_index(prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
-        let (header, entries) = parse_index(bytes)?;
-        Self::from_parts(prefix, header, entries)
-    }
-
-    fn from_parts(prefix: PathBuf, header: BundleHeaderProto, entries: Entries) -> Result<BundleReader> {
+        let ReaderIndex { header, tensors, locations, slice_entries } = parse_reader_index(bytes)?;
         if let Some(version) = &header.version {
             if version.min_consumer > BUNDLE_VERSION || version.bad_consumers.contains(&BUNDLE_VERSION) {
                 return Err(Error::unimplemented(format!(
@@ -130,26 +207,13 @@ impl BundleReader {
             Ok(Endianness::Big) => cfg!(target_endian = "little"),
             Err(_) => return Err(Error::data_loss(format!("unknown endianness {}", header.endianness))),
         };
-
-        // Keys of slices are listed by their partitioned tensor; everything else is a tensor.
-        let mut slice_keys = std::collections::HashSet::new();
-        for (key, entry) in &entries {
-            for slice in &entry.slices {
-                slice_keys.insert(TensorSlice::from_proto(slice).key(key));
-            }
-        }
-        let mut tensors = Vec::with_capacity(entries.len());
-        for (key, entry) in &entries {
-            if !slice_keys.contains(key) {
-                let info = entry_info(entry).map_err(|e| e.for_tensor(&String::from_utf8_lossy(key)))?;
-                tensors.push((key.clone(), info));
-            }
-        }
-        let reader = BundleReader { prefix, header, swap_bytes, entries, tensors, shards: Mutex::new(HashMap::new()) };
         // Map the data files now: a Saver deleting this checkpoint later (max_to_keep) then cannot take them
         // away from this reader. A file that fails to open is reported when a tensor in it is read.
+        let stored = locations.iter().filter(|l| l.slices.is_empty()).map(|l| l.shard_id);
         let shard_ids: std::collections::BTreeSet<i32> =
-            reader.entries.values().filter(|e| e.slices.is_empty()).map(|e| e.shard_id).collect();
+            stored.chain(slice_entries.iter().map(|(_, e)| e.shard_id)).collect();
+        let shards = Mutex::new(HashMap::new());
+        let reader = BundleReader { prefix, header, swap_bytes, tensors, locations, slice_entries, shards };
         for shard in shard_ids {
             let _ = reader.shard(shard);
         }
@@ -169,10 +233,10 @@ impl BundleReader {
         &self.tensors
     }
 
-    fn tensor(&self, name: &[u8]) -> Result<(&BundleEntryProto, &TensorInfo)> {
+    fn tensor(&self, name: &[u8]) -> Result<(&Location, &TensorInfo)> {
         let index = self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name));
         match index {
-            Ok(i) => Ok((&self.entries[name], &self.tensors[i].1)),
+            Ok(i) => Ok((&self.locations[i], &self.tensors[i].1)),
             Err(_) => Err(Error::not_found("no such tensor in the checkpoint")),
         }
         .for_tensor(&String::from_utf8_lossy(name))
@@ -201,7 +265,7 @@ impl BundleReader {
     }
 
     /// The stored bytes of an unpartitioned entry, checked against the data file and the declared shape.
-    fn entry_bytes(&self, entry: &BundleEntryProto, info: &TensorInfo) -> Result<MappedTensor> {
+    fn entry_bytes(&self, entry: &Location, info: &TensorInfo) -> Result<MappedTensor> {
         let data = self.shard(entry.shard_id)?;
         let map = &data.map;
         let path = || data_path(&self.prefix, entry.shard_id as u32, self.header.num_shards as u32);
@@ -247,7 +311,7 @@ impl BundleReader {
         self.entry_bytes(entry, info).for_tensor(&tensor_name).in_file(&index_path(&self.prefix)).map(Some)
     }
 
-    fn verify(&self, entry: &BundleEntryProto, actual: u32) -> Result<()> {
+    fn verify(&self, entry: &Location, actual: u32) -> Result<()> {
         let stored = checksum::unmask(entry.crc32c);
         if stored != actual {
             let path = data_path(&self.prefix, entry.shard_id as u32, self.header.num_shards as u32);
@@ -261,15 +325,16 @@ impl BundleReader {
     }
 
     /// The stored slices of a partitioned tensor, checked against it.
-    fn slices<'e>(&'e self, name: &[u8], entry: &'e BundleEntryProto, info: &TensorInfo) -> Result<StoredSlices<'e>> {
+    fn slices(&self, name: &[u8], entry: &Location, info: &TensorInfo) -> Result<StoredSlices> {
         let mut slices = StoredSlices { boxes: Vec::new(), entries: Vec::new() };
         for proto in &entry.slices {
             let slice = TensorSlice::from_proto(proto);
             let block = slice.resolve(&info.shape)?;
-            let slice_entry = self
-                .entries
-                .get(&slice.key(name))
-                .ok_or_else(|| Error::data_loss(format!("missing the entry of slice {block:?}")))?;
+            let key = slice.key(name);
+            let found = self.slice_entries.binary_search_by(|(k, _)| k.as_slice().cmp(&key));
+            let slice_entry = &self.slice_entries
+                [found.map_err(|_| Error::data_loss(format!("missing the entry of slice {block:?}")))?]
+            .1;
             let slice_info = entry_info(slice_entry)?;
             let block_shape: Vec<u64> = block.iter().map(|&(_, len)| len).collect();
             if slice_info.dtype != info.dtype || slice_info.shape != block_shape {
@@ -281,7 +346,7 @@ impl BundleReader {
                 )));
             }
             slices.boxes.push(block);
-            slices.entries.push((slice_entry, slice_info));
+            slices.entries.push((Location::from(slice_entry.clone()), slice_info));
         }
         Ok(slices)
     }
@@ -300,7 +365,7 @@ impl BundleReader {
     fn read_entry_into(
         &self,
         name: &[u8],
-        entry: &BundleEntryProto,
+        entry: &Location,
         info: &TensorInfo,
         sel: &Selection,
         verify: bool,
@@ -346,7 +411,7 @@ impl BundleReader {
             slices::assemble(sel, &slices.boxes, elem, out, |i| {
                 let bytes = maps[i].bytes();
                 if verify {
-                    self.verify(slices.entries[i].0, checksum::value_parallel(bytes))?;
+                    self.verify(&slices.entries[i].0, checksum::value_parallel(bytes))?;
                 }
                 Ok(Cow::Borrowed(bytes))
             })?;
@@ -367,14 +432,14 @@ impl BundleReader {
     fn read_entry_strings(
         &self,
         name: &[u8],
-        entry: &BundleEntryProto,
+        entry: &Location,
         info: &TensorInfo,
         sel: &Selection,
     ) -> Result<Vec<Vec<u8>>> {
         if info.dtype != DType::String {
             return Err(Error::invalid_argument(format!("a {} tensor is not a string tensor", info.dtype.name())));
         }
-        let read_entry = |entry: &BundleEntryProto, info: &TensorInfo| -> Result<Vec<Vec<u8>>> {
+        let read_entry = |entry: &Location, info: &TensorInfo| -> Result<Vec<Vec<u8>>> {
             let mapped = self.entry_bytes(entry, info)?;
             let count = num_elements(&info.shape).unwrap_or(u64::MAX);
             let (strings, crc) = decode_strings(mapped.bytes(), count, self.swap_bytes)?;
@@ -391,6 +456,6 @@ impl BundleReader {
             return slices::assemble_strings(sel, &[full], |_| Ok(strings.take().unwrap_or_default()));
         }
         let slices = self.slices(name, entry, info)?;
-        slices::assemble_strings(sel, &slices.boxes, |i| read_entry(slices.entries[i].0, &slices.entries[i].1))
+        slices::assemble_strings(sel, &slices.boxes, |i| read_entry(&slices.entries[i].0, &slices.entries[i].1))
     }
 }

@@ -286,10 +286,7 @@ impl BundleWriter {
             .par_iter_mut()
             .zip(&assigned)
             .map(|(shard, indices)| {
-                indices
-                    .iter()
-                    .map(|&i| shard.append(tensors[i].data).for_tensor(&String::from_utf8_lossy(tensors[i].key)))
-                    .collect()
+                indices.iter().map(|&i| shard.append(tensors[i].data).for_key(tensors[i].key)).collect()
             })
             .collect();
         // A failed write leaves its data file failed, so the checkpoint can no longer be finished.
