@@ -20,6 +20,23 @@ def test_example_checkpoint_workflow():
     assert reader.has_tensor("v1") and not reader.has_tensor("v3")
 
 
+def test_names_that_are_not_utf8_round_trip(tmp_path):
+    """Stored keys are bytes; those that are not UTF-8 come back as str with surrogates, as
+    ``bytes.decode("utf-8", "surrogateescape")`` gives them, and work as names everywhere."""
+    prefix = str(tmp_path / "ckpt")
+    name = b"layer\xff/kernel".decode("utf-8", "surrogateescape")
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add(name, np.arange(3, dtype=np.float32))
+        writer.add("plain", 1)
+    reader = fastckpt.load_checkpoint(prefix)
+    assert list(reader) == [name, "plain"] and len(reader) == 2
+    assert name in reader and reader.has_tensor(name) and 3 not in reader
+    assert reader.get_variable_to_shape_map() == {name: [3], "plain": []}
+    assert reader.get_variable_to_dtype_map() == {name: fastckpt.dtypes.float32, "plain": fastckpt.dtypes.int32}
+    np.testing.assert_array_equal(reader.get_tensors()[name], [0, 1, 2])
+    assert reader.debug_string() == b"layer\xff/kernel (DT_FLOAT) [3]\nplain (DT_INT32) []\n"
+
+
 def test_directory_resolves_through_state_file():
     reader = fastckpt.load_checkpoint(fastckpt.examples.model_dir())
     assert reader.path == fastckpt.examples.model_path()

@@ -45,10 +45,6 @@ def _encode(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
 
 
-def _decode(name: bytes) -> str:
-    return name.decode("utf-8", "surrogateescape")
-
-
 def _resolve(path: str) -> str:
     """The checkpoint a user's path means: a prefix or V1 file as is; for a directory, its SavedModel
     variables or the latest checkpoint of its state file."""
@@ -87,10 +83,8 @@ class CheckpointReader:
         self._file = CheckpointFile.open(path) if files == [path] else CheckpointFile.open_v1(files)
         self._path = path
         self._verify = verify_checksums
-        names, self._dtype_enums, self._shapes = self._file.tensors()
-        self._names = [name if type(name) is str else _decode(name) for name in names]
-        # name -> position in the lists: built at C speed, so that opening grows slowly with the tensor count.
-        self._tensors: Dict[str, int] = dict(zip(self._names, range(len(self._names))))
+        # Names, dtypes and shapes stay in the extension, looked up there: opening builds no Python object
+        # per tensor.
 
     @property
     def path(self) -> str:
@@ -104,33 +98,32 @@ class CheckpointReader:
 
     def get_variable_to_shape_map(self) -> Dict[str, List[int]]:
         """``{name: shape}`` of every tensor; partitioned tensors appear once, with their full shape."""
-        return dict(zip(self._names, map(list, self._shapes)))
+        return self._file.shape_map()
 
     def get_variable_to_dtype_map(self) -> Dict[str, DType]:
         """``{name: fastckpt.DType}`` of every tensor."""
-        return dict(zip(self._names, map(dtype_of_enum, self._dtype_enums)))
+        return {name: dtype_of_enum(enum) for name, enum in self._file.dtype_map().items()}
 
     def has_tensor(self, name: str) -> bool:
-        return name in self._tensors
+        return isinstance(name, str) and self._file.lookup(_encode(name)) is not None
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tensors
+        return isinstance(name, str) and self.has_tensor(name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._tensors)
+        return iter(self._file.names())
 
     def __len__(self) -> int:
-        return len(self._tensors)
+        return len(self._file)
 
     def _lookup(self, name: str) -> Tuple[bytes, DType, Tuple[int, ...]]:
         """The key, dtype and shape of tensor ``name``."""
-        try:
-            i = self._tensors[name]
-            return _encode(name), dtype_of_enum(self._dtype_enums[i]), self._shapes[i]
-        except KeyError:
-            raise errors.NotFoundError(
-                f"tensor {name!r} not found in checkpoint {self._path}", self._path, name
-            ) from None
+        key = _encode(name)
+        found = self._file.lookup(key)
+        if found is None:
+            raise errors.NotFoundError(f"tensor {name!r} not found in checkpoint {self._path}", self._path, name)
+        dtype_enum, shape = found
+        return key, dtype_of_enum(dtype_enum), shape
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of tensor ``name`` as a numpy array (strings: an object array of ``bytes``; scalars: a
@@ -148,7 +141,7 @@ class CheckpointReader:
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
         values as ``get_tensor`` returns them."""
-        names = list(self._tensors) if names is None else list(names)
+        names = self._file.names() if names is None else list(names)
         lookups = [(name, *self._lookup(name)) for name in names]
         numeric = [lookup for lookup in lookups if not lookup[2].is_string]
         raws = self._file.read_many([key for _, key, _, _ in numeric], self._verify)
@@ -173,7 +166,7 @@ class CheckpointReader:
     def views(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: view(name)}`` of several tensors (default: all): a zero-copy open, in time that grows with
         the number of tensors, not their size."""
-        return {name: self.view(name) for name in (self._tensors if names is None else names)}
+        return {name: self.view(name) for name in (self._file.names() if names is None else names)}
 
     def read_into(self, name: str, out: np.ndarray) -> None:
         """Reads tensor ``name`` straight into ``out``, a C-contiguous numpy array of its dtype and shape."""
@@ -206,7 +199,7 @@ class CheckpointReader:
 
     def object_graph(self) -> Optional["TrackableObjectGraph"]:
         """The object graph a TF2 checkpoint (``tf.train.Checkpoint``) stores, or None for name-based ones."""
-        if _OBJECT_GRAPH_KEY not in self._tensors:
+        if not self.has_tensor(_OBJECT_GRAPH_KEY):
             return None
         return TrackableObjectGraph.FromString(self.get_tensor(_OBJECT_GRAPH_KEY))
 
@@ -243,12 +236,12 @@ class CheckpointReader:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""
         lines = [
             f"{name} ({DataType.Name(dtype)}) [{','.join(map(str, shape))}]\n"
-            for name, dtype, shape in zip(self._names, self._dtype_enums, self._shapes)
+            for name, dtype, shape in zip(*self._file.tensors())
         ]
         return "".join(lines).encode("utf-8", "surrogateescape")
 
     def __repr__(self) -> str:
-        return f"<fastckpt.CheckpointReader {self._path!r} ({self.format}, {len(self._tensors)} tensors)>"
+        return f"<fastckpt.CheckpointReader {self._path!r} ({self.format}, {len(self)} tensors)>"
 
 
 class LazyTensor:

@@ -11,7 +11,7 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1, PyUnt
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 /// Raises the `fastckpt.errors` exception of the error's kind, with its message, file and tensor.
 fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
@@ -33,6 +33,15 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
     match raised {
         Ok(exception) => PyErr::from_value(exception),
         Err(import_failure) => import_failure,
+    }
+}
+
+/// A tensor name as Python sees it: a str, with bytes that are not UTF-8 decoded as surrogates (as
+/// `bytes.decode("utf-8", "surrogateescape")` does), so that encoding it back gives the stored key.
+fn py_name<'py>(py: Python<'py>, key: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match std::str::from_utf8(key) {
+        Ok(name) => Ok(PyString::new(py, name).into_any()),
+        Err(_) => PyBytes::new(py, key).call_method1("decode", ("utf-8", "surrogateescape")),
     }
 }
 
@@ -91,22 +100,49 @@ impl CheckpointFile {
         }
     }
 
-    /// The tensors, in key order, as three lists: names (str, or bytes where not UTF-8), dtype enums and
-    /// shapes (tuples).
+    /// The tensors, in key order, as three lists: names, dtype enums and shapes (tuples).
     fn tensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let tensors = self.inner.tensors();
-        let names = PyList::empty(py);
-        let dtypes = PyList::empty(py);
-        let shapes = PyList::empty(py);
-        for (key, info) in tensors {
-            match std::str::from_utf8(key) {
-                Ok(name) => names.append(PyString::new(py, name))?,
-                Err(_) => names.append(PyBytes::new(py, key))?,
-            }
-            dtypes.append(info.dtype.as_proto())?;
-            shapes.append(PyTuple::new(py, &info.shape)?)?;
-        }
+        let names = self.names(py)?;
+        let dtypes = PyList::new(py, tensors.iter().map(|(_, info)| info.dtype.as_proto()))?;
+        let shapes = PyList::new(
+            py,
+            tensors.iter().map(|(_, info)| PyTuple::new(py, &info.shape)).collect::<PyResult<Vec<_>>>()?,
+        )?;
         PyTuple::new(py, [names.into_any(), dtypes.into_any(), shapes.into_any()])
+    }
+
+    /// The names of the tensors, in key order.
+    fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let names = self.inner.tensors().iter().map(|(key, _)| py_name(py, key)).collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, names)
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.tensors().len()
+    }
+
+    /// The dtype enum and shape of tensor `name`, or None if there is no such tensor.
+    fn lookup<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<Option<(i32, Bound<'py, PyTuple>)>> {
+        self.inner.info(name).map(|info| Ok((info.dtype.as_proto(), PyTuple::new(py, &info.shape)?))).transpose()
+    }
+
+    /// `{name: [d0, d1, ...]}` of every tensor.
+    fn shape_map<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let map = PyDict::new(py);
+        for (key, info) in self.inner.tensors() {
+            map.set_item(py_name(py, key)?, PyList::new(py, &info.shape)?)?;
+        }
+        Ok(map)
+    }
+
+    /// `{name: dtype enum}` of every tensor.
+    fn dtype_map<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let map = PyDict::new(py);
+        for (key, info) in self.inner.tensors() {
+            map.set_item(py_name(py, key)?, info.dtype.as_proto())?;
+        }
+        Ok(map)
     }
 
     /// The bytes of a numeric tensor, or of the region `[(start, count, step)]` of it, as a uint8 array in
