@@ -251,6 +251,32 @@ fn a_batch_writes_the_bytes_of_one_add_per_tensor() {
 }
 
 #[test]
+fn a_batch_with_strings_places_them_as_add_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = vec![b'x'; 70_000];
+    let strings: Vec<&[u8]> = vec![b"a", &long, b""];
+    // The strings take 70,010 bytes, the floats 70,020: "g" goes after the strings only if their size is exact.
+    let (floats, small) = (vec![1u8; 70_020], vec![2u8; 8]);
+    let tensors = [
+        NewTensor { key: b"s", dtype: DType::String, shape: &[3], data: TensorData::Strings(&strings) },
+        NewTensor { key: b"f", dtype: DType::Float32, shape: &[17_505], data: TensorData::Bytes(&floats) },
+        NewTensor { key: b"g", dtype: DType::Float32, shape: &[2], data: TensorData::Bytes(&small) },
+    ];
+    let options = WriteOptions { num_shards: 2, ..Default::default() };
+    let one_by_one = dir.path().join("one");
+    let mut writer = BundleWriter::create(&one_by_one, options).unwrap();
+    for t in &tensors {
+        writer.add(t.key, t.dtype, t.shape, t.data).unwrap();
+    }
+    writer.finish().unwrap();
+    let batched = dir.path().join("batch");
+    let mut writer = BundleWriter::create(&batched, options).unwrap();
+    writer.add_tensors(&tensors).unwrap();
+    writer.finish().unwrap();
+    assert_eq!(files(&one_by_one, 2), files(&batched, 2));
+}
+
+#[test]
 fn data_files_are_balanced_by_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = prefix(&dir);

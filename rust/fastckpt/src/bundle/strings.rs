@@ -65,6 +65,12 @@ pub fn decode_strings(data: &[u8], count: u64, swap: bool) -> Result<(Vec<Vec<u8
     Ok((strings, crc))
 }
 
+/// The number of bytes [`encode_strings`] gives for `strings`.
+pub fn encoded_len(strings: &[&[u8]]) -> u64 {
+    let varint_len = |v: u64| u64::from(64 - (v | 1).leading_zeros()).div_ceil(7);
+    strings.iter().map(|s| varint_len(s.len() as u64) + s.len() as u64).sum::<u64>() + 4
+}
+
 /// Encodes strings as [`decode_strings`] reads them; returns the bytes and their checksum.
 pub fn encode_strings(strings: &[&[u8]]) -> (Vec<u8>, u32) {
     let mut out = Vec::new();
@@ -98,6 +104,10 @@ mod tests {
         let (decoded, decoded_crc) = decode_strings(&bytes, 4, false).unwrap();
         assert_eq!(decoded, strings);
         assert_eq!(decoded_crc, crc);
+        let huge = vec![b'y'; 20_000];
+        for case in [&strings[..], &[], &[b"".as_slice()], &[&long, &huge]] {
+            assert_eq!(encoded_len(case), encode_strings(case).0.len() as u64);
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use prost::Message;
 use rayon::prelude::*;
 
 use super::naming::{data_path, index_path};
-use super::strings::encode_strings;
+use super::strings::{encode_strings, encoded_len};
 use crate::checksum;
 use crate::dtype::DType;
 use crate::error::{Error, Result, ResultExt};
@@ -254,10 +254,9 @@ impl BundleWriter {
 
     /// Adds a tensor under `key`; keys must be unique.
     pub fn add(&mut self, key: &[u8], dtype: DType, shape: &[u64], data: TensorData) -> Result<()> {
-        let name = String::from_utf8_lossy(key);
-        self.check_new(key, dtype, shape, &data).for_tensor(&name)?;
+        self.check_new(key, dtype, shape, &data).for_key(key)?;
         let shard = Self::lightest_shard(self.shards.iter().map(|s| s.offset));
-        let written = self.shards[shard].append(data).for_tensor(&name)?;
+        let written = self.shards[shard].append(data).for_key(key)?;
         self.record(key, dtype, shape, shard, written);
         Ok(())
     }
@@ -267,10 +266,9 @@ impl BundleWriter {
     pub fn add_tensors(&mut self, tensors: &[NewTensor]) -> Result<()> {
         let mut batch_keys = std::collections::HashSet::with_capacity(tensors.len());
         for t in tensors {
-            let name = || String::from_utf8_lossy(t.key).into_owned();
-            self.check_new(t.key, t.dtype, t.shape, &t.data).for_tensor(&name())?;
+            self.check_new(t.key, t.dtype, t.shape, &t.data).for_key(t.key)?;
             if !batch_keys.insert(t.key) {
-                return Err(Error::invalid_argument("tensor added twice").for_tensor(&name()));
+                return Err(Error::invalid_argument("tensor added twice")).for_key(t.key);
             }
         }
         // Each tensor goes to the data file with the fewest bytes so far, as `add` would send it.
@@ -346,11 +344,11 @@ impl BundleWriter {
     }
 }
 
-/// About the bytes a tensor takes in a data file (string lengths are varints): for balancing data files.
+/// The bytes a tensor takes in a data file.
 fn stored_size(data: &TensorData) -> u64 {
     match data {
         TensorData::Bytes(bytes) => bytes.len() as u64,
-        TensorData::Strings(strings) => strings.iter().map(|s| s.len() as u64 + 10).sum(),
+        TensorData::Strings(strings) => encoded_len(strings),
     }
 }
 
