@@ -114,8 +114,7 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
         import tensorflow as tf
 
         state["tf"] = tf
-    if contender in ("numpy-copy", "fastckpt-write", "fastckpt-write-durable", "tf-savev2", "tf-checkpoint-write",
-                     "safetensors-write", "plain-write", "plain-write-fsync"):
+    if contender in WRITE or contender == "numpy-copy":
         state["tensors"] = scenario_tensors(scenario, size_gib)
     if contender == "tf-savev2":
         tf = state["tf"]
@@ -167,10 +166,11 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
             with open(paths["data"], "rb", buffering=0) as f:
                 f.readinto(buffer)
             return buffer
-        if contender in ("fastckpt-write", "fastckpt-write-durable"):
-            with fastckpt.CheckpointWriter(out, durable=contender.endswith("durable")) as writer:
-                for key, value in state["tensors"].items():
-                    writer.add(key, value)
+        if contender.startswith("fastckpt-write"):
+            # One data file (SaveV2's bytes), or one per core written in parallel.
+            num_shards = os.cpu_count() if contender.endswith("files") else 1
+            with fastckpt.CheckpointWriter(out, durable="durable" in contender, num_shards=num_shards) as writer:
+                writer.add_tensors(state["tensors"])
             return None
         if contender == "tf-savev2":
             names = list(state["tensors"])
@@ -204,7 +204,8 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
 # The run ------------------------------------------------------------------------------------------------------
 
 READ = ["fastckpt", "fastckpt-views", "tensorflow", "safetensors", "numpy-copy", "plain-read"]
-WRITE = ["fastckpt-write", "fastckpt-write-durable", "tf-savev2", "tf-checkpoint-write", "safetensors-write",
+WRITE = ["fastckpt-write", f"fastckpt-write-{os.cpu_count()}-files", "fastckpt-write-durable",
+         f"fastckpt-write-durable-{os.cpu_count()}-files", "tf-savev2", "tf-checkpoint-write", "safetensors-write",
          "plain-write", "plain-write-fsync"]
 PLANS = {
     "transformer": [("read", READ, (False, True)), ("write", WRITE, (False,))],
@@ -242,6 +243,37 @@ def machine() -> str:
             f"Python {platform.python_version()}; " + ", ".join(versions))
 
 
+def targets(medians: dict) -> list:
+    """The ratios the project aims at, computed from this run's medians (rows whose contenders did not run
+    are left out)."""
+    files = f"{os.cpu_count()}-files"
+    warm, cold = ("transformer", "read", False), ("transformer", "read", True)
+    write, small = ("transformer", "write", False), ("small", "open", False)
+    row = ("embedding", "one row, open included", False)
+    rows = [
+        ("read, warm: vs TensorFlow's reader", ">= 3x", warm + ("tensorflow",), warm + ("fastckpt",)),
+        ("read, warm: vs safetensors load_file", ">= 1x", warm + ("safetensors",), warm + ("fastckpt",)),
+        ("read, warm: share of a numpy copy's bandwidth", ">= 0.7", warm + ("numpy-copy",), warm + ("fastckpt",)),
+        ("read, cold: share of a plain read's bandwidth", ">= 0.9", cold + ("plain-read",), cold + ("fastckpt",)),
+        ("write: vs SaveV2", ">= 2x", write + ("tf-savev2",), write + ("fastckpt-write",)),
+        ("write: vs safetensors save_file", ">= 2x", write + ("safetensors-write",), write + ("fastckpt-write",)),
+        (f"write, {files}: vs safetensors save_file", ">= 2x", write + ("safetensors-write",),
+         write + (f"fastckpt-write-{files}",)),
+        ("durable write: share of a plain write + fsync", ">= 0.8", write + ("plain-write-fsync",),
+         write + ("fastckpt-write-durable",)),
+        ("open 10,000 tensors: vs TensorFlow", "> 1x", small + ("tensorflow-open",), small + ("fastckpt-open",)),
+    ]
+    out = ["## Targets", "", "| target | aim | this run |", "|---|---:|---:|"]
+    for label, aim, other, ours in rows:
+        if other in medians and ours in medians:
+            out.append(f"| {label} | {aim} | {medians[other][0] / medians[ours][0]:.2f} |")
+    if row + ("fastckpt-row",) in medians:
+        out.append(f"| one row of the embedding, open included | <= 1 ms | {medians[row + ('fastckpt-row',)][0] * 1e3:.2f} ms |")
+    if warm + ("fastckpt",) in medians:
+        out.append(f"| peak memory reading everything / data | <= 1.1 | {medians[warm + ('fastckpt',)][1]:.2f} |")
+    return out + [""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-gib", type=float, default=1.0, help="size of the transformer and embedding checkpoints")
@@ -260,6 +292,7 @@ def main() -> None:
              f"`python benches/bench.py --size-gib {args.size_gib:g} --rounds {args.rounds}`: median of {args.rounds} "
              "rounds, contenders alternating in each round, each in a fresh process. Peak memory is the growth of the "
              "resident set during the operation, relative to the bytes of tensor data.", ""]
+    medians = {}  # (scenario, operation, cold, contender) -> (seconds, peak memory / data)
     for scenario in args.scenarios.split(","):
         paths = prepare(args.workdir, scenario, args.size_gib)
         count = len(scenario_tensors(scenario, 0.001)) if scenario == "small" else None
@@ -277,12 +310,14 @@ def main() -> None:
                 for contender in contenders:
                     seconds = statistics.median(r["seconds"] for r in results[contender])
                     peak = max(r["peak_bytes"] for r in results[contender]) / paths["bytes"]
+                    medians[scenario, operation, cold, contender] = (seconds, peak)
                     # A throughput only means something where all the data is moved.
                     rate = f"{paths['bytes'] / seconds / 1e9:.2f}" if operation in ("read", "write") else "-"
                     shown = f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
                     lines.append(f"| {contender} | {shown} | {rate} | {seconds / baseline:.2f}x | {peak:.2f} |")
                 lines.append("")
                 print("\n".join(lines[-len(contenders) - 4:]), flush=True)
+    lines[6:6] = targets(medians)
     report = "\n".join(lines) + "\n"
     if args.out == "-":
         print(report)
