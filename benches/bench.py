@@ -1,6 +1,6 @@
 """fastckpt against TensorFlow, safetensors and the machine's limits, in one run.
 
-    python benches/bench.py                      # 1 GiB checkpoints, 3 rounds, writes BENCHMARKS.md
+    python benches/bench.py                      # 1 GiB checkpoints, 5 rounds, writes BENCHMARKS.md
     python benches/bench.py --size-gib 0.25 --rounds 1 --out -     # a quick look, printed only
 
 Needs tensorflow-cpu and safetensors besides fastckpt. Scenarios (built once under --workdir):
@@ -277,7 +277,7 @@ def targets(medians: dict) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-gib", type=float, default=1.0, help="size of the transformer and embedding checkpoints")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of alternating contenders (median reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of alternating contenders (median reported)")
     parser.add_argument("--scenarios", default="transformer,small,embedding")
     parser.add_argument("--workdir", type=Path, default=HERE / "data", help="where checkpoints are built and kept")
     parser.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown report, or - for stdout only")
@@ -290,8 +290,9 @@ def main() -> None:
 
     lines = ["# Benchmarks", "", f"Machine: {machine()}.", "",
              f"`python benches/bench.py --size-gib {args.size_gib:g} --rounds {args.rounds}`: median of {args.rounds} "
-             "rounds, contenders alternating in each round, each in a fresh process. Peak memory is the growth of the "
-             "resident set during the operation, relative to the bytes of tensor data.", ""]
+             "rounds, contenders alternating in each round, each in a fresh process; range is the fastest and slowest "
+             "round relative to the median (this VM's disk and page cache are noisy). Peak memory is the growth of "
+             "the resident set during the operation, relative to the bytes of tensor data.", ""]
     medians = {}  # (scenario, operation, cold, contender) -> (seconds, peak memory / data)
     for scenario in args.scenarios.split(","):
         paths = prepare(args.workdir, scenario, args.size_gib)
@@ -305,7 +306,8 @@ def main() -> None:
                 size = f"{paths['bytes'] / GIB:.2f} GiB" if paths["bytes"] >= GIB / 10 else f"{paths['bytes'] / (1 << 20):.1f} MiB"
                 title = f"{scenario} ({size} of tensor data" + (f", {count} tensors" if count else "") + f"): {operation}"
                 title += ", cold cache" if cold else (", warm cache" if operation == "read" else "")
-                lines += [f"## {title}", "", "| contender | time | GB/s | vs fastckpt | peak memory / data |", "|---|---:|---:|---:|---:|"]
+                lines += [f"## {title}", "", "| contender | time | range | GB/s | vs fastckpt | peak memory / data |",
+                          "|---|---:|---:|---:|---:|---:|"]
                 baseline = statistics.median(r["seconds"] for r in results[contenders[0]])
                 for contender in contenders:
                     seconds = statistics.median(r["seconds"] for r in results[contender])
@@ -313,8 +315,10 @@ def main() -> None:
                     medians[scenario, operation, cold, contender] = (seconds, peak)
                     # A throughput only means something where all the data is moved.
                     rate = f"{paths['bytes'] / seconds / 1e9:.2f}" if operation in ("read", "write") else "-"
+                    times = [r["seconds"] for r in results[contender]]
+                    spread = f"{min(times) / seconds:.2f}–{max(times) / seconds:.2f}"
                     shown = f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
-                    lines.append(f"| {contender} | {shown} | {rate} | {seconds / baseline:.2f}x | {peak:.2f} |")
+                    lines.append(f"| {contender} | {shown} | {spread} | {rate} | {seconds / baseline:.2f}x | {peak:.2f} |")
                 lines.append("")
                 print("\n".join(lines[-len(contenders) - 4:]), flush=True)
     lines[6:6] = targets(medians)

@@ -141,14 +141,20 @@ class CheckpointReader:
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
         values as ``get_tensor`` returns them."""
-        names = self._file.names() if names is None else list(names)
-        lookups = [(name, *self._lookup(name)) for name in names]
-        numeric = [lookup for lookup in lookups if not lookup[2].is_string]
-        raws = self._file.read_many([key for _, key, _, _ in numeric], self._verify)
+        if names is None:
+            names, enums, shapes = self._file.tensors()
+            keys = [name.encode("utf-8", "surrogateescape") for name in names]
+            dtypes = [dtype_of_enum(enum) for enum in enums]
+        else:
+            names = list(names)
+            keys, dtypes, shapes = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
+        numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
+        raws = self._file.read_many([keys[i] for i in numeric], self._verify)
         values = {}
-        for (name, _, dtype, shape), raw in zip(numeric, raws):
-            value = raw.view(dtype.numpy_dtype).reshape(shape)
-            values[name] = value[()] if not shape else value
+        for i, raw in zip(numeric, raws):
+            shape = shapes[i]
+            value = raw.view(dtypes[i].numpy_dtype).reshape(shape)
+            values[names[i]] = value[()] if not shape else value
         # Strings, read one by one, in the order asked.
         return {name: values[name] if name in values else self.get_tensor(name) for name in names}
 
