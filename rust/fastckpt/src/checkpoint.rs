@@ -64,18 +64,21 @@ impl Checkpoint {
         }
     }
 
-    /// Reads whole numeric tensors, each `(name, out)` pair into its `out`, in parallel.
+    /// Reads whole numeric tensors, each `(name, out)` pair into its `out`, on all threads.
     pub fn read_many(&self, jobs: &mut [(&[u8], &mut [u8])], verify: bool) -> Result<()> {
         use rayon::prelude::*;
 
-        jobs.par_iter_mut().try_for_each(|(name, out)| {
-            let info = self.info(name).ok_or_else(|| {
-                Error::not_found("no such tensor in the checkpoint")
-                    .for_tensor(&String::from_utf8_lossy(name))
-                    .in_file(&self.path())
-            })?;
-            self.read_into(name, &Selection::full(&info.shape), verify, out)
-        })
+        match self {
+            Checkpoint::Bundle(r) => r.read_tensors(jobs, verify),
+            Checkpoint::V1(r) => jobs.par_iter_mut().try_for_each(|(name, out)| {
+                let info = self.info(name).ok_or_else(|| {
+                    Error::not_found("no such tensor in the checkpoint")
+                        .for_tensor(&String::from_utf8_lossy(name))
+                        .in_file(&self.path())
+                })?;
+                r.read_into(name, &Selection::full(&info.shape), out)
+            }),
+        }
     }
 
     /// Reads the selection `sel` of a string tensor.

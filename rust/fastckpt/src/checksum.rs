@@ -28,24 +28,25 @@ pub const CACHE_CHUNK: usize = 256 * 1024;
 pub const PARALLEL_CHUNK: usize = 4 << 20;
 
 /// Fills `dst` piece by piece with `fill(offset, piece)` and returns the CRC32C of what was filled: each piece is
-/// checksummed right after it is filled, so the data crosses the memory bus once. Large buffers are split
-/// across threads and the checksums combined.
-pub fn fill_with_checksum<E: Send>(
+/// checksummed right after it is filled, so the data crosses the memory bus once.
+pub fn fill_with_checksum<E>(dst: &mut [u8], fill: impl Fn(usize, &mut [u8]) -> Result<(), E>) -> Result<u32, E> {
+    let mut crc = 0;
+    for (i, piece) in dst.chunks_mut(CACHE_CHUNK).enumerate() {
+        fill(i * CACHE_CHUNK, piece)?;
+        crc = extend(crc, piece);
+    }
+    Ok(crc)
+}
+
+/// [`fill_with_checksum`] on several threads when `dst` is large, the checksums of their parts combined.
+pub fn fill_with_checksum_parallel<E: Send>(
     dst: &mut [u8],
     fill: impl Fn(usize, &mut [u8]) -> Result<(), E> + Sync,
 ) -> Result<u32, E> {
     use rayon::prelude::*;
 
-    let fill_serial = |start: usize, chunk: &mut [u8]| -> Result<u32, E> {
-        let mut crc = 0;
-        for (i, piece) in chunk.chunks_mut(CACHE_CHUNK).enumerate() {
-            fill(start + i * CACHE_CHUNK, piece)?;
-            crc = extend(crc, piece);
-        }
-        Ok(crc)
-    };
     if dst.len() <= PARALLEL_CHUNK {
-        return fill_serial(0, dst);
+        return fill_with_checksum(dst, fill);
     }
     // One contiguous part per thread: each thread then reads sequentially, which keeps the kernel's
     // readahead working on cold files (interleaved chunks defeat it).
@@ -54,7 +55,9 @@ pub fn fill_with_checksum<E: Send>(
     let crcs = dst
         .par_chunks_mut(part_len)
         .enumerate()
-        .map(|(i, chunk)| Ok((fill_serial(i * part_len, chunk)?, chunk.len())))
+        .map(|(i, chunk)| {
+            Ok((fill_with_checksum(chunk, |offset, piece| fill(i * part_len + offset, piece))?, chunk.len()))
+        })
         .collect::<Result<Vec<(u32, usize)>, E>>()?;
     Ok(crcs.into_iter().fold(0, |acc, (crc, len)| combine(acc, crc, len)))
 }
@@ -100,11 +103,11 @@ mod tests {
     }
 
     #[test]
-    fn fill_with_checksum_fills_and_checksums() {
+    fn fill_with_checksum_parallel_fills_and_checksums() {
         for len in [0, 1, CACHE_CHUNK + 3, PARALLEL_CHUNK * 3 + 12345] {
             let src: Vec<u8> = (0..len as u32).map(|i| (i * 7 + i / 5000) as u8).collect();
             let mut dst = vec![0u8; src.len()];
-            let crc = fill_with_checksum(&mut dst, |offset, piece| {
+            let crc = fill_with_checksum_parallel(&mut dst, |offset, piece| {
                 piece.copy_from_slice(&src[offset..offset + piece.len()]);
                 Ok::<(), ()>(())
             });

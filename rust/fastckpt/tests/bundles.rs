@@ -61,6 +61,22 @@ fn read_all(reader: &BundleReader, name: &str) -> fastckpt::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Every numeric tensor of `reader`, read in one `read_tensors` call.
+fn read_every_tensor(reader: &BundleReader) -> fastckpt::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut buffers: Vec<(Vec<u8>, Vec<u8>)> = reader
+        .tensors()
+        .iter()
+        .filter_map(|(name, info)| {
+            let len = Selection::full(&info.shape).num_elements() as usize * info.dtype.size()?;
+            Some((name.clone(), vec![0u8; len]))
+        })
+        .collect();
+    let mut jobs: Vec<(&[u8], &mut [u8])> =
+        buffers.iter_mut().map(|(name, out)| (name.as_slice(), out.as_mut_slice())).collect();
+    reader.read_tensors(&mut jobs, true)?;
+    Ok(buffers)
+}
+
 #[test]
 fn big_endian_bundles_are_swapped() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,6 +95,9 @@ fn big_endian_bundles_are_swapped() {
     assert_eq!(read_all(&reader, "f").unwrap(), native);
     let native: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|v| v.to_ne_bytes()).collect();
     assert_eq!(read_all(&reader, "c").unwrap(), native);
+    for (name, bytes) in read_every_tensor(&reader).unwrap() {
+        assert_eq!(bytes, read_all(&reader, std::str::from_utf8(&name).unwrap()).unwrap());
+    }
 }
 
 #[test]
@@ -130,6 +149,7 @@ fn partitioned_tensor_is_assembled_and_read_in_part() {
         _ => unreachable!(),
     };
     assert_eq!(read_all(reader, "w").unwrap(), all);
+    assert_eq!(read_every_tensor(reader).unwrap(), vec![(b"w".to_vec(), all.clone())]);
     // Column 1 of rows 1 and 2: crosses both slices.
     let sel = Selection::new(
         &[3, 4],
@@ -313,4 +333,43 @@ fn no_data_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let options = WriteOptions { num_shards: 0, ..Default::default() };
     assert_eq!(BundleWriter::create(prefix(&dir), options).err().unwrap().kind, ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn many_tensors_are_read_at_once_in_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stored out of name order; "z" spans three of the pieces that are read in parallel, "m" is empty.
+    let floats = |n: usize, seed: usize| -> Vec<u8> { (0..n * 4).map(|i| (i * 31 + i / 4099 + seed) as u8).collect() };
+    let tensors = [("z", floats(2_359_297, 1)), ("a", floats(3, 2)), ("m", vec![]), ("b", floats(1 << 20, 3))];
+    for num_shards in [1, 2] {
+        let prefix = dir.path().join(format!("ckpt-{num_shards}"));
+        let mut writer = BundleWriter::create(&prefix, WriteOptions { num_shards, ..Default::default() }).unwrap();
+        for (name, bytes) in &tensors {
+            let shape = [bytes.len() as u64 / 4];
+            writer.add(name.as_bytes(), DType::Float32, &shape, TensorData::Bytes(bytes)).unwrap();
+        }
+        writer.finish().unwrap();
+        let reader = BundleReader::open(&prefix).unwrap();
+        let mut expected: Vec<(Vec<u8>, Vec<u8>)> =
+            tensors.iter().map(|(name, bytes)| (name.as_bytes().to_vec(), bytes.clone())).collect();
+        expected.sort();
+        assert_eq!(read_every_tensor(&reader).unwrap(), expected);
+    }
+
+    // A damaged byte in the second piece of "z" fails "z" alone.
+    let prefix = dir.path().join("ckpt-1");
+    let data = data_path(&prefix, 0, 1);
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[(4 << 20) + 10] ^= 1;
+    std::fs::write(&data, bytes).unwrap();
+    let reader = BundleReader::open(&prefix).unwrap();
+    let err = read_every_tensor(&reader).unwrap_err();
+    assert_eq!((err.kind, err.tensor.as_deref(), err.file.as_deref()), (ErrorKind::DataLoss, Some("z"), Some(&*data)));
+    assert_eq!(read_all(&reader, "b").unwrap(), tensors[3].1);
+
+    let mut short = vec![0u8; 8];
+    let err = reader.read_tensors(&mut [(b"a".as_slice(), short.as_mut_slice())], true).unwrap_err();
+    assert_eq!((err.kind, err.tensor.as_deref()), (ErrorKind::InvalidArgument, Some("a")));
+    let err = reader.read_tensors(&mut [(b"nope".as_slice(), short.as_mut_slice())], true).unwrap_err();
+    assert_eq!((err.kind, err.tensor.as_deref()), (ErrorKind::NotFound, Some("nope")));
 }
