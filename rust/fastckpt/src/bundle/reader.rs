@@ -23,6 +23,8 @@ use crate::tensor::{shape_from_proto, TensorInfo};
 
 /// `read_tensors` reads whole tensors in pieces of this size, in file order, each thread taking the next one.
 const READ_PIECE: usize = 4 << 20;
+/// The most pieces a thread takes at once.
+const READ_BATCH: usize = 64;
 
 /// An open V2 checkpoint.
 pub struct BundleReader {
@@ -475,30 +477,46 @@ impl BundleReader {
             tensors.push(tensor);
         }
         let crcs: Vec<AtomicU32> = pieces.iter().map(|_| AtomicU32::new(0)).collect();
-        let queue = Mutex::new(pieces.into_iter().enumerate());
+        // Threads take pieces in batches (small tensors share one), not to contend for the queue per tensor.
+        let mut batches: Vec<Vec<_>> = Vec::new();
+        let mut batch_bytes = 0;
+        for (p, (i, offset, out)) in pieces.into_iter().enumerate() {
+            let len = out.len();
+            match batches.last_mut() {
+                Some(batch) if batch_bytes < READ_PIECE && batch.len() < READ_BATCH => batch.push((p, i, offset, out)),
+                _ => {
+                    batch_bytes = 0;
+                    batches.push(vec![(p, i, offset, out)]);
+                }
+            }
+            batch_bytes += len;
+        }
+        let queue = Mutex::new(batches.into_iter());
         let failed = AtomicBool::new(false);
         let failure = Mutex::new(None);
         rayon::broadcast(|_| {
-            while !failed.load(Ordering::Relaxed) {
-                let Some((p, (i, offset, out))) = queue.lock().unwrap_or_else(|e| e.into_inner()).next() else {
-                    break;
-                };
-                let tensor = &tensors[i];
-                let data = &tensor.mapped.data;
-                let start = (tensor.mapped.range.start + offset) as u64;
-                let fill = |at: usize, part: &mut [u8]| read_exact_at(&data.file, part, start + at as u64);
-                let read = if verify { checksum::fill_with_checksum(out, fill) } else { fill(0, out).map(|()| 0) };
-                match read {
-                    Ok(crc) => {
-                        crcs[p].store(crc, Ordering::Relaxed);
-                        if tensor.unit > 1 {
-                            byte_swap(out, tensor.unit);
-                        }
+            while let Some(batch) = queue.lock().unwrap_or_else(|e| e.into_inner()).next() {
+                for (p, i, offset, out) in batch {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
                     }
-                    Err(e) => {
-                        let error = Error::io(e, &data.path).for_tensor(&String::from_utf8_lossy(tensor.name));
-                        failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error);
-                        failed.store(true, Ordering::Relaxed);
+                    let tensor = &tensors[i];
+                    let data = &tensor.mapped.data;
+                    let start = (tensor.mapped.range.start + offset) as u64;
+                    let fill = |at: usize, part: &mut [u8]| read_exact_at(&data.file, part, start + at as u64);
+                    let read = if verify { checksum::fill_with_checksum(out, fill) } else { fill(0, out).map(|()| 0) };
+                    match read {
+                        Ok(crc) => {
+                            crcs[p].store(crc, Ordering::Relaxed);
+                            if tensor.unit > 1 {
+                                byte_swap(out, tensor.unit);
+                            }
+                        }
+                        Err(e) => {
+                            let error = Error::io(e, &data.path).for_tensor(&String::from_utf8_lossy(tensor.name));
+                            failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error);
+                            failed.store(true, Ordering::Relaxed);
+                        }
                     }
                 }
             }
@@ -509,10 +527,14 @@ impl BundleReader {
         if verify {
             for (tensor, first) in tensors.iter().zip(first_piece) {
                 let len = tensor.mapped.range.len();
-                let crc = (0..len.div_ceil(READ_PIECE)).fold(0, |acc, k| {
-                    let piece_len = READ_PIECE.min(len - k * READ_PIECE);
-                    checksum::combine(acc, crcs[first + k].load(Ordering::Relaxed), piece_len)
-                });
+                let piece_crc = |k: usize| crcs[first + k].load(Ordering::Relaxed);
+                // Combining costs microseconds: a tensor of one piece (most of them) has its piece's checksum.
+                let crc = match len.div_ceil(READ_PIECE) {
+                    0 => 0,
+                    pieces => (1..pieces).fold(piece_crc(0), |acc, k| {
+                        checksum::combine(acc, piece_crc(k), READ_PIECE.min(len - k * READ_PIECE))
+                    }),
+                };
                 self.verify(tensor.location, crc).for_tensor(&String::from_utf8_lossy(tensor.name))?;
             }
         }
