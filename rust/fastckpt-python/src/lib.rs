@@ -396,6 +396,9 @@ fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
 
 #[pymodule]
 fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Load numpy's C API now, as C extensions do in their init (import_array): done lazily, it would add a
+    // tenth of a millisecond to the first read, which matters to a process that reads one row and exits.
+    PyArray1::<u8>::zeros(m.py(), 0, false);
     m.add_class::<CheckpointFile>()?;
     m.add_class::<BundleFileWriter>()?;
     m.add_class::<MappedOwner>()?;
