@@ -145,44 +145,41 @@ impl Shard {
         Ok(())
     }
 
-    /// Appends a tensor's bytes; returns their offset, size and CRC32C.
-    fn append(&mut self, data: TensorData) -> Result<(u64, u64, u32)> {
+    /// Writes `bytes` at the end of the file; returns their offset.
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<u64> {
         if self.failed {
             return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), &self.file.temp));
         }
-        match data {
-            TensorData::Bytes(bytes) if bytes.len() >= WRITE_BUFFER => self.reserve(bytes.len() as u64)?,
-            _ => {}
-        }
-        let out = &mut self.out;
-        let (size, crc, written) = match data {
-            TensorData::Bytes(bytes) if bytes.len() >= WRITE_BUFFER => {
-                // Past the buffer's size the bytes go straight to the file (no copy into the buffer), a piece
-                // at a time, each checksummed right after the kernel has copied it, while it is in cache.
-                let mut crc = 0;
-                let mut written = Ok(());
-                for piece in bytes.chunks(checksum::CACHE_CHUNK) {
-                    written = out.write_all(piece);
-                    if written.is_err() {
-                        break;
-                    }
-                    crc = checksum::extend(crc, piece);
-                }
-                (bytes.len(), crc, written)
-            }
-            TensorData::Bytes(bytes) => (bytes.len(), checksum::value(bytes), out.write_all(bytes)),
-            TensorData::Strings(strings) => {
-                let (bytes, crc) = encode_strings(strings);
-                (bytes.len(), crc, out.write_all(&bytes))
-            }
-        };
-        if let Err(e) = written {
+        if let Err(e) = self.out.write_all(bytes) {
             self.failed = true;
             return Err(Error::io(e, &self.file.temp));
         }
         let offset = self.offset;
-        self.offset += size as u64;
-        Ok((offset, size as u64, crc))
+        self.offset += bytes.len() as u64;
+        Ok(offset)
+    }
+
+    /// Appends a tensor; returns its offset, size and CRC32C.
+    fn append(&mut self, data: TensorData) -> Result<(u64, u64, u32)> {
+        match data {
+            TensorData::Bytes(bytes) if bytes.len() >= WRITE_BUFFER => {
+                // Past the buffer's size the bytes go straight to the file (no copy into the buffer), a piece
+                // at a time, each checksummed right after the kernel has copied it, while it is in cache.
+                self.reserve(bytes.len() as u64)?;
+                let offset = self.offset;
+                let mut crc = 0;
+                for piece in bytes.chunks(checksum::CACHE_CHUNK) {
+                    self.write_bytes(piece)?;
+                    crc = checksum::extend(crc, piece);
+                }
+                Ok((offset, bytes.len() as u64, crc))
+            }
+            TensorData::Bytes(bytes) => Ok((self.write_bytes(bytes)?, bytes.len() as u64, checksum::value(bytes))),
+            TensorData::Strings(strings) => {
+                let (bytes, crc) = encode_strings(strings);
+                Ok((self.write_bytes(&bytes)?, bytes.len() as u64, crc))
+            }
+        }
     }
 
     /// Flushes (and with `durable`, fsyncs) the file and renames it into place.
@@ -309,19 +306,48 @@ impl BundleWriter {
             loads[shard] += stored_size(&t.data);
             assigned[shard].push(i);
         }
-        let written: Vec<Result<Vec<(u64, u64, u32)>>> = self
-            .shards
-            .par_iter_mut()
-            .zip(&assigned)
-            .map(|(shard, indices)| {
-                shard.reserve(indices.iter().map(|&i| stored_size(&tensors[i].data)).sum())?;
-                indices.iter().map(|&i| shard.append(tensors[i].data).for_key(tensors[i].key)).collect()
-            })
-            .collect();
+        // Each data file is written by one thread, in one write per tensor, while the other threads checksum the
+        // numeric tensors: the checksums stay off the writers' path.
+        let shards = &mut self.shards;
+        let (written, crcs) = rayon::join(
+            || {
+                shards
+                    .par_iter_mut()
+                    .zip(&assigned)
+                    .map(|(shard, indices)| {
+                        shard.reserve(indices.iter().map(|&i| stored_size(&tensors[i].data)).sum())?;
+                        indices
+                            .iter()
+                            .map(|&i| {
+                                let written = match tensors[i].data {
+                                    TensorData::Bytes(bytes) => {
+                                        shard.write_bytes(bytes).map(|offset| (offset, bytes.len() as u64, None))
+                                    }
+                                    strings => {
+                                        shard.append(strings).map(|(offset, size, crc)| (offset, size, Some(crc)))
+                                    }
+                                };
+                                written.for_key(tensors[i].key)
+                            })
+                            .collect()
+                    })
+                    .collect::<Vec<Result<Vec<_>>>>()
+            },
+            || {
+                tensors
+                    .par_iter()
+                    .map(|t| match t.data {
+                        TensorData::Bytes(bytes) => checksum::value(bytes),
+                        TensorData::Strings(_) => 0,
+                    })
+                    .collect::<Vec<u32>>()
+            },
+        );
         // A failed write leaves its data file failed, so the checkpoint can no longer be finished.
         for ((shard, indices), written) in assigned.iter().enumerate().zip(written) {
-            for (&i, place) in indices.iter().zip(written?) {
-                self.record(tensors[i].key, tensors[i].dtype, tensors[i].shape, shard, place);
+            for (&i, (offset, size, strings_crc)) in indices.iter().zip(written?) {
+                let crc = strings_crc.unwrap_or(crcs[i]);
+                self.record(tensors[i].key, tensors[i].dtype, tensors[i].shape, shard, (offset, size, crc));
             }
         }
         Ok(())
