@@ -138,3 +138,41 @@ def test_cli_bad_input_is_one_line(tmp_path):
     (tmp_path / "bad.ckpt.index").write_bytes(b"\x00" * 100)
     result = run_cli("inspect", str(tmp_path / "bad.ckpt"))
     assert result.returncode == 2 and "bad.ckpt.index" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_read_tensors_into_fills_the_callers_arrays_in_one_pass(tmp_path):
+    prefix = str(tmp_path / "ckpt")
+    rng = np.random.default_rng(0)
+    values = {
+        "big": rng.standard_normal((1100, 1024)).astype(np.float32),  # more than one 4 MiB piece
+        "small": np.arange(5, dtype=np.int64),
+        "scalar": np.float64(2.5),
+    }
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add_tensors(values)
+        writer.add_slice("part", [4, 3], "0,2:-", np.ones((2, 3), np.float32))
+        writer.add_slice("part", [4, 3], "2,2:-", np.zeros((2, 3), np.float32))
+    reader = fastckpt.load_checkpoint(prefix)
+    targets = {name: np.empty(np.shape(value), np.asarray(value).dtype) for name, value in values.items()}
+    targets["part"] = np.full((4, 3), 7, np.float32)
+    reader.read_tensors_into(targets)
+    for name, target in targets.items():
+        np.testing.assert_array_equal(target, reader.get_tensor(name), err_msg=name)
+
+    # Every target is checked before anything is read.
+    untouched = np.zeros(5, np.int64)
+    with pytest.raises(errors.InvalidArgumentError, match="big"):
+        reader.read_tensors_into({"small": untouched, "big": np.empty((1024, 1100), np.float32)})
+    with pytest.raises(errors.InvalidArgumentError):
+        reader.read_tensors_into({"small": np.empty(10, np.int64)[::2]})
+    assert not untouched.any()
+    with pytest.raises(errors.NotFoundError):
+        reader.read_tensors_into({"missing": untouched})
+
+    data = prefix + ".data-00000-of-00001"
+    damaged = bytearray(open(data, "rb").read())
+    damaged[(4 << 20) + 100] ^= 0xFF
+    open(data, "wb").write(bytes(damaged))
+    with pytest.raises(errors.DataLossError) as caught:
+        fastckpt.load_checkpoint(prefix).read_tensors_into({"big": np.empty((1100, 1024), np.float32)})
+    assert caught.value.tensor_name == "big" and caught.value.filename == data

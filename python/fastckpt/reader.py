@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -176,17 +176,37 @@ class CheckpointReader:
 
     def read_into(self, name: str, out: np.ndarray) -> None:
         """Reads tensor ``name`` straight into ``out``, a C-contiguous numpy array of its dtype and shape."""
-        key, dtype, shape = self._lookup(name)
-        if dtype.is_string or not isinstance(out, np.ndarray) or out.dtype != dtype.numpy_dtype or out.shape != shape:
-            raise errors.InvalidArgumentError(
-                f"cannot read {dtype.name} {list(shape)} tensor {name!r} into {getattr(out, 'dtype', type(out))} "
-                f"{list(getattr(out, 'shape', []))}",
-                self._path,
-                name,
-            )
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise errors.InvalidArgumentError(f"read_into needs a writable C-contiguous array for {name!r}", self._path, name)
-        self._file.read_into(key, out.reshape(-1).view(np.uint8), self._verify)
+        self.read_tensors_into({name: out})
+
+    def read_tensors_into(self, targets: Mapping[str, np.ndarray]) -> None:
+        """Reads several tensors straight into the caller's arrays, ``{name: out}``, in parallel as
+        ``get_tensors`` reads (checksums verified). Each ``out`` is a writable C-contiguous numpy array of the
+        tensor's dtype and shape; the arrays are all checked before anything is read.
+
+        >>> import fastckpt
+        >>> reader = fastckpt.NewCheckpointReader(fastckpt.examples.model_path())
+        >>> v1, v2 = np.zeros(1, np.float32), np.zeros(1, np.float32)
+        >>> reader.read_tensors_into({"v1": v1, "v2": v2})
+        >>> v1, v2
+        (array([1.], dtype=float32), array([2.], dtype=float32))
+        """
+        keys, outs = [], []
+        for name, out in targets.items():
+            key, dtype, shape = self._lookup(name)
+            if dtype.is_string or not isinstance(out, np.ndarray) or out.dtype != dtype.numpy_dtype or out.shape != shape:
+                raise errors.InvalidArgumentError(
+                    f"cannot read {dtype.name} {list(shape)} tensor {name!r} into {getattr(out, 'dtype', type(out))} "
+                    f"{list(getattr(out, 'shape', []))}",
+                    self._path,
+                    name,
+                )
+            if not out.flags.c_contiguous or not out.flags.writeable:
+                raise errors.InvalidArgumentError(
+                    f"read_into needs a writable C-contiguous array for {name!r}", self._path, name
+                )
+            keys.append(key)
+            outs.append(out.reshape(-1).view(np.uint8))
+        self._file.read_into(keys, outs, self._verify)
 
     def _read(self, key: bytes, dtype: DType, shape, region) -> np.ndarray:
         if dtype.is_string:

@@ -280,11 +280,12 @@ class Saver:
         for name, local in names.items():
             if local not in into:
                 raise errors.NotFoundError(f"no target in `into` for {local!r}", reader.path, name)
-            target = into[local]
-            if _is_direct_target(target, reader, name):
-                reader.read_into(name, target)
-            else:
-                _copy_into(target, reader.get_tensor(name), name, reader.path)
+        # Arrays that can take the stored bytes as they are are read into in one parallel pass.
+        direct = {name: into[local] for name, local in names.items() if _is_direct_target(into[local], reader, name)}
+        reader.read_tensors_into(direct)
+        for name, local in names.items():
+            if name not in direct:
+                _copy_into(into[local], reader.get_tensor(name), name, reader.path)
         return dict(into)
 
 

@@ -196,12 +196,24 @@ impl CheckpointFile {
         Ok(arrays)
     }
 
-    /// Reads a whole numeric tensor into `out`, a writable flat uint8 view of the caller's array.
-    #[pyo3(signature = (name, out, verify=true))]
-    fn read_into(&self, py: Python<'_>, name: &[u8], mut out: PyReadwriteArray1<'_, u8>, verify: bool) -> PyResult<()> {
-        let sel = self.selection(py, name, None)?;
-        let out = out.as_slice_mut()?;
-        py.detach(|| self.inner.read_into(name, &sel, verify, out)).map_err(|e| to_py_err(py, e))
+    /// Reads whole numeric tensors into the caller's arrays, `names[i]` into `outs[i]` (writable flat uint8 views),
+    /// in parallel with the GIL released.
+    #[pyo3(signature = (names, outs, verify=true))]
+    fn read_into(
+        &self,
+        py: Python<'_>,
+        names: Vec<Vec<u8>>,
+        mut outs: Vec<PyReadwriteArray1<'_, u8>>,
+        verify: bool,
+    ) -> PyResult<()> {
+        if names.len() != outs.len() {
+            return Err(PyValueError::new_err(format!("{} names for {} arrays", names.len(), outs.len())));
+        }
+        let mut jobs = Vec::with_capacity(names.len());
+        for (name, out) in names.iter().zip(outs.iter_mut()) {
+            jobs.push((name.as_slice(), out.as_slice_mut()?));
+        }
+        py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))
     }
 
     /// A read-only uint8 array over the mapped bytes of a tensor, without reading them, or None where the
