@@ -437,7 +437,7 @@ impl BundleReader {
     /// tensor's checksum is combined from its pieces'.
     pub fn read_tensors(&self, jobs: &mut [(&[u8], &mut [u8])], verify: bool) -> Result<()> {
         use rayon::prelude::*;
-        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        use std::sync::atomic::{AtomicBool, Ordering};
 
         struct Stored<'a> {
             name: &'a [u8],
@@ -476,51 +476,51 @@ impl BundleReader {
             }
             tensors.push(tensor);
         }
-        let crcs: Vec<AtomicU32> = pieces.iter().map(|_| AtomicU32::new(0)).collect();
         // Thread t reads the pieces of the t-th equal share of the bytes, in order.
         let threads = rayon::current_num_threads().max(1);
-        let total: usize = pieces.iter().map(|(_, _, out)| out.len()).sum::<usize>().max(1);
-        let mut runs: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+        let total = pieces.iter().map(|(_, _, out)| out.len()).sum::<usize>().max(1);
+        let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
         let mut before = 0;
-        for (p, (i, offset, out)) in pieces.into_iter().enumerate() {
-            let run = (before as u128 * threads as u128 / total as u128) as usize;
+        for (i, offset, out) in pieces {
+            let share = (before as u128 * threads as u128 / total as u128) as usize;
             before += out.len();
-            runs[run.min(threads - 1)].push((p, i, offset, out));
+            shares[share.min(threads - 1)].push((i, offset, out));
         }
         let failed = AtomicBool::new(false);
-        let failure = Mutex::new(None);
-        runs.into_par_iter().with_max_len(1).for_each(|run| {
-            for (p, i, offset, out) in run {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                let tensor = &tensors[i];
-                let data = &tensor.mapped.data;
-                let start = (tensor.mapped.range.start + offset) as u64;
-                let fill = |at: usize, part: &mut [u8]| read_exact_at(&data.file, part, start + at as u64);
-                let read = if verify { checksum::fill_with_checksum(out, fill) } else { fill(0, out).map(|()| 0) };
-                match read {
-                    Ok(crc) => {
-                        crcs[p].store(crc, Ordering::Relaxed);
-                        if tensor.unit > 1 {
-                            byte_swap(out, tensor.unit);
-                        }
+        // The checksums of the pieces, in order (the shares are consecutive).
+        let crcs: Vec<u32> = shares
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|share| {
+                let mut crcs = Vec::with_capacity(share.len());
+                for (i, offset, out) in share {
+                    if failed.load(Ordering::Relaxed) {
+                        break; // another share failed: the error is theirs to report
                     }
-                    Err(e) => {
-                        let error = Error::io(e, &data.path).for_tensor(&String::from_utf8_lossy(tensor.name));
-                        failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(error);
+                    let tensor = &tensors[i];
+                    let data = &tensor.mapped.data;
+                    let start = (tensor.mapped.range.start + offset) as u64;
+                    let fill = |at: usize, part: &mut [u8]| read_exact_at(&data.file, part, start + at as u64);
+                    let read = if verify { checksum::fill_with_checksum(out, fill) } else { fill(0, out).map(|()| 0) };
+                    let crc = read.map_err(|e| {
                         failed.store(true, Ordering::Relaxed);
+                        Error::io(e, &data.path).for_tensor(&String::from_utf8_lossy(tensor.name))
+                    })?;
+                    if tensor.unit > 1 {
+                        byte_swap(out, tensor.unit);
                     }
+                    crcs.push(crc);
                 }
-            }
-        });
-        if let Some(error) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            return Err(error);
-        }
+                Ok(crcs)
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         if verify {
             for (tensor, first) in tensors.iter().zip(first_piece) {
                 let len = tensor.mapped.range.len();
-                let piece_crc = |k: usize| crcs[first + k].load(Ordering::Relaxed);
+                let piece_crc = |k: usize| crcs[first + k];
                 // Combining costs microseconds: a tensor of one piece (most of them) has its piece's checksum.
                 let crc = match len.div_ceil(READ_PIECE) {
                     0 => 0,
