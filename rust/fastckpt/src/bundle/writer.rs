@@ -122,9 +122,9 @@ impl Shard {
     }
 
     /// Allocates disk space for the next `len` bytes before they are written. Writes into allocated space
-    /// skip the filesystem's per-page block reservation (ext4's delayed allocation), which makes buffered
-    /// writes about 1.5x faster; and a full disk is reported before anything is written. The file's size is
-    /// left alone, so an unfinished file holds only what was written.
+    /// skip the filesystem's per-page block reservation (ext4's delayed allocation), which makes a 1 GiB
+    /// buffered write about a third faster; and a full disk is reported before anything is written. The
+    /// file's size is left alone, so an unfinished file holds only what was written.
     fn reserve(&mut self, len: u64) -> Result<()> {
         let end = self.offset.saturating_add(len);
         if end <= self.reserved {
@@ -133,8 +133,9 @@ impl Shard {
         #[cfg(target_os = "linux")]
         {
             use rustix::fs::{fallocate, FallocateFlags};
-            let start = self.reserved.max(self.offset);
             use rustix::io::Errno;
+
+            let start = self.reserved.max(self.offset);
             // Other errors mean the filesystem cannot preallocate: the file is then written as it is.
             let reserved = fallocate(self.out.get_ref(), FallocateFlags::KEEP_SIZE, start, end - start);
             if let Err(e @ (Errno::NOSPC | Errno::DQUOT | Errno::FBIG)) = reserved {
@@ -306,8 +307,8 @@ impl BundleWriter {
             loads[shard] += stored_size(&t.data);
             assigned[shard].push(i);
         }
-        // Each data file is written by one thread, in one write per tensor, while the other threads checksum the
-        // numeric tensors: the checksums stay off the writers' path.
+        // Each data file is written by one thread, tensors whole (small ones gathered in the buffer), while the
+        // other threads checksum the numeric tensors: the checksums stay off the writers' path.
         let shards = &mut self.shards;
         let (written, crcs) = rayon::join(
             || {
