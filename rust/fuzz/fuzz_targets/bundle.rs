@@ -1,5 +1,5 @@
 //! Any bytes as a V2 checkpoint: the first two bytes give the length of the index, the rest is the data file.
-//! Opens it and reads every tensor, whole and in part.
+//! Opens it and reads every tensor, whole and in part, one by one and all at once (which must agree).
 #![no_main]
 use std::path::PathBuf;
 
@@ -22,13 +22,15 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(data_path(&prefix, 0, 1), contents).unwrap();
     let Ok(reader) = BundleReader::from_index(prefix, index.to_vec()) else { return };
     let tensors = reader.tensors().to_vec();
+    let mut one_by_one: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
     for (name, info) in tensors {
         let full = Selection::full(&info.shape);
         match info.dtype.size() {
             // Bounded, as a caller allocating from an untrusted shape would check first.
             Some(size) if full.num_elements().saturating_mul(size as u64) <= 1 << 20 => {
                 let mut out = vec![0u8; full.num_elements() as usize * size];
-                let _ = reader.read_into(&name, &full, true, &mut out);
+                let read = reader.read_into(&name, &full, true, &mut out).is_ok();
+                one_by_one.push((name.clone(), out, read));
                 if let Ok(first) = Selection::new(
                     &info.shape,
                     info.shape.iter().map(|&d| DimSelection { start: 0, count: d.min(1), step: 1 }).collect(),
@@ -41,6 +43,14 @@ fuzz_target!(|data: &[u8]| {
                 let _ = reader.read_strings(&name, &full);
             }
             _ => {}
+        }
+    }
+    let mut together: Vec<Vec<u8>> = one_by_one.iter().map(|(_, out, _)| vec![0u8; out.len()]).collect();
+    let mut jobs: Vec<(&[u8], &mut [u8])> =
+        one_by_one.iter().zip(together.iter_mut()).map(|((name, _, _), out)| (name.as_slice(), out.as_mut_slice())).collect();
+    if reader.read_tensors(&mut jobs, true).is_ok() {
+        for ((_, out, read), all) in one_by_one.iter().zip(&together) {
+            assert!(*read && out == all, "read_tensors read what read_into refuses or reads otherwise");
         }
     }
 });
