@@ -202,7 +202,7 @@ class CheckpointReader:
                 )
             if not out.flags.c_contiguous or not out.flags.writeable:
                 raise errors.InvalidArgumentError(
-                    f"read_into needs a writable C-contiguous array for {name!r}", self._path, name
+                    f"cannot read {name!r} into an array that is not writable and C-contiguous", self._path, name
                 )
             keys.append(key)
             outs.append(out.reshape(-1).view(np.uint8))
