@@ -446,11 +446,11 @@ impl BundleReader {
             mapped: MappedTensor,
         }
         let mut stored: Vec<(Stored, &mut [u8])> = Vec::new();
-        let mut others: Vec<(&[u8], &mut [u8])> = Vec::new();
+        let mut others: Vec<(&[u8], &Location, &TensorInfo, &mut [u8])> = Vec::new();
         for (name, out) in jobs.iter_mut() {
             let (location, info) = self.tensor(name)?;
             if !location.slices.is_empty() || info.dtype.size().is_none() {
-                others.push((name, out));
+                others.push((name, location, info, out));
                 continue;
             }
             let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&index_path(&self.prefix));
@@ -531,9 +531,10 @@ impl BundleReader {
                 self.verify(tensor.location, crc).for_tensor(&String::from_utf8_lossy(tensor.name))?;
             }
         }
-        others.into_par_iter().try_for_each(|(name, out)| {
-            let (_, info) = self.tensor(name)?;
-            self.read_into(name, &Selection::full(&info.shape), verify, out)
+        others.into_par_iter().try_for_each(|(name, location, info, out)| {
+            self.read_entry_into(name, location, info, &Selection::full(&info.shape), verify, out)
+                .for_key(name)
+                .in_file(&index_path(&self.prefix))
         })
     }
 
