@@ -176,3 +176,19 @@ def test_read_tensors_into_fills_the_callers_arrays_in_one_pass(tmp_path):
     with pytest.raises(errors.DataLossError) as caught:
         fastckpt.load_checkpoint(prefix).read_tensors_into({"big": np.empty((1100, 1024), np.float32)})
     assert caught.value.tensor_name == "big" and caught.value.filename == data
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="huge-page alignment is done on Linux only")
+def test_large_tensors_are_read_into_huge_page_aligned_memory(tmp_path):
+    """A tensor of 4 MiB and more starts on a 2 MiB boundary, where the kernel can back it with transparent
+    huge pages instead of faulting it 4 KiB at a time; smaller ones are plain numpy allocations."""
+    prefix = str(tmp_path / "ckpt")
+    values = {"large": np.arange(1 << 20, dtype=np.float32), "small": np.arange(1000, dtype=np.float32)}
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add_tensors(values)
+    reader = fastckpt.load_checkpoint(prefix)
+    for read in (reader.get_tensors(), {name: reader.get_tensor(name) for name in values}):
+        np.testing.assert_array_equal(read["large"], values["large"])
+        np.testing.assert_array_equal(read["small"], values["small"])
+        assert read["large"].ctypes.data % (2 << 20) == 0
+        assert read["large"].flags.writeable and read["large"].flags.c_contiguous
