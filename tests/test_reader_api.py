@@ -183,7 +183,10 @@ def test_large_tensors_are_read_into_huge_page_aligned_memory(tmp_path):
     """A tensor of 4 MiB and more starts on a 2 MiB boundary, where the kernel can back it with transparent
     huge pages instead of faulting it 4 KiB at a time; smaller ones are plain numpy allocations."""
     prefix = str(tmp_path / "ckpt")
-    values = {"large": np.arange(1 << 20, dtype=np.float32), "small": np.arange(1000, dtype=np.float32)}
+    values = {
+        "large": np.arange(1 << 20, dtype=np.float32).reshape(1024, 1024),
+        "small": np.arange(1000, dtype=np.float32).reshape(10, 100),
+    }
     with fastckpt.CheckpointWriter(prefix) as writer:
         writer.add_tensors(values)
     reader = fastckpt.load_checkpoint(prefix)
@@ -191,4 +194,5 @@ def test_large_tensors_are_read_into_huge_page_aligned_memory(tmp_path):
         np.testing.assert_array_equal(read["large"], values["large"])
         np.testing.assert_array_equal(read["small"], values["small"])
         assert read["large"].ctypes.data % (2 << 20) == 0
-        assert read["large"].flags.writeable and read["large"].flags.c_contiguous
+        for value in read.values():
+            assert value.flags.writeable and value.flags.c_contiguous and value.flags.aligned

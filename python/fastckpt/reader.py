@@ -142,19 +142,15 @@ class CheckpointReader:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
         values as ``get_tensor`` returns them."""
         if names is None:
-            names, enums, shapes = self._file.tensors()
+            names, enums, _ = self._file.tensors()
             keys = [name.encode("utf-8", "surrogateescape") for name in names]
             dtypes = [dtype_of_enum(enum) for enum in enums]
         else:
             names = list(names)
-            keys, dtypes, shapes = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
+            keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
         numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
-        raws = self._file.read_many([keys[i] for i in numeric], self._verify)
-        values = {}
-        for i, raw in zip(numeric, raws):
-            shape = shapes[i]
-            value = raw.view(dtypes[i].numpy_dtype).reshape(shape)
-            values[names[i]] = value[()] if not shape else value
+        arrays = self._file.read_many([keys[i] for i in numeric], self._verify)
+        values = {names[i]: value[()] if not value.ndim else value for i, value in zip(numeric, arrays)}
         # Strings, read one by one, in the order asked.
         return {name: values[name] if name in values else self.get_tensor(name) for name in names}
 

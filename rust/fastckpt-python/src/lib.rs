@@ -7,11 +7,16 @@ use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, Write
 use fastckpt::slices::TensorSlice;
 use fastckpt::{Checkpoint, DType, DimSelection, Error, ErrorKind, Selection};
 use numpy::ndarray::ArrayView1;
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1, PyUntypedArrayMethods};
+use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
+use numpy::{
+    PyArray1, PyArrayDescr, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::ffi::c_int;
 
 /// Raises the `fastckpt.errors` exception of the error's kind, with its message, file and tensor.
 fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
@@ -40,26 +45,73 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
 #[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;
 
-/// A new, uninitialized uint8 array of `len` bytes to read a tensor into.
+/// A new, uninitialized, C-contiguous array of dtype `descr` and shape `shape` (`len` bytes) to read a
+/// tensor into.
 ///
 /// On Linux a large one starts on a huge-page boundary: numpy asks for transparent huge pages on
 /// allocations of 4 MiB and more, but the kernel gives them only to whole aligned 2 MiB spans, and
 /// malloc's header puts the data off the boundary, so up to half of a 4 MiB tensor would fault 4 KiB
 /// page by page (measured: a 1 GiB transformer checkpoint read 65,000 page faults instead of 900, and
-/// ~8% slower warm). The array is a view into an allocation 2 MiB longer whose unused ends are never
+/// ~8% slower warm). The array then lies in an allocation 2 MiB longer whose unused ends are never
 /// touched, so they take address space, not memory.
 ///
 /// Safety: the caller fills the array before Python sees it.
-unsafe fn new_tensor_array(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyArray1<u8>>> {
+unsafe fn new_tensor_array<'py>(
+    py: Python<'py>,
+    descr: &Bound<'py, PyArrayDescr>,
+    shape: &[u64],
+    len: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let mut dims = shape.iter().map(|&d| npy_intp::try_from(d)).collect::<Result<Vec<_>, _>>()?;
+    let mut data = std::ptr::null_mut();
+    let mut allocation = None;
     #[cfg(target_os = "linux")]
     if len >= 2 * HUGE_PAGE {
         let padded = len.checked_add(HUGE_PAGE).ok_or_else(|| PyValueError::new_err("tensor too large"))?;
-        let allocation = unsafe { PyArray1::<u8>::new(py, [padded], false) };
-        let start = (allocation.data() as usize).wrapping_neg() % HUGE_PAGE;
-        let view = allocation.get_item(PySlice::new(py, start as isize, (start + len) as isize, 1))?;
-        return Ok(view.cast_into::<PyArray1<u8>>()?);
+        let bytes = unsafe { PyArray1::<u8>::new(py, [padded], false) };
+        let start = (bytes.data() as usize).wrapping_neg() % HUGE_PAGE;
+        data = unsafe { bytes.data().add(start) }.cast();
+        allocation = Some(bytes);
     }
-    Ok(unsafe { PyArray1::<u8>::new(py, [len], false) })
+    // Safety: the descriptor reference is given to (stolen by) the new array; with `data`, numpy neither
+    // owns nor frees it, and the allocation that does becomes the array's base below.
+    let array = unsafe {
+        PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr.clone().into_dtype_ptr(),
+            dims.len() as c_int,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            data,
+            // Without data, any flag asks numpy for Fortran order; with data, these are the array's flags.
+            if data.is_null() { 0 } else { npyffi::NPY_ARRAY_WRITEABLE },
+            std::ptr::null_mut(),
+        )
+    };
+    let array = unsafe { Bound::from_owned_ptr_or_err(py, array)?.cast_into_unchecked::<PyUntypedArray>() };
+    if let Some(bytes) = allocation {
+        if unsafe { PY_ARRAY_API.PyArray_SetBaseObject(py, array.as_array_ptr(), bytes.into_ptr()) } != 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(array)
+}
+
+/// The bytes of an array made by [`new_tensor_array`], to fill.
+///
+/// Safety: nothing else refers to the array's data while the slice lives (as for numpy's `as_slice_mut`).
+#[allow(clippy::mut_from_ref)]
+unsafe fn tensor_bytes<'a>(array: &'a Bound<'_, PyUntypedArray>, len: usize) -> &'a mut [u8] {
+    unsafe { std::slice::from_raw_parts_mut((*array.as_array_ptr()).fields.data.cast::<u8>(), len) }
+}
+
+/// The numpy dtype of a DType, as `fastckpt.dtypes` defines it (ml_dtypes' types among them).
+fn numpy_dtype(py: Python<'_>, dtype: DType) -> PyResult<Bound<'_, PyArrayDescr>> {
+    static DTYPES: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module = DTYPES.get_or_try_init(py, || py.import("fastckpt.dtypes").map(Bound::unbind))?;
+    let dtype = module.bind(py).call_method1("dtype_of_enum", (dtype.as_proto(),))?;
+    Ok(dtype.getattr("numpy_dtype")?.cast_into::<PyArrayDescr>()?)
 }
 
 /// A tensor name as Python sees it: a str, with bytes that are not UTF-8 decoded as surrogates (as
@@ -180,7 +232,7 @@ impl CheckpointFile {
         name: &[u8],
         region: Option<Vec<(u64, u64, u64)>>,
         verify: bool,
-    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    ) -> PyResult<Bound<'py, PyUntypedArray>> {
         let info = self.info(py, name)?;
         let sel = self.selection(py, name, region)?;
         let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
@@ -189,21 +241,24 @@ impl CheckpointFile {
             .and_then(|n| n.checked_mul(elem))
             .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))?;
         // Safety: the array is uninitialized until read_into fills all of it; on error it is dropped unread.
-        let array = unsafe { new_tensor_array(py, len) }?;
-        let out = unsafe { array.as_slice_mut() }?;
+        let array = unsafe { new_tensor_array(py, &numpy::dtype::<u8>(py), &[len as u64], len) }?;
+        let out = unsafe { tensor_bytes(&array, len) };
         py.detach(|| self.inner.read_into(name, &sel, verify, out)).map_err(|e| to_py_err(py, e))?;
         Ok(array)
     }
 
-    /// The bytes of several whole numeric tensors, read in parallel with the GIL released.
+    /// Several whole numeric tensors as arrays of their dtype and shape, read in parallel with the GIL
+    /// released.
     #[pyo3(signature = (names, verify=true))]
     fn read_many<'py>(
         &self,
         py: Python<'py>,
         names: Vec<Vec<u8>>,
         verify: bool,
-    ) -> PyResult<Vec<Bound<'py, PyArray1<u8>>>> {
+    ) -> PyResult<Vec<Bound<'py, PyUntypedArray>>> {
         let mut arrays = Vec::with_capacity(names.len());
+        let mut lens = Vec::with_capacity(names.len());
+        let mut descrs: Vec<(DType, Bound<'py, PyArrayDescr>)> = Vec::new(); // a checkpoint has few dtypes
         for name in &names {
             let info = self.info(py, name)?;
             let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
@@ -211,12 +266,21 @@ impl CheckpointFile {
                 .ok()
                 .and_then(|n| n.checked_mul(elem))
                 .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))?;
+            let descr = match descrs.iter().find(|(dtype, _)| *dtype == info.dtype) {
+                Some((_, descr)) => descr.clone(),
+                None => {
+                    let descr = numpy_dtype(py, info.dtype)?;
+                    descrs.push((info.dtype, descr.clone()));
+                    descr
+                }
+            };
             // Safety: filled entirely by read_many below before Python sees it; dropped unread on error.
-            arrays.push(unsafe { new_tensor_array(py, len) }?);
+            arrays.push(unsafe { new_tensor_array(py, &descr, &info.shape, len) }?);
+            lens.push(len);
         }
         let mut jobs = Vec::with_capacity(names.len());
-        for (name, array) in names.iter().zip(&arrays) {
-            jobs.push((name.as_slice(), unsafe { array.as_slice_mut() }?));
+        for ((name, array), &len) in names.iter().zip(&arrays).zip(&lens) {
+            jobs.push((name.as_slice(), unsafe { tensor_bytes(array, len) }));
         }
         py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))?;
         Ok(arrays)

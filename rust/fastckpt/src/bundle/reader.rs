@@ -237,13 +237,16 @@ impl BundleReader {
     }
 
     fn tensor(&self, name: &[u8]) -> Result<(&Location, &TensorInfo)> {
-        let index = self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name));
-        match index {
+        match self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name)) {
             Ok(i) => Ok((&self.locations[i], &self.tensors[i].1)),
-            Err(_) => Err(Error::not_found("no such tensor in the checkpoint")),
+            Err(_) => Err(self.in_context(name)(Error::not_found("no such tensor in the checkpoint"))),
         }
-        .for_tensor(&String::from_utf8_lossy(name))
-        .in_file(&index_path(&self.prefix))
+    }
+
+    /// Names tensor `name` and the index file in an error, unless more precise ones are named already. Built
+    /// only on error: tensors are read by the thousand.
+    fn in_context<'a>(&'a self, name: &'a [u8]) -> impl Fn(Error) -> Error + 'a {
+        move |e| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&index_path(&self.prefix))
     }
 
     /// Data file `shard`, opened and mapped on first use.
@@ -310,8 +313,7 @@ impl BundleReader {
         if !entry.slices.is_empty() || !fixed_size || (self.swap_bytes && info.dtype.swap_unit() > 1) {
             return Ok(None);
         }
-        let tensor_name = String::from_utf8_lossy(name);
-        self.entry_bytes(entry, info).for_tensor(&tensor_name).in_file(&index_path(&self.prefix)).map(Some)
+        self.entry_bytes(entry, info).map_err(self.in_context(name)).map(Some)
     }
 
     fn verify(&self, entry: &Location, actual: u32) -> Result<()> {
@@ -359,10 +361,7 @@ impl BundleReader {
     /// read only the bytes they need and so cannot be checked.
     pub fn read_into(&self, name: &[u8], sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
         let (entry, info) = self.tensor(name)?;
-        let tensor_name = String::from_utf8_lossy(name);
-        self.read_entry_into(name, entry, info, sel, verify, out)
-            .for_tensor(&tensor_name)
-            .in_file(&index_path(&self.prefix))
+        self.read_entry_into(name, entry, info, sel, verify, out).map_err(self.in_context(name))
     }
 
     fn read_entry_into(
@@ -453,8 +452,8 @@ impl BundleReader {
                 others.push((name, location, info, out));
                 continue;
             }
-            let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&index_path(&self.prefix));
-            let mapped = self.entry_bytes(location, info).map_err(context)?;
+            let context = self.in_context(name);
+            let mapped = self.entry_bytes(location, info).map_err(&context)?;
             if out.len() != mapped.range.len() {
                 let message = format!("output buffer of {} bytes for a tensor of {}", out.len(), mapped.range.len());
                 return Err(context(Error::invalid_argument(message)));
@@ -528,21 +527,19 @@ impl BundleReader {
                         checksum::combine(acc, piece_crc(k), READ_PIECE.min(len - k * READ_PIECE))
                     }),
                 };
-                self.verify(tensor.location, crc).for_tensor(&String::from_utf8_lossy(tensor.name))?;
+                self.verify(tensor.location, crc).for_key(tensor.name)?;
             }
         }
         others.into_par_iter().try_for_each(|(name, location, info, out)| {
             self.read_entry_into(name, location, info, &Selection::full(&info.shape), verify, out)
-                .for_key(name)
-                .in_file(&index_path(&self.prefix))
+                .map_err(self.in_context(name))
         })
     }
 
     /// Reads the selection `sel` of a string tensor, verifying checksums.
     pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
         let (entry, info) = self.tensor(name)?;
-        let tensor_name = String::from_utf8_lossy(name);
-        self.read_entry_strings(name, entry, info, sel).for_tensor(&tensor_name).in_file(&index_path(&self.prefix))
+        self.read_entry_strings(name, entry, info, sel).map_err(self.in_context(name))
     }
 
     fn read_entry_strings(
