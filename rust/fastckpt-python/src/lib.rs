@@ -63,6 +63,12 @@ unsafe fn new_tensor_array<'py>(
     len: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let mut dims = shape.iter().map(|&d| npy_intp::try_from(d)).collect::<Result<Vec<_>, _>>()?;
+    // The core fills `len` bytes: numpy's idea of the size must be the same, or it would read past them.
+    let numpy_len = shape.iter().try_fold(descr.itemsize() as u64, |n, &d| n.checked_mul(d));
+    if numpy_len != Some(len as u64) {
+        let message = format!("{shape:?} values of numpy dtype {descr} are not the {len} bytes of the tensor");
+        return Err(PyValueError::new_err(message));
+    }
     let mut data = std::ptr::null_mut();
     let mut allocation = None;
     #[cfg(target_os = "linux")]
