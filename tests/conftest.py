@@ -71,8 +71,11 @@ def check_against_expected(expected: Expected) -> None:
     assert reader.get_variable_to_shape_map() == {n: t["shape"] for n, t in expected.tensors.items()}
     dtypes = {n: d.name for n, d in reader.get_variable_to_dtype_map().items()}
     assert dtypes == {n: t["dtype"] for n, t in expected.tensors.items()}
+    all_at_once = reader.get_tensors()
+    assert sorted(all_at_once) == sorted(expected.tensors)
     for name in expected.tensors:
         assert_same_value(reader.get_tensor(name), expected.value(name), name)
+        assert_same_value(all_at_once[name], expected.value(name), name)
 
 
 @pytest.fixture
