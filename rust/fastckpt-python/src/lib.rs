@@ -109,6 +109,9 @@ unsafe fn new_tensor_array<'py>(
 /// Safety: nothing else refers to the array's data while the slice lives (as for numpy's `as_slice_mut`).
 #[allow(clippy::mut_from_ref)]
 unsafe fn tensor_bytes<'a>(array: &'a Bound<'_, PyUntypedArray>, len: usize) -> &'a mut [u8] {
+    if len == 0 {
+        return &mut []; // numpy's data pointer is then not promised to be non-null
+    }
     unsafe { std::slice::from_raw_parts_mut((*array.as_array_ptr()).fields.data.cast::<u8>(), len) }
 }
 
