@@ -104,11 +104,13 @@ unsafe fn new_tensor_array<'py>(
     Ok(array)
 }
 
-/// The bytes of an array made by [`new_tensor_array`], to fill.
+/// The bytes of an array made by [`new_tensor_array`] (C-contiguous, so its elements times their size), to
+/// fill.
 ///
 /// Safety: nothing else refers to the array's data while the slice lives (as for numpy's `as_slice_mut`).
 #[allow(clippy::mut_from_ref)]
-unsafe fn tensor_bytes<'a>(array: &'a Bound<'_, PyUntypedArray>, len: usize) -> &'a mut [u8] {
+unsafe fn tensor_bytes<'a>(array: &'a Bound<'_, PyUntypedArray>) -> &'a mut [u8] {
+    let len = array.len() * array.dtype().itemsize();
     if len == 0 {
         return &mut []; // numpy's data pointer is then not promised to be non-null
     }
@@ -251,7 +253,7 @@ impl CheckpointFile {
             .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))?;
         // Safety: the array is uninitialized until read_into fills all of it; on error it is dropped unread.
         let array = unsafe { new_tensor_array(py, &numpy::dtype::<u8>(py), &[len as u64], len) }?;
-        let out = unsafe { tensor_bytes(&array, len) };
+        let out = unsafe { tensor_bytes(&array) };
         py.detach(|| self.inner.read_into(name, &sel, verify, out)).map_err(|e| to_py_err(py, e))?;
         Ok(array)
     }
@@ -266,7 +268,6 @@ impl CheckpointFile {
         verify: bool,
     ) -> PyResult<Vec<Bound<'py, PyUntypedArray>>> {
         let mut arrays = Vec::with_capacity(names.len());
-        let mut lens = Vec::with_capacity(names.len());
         let mut descrs: Vec<(DType, Bound<'py, PyArrayDescr>)> = Vec::new(); // a checkpoint has few dtypes
         for name in &names {
             let info = self.info(py, name)?;
@@ -285,11 +286,10 @@ impl CheckpointFile {
             };
             // Safety: filled entirely by read_many below before Python sees it; dropped unread on error.
             arrays.push(unsafe { new_tensor_array(py, &descr, &info.shape, len) }?);
-            lens.push(len);
         }
         let mut jobs = Vec::with_capacity(names.len());
-        for ((name, array), &len) in names.iter().zip(&arrays).zip(&lens) {
-            jobs.push((name.as_slice(), unsafe { tensor_bytes(array, len) }));
+        for (name, array) in names.iter().zip(&arrays) {
+            jobs.push((name.as_slice(), unsafe { tensor_bytes(array) }));
         }
         py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))?;
         Ok(arrays)
