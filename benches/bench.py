@@ -26,6 +26,8 @@ import numpy as np
 
 GIB = 1 << 30
 HERE = Path(__file__).resolve().parent
+# Free page reporting (virtio-balloon): free blocks of 2**order pages are handed back to the VM's host.
+PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
 
 
 # Scenarios ---------------------------------------------------------------------------------------------------
@@ -237,7 +239,43 @@ def measure(args, scenario, contender, cold) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
+def page_reporting() -> "str | None":
+    """The order of the free blocks this VM reports to its host, or None where there is no such reporting."""
+    try:
+        return PAGE_REPORTING_ORDER.read_text().strip()
+    except OSError:
+        return None
+
+
+class PagesKept:
+    """Pauses free page reporting for a run, so that every contender allocates memory the host has backed.
+
+    Memory freed in a VM with free page reporting is handed back to the host within moments; touching it again
+    faults on the host (~3 us a page). Dropping a file's pages for a cold read frees them, so a cold read then
+    either gets backed pages or not, depending on the race with the reporting: on the machine of BENCHMARKS.md
+    this alone swung a plain 1 GiB read between 0.42 and 2.4 s. An order above the largest free block reports
+    nothing; the previous order is restored on exit."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.previous = enabled, None
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = page_reporting()
+            if self.previous is None:
+                raise SystemExit("--keep-pages: this machine has no free page reporting to pause")
+            try:
+                PAGE_REPORTING_ORDER.write_text("11")  # above MAX_PAGE_ORDER (10): no block is large enough
+            except OSError as e:
+                raise SystemExit(f"--keep-pages: cannot pause free page reporting ({e}); run as root") from e
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            PAGE_REPORTING_ORDER.write_text(self.previous)
+
+
+def machine(pages_kept: bool) -> str:
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -253,8 +291,11 @@ def machine() -> str:
             versions.append(f"{module} {version(module if module != 'tensorflow' else 'tensorflow-cpu')}")
         except Exception:
             pass
+    order = page_reporting()
+    reporting = ("" if order is None else "; free page reporting to the host: "
+                 + ("paused for this run (--keep-pages)" if pages_kept else f"on (blocks of order {order})"))
     return (f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB memory; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; " + ", ".join(versions))
+            f"Python {platform.python_version()}; " + ", ".join(versions) + reporting)
 
 
 def targets(medians: dict) -> list:
@@ -288,28 +329,8 @@ def targets(medians: dict) -> list:
     return out + [""]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the transformer and embedding checkpoints")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of alternating contenders (median reported)")
-    parser.add_argument("--scenarios", default="transformer,small,embedding")
-    parser.add_argument("--workdir", type=Path, default=HERE / "data", help="where checkpoints are built and kept")
-    parser.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown report, or - for stdout only")
-    parser.add_argument("--worker", nargs=3, metavar=("SCENARIO", "CONTENDER", "COLD"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        scenario, contender, cold = args.worker
-        print(json.dumps(worker(scenario, contender, cold == "1", args.size_gib, args.workdir)))
-        return
-
-    lines = ["# Benchmarks", "", f"Machine: {machine()}.", "",
-             f"`python benches/bench.py --size-gib {args.size_gib:g} --rounds {args.rounds}`: median of {args.rounds} "
-             "rounds, contenders alternating in each round, each in a fresh process that first touches and frees "
-             "three times the data unless it only opens or reads one row (so that what it allocates is memory the "
-             "VM's host has backed: this VM's balloon hands free memory back to the host, and touching it again costs "
-             "~3 us a page); range is the fastest and slowest round relative to the median (this VM's disk is noisy). "
-             "Peak memory is the growth of the resident set during the operation, relative to the bytes of tensor "
-             "data.", ""]
+def run_plans(args, lines: list) -> dict:
+    """Runs every scenario's plan, appending its tables to `lines`; returns the medians."""
     medians = {}  # (scenario, operation, cold, contender) -> (seconds, peak memory / data)
     for scenario in args.scenarios.split(","):
         paths = prepare(args.workdir, scenario, args.size_gib)
@@ -338,6 +359,35 @@ def main() -> None:
                     lines.append(f"| {contender} | {shown} | {spread} | {rate} | {seconds / baseline:.2f}x | {peak:.2f} |")
                 lines.append("")
                 print("\n".join(lines[-len(contenders) - 4:]), flush=True)
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the transformer and embedding checkpoints")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of alternating contenders (median reported)")
+    parser.add_argument("--scenarios", default="transformer,small,embedding")
+    parser.add_argument("--workdir", type=Path, default=HERE / "data", help="where checkpoints are built and kept")
+    parser.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown report, or - for stdout only")
+    parser.add_argument("--keep-pages", action="store_true",
+                        help="pause the VM's free page reporting during the run (root; see PagesKept)")
+    parser.add_argument("--worker", nargs=3, metavar=("SCENARIO", "CONTENDER", "COLD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        scenario, contender, cold = args.worker
+        print(json.dumps(worker(scenario, contender, cold == "1", args.size_gib, args.workdir)))
+        return
+
+    lines = ["# Benchmarks", "", f"Machine: {machine(args.keep_pages)}.", "",
+             f"`python benches/bench.py --size-gib {args.size_gib:g} --rounds {args.rounds}"
+             + (" --keep-pages" if args.keep_pages else "") + f"`: median of {args.rounds} rounds, contenders "
+             "alternating in each round, each in a fresh process that first touches and frees three times the data "
+             "unless it only opens or reads one row, so that what it allocates is memory the VM's host has backed "
+             "(a VM's balloon may hand free memory back to its host; touching it again then costs ~3 us a page). "
+             "Range is the fastest and slowest round relative to the median. Peak memory is the growth of the "
+             "resident set during the operation, relative to the bytes of tensor data.", ""]
+    with PagesKept(args.keep_pages):
+        medians = run_plans(args, lines)
     lines[6:6] = targets(medians)
     report = "\n".join(lines) + "\n"
     if args.out == "-":
