@@ -152,6 +152,15 @@ impl CheckpointFile {
         })
     }
 
+    /// The bytes that `elements` elements of the numeric tensor `name` take.
+    fn byte_len(&self, py: Python<'_>, name: &[u8], info: &fastckpt::TensorInfo, elements: u64) -> PyResult<usize> {
+        let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
+        usize::try_from(elements)
+            .ok()
+            .and_then(|n| n.checked_mul(elem))
+            .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))
+    }
+
     fn selection(&self, py: Python<'_>, name: &[u8], region: Option<Vec<(u64, u64, u64)>>) -> PyResult<Selection> {
         let shape = &self.info(py, name)?.shape;
         match region {
@@ -246,11 +255,7 @@ impl CheckpointFile {
     ) -> PyResult<Bound<'py, PyUntypedArray>> {
         let info = self.info(py, name)?;
         let sel = self.selection(py, name, region)?;
-        let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
-        let len = usize::try_from(sel.num_elements())
-            .ok()
-            .and_then(|n| n.checked_mul(elem))
-            .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))?;
+        let len = self.byte_len(py, name, info, sel.num_elements())?;
         // Safety: the array is uninitialized until read_into fills all of it; on error it is dropped unread.
         let array = unsafe { new_tensor_array(py, &numpy::dtype::<u8>(py), &[len as u64], len) }?;
         let out = unsafe { tensor_bytes(&array) };
@@ -271,11 +276,7 @@ impl CheckpointFile {
         let mut descrs: Vec<(DType, Bound<'py, PyArrayDescr>)> = Vec::new(); // a checkpoint has few dtypes
         for name in &names {
             let info = self.info(py, name)?;
-            let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
-            let len = usize::try_from(Selection::full(&info.shape).num_elements())
-                .ok()
-                .and_then(|n| n.checked_mul(elem))
-                .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))?;
+            let len = self.byte_len(py, name, info, Selection::full(&info.shape).num_elements())?;
             let descr = match descrs.iter().find(|(dtype, _)| *dtype == info.dtype) {
                 Some((_, descr)) => descr.clone(),
                 None => {
