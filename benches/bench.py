@@ -2,6 +2,7 @@
 
     python benches/bench.py                      # 1 GiB checkpoints, 5 rounds, writes BENCHMARKS.md
     python benches/bench.py --size-gib 0.25 --rounds 1 --out -     # a quick look, printed only
+    sudo python benches/bench.py --keep-pages    # on a VM that hands freed memory back to its host (see PagesKept)
 
 Needs tensorflow-cpu and safetensors besides fastckpt. Scenarios (built once under --workdir):
 transformer (large matrices and small vectors), small (10,000 small tensors), embedding (one table).
