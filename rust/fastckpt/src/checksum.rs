@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use crc_fast::CrcAlgorithm::Crc32Iscsi;
 
 /// How crc_fast computes a CRC32C on this CPU. Its default fuses the CPU's crc32 instruction with carry-less
-/// multiplication; where that instruction is slow (AMD Zen 1 issues one every three cycles), its plain
+/// multiplication; where that instruction is slow (as on the AMD Zen 1 of BENCHMARKS.md), its plain
 /// carry-less folding is faster (there 9.7 against 7.5 GB/s). Both give the same values.
 #[derive(Clone, Copy)]
 enum Engine {
