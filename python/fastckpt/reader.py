@@ -142,12 +142,14 @@ class CheckpointReader:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
         values as ``get_tensor`` returns them."""
         if names is None:
-            names, enums, _ = self._file.tensors()
-            keys = [name.encode("utf-8", "surrogateescape") for name in names]
-            dtypes = [dtype_of_enum(enum) for enum in enums]
-        else:
-            names = list(names)
-            keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
+            # String tensors come back as None, and are read one by one.
+            names, arrays = self._file.read_all(self._verify)
+            return {
+                name: self.get_tensor(name) if value is None else value[()] if not value.ndim else value
+                for name, value in zip(names, arrays)
+            }
+        names = list(names)
+        keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
         numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
         arrays = self._file.read_many([keys[i] for i in numeric], self._verify)
         values = {names[i]: value[()] if not value.ndim else value for i, value in zip(numeric, arrays)}

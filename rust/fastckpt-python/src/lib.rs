@@ -161,6 +161,37 @@ impl CheckpointFile {
             .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))
     }
 
+    /// Reads whole numeric tensors, `(name, info)`, into new arrays of their dtype and shape, in parallel with
+    /// the GIL released.
+    fn read_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        tensors: &[(&[u8], &fastckpt::TensorInfo)],
+        verify: bool,
+    ) -> PyResult<Vec<Bound<'py, PyUntypedArray>>> {
+        let mut arrays = Vec::with_capacity(tensors.len());
+        let mut descrs: Vec<(DType, Bound<'py, PyArrayDescr>)> = Vec::new(); // a checkpoint has few dtypes
+        for &(name, info) in tensors {
+            let len = self.byte_len(py, name, info, Selection::full(&info.shape).num_elements())?;
+            let descr = match descrs.iter().find(|(dtype, _)| *dtype == info.dtype) {
+                Some((_, descr)) => descr.clone(),
+                None => {
+                    let descr = numpy_dtype(py, info.dtype)?;
+                    descrs.push((info.dtype, descr.clone()));
+                    descr
+                }
+            };
+            // Safety: filled entirely by the read below before Python sees it; dropped unread on error.
+            arrays.push(unsafe { new_tensor_array(py, &descr, &info.shape, len) }?);
+        }
+        let mut jobs = Vec::with_capacity(tensors.len());
+        for (&(name, _), array) in tensors.iter().zip(&arrays) {
+            jobs.push((name, unsafe { tensor_bytes(array) }));
+        }
+        py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))?;
+        Ok(arrays)
+    }
+
     fn selection(&self, py: Python<'_>, name: &[u8], region: Option<Vec<(u64, u64, u64)>>) -> PyResult<Selection> {
         let shape = &self.info(py, name)?.shape;
         match region {
@@ -272,28 +303,24 @@ impl CheckpointFile {
         names: Vec<Vec<u8>>,
         verify: bool,
     ) -> PyResult<Vec<Bound<'py, PyUntypedArray>>> {
-        let mut arrays = Vec::with_capacity(names.len());
-        let mut descrs: Vec<(DType, Bound<'py, PyArrayDescr>)> = Vec::new(); // a checkpoint has few dtypes
-        for name in &names {
-            let info = self.info(py, name)?;
-            let len = self.byte_len(py, name, info, Selection::full(&info.shape).num_elements())?;
-            let descr = match descrs.iter().find(|(dtype, _)| *dtype == info.dtype) {
-                Some((_, descr)) => descr.clone(),
-                None => {
-                    let descr = numpy_dtype(py, info.dtype)?;
-                    descrs.push((info.dtype, descr.clone()));
-                    descr
-                }
-            };
-            // Safety: filled entirely by read_many below before Python sees it; dropped unread on error.
-            arrays.push(unsafe { new_tensor_array(py, &descr, &info.shape, len) }?);
-        }
-        let mut jobs = Vec::with_capacity(names.len());
-        for (name, array) in names.iter().zip(&arrays) {
-            jobs.push((name.as_slice(), unsafe { tensor_bytes(array) }));
-        }
-        py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))?;
-        Ok(arrays)
+        let tensors =
+            names.iter().map(|name| Ok((name.as_slice(), self.info(py, name)?))).collect::<PyResult<Vec<_>>>()?;
+        self.read_arrays(py, &tensors, verify)
+    }
+
+    /// Every tensor, in key order, as `(names, values)`: each numeric tensor an array of its dtype and shape,
+    /// read in parallel with the GIL released, each string tensor None (see `read_strings`).
+    #[pyo3(signature = (verify=true))]
+    fn read_all<'py>(&self, py: Python<'py>, verify: bool) -> PyResult<Bound<'py, PyTuple>> {
+        let all = self.inner.tensors();
+        let numeric: Vec<(&[u8], &fastckpt::TensorInfo)> = all
+            .iter()
+            .filter(|(_, info)| info.dtype.size().is_some())
+            .map(|(key, info)| (key.as_slice(), info))
+            .collect();
+        let mut arrays = self.read_arrays(py, &numeric, verify)?.into_iter();
+        let values = PyList::new(py, all.iter().map(|(_, info)| info.dtype.size().and_then(|_| arrays.next())))?;
+        PyTuple::new(py, [self.names(py)?.into_any(), values.into_any()])
     }
 
     /// Reads whole numeric tensors into the caller's arrays, `names[i]` into `outs[i]` (writable flat uint8 views),
