@@ -45,6 +45,12 @@ def _encode(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
 
 
+def _as_returned(value: np.ndarray):
+    """A value as TensorFlow's reader returns it: a scalar as a numpy scalar (bytes for a string), not a 0-d
+    array; other arrays as they are."""
+    return value[()] if value.ndim == 0 else value
+
+
 def _resolve(path: str) -> str:
     """The checkpoint a user's path means: a prefix or V1 file as is; for a directory, its SavedModel
     variables or the latest checkpoint of its state file."""
@@ -134,9 +140,7 @@ class CheckpointReader:
             fastckpt.errors.DataLossError: its bytes are corrupt (checksum mismatch) or missing.
         """
         key, dtype, shape = self._lookup(name)
-        value = self._read(key, dtype, shape, None)
-        # Like TensorFlow: a scalar comes back as a numpy scalar (bytes for a string), not a 0-d array.
-        return value[()] if not shape else value
+        return _as_returned(self._read(key, dtype, shape, None))
 
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
@@ -145,14 +149,14 @@ class CheckpointReader:
             # String tensors come back as None, and are read one by one.
             names, arrays = self._file.read_all(self._verify)
             return {
-                name: self.get_tensor(name) if value is None else value[()] if not value.ndim else value
+                name: self.get_tensor(name) if value is None else _as_returned(value)
                 for name, value in zip(names, arrays)
             }
         names = list(names)
         keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
         numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
         arrays = self._file.read_many([keys[i] for i in numeric], self._verify)
-        values = {names[i]: value[()] if not value.ndim else value for i, value in zip(numeric, arrays)}
+        values = {names[i]: _as_returned(value) for i, value in zip(numeric, arrays)}
         # Strings, read one by one, in the order asked.
         return {name: values[name] if name in values else self.get_tensor(name) for name in names}
 
@@ -297,9 +301,8 @@ class LazyTensor:
         value = self._reader._read(self._key, self.dtype, counts, region)
         if flips:
             value = value[tuple(slice(None, None, -1) if flip else slice(None) for flip in flips)]
-        value = value.reshape(result_shape)
         # numpy gives a scalar, not a 0-d array, when every dimension is indexed by an integer.
-        return value[()] if result_shape == () else value
+        return _as_returned(value.reshape(result_shape))
 
     def __repr__(self) -> str:
         return f"<fastckpt.LazyTensor shape={list(self.shape)} dtype={self.dtype.name}>"
