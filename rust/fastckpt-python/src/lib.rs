@@ -313,13 +313,12 @@ impl CheckpointFile {
     #[pyo3(signature = (verify=true))]
     fn read_all<'py>(&self, py: Python<'py>, verify: bool) -> PyResult<Bound<'py, PyTuple>> {
         let all = self.inner.tensors();
-        let numeric: Vec<(&[u8], &fastckpt::TensorInfo)> = all
-            .iter()
-            .filter(|(_, info)| info.dtype.size().is_some())
-            .map(|(key, info)| (key.as_slice(), info))
-            .collect();
+        let is_numeric = |info: &fastckpt::TensorInfo| info.dtype.size().is_some();
+        let numeric: Vec<(&[u8], &fastckpt::TensorInfo)> =
+            all.iter().filter(|(_, info)| is_numeric(info)).map(|(key, info)| (key.as_slice(), info)).collect();
         let mut arrays = self.read_arrays(py, &numeric, verify)?.into_iter();
-        let values = PyList::new(py, all.iter().map(|(_, info)| info.dtype.size().and_then(|_| arrays.next())))?;
+        let values = all.iter().map(|(_, info)| if is_numeric(info) { arrays.next() } else { None });
+        let values = PyList::new(py, values)?;
         PyTuple::new(py, [self.names(py)?.into_any(), values.into_any()])
     }
 
