@@ -12,7 +12,6 @@ A directory written by a Saver holds a text-format ``CheckpointState``::
 """
 from __future__ import annotations
 
-import glob
 import os
 import re
 import uuid
@@ -20,7 +19,7 @@ from typing import List, Optional, Sequence, Union
 
 from google.protobuf import text_format
 
-from . import errors
+from . import _fastckpt, errors
 from .protos import CheckpointState
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "get_checkpoint_state",
     "latest_checkpoint",
     "meta_graph_filename",
-    "resolve_checkpoint_files",
     "update_checkpoint_state",
 ]
 
@@ -83,8 +81,13 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
 
 
 def checkpoint_exists(prefix: str) -> bool:
-    """Whether a checkpoint exists at ``prefix``: a V2 index, a V1 file, or the shards of a V1 checkpoint."""
-    return bool(resolve_checkpoint_files(os.fspath(prefix)))
+    """Whether a checkpoint exists at ``prefix``: a V2 index, a V1 file, or the shards of a V1 checkpoint
+    (files of other kinds, such as a ``.meta``, are not checkpoints)."""
+    try:
+        _fastckpt.locate_checkpoint(os.fspath(prefix))
+    except errors.NotACheckpointError:
+        return False
+    return True
 
 
 def latest_checkpoint(checkpoint_dir: str, latest_filename: Optional[str] = None) -> Optional[str]:
@@ -97,18 +100,6 @@ def latest_checkpoint(checkpoint_dir: str, latest_filename: Optional[str] = None
     if state is not None and checkpoint_exists(state.model_checkpoint_path):
         return state.model_checkpoint_path
     return None
-
-
-def resolve_checkpoint_files(path: str) -> Optional[List[str]]:
-    """What ``path`` names: ``[prefix]`` for a V2 checkpoint, the file(s) of a V1 checkpoint, or None."""
-    if os.path.isfile(path + ".index"):
-        return [path]
-    if os.path.isfile(path):
-        return [path]
-    if glob.has_magic(path):
-        return sorted(glob.glob(path)) or None
-    shards = sorted(glob.glob(glob.escape(path) + "-?????-of-?????"))
-    return shards or None
 
 
 def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta") -> str:

@@ -17,6 +17,8 @@ __all__ = [
     "DataLossError",
     "InvalidArgumentError",
     "UnimplementedError",
+    "NotACheckpointError",
+    "InvalidCheckpointStateError",
 ]
 
 
@@ -53,3 +55,17 @@ class InvalidArgumentError(OpError):
 
 class UnimplementedError(OpError):
     """The file uses a feature fastckpt does not read (variant tensors, a newer format version)."""
+
+
+# Where TensorFlow raises ValueError rather than an OpError, fastckpt's error is both, so that code written for
+# TensorFlow (``except ValueError``) keeps catching it.
+
+
+class NotACheckpointError(NotFoundError, ValueError):
+    """No usable checkpoint where one was asked for: ``Saver.restore`` of a path that is no checkpoint
+    (TensorFlow: "The passed save_path is not a valid checkpoint"), ``load_checkpoint`` of a directory
+    without one."""
+
+
+class InvalidCheckpointStateError(DataLossError, ValueError):
+    """A ``checkpoint`` state file that names no checkpoint (empty, or without ``model_checkpoint_path``)."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import errors
 from ._fastckpt import CheckpointFile
-from .checkpoint_state import latest_checkpoint, resolve_checkpoint_files
+from .checkpoint_state import latest_checkpoint
 from .dtypes import DType, dtype_of_enum
 from .protos import DataType, TrackableObjectGraph
 
@@ -75,19 +75,19 @@ class CheckpointReader:
     Data files are memory-mapped; each ``get_tensor`` copies the tensor once, into the array it returns, and
     verifies its CRC32C as TensorFlow does (``verify_checksums=False`` skips that).
 
+    A path to one of a V2 checkpoint's own files (``model.ckpt.index``, ``model.ckpt.data-00000-of-00001``)
+    opens that checkpoint.
+
     Raises:
-        fastckpt.errors.NotFoundError: nothing readable at ``path``.
-        fastckpt.errors.DataLossError: the index is corrupt or truncated.
+        fastckpt.errors.NotACheckpointError: nothing at ``path`` is a checkpoint (a ``NotFoundError`` and a
+            ``ValueError``); for a file of another kind (a ``.meta``, a state file, ``.h5``, ``.safetensors``,
+            ...), the message says what it is and what to pass instead.
+        fastckpt.errors.DataLossError: the checkpoint is corrupt or truncated.
     """
 
     def __init__(self, path: PathLike, *, verify_checksums: bool = True):
-        path = _resolve(os.fspath(path))
-        files = resolve_checkpoint_files(path)
-        if not files:
-            raise errors.NotFoundError(f"no checkpoint at {path}: no {path}.index and no V1 checkpoint file", path)
-        # [path] is a V2 prefix or a single V1 file; anything else, the files of a sharded V1 checkpoint.
-        self._file = CheckpointFile.open(path) if files == [path] else CheckpointFile.open_v1(files)
-        self._path = path
+        self._file = CheckpointFile.open(_resolve(os.fspath(path)))
+        self._path = os.fspath(self._file.path)
         self._verify = verify_checksums
         # Names, dtypes and shapes stay in the extension, looked up there: opening builds no Python object
         # per tensor.
@@ -111,7 +111,7 @@ class CheckpointReader:
         return {name: dtype_of_enum(enum) for name, enum in self._file.dtype_map().items()}
 
     def has_tensor(self, name: str) -> bool:
-        return isinstance(name, str) and self._file.lookup(_encode(name)) is not None
+        return isinstance(name, str) and _encode(name) in self._file
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.has_tensor(name)
@@ -125,10 +125,7 @@ class CheckpointReader:
     def _lookup(self, name: str) -> Tuple[bytes, DType, Tuple[int, ...]]:
         """The key, dtype and shape of tensor ``name``."""
         key = _encode(name)
-        found = self._file.lookup(key)
-        if found is None:
-            raise errors.NotFoundError(f"tensor {name!r} not found in checkpoint {self._path}", self._path, name)
-        dtype_enum, shape = found
+        dtype_enum, shape = self._file.lookup(key)
         return key, dtype_of_enum(dtype_enum), shape
 
     def get_tensor(self, name: str) -> np.ndarray:

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::slices::TensorSlice;
-use fastckpt::{Checkpoint, DType, DimSelection, Error, ErrorKind, Selection};
+use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection};
 use numpy::ndarray::ArrayView1;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{
@@ -22,6 +22,7 @@ use std::ffi::c_int;
 fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
     let class = match err.kind {
         ErrorKind::NotFound => "NotFoundError",
+        ErrorKind::NotACheckpoint => "NotACheckpointError",
         ErrorKind::DataLoss => "DataLossError",
         ErrorKind::InvalidArgument => "InvalidArgumentError",
         ErrorKind::Unimplemented => "UnimplementedError",
@@ -138,6 +139,8 @@ fn py_name<'py>(py: Python<'py>, key: &[u8]) -> PyResult<Bound<'py, PyAny>> {
 #[pyclass(frozen, module = "fastckpt._fastckpt")]
 struct CheckpointFile {
     inner: Checkpoint,
+    /// What was opened: the V2 prefix, or the V1 file or pattern.
+    path: PathBuf,
 }
 
 impl CheckpointFile {
@@ -146,10 +149,7 @@ impl CheckpointFile {
     }
 
     fn info(&self, py: Python<'_>, name: &[u8]) -> PyResult<&fastckpt::TensorInfo> {
-        self.inner.info(name).ok_or_else(|| {
-            let err = Error::not_found("no such tensor in the checkpoint");
-            to_py_err(py, self.in_context(err, name))
-        })
+        self.inner.info(name).ok_or_else(|| to_py_err(py, Error::tensor_not_found(name).in_file(&self.inner.path())))
     }
 
     /// The bytes that `elements` elements of the numeric tensor `name` take.
@@ -206,18 +206,22 @@ impl CheckpointFile {
 
 #[pymethods]
 impl CheckpointFile {
-    /// Opens a V2 checkpoint by prefix, or a V1 checkpoint file.
+    /// Opens the checkpoint a path names: a V2 prefix or one of its files, a V1 file or file pattern.
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = py.detach(|| Checkpoint::open(&path)).map_err(|e| to_py_err(py, e))?;
-        Ok(CheckpointFile { inner })
+        let opened = py.detach(|| {
+            let location = locate(&path)?;
+            Ok::<_, Error>((Checkpoint::open_location(&location)?, location.path().to_path_buf()))
+        });
+        let (inner, path) = opened.map_err(|e| to_py_err(py, e))?;
+        Ok(CheckpointFile { inner, path })
     }
 
-    /// Opens the files of a (sharded) V1 checkpoint together.
-    #[staticmethod]
-    fn open_v1(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Self> {
-        let inner = py.detach(|| Checkpoint::open_v1(&paths)).map_err(|e| to_py_err(py, e))?;
-        Ok(CheckpointFile { inner })
+    /// What was opened: the V2 prefix (also when a path to its `.index` or a data file was given), or the V1
+    /// file or pattern.
+    #[getter]
+    fn path(&self) -> &PathBuf {
+        &self.path
     }
 
     /// "v2" or "v1".
@@ -251,9 +255,14 @@ impl CheckpointFile {
         self.inner.tensors().len()
     }
 
-    /// The dtype enum and shape of tensor `name`, or None if there is no such tensor.
-    fn lookup<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<Option<(i32, Bound<'py, PyTuple>)>> {
-        self.inner.info(name).map(|info| Ok((info.dtype.as_proto(), PyTuple::new(py, &info.shape)?))).transpose()
+    /// The dtype enum and shape of tensor `name`; a NotFoundError if there is no such tensor.
+    fn lookup<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<(i32, Bound<'py, PyTuple>)> {
+        let info = self.info(py, name)?;
+        Ok((info.dtype.as_proto(), PyTuple::new(py, &info.shape)?))
+    }
+
+    fn __contains__(&self, name: &[u8]) -> bool {
+        self.inner.info(name).is_some()
     }
 
     /// `{name: [d0, d1, ...]}` of every tensor.
@@ -518,6 +527,13 @@ impl BundleFileWriter {
     }
 }
 
+/// The name of the checkpoint `path` names (its V2 prefix, or the V1 file or pattern), without opening it;
+/// a NotACheckpointError saying what is there instead when nothing is.
+#[pyfunction]
+fn locate_checkpoint(py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
+    py.detach(|| locate(&path)).map(|location| location.path().to_path_buf()).map_err(|e| to_py_err(py, e))
+}
+
 /// Merges checkpoints into one at `merged_prefix` (TensorFlow's MergeV2Checkpoints).
 #[pyfunction]
 #[pyo3(signature = (prefixes, merged_prefix, durable=false))]
@@ -540,6 +556,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CheckpointFile>()?;
     m.add_class::<BundleFileWriter>()?;
     m.add_class::<MappedOwner>()?;
+    m.add_function(wrap_pyfunction!(locate_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
     Ok(())

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle::{index_path, BundleReader};
 use crate::error::{Error, Result};
+use crate::locate::{locate, Location};
 use crate::slices::Selection;
 use crate::tensor::TensorInfo;
 use crate::v1::V1Reader;
@@ -17,15 +18,17 @@ pub enum Checkpoint {
 }
 
 impl Checkpoint {
-    /// Opens a V2 checkpoint by its prefix, or else a V1 checkpoint file at that path.
+    /// Opens the checkpoint `path` names (see [`locate`]): a V2 prefix or one of its files, a V1 file or
+    /// the pattern of a sharded V1 checkpoint.
     pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint> {
-        let path = path.as_ref();
-        if index_path(path).is_file() {
-            Ok(Checkpoint::Bundle(BundleReader::open(path)?))
-        } else if path.is_file() {
-            Ok(Checkpoint::V1(V1Reader::open(&[path.to_path_buf()])?))
-        } else {
-            Err(Error::not_found("no checkpoint: neither a V2 index nor a V1 file exists").in_file(path))
+        Self::open_location(&locate(path.as_ref())?)
+    }
+
+    /// Opens a checkpoint found by [`locate`].
+    pub fn open_location(location: &Location) -> Result<Checkpoint> {
+        match location {
+            Location::Bundle(prefix) => Ok(Checkpoint::Bundle(BundleReader::open(prefix)?)),
+            Location::V1 { files, .. } => Ok(Checkpoint::V1(V1Reader::open(files)?)),
         }
     }
 
@@ -71,11 +74,7 @@ impl Checkpoint {
         match self {
             Checkpoint::Bundle(r) => r.read_tensors(jobs, verify),
             Checkpoint::V1(r) => jobs.par_iter_mut().try_for_each(|(name, out)| {
-                let info = self.info(name).ok_or_else(|| {
-                    Error::not_found("no such tensor in the checkpoint")
-                        .for_tensor(&String::from_utf8_lossy(name))
-                        .in_file(&self.path())
-                })?;
+                let info = self.info(name).ok_or_else(|| Error::tensor_not_found(name).in_file(&self.path()))?;
                 r.read_into(name, &Selection::full(&info.shape), out)
             }),
         }

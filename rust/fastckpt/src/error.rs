@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 pub enum ErrorKind {
     /// A file or a tensor does not exist.
     NotFound,
+    /// Nothing at a path is a checkpoint: it does not exist, or is a file of something else (the message
+    /// says what). A kind of [`ErrorKind::NotFound`] that Python also raises as a `ValueError`, as
+    /// TensorFlow does there.
+    NotACheckpoint,
     /// The bytes on disk are corrupt, truncated or inconsistent.
     DataLoss,
     /// The caller asked for something that cannot be done (a bad slice, a wrong dtype).
@@ -37,6 +41,17 @@ impl Error {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// Nothing at a path is a checkpoint; see [`ErrorKind::NotACheckpoint`].
+    pub fn not_a_checkpoint(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotACheckpoint, message)
+    }
+
+    /// The one error for a tensor that is not in a checkpoint, in TensorFlow's words (its tests match them).
+    pub fn tensor_not_found(key: &[u8]) -> Self {
+        let name = String::from_utf8_lossy(key);
+        Self::not_found(format!("Key {name} not found in checkpoint")).for_tensor(&name)
     }
 
     pub fn data_loss(message: impl Into<String>) -> Self {

@@ -2,7 +2,8 @@
 //!
 //! The modules follow the layers of the formats: [`checksum`] and [`coding`] underneath; [`table`], the sorted
 //! string table of `.index` and V1 files; [`bundle`], the V2 checkpoint format; [`v1`], the V1 format;
-//! [`slices`] and [`dtype`], what both share; and [`checkpoint`], one interface over both.
+//! [`slices`] and [`dtype`], what both share; [`locate`], which decides what a path names; and [`checkpoint`],
+//! one interface over both.
 pub mod bundle;
 pub mod checkpoint;
 pub mod checksum;
@@ -10,6 +11,7 @@ pub mod coding;
 pub mod dtype;
 pub mod error;
 pub mod io;
+pub mod locate;
 pub mod ordered_code;
 pub mod proto;
 pub mod slices;
@@ -20,5 +22,6 @@ pub mod v1;
 pub use checkpoint::Checkpoint;
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};
+pub use locate::{locate, Location};
 pub use slices::{DimSelection, Selection};
 pub use tensor::TensorInfo;

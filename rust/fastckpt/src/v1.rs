@@ -101,11 +101,7 @@ impl V1Reader {
         let found = self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name));
         let info = match found {
             Ok(i) => &self.tensors[i].1,
-            Err(_) => {
-                return Err(Error::not_found("no such tensor in the checkpoint")
-                    .for_tensor(&String::from_utf8_lossy(name))
-                    .in_file(&self.files[0].0))
-            }
+            Err(_) => return Err(Error::tensor_not_found(name).in_file(&self.files[0].0)),
         };
         Ok((info, self.slices.get(name).map(Vec::as_slice).unwrap_or(&[])))
     }

@@ -239,7 +239,7 @@ impl BundleReader {
     fn tensor(&self, name: &[u8]) -> Result<(&Location, &TensorInfo)> {
         match self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name)) {
             Ok(i) => Ok((&self.locations[i], &self.tensors[i].1)),
-            Err(_) => Err(self.in_context(name)(Error::not_found("no such tensor in the checkpoint"))),
+            Err(_) => Err(Error::tensor_not_found(name).in_file(&index_path(&self.prefix))),
         }
     }
 

@@ -1,0 +1,316 @@
+//! What a path names: the one place that decides whether a path is a V2 checkpoint, a V1 checkpoint or
+//! neither, and that says what a file is when users pass one that is not a checkpoint.
+//!
+//! Users pass what they see in a directory listing: the prefix `model.ckpt`, but also `model.ckpt.index`,
+//! `model.ckpt.data-00000-of-00001`, `model.ckpt.meta`, the `checkpoint` state file, or a file of another
+//! format altogether. The bundle's own files lead to their checkpoint; any other file that is not a
+//! checkpoint gets an error that says what it is and what to pass instead, so that "corrupt" and
+//! "truncated" are said only of files that are.
+//!
+//! Directories (state files, SavedModels) are resolved by the caller before it asks here.
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::bundle::index_path;
+use crate::error::{Error, Result};
+use crate::table::TABLE_MAGIC;
+
+/// The files of a checkpoint, as found from a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A V2 checkpoint: `prefix.index` and its data files.
+    Bundle(PathBuf),
+    /// A V1 checkpoint: one file, or the shards of a sharded save (`model.ckpt-?????-of-00004`).
+    V1 {
+        /// The path as given (a file or a pattern).
+        path: PathBuf,
+        /// Its files, sorted.
+        files: Vec<PathBuf>,
+    },
+}
+
+impl Location {
+    /// The name of the checkpoint: the V2 prefix, or the V1 path as given.
+    pub fn path(&self) -> &Path {
+        match self {
+            Location::Bundle(prefix) => prefix,
+            Location::V1 { path, .. } => path,
+        }
+    }
+}
+
+/// Finds the checkpoint `path` names, without opening it.
+///
+/// `path` may be a V2 prefix, a V2 checkpoint's `.index` or `.data-NNNNN-of-NNNNN` file (which name their
+/// prefix), a V1 file, or a V1 file pattern (a glob, or `path` whose shards are `path-NNNNN-of-NNNNN`).
+///
+/// Errors: [`crate::ErrorKind::NotACheckpoint`] when nothing there is a checkpoint, with a message that says
+/// what the file is, if it is something else, and what to pass instead.
+pub fn locate(path: &Path) -> Result<Location> {
+    if index_path(path).is_file() {
+        return Ok(Location::Bundle(path.to_path_buf()));
+    }
+    if let Some(prefix) = bundle_prefix_of(path) {
+        if index_path(&prefix).is_file() {
+            return Ok(Location::Bundle(prefix));
+        }
+        if path.is_file() {
+            let message = format!(
+                "this is a data file of checkpoint {}, whose index {} is missing: the checkpoint is incomplete",
+                prefix.display(),
+                index_path(&prefix).display()
+            );
+            return Err(Error::not_a_checkpoint(message).in_file(path));
+        }
+    }
+    if path.is_file() {
+        if let Some(what) = identify(path) {
+            return Err(Error::not_a_checkpoint(what).in_file(path));
+        }
+        return Ok(Location::V1 { path: path.to_path_buf(), files: vec![path.to_path_buf()] });
+    }
+    if path.is_dir() {
+        let message = "this is a directory: pass a checkpoint prefix inside it, or open the directory through its \
+                       'checkpoint' state file (load_checkpoint, latest_checkpoint)";
+        return Err(Error::not_a_checkpoint(message).in_file(path));
+    }
+    let shards = v1_shards(path);
+    if !shards.is_empty() {
+        return Ok(Location::V1 { path: path.to_path_buf(), files: shards });
+    }
+    Err(Error::not_a_checkpoint(missing_message(path)).in_file(path))
+}
+
+/// The prefix of `path` if its name is that of a bundle's own file: `P.index` or `P.data-NNNNN-of-NNNNN`.
+fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".index").or_else(|| {
+        let (stem, shard) = name.rsplit_once(".data-")?;
+        let (number, count) = shard.split_once("-of-")?;
+        let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(number) && digits(count)).then_some(stem)
+    })?;
+    (!stem.is_empty()).then(|| path.with_file_name(stem))
+}
+
+/// What a file that is not a checkpoint is, and what to pass instead; None when it may be a V1 checkpoint
+/// (a table file, or one too damaged to tell, which the V1 reader then reports as corrupt).
+fn identify(path: &Path) -> Option<String> {
+    let mut head = [0u8; 64];
+    let mut tail = [0u8; 8];
+    let (head_len, size) = {
+        let mut file = File::open(path).ok()?;
+        let size = file.metadata().ok()?.len();
+        let head_len = read_up_to(&mut file, &mut head);
+        if size >= 8 {
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::End(-8)).ok()?;
+            file.read_exact(&mut tail).ok()?;
+        }
+        (head_len, size)
+    };
+    if size >= 8 && u64::from_le_bytes(tail) == TABLE_MAGIC {
+        return None;
+    }
+    let head = &head[..head_len];
+    let name = path.file_name().and_then(OsStr::to_str).unwrap_or("");
+    let extension = path.extension().and_then(OsStr::to_str).unwrap_or("").to_ascii_lowercase();
+    let beside = |stem: &Path| -> String {
+        match locate(stem) {
+            Ok(location) => format!(": pass the checkpoint {} beside it", location.path().display()),
+            Err(_) => String::new(),
+        }
+    };
+    let what = if head.starts_with(b"\x89HDF\r\n\x1a\n") {
+        "an HDF5 file (Keras .h5 weights or model), not a TensorFlow checkpoint".to_owned()
+    } else if head.starts_with(b"PK\x03\x04") {
+        match extension.as_str() {
+            "keras" => "a Keras .keras archive, not a TensorFlow checkpoint".to_owned(),
+            "npz" => "a numpy .npz archive, not a TensorFlow checkpoint: read it with numpy.load".to_owned(),
+            "pt" | "pth" | "bin" => "a PyTorch file (a zip archive), not a TensorFlow checkpoint".to_owned(),
+            _ => "a zip archive, not a TensorFlow checkpoint".to_owned(),
+        }
+    } else if head.starts_with(b"\x93NUMPY") {
+        "a numpy .npy file, not a TensorFlow checkpoint: read it with numpy.load".to_owned()
+    } else if is_safetensors(head, size) {
+        "a safetensors file, not a TensorFlow checkpoint: `fastckpt convert` turns it into one".to_owned()
+    } else if name == "checkpoint" || trimmed(head).starts_with(b"model_checkpoint_path") {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        format!(
+            "a checkpoint state file, which names checkpoints but holds none: pass its directory {} (for the \
+             latest checkpoint) or a checkpoint prefix",
+            dir.display()
+        )
+    } else if extension == "meta" {
+        let stem = path.with_extension("");
+        format!("a MetaGraphDef (.meta), the graph of a checkpoint, not its values{}", beside(&stem))
+    } else if name == "saved_model.pb" || name == "saved_model.pbtxt" {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        format!("the graph of a SavedModel, not its variables: pass the SavedModel directory {}", dir.display())
+    } else if extension == "pb" || extension == "pbtxt" {
+        "a protocol buffer file (a GraphDef or MetaGraphDef), not a checkpoint: read it with read_graph or \
+         read_meta_graph"
+            .to_owned()
+    } else if extension == "h5" || extension == "hdf5" || extension == "keras" {
+        // Named as one of these but without its magic number: a damaged file of that format.
+        format!("a .{extension} file (not a TensorFlow checkpoint), and not even a valid one")
+    } else {
+        return None;
+    };
+    Some(format!("this is {what}"))
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+    }
+    filled
+}
+
+fn trimmed(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// A safetensors file: an 8-byte little-endian header length, then a JSON header that fits in the file.
+fn is_safetensors(head: &[u8], size: u64) -> bool {
+    head.len() >= 9
+        && head[8] == b'{'
+        && u64::from_le_bytes(head[..8].try_into().expect("8 bytes")).checked_add(8).is_some_and(|end| end <= size)
+}
+
+/// The shards of a V1 checkpoint: the files matching `path` as a glob pattern, or else `path-?????-of-?????`.
+fn v1_shards(path: &Path) -> Vec<PathBuf> {
+    let Some(text) = path.to_str() else { return Vec::new() };
+    let has_magic = text.contains(['*', '?', '[']);
+    let pattern = if has_magic { text.to_owned() } else { format!("{}-?????-of-?????", glob::Pattern::escape(text)) };
+    let Ok(paths) = glob::glob(&pattern) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+    files.sort();
+    files
+}
+
+/// Why nothing is at `path`, naming the checkpoints beside it that start with its name.
+fn missing_message(path: &Path) -> String {
+    let mut message = format!(
+        "no checkpoint at {}: no {} (V2) and no V1 checkpoint file",
+        path.display(),
+        index_path(path).display()
+    );
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Some(base) = path.file_name().and_then(OsStr::to_str) else { return message };
+    let Ok(entries) = std::fs::read_dir(dir) else { return message };
+    let mut beside: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|name| name.strip_suffix(".index").map(str::to_owned))
+        .filter(|prefix| prefix.starts_with(base))
+        .collect();
+    if !beside.is_empty() {
+        beside.sort();
+        let shown = beside.len().min(5);
+        message.push_str(&format!("; checkpoints beside it: {}", beside[..shown].join(", ")));
+        if beside.len() > shown {
+            message.push_str(&format!(" and {} more", beside.len() - shown));
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn touch(path: &Path, bytes: &[u8]) {
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn message(path: &Path) -> String {
+        let err = locate(path).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotACheckpoint, "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn bundle_files_name_their_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("model.ckpt");
+        touch(&index_path(&prefix), b"");
+        touch(&dir.path().join("model.ckpt.data-00000-of-00001"), b"");
+        let expected = Location::Bundle(prefix.clone());
+        assert_eq!(locate(&prefix).unwrap(), expected);
+        assert_eq!(locate(&index_path(&prefix)).unwrap(), expected);
+        assert_eq!(locate(&dir.path().join("model.ckpt.data-00000-of-00001")).unwrap(), expected);
+        // A data file whose index is gone.
+        touch(&dir.path().join("other.data-00000-of-00001"), b"");
+        assert!(message(&dir.path().join("other.data-00000-of-00001")).contains("index"));
+    }
+
+    #[test]
+    fn other_files_say_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("model.ckpt");
+        touch(&index_path(&prefix), b"");
+        let cases: [(&str, &[u8], &str); 7] = [
+            ("model.ckpt.meta", b"\x0a\x02\x08\x01", "MetaGraphDef"),
+            ("checkpoint", b"model_checkpoint_path: \"model.ckpt\"\n", "state file"),
+            ("weights.h5", b"\x89HDF\r\n\x1a\n\0\0\0\0", "HDF5"),
+            ("model.keras", b"PK\x03\x04\0\0\0\0", "Keras"),
+            ("arrays.npz", b"PK\x03\x04\0\0\0\0", "numpy"),
+            ("model.safetensors", b"\x02\0\0\0\0\0\0\0{}", "safetensors"),
+            ("saved_model.pb", b"\x08\x01", "SavedModel"),
+        ];
+        for (name, bytes, what) in cases {
+            touch(&dir.path().join(name), bytes);
+            let text = message(&dir.path().join(name));
+            assert!(text.contains(what), "{name}: {text}");
+        }
+        assert!(message(&dir.path().join("model.ckpt.meta")).contains(&prefix.display().to_string()));
+    }
+
+    #[test]
+    fn table_files_and_damaged_files_are_left_to_the_v1_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut table = vec![0u8; 40];
+        table.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
+        // Named like a graph, but a table: a V1 checkpoint.
+        touch(&dir.path().join("odd.pb"), &table);
+        assert!(matches!(locate(&dir.path().join("odd.pb")).unwrap(), Location::V1 { .. }));
+        // Unrecognizable: the V1 reader will call it corrupt.
+        touch(&dir.path().join("model.ckpt"), b"garbage");
+        assert!(matches!(locate(&dir.path().join("model.ckpt")).unwrap(), Location::V1 { .. }));
+    }
+
+    #[test]
+    fn v1_shards_are_found_by_pattern() {
+        let dir = tempfile::tempdir().unwrap();
+        for shard in ["model.ckpt-00001-of-00002", "model.ckpt-00000-of-00002"] {
+            touch(&dir.path().join(shard), b"");
+        }
+        let location = locate(&dir.path().join("model.ckpt")).unwrap();
+        let Location::V1 { files, .. } = &location else { panic!("{location:?}") };
+        assert_eq!(
+            files,
+            &[dir.path().join("model.ckpt-00000-of-00002"), dir.path().join("model.ckpt-00001-of-00002")]
+        );
+        assert_eq!(
+            locate(&dir.path().join("model.ckpt-?????-of-00002")).unwrap().path(),
+            dir.path().join("model.ckpt-?????-of-00002")
+        );
+    }
+
+    #[test]
+    fn nothing_there_names_what_is_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("model.ckpt-1000.index"), b"");
+        let text = message(&dir.path().join("model.ckpt"));
+        assert!(text.contains("no checkpoint at") && text.contains("model.ckpt-1000"), "{text}");
+        assert!(message(dir.path()).contains("directory"));
+    }
+}
