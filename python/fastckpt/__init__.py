@@ -6,10 +6,18 @@
 ['v1', 'v2']
 >>> reader.get_tensor("v1") + reader.get_tensor("v2")
 array([3.], dtype=float32)
+>>> reader.get_variable_to_dtype_map()["v1"] == fastckpt.float32
+True
 """
 from . import dtypes, errors, examples, graphs, saved_model
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .dtypes import DType, as_dtype
+# TensorFlow's dtype names, as tf.float32: fastckpt.float32 is what get_variable_to_dtype_map() returns.
+from .dtypes import (  # noqa: A004 - `bool` shadows the builtin only in this namespace, as in tf
+    bfloat16, bool, complex64, complex128, float8_e4m3b11fnuz, float8_e4m3fn, float8_e4m3fnuz, float8_e5m2,
+    float8_e5m2fnuz, float16, float32, float64, int4, int8, int16, int32, int64, qint8, qint16, qint32, quint8,
+    quint16, resource, string, uint4, uint8, uint16, uint32, uint64, variant,
+)
 from .moving_averages import ExponentialMovingAverage
 from .reader import (
     CheckpointReader,
@@ -34,6 +42,7 @@ __all__ = [
     "CheckpointReader",
     "CheckpointWriter",
     "DType",
+    *(d for d in dtypes.__all__ if d not in ("DType", "as_dtype")),
     "ExponentialMovingAverage",
     "NewCheckpointReader",
     "convert_variables_to_constants",

@@ -116,7 +116,11 @@ def temporary_name(filename: str) -> str:
 
 
 def atomic_write(filename: str, data: Union[str, bytes], durable: bool = False) -> None:
-    """Replaces ``filename`` with ``data`` so that readers see the old or the new contents, never a mix."""
+    """Replaces ``filename`` with ``data`` so that readers see the old or the new contents, never a mix.
+    Missing directories of ``filename`` are created."""
+    directory = os.path.dirname(filename)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
     temp = temporary_name(filename)
     try:
         with open(temp, "wb") as f:

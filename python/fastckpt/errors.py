@@ -49,8 +49,9 @@ class DataLossError(OpError):
     """A file is corrupt or truncated: a checksum mismatch, an entry pointing outside its file, bad framing."""
 
 
-class InvalidArgumentError(OpError):
-    """A request that cannot be served: a slice outside the tensor, a dtype that does not fit."""
+class InvalidArgumentError(OpError, ValueError):
+    """A request that cannot be served: a slice outside the tensor, a dtype that does not fit, nothing to
+    save. Also a ``ValueError``, which TensorFlow raises for several of these (``Saver`` with no variables)."""
 
 
 class UnimplementedError(OpError):

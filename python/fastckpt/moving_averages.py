@@ -7,8 +7,10 @@ saves them (``v/ExponentialMovingAverage``) and restored into ``v`` for inferenc
 >>> ema.apply({"v": np.float32(10.0)})
 >>> ema.average("v")
 np.float32(0.099999905)
->>> ema.variables_to_restore(["v"])
+>>> ema.variables_to_restore()
 {'v/ExponentialMovingAverage': 'v'}
+>>> ema.variables_to_restore(["v", "global_step"])
+{'v/ExponentialMovingAverage': 'v', 'global_step': 'global_step'}
 """
 from __future__ import annotations
 
@@ -67,11 +69,12 @@ class ExponentialMovingAverage:
         return {self.average_name(name): shadow for name, shadow in self._averages.items()}
 
     def variables_to_restore(
-        self, names: Iterable[str], moving_avg_names: Optional[Iterable[str]] = None
+        self, names: Optional[Iterable[str]] = None, moving_avg_names: Optional[Iterable[str]] = None
     ) -> Dict[str, str]:
         """A var_list that restores each averaged name from its shadow and the others from themselves:
-        ``{"v/ExponentialMovingAverage": "v", "step": "step"}``. ``moving_avg_names`` (default: all of
+        ``{"v/ExponentialMovingAverage": "v", "step": "step"}``. ``names`` defaults to every value this
+        object averages (as TensorFlow's defaults to every variable); ``moving_avg_names`` (default: all of
         ``names``) says which are averaged."""
-        names = list(names)
+        names = list(self._averages if names is None else names)
         averaged = set(names if moving_avg_names is None else moving_avg_names)
         return {(self.average_name(name) if name in averaged else name): name for name in names}

@@ -69,6 +69,10 @@ class Saver:
         pad_step_number: name checkpoints ``model.ckpt-00001000`` rather than ``model.ckpt-1000``.
         save_relative_paths: write paths relative to the directory into the ``checkpoint`` state file.
         durable: fsync checkpoint files, state file and directory.
+        reshape: let ``restore(into=...)`` fill a target of another shape with the same number of elements,
+            as TensorFlow's ``reshape=True`` does.
+        allow_empty: with nothing to save, ``save`` writes nothing and returns None, as TensorFlow's does;
+            without it, saving nothing is an ``InvalidArgumentError`` ("No variables to save").
 
     Unlike TensorFlow's Saver, a new Saver on a directory that already holds checkpoints takes its history
     from the state file, so ``max_to_keep`` holds across restarts of the training process.
@@ -84,8 +88,14 @@ class Saver:
         pad_step_number: bool = False,
         save_relative_paths: bool = False,
         durable: bool = False,
+        reshape: bool = False,
+        allow_empty: bool = False,
     ):
+        if var_list is not None and not isinstance(var_list, str) and len(var_list) == 0 and not allow_empty:
+            raise errors.InvalidArgumentError("No variables to save")
         self._var_list = var_list
+        self._reshape = reshape
+        self._allow_empty = allow_empty
         self._max_to_keep = max_to_keep or 0
         self._keep_every_hours = keep_checkpoint_every_n_hours
         self._sharded = sharded
@@ -200,10 +210,11 @@ class Saver:
         meta_graph_suffix: str = "meta",
         write_meta_graph: bool = True,
         write_state: bool = True,
-    ) -> str:
+    ) -> Optional[str]:
         """Saves ``values`` (``{local_name: array-like}``) as a checkpoint; returns its prefix.
 
-        With ``global_step``, the prefix is ``save_path-<step>``. The ``checkpoint`` state file of the
+        Missing directories of ``save_path`` are created. With ``global_step``, the prefix is
+        ``save_path-<step>``. The ``checkpoint`` state file of the
         directory is replaced atomically, and checkpoints beyond ``max_to_keep`` are deleted. If anything
         fails, the previous checkpoints and the state file are left as they were.
         """
@@ -221,10 +232,13 @@ class Saver:
                     f"save_path {save_path!r} collides with the state file {latest_filename!r}", save_path
                 )
         save_dir = os.path.dirname(save_path)
-        if save_dir and not os.path.isdir(save_dir):
-            raise errors.NotFoundError(f"parent directory of {save_path} does not exist, can't save", save_path)
-
         tensors = self._tensors_to_save(values)
+        if not tensors:
+            if self._allow_empty:
+                return None
+            raise errors.InvalidArgumentError("No variables to save", save_path)
+        if save_dir:
+            os.makedirs(save_dir, exist_ok=True)
         with self._lock:
             _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename)
             if write_state:
@@ -266,52 +280,87 @@ class Saver:
     def restore(self, save_path: str, into: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Reads the checkpoint at ``save_path`` (prefix, V1 file or directory): returns
         ``{local_name: numpy array}`` for the var_list, or with ``into``, copies each value into the
-        existing array ``into[local_name]`` (numpy or torch; same shape and dtype) and returns ``into``.
+        existing array ``into[local_name]`` (numpy or torch; same shape and dtype, or with ``reshape=True`` the
+        same number of elements) and returns ``into``. Without a var_list, ``into`` alone says what to restore.
 
         Raises:
-            fastckpt.errors.NotFoundError: the checkpoint, or a tensor of the var_list, does not exist.
+            fastckpt.errors.NotACheckpointError: nothing at ``save_path`` is a checkpoint ("The passed
+                save_path is not a valid checkpoint", a ``ValueError`` as in TensorFlow).
+            fastckpt.errors.NotFoundError: a tensor of the var_list is not in the checkpoint.
             fastckpt.errors.InvalidArgumentError: a target of ``into`` has another shape or dtype.
         """
-        reader = CheckpointReader(save_path)
-        names = _name_map(self._var_list, list(reader.get_variable_to_shape_map()))
+        if self._allow_empty and self._var_list is not None and len(self._var_list) == 0:
+            return {} if into is None else dict(into)
+        try:
+            reader = CheckpointReader(save_path)
+        except errors.NotACheckpointError as error:
+            message = f"The passed save_path is not a valid checkpoint: {os.fspath(save_path)} ({error.message})"
+            raise errors.NotACheckpointError(message, error.filename) from None
+        if into is not None and self._var_list is None:
+            names = {local: local for local in into}
+        else:
+            names = _name_map(self._var_list, list(reader.get_variable_to_shape_map()))
         if into is None:
             values = reader.get_tensors(names)
             return {local: values[name] for name, local in names.items()}
         for name, local in names.items():
             if local not in into:
                 raise errors.NotFoundError(f"no target in `into` for {local!r}", reader.path, name)
+        targets = {name: self._target(into[local], reader, name) for name, local in names.items()}
         # Arrays that can take the stored bytes as they are are read into in one parallel pass.
-        direct = {name: into[local] for name, local in names.items() if _is_direct_target(into[local], reader, name)}
+        direct = {name: target for name, target in targets.items() if _is_direct_target(target, reader, name)}
         reader.read_tensors_into(direct)
         for name, local in names.items():
             if name not in direct:
-                _copy_into(into[local], reader.get_tensor(name), name, reader.path)
+                _copy_into(into[local], reader.get_tensor(name), name, reader.path, self._reshape)
         return dict(into)
+
+    def _target(self, target: Any, reader: CheckpointReader, name: str) -> Any:
+        """``target``, or with ``reshape=True`` a view of it in the stored shape where it has another shape
+        with as many elements (numpy arrays; torch tensors are reshaped when copied into)."""
+        shape = reader.get_slice(name).shape
+        if self._reshape and isinstance(target, np.ndarray) and target.shape != shape and _same_size(target.shape, shape):
+            view = target.view()
+            try:
+                view.shape = shape  # raises instead of copying when the array is not contiguous
+            except AttributeError:
+                return target
+            return view
+        return target
+
+
+def _same_size(a: Sequence[int], b: Sequence[int]) -> bool:
+    return int(np.prod(a, dtype=np.int64)) == int(np.prod(b, dtype=np.int64))
 
 
 def _is_direct_target(target: Any, reader: CheckpointReader, name: str) -> bool:
     """Whether the checkpoint can read ``name`` straight into ``target``, with no intermediate array."""
-    if not isinstance(target, np.ndarray) or not reader.has_tensor(name):
+    if not isinstance(target, np.ndarray):
         return False
-    _, dtype, shape = reader._lookup(name)
+    stored = reader.get_slice(name)
     return (
-        not dtype.is_string
-        and target.dtype == dtype.numpy_dtype
-        and target.shape == shape
+        not stored.dtype.is_string
+        and target.dtype == stored.dtype.numpy_dtype
+        and target.shape == stored.shape
         and target.flags.c_contiguous
         and target.flags.writeable
     )
 
 
-def _copy_into(target: Any, value: Any, name: str, path: str) -> None:
+def _copy_into(target: Any, value: Any, name: str, path: str, reshape: bool) -> None:
+    """Copies a restored value into ``target``, reshaped to it with ``reshape`` when the sizes agree; a
+    mismatch is an error naming both sides, as TensorFlow's Assign reports it."""
     value = np.asarray(value)
+    target_shape = tuple(getattr(target, "shape", ()))
+    if reshape and target_shape != value.shape and _same_size(target_shape, value.shape):
+        value = value.reshape(target_shape)
     if type(target).__module__.startswith("torch"):
         import torch
 
         from_numpy = torch.from_numpy(np.require(value, requirements="C")) if value.dtype.kind != "V" else None
-        if from_numpy is None or tuple(target.shape) != value.shape or target.dtype != from_numpy.dtype:
+        if from_numpy is None or target_shape != value.shape or target.dtype != from_numpy.dtype:
             raise errors.InvalidArgumentError(
-                f"cannot restore {value.dtype} {list(value.shape)} into torch {target.dtype} {list(target.shape)}",
+                f"cannot restore {value.dtype} {list(value.shape)} into torch {target.dtype} {list(target_shape)}",
                 path,
                 name,
             )
@@ -319,9 +368,12 @@ def _copy_into(target: Any, value: Any, name: str, path: str) -> None:
             target.copy_(from_numpy)
         return
     if not isinstance(target, np.ndarray) or target.shape != value.shape or target.dtype != value.dtype:
-        description = f"{getattr(target, 'dtype', type(target).__name__)} {list(getattr(target, 'shape', []))}"
+        description = f"{getattr(target, 'dtype', type(target).__name__)} {list(target_shape)}"
+        hint = ""
+        if not reshape and target_shape != value.shape and _same_size(target_shape, value.shape):
+            hint = " (Saver(reshape=True) restores into another shape with as many elements)"
         raise errors.InvalidArgumentError(
-            f"cannot restore {value.dtype} {list(value.shape)} into {description}", path, name
+            f"cannot restore {value.dtype} {list(value.shape)} into {description}{hint}", path, name
         )
     np.copyto(target, value)
 
