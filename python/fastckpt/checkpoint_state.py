@@ -55,6 +55,9 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
     Paths in the returned message are resolved against the directory (see ``latest_checkpoint``).
 
     Raises:
+        fastckpt.errors.InvalidCheckpointStateError: the state file names no checkpoint (it is empty, or has
+            no ``model_checkpoint_path``); a ``DataLossError`` and a ``ValueError``, as TensorFlow raises
+            ``ValueError("Invalid checkpoint state loaded from ...")`` there.
         fastckpt.errors.DataLossError: the state file is not a valid ``CheckpointState``.
     """
     checkpoint_dir = os.fspath(checkpoint_dir)
@@ -72,7 +75,10 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
     except text_format.ParseError as err:
         raise errors.DataLossError(f"unparsable checkpoint state file: {err} (in {filename})", filename) from None
     if not state.model_checkpoint_path:
-        raise errors.DataLossError(f"checkpoint state file names no checkpoint (in {filename})", filename)
+        raise errors.InvalidCheckpointStateError(
+            f"invalid checkpoint state: the state file names no checkpoint (no model_checkpoint_path) (in {filename})",
+            filename,
+        )
     state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir)
     resolved = [_resolve_in_dir(p, checkpoint_dir) for p in state.all_model_checkpoint_paths]
     del state.all_model_checkpoint_paths[:]
@@ -95,6 +101,10 @@ def latest_checkpoint(checkpoint_dir: str, latest_filename: Optional[str] = None
 
     Unlike TensorFlow, absolute paths written on another machine or before the directory was moved still
     resolve, against the directory the state file is in.
+
+    Raises:
+        fastckpt.errors.InvalidCheckpointStateError: the state file names no checkpoint (as TensorFlow raises
+            ValueError).
     """
     state = get_checkpoint_state(checkpoint_dir, latest_filename)
     if state is not None and checkpoint_exists(state.model_checkpoint_path):
