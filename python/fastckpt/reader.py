@@ -22,7 +22,7 @@ import numpy as np
 
 from . import errors
 from ._fastckpt import CheckpointFile
-from .checkpoint_state import latest_checkpoint
+from .checkpoint_state import checkpoint_exists, get_checkpoint_state
 from .dtypes import DType, dtype_of_enum
 from .protos import DataType, TrackableObjectGraph
 
@@ -52,20 +52,28 @@ def _as_returned(value: np.ndarray):
 
 
 def _resolve(path: str) -> str:
-    """The checkpoint a user's path means: a prefix or V1 file as is; for a directory, its SavedModel
-    variables or the latest checkpoint of its state file."""
-    if os.path.isdir(path):
-        variables = os.path.join(path, "variables", "variables")
-        is_saved_model = any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt"))
-        if is_saved_model or os.path.isfile(variables + ".index"):
-            return variables
-        latest = latest_checkpoint(path)
-        if latest is None:
-            raise errors.NotFoundError(
-                f"no checkpoint in directory {path}: no usable 'checkpoint' state file and no SavedModel", path
-            )
-        return latest
-    return path
+    """The checkpoint a user's path means: a prefix or file as is; for a directory, its SavedModel variables
+    (``variables/variables``) when they exist, else the latest checkpoint of its state file.
+
+    Raises:
+        fastckpt.errors.NotACheckpointError: a directory with neither (TensorFlow raises ValueError).
+        fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
+    """
+    if not os.path.isdir(path):
+        return path
+    variables = os.path.join(path, "variables", "variables")
+    if checkpoint_exists(variables):
+        return variables
+    state = get_checkpoint_state(path)
+    if state is not None and checkpoint_exists(state.model_checkpoint_path):
+        return state.model_checkpoint_path
+    if state is not None:
+        why = f"its 'checkpoint' state file names {state.model_checkpoint_path}, where there is no checkpoint"
+    else:
+        why = "it has no 'checkpoint' state file"
+    if any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
+        why = f"it is a SavedModel without variables ({variables}), and {why}"
+    raise errors.NotACheckpointError(f"no checkpoint in directory {path}: {why}", path)
 
 
 class CheckpointReader:
