@@ -239,7 +239,10 @@ class CheckpointReader:
     def object_paths(self) -> Dict[str, str]:
         """For a TF2 checkpoint, ``{checkpoint_key: object path}``: e.g.
         ``model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`` → ``model/layer_with_weights-0/kernel``,
-        and an optimizer slot ``.../.OPTIMIZER_SLOT/optimizer/m`` → ``<variable path>/optimizer/m``."""
+        and an optimizer slot ``.../.OPTIMIZER_SLOT/optimizer/m`` → ``<variable path>/optimizer/m``.
+
+        Only keys the checkpoint holds: a variable that was saved uninitialized is in the object graph (see
+        ``object_graph``) without a value."""
         graph = self.object_graph()
         if graph is None:
             return {}
@@ -262,7 +265,8 @@ class CheckpointReader:
         keys = {}
         for node_id, path in paths.items():
             for attribute in graph.nodes[node_id].attributes:
-                keys[attribute.checkpoint_key] = path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
+                if self.has_tensor(attribute.checkpoint_key):
+                    keys[attribute.checkpoint_key] = path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
         return keys
 
     def debug_string(self) -> bytes:
