@@ -20,11 +20,11 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from google.protobuf import text_format
 
 from . import errors
-from .checkpoint_state import atomic_write
+from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
 from .graphs import saver_meta_graph
 from .protos import MetaGraphDef, SavedModel as SavedModelProto, SignatureDef
-from .reader import CheckpointReader
+from .reader import _OBJECT_GRAPH_KEY, CheckpointReader
 from .saver import Saver
 from .writer import CheckpointWriter, to_numpy
 
@@ -64,23 +64,33 @@ def tag_sets(export_dir: str) -> List[List[str]]:
 
 
 class LazyVariables(Mapping):
-    """The variables of a SavedModel by checkpoint key, read on access."""
+    """The variables of a SavedModel by checkpoint key, read on access.
+
+    A TF2 SavedModel's checkpoint also stores its object graph, under ``_CHECKPOINTABLE_OBJECT_GRAPH``: that
+    is no variable, and is left out (``variables.reader.object_graph()`` reads it)."""
 
     def __init__(self, reader: Optional[CheckpointReader]):
         self._reader = reader
 
+    def _is_variable(self, name: object) -> bool:
+        return self._reader is not None and name != _OBJECT_GRAPH_KEY and self._reader.has_tensor(name)
+
     def __getitem__(self, name: str):
-        if self._reader is None:
-            raise KeyError(name)
-        if not self._reader.has_tensor(name):
+        if not self._is_variable(name):
             raise KeyError(name)
         return self._reader.get_tensor(name)
 
+    def __contains__(self, name: object) -> bool:
+        return self._is_variable(name)
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._reader.get_variable_to_shape_map() if self._reader else ())
+        names = self._reader.get_variable_to_shape_map() if self._reader is not None else ()
+        return (name for name in names if name != _OBJECT_GRAPH_KEY)
 
     def __len__(self) -> int:
-        return len(self._reader) if self._reader else 0
+        if self._reader is None:
+            return 0
+        return len(self._reader) - (1 if self._reader.has_tensor(_OBJECT_GRAPH_KEY) else 0)
 
     @property
     def reader(self) -> Optional[CheckpointReader]:
@@ -143,8 +153,9 @@ def load(export_dir: "str | os.PathLike[str]", tags: Optional[Sequence[str]] = N
                 f"no meta graph with tags {sorted(wanted)} in {export_dir}; it has {tag_sets(export_dir)}", export_dir
             )
         meta = matches[0]
+    # variables/variables is a V2 checkpoint, or (SavedModels of 2016) a V1 file or V1 shards.
     prefix = os.path.join(export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
-    reader = CheckpointReader(prefix) if os.path.isfile(prefix + ".index") else None
+    reader = CheckpointReader(prefix) if checkpoint_exists(prefix) else None
     return LoadedSavedModel(export_dir, meta, reader)
 
 
