@@ -28,6 +28,56 @@ def test_tensorflow_imports_our_meta_graph_and_restores(tf, tmp_path):
     np.testing.assert_array_equal(fastckpt.load_variable(str(tmp_path / "resaved"), "table"), values["table"])
 
 
+def test_tensorflow_lists_our_variables_and_runs_their_initializers(tf, tmp_path):
+    values = {
+        "dense/kernel": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "bias": np.array([0.5, -1.0]),
+        "global_step": np.int64(7),
+        "name": b"model-7",
+    }
+    prefix = fastckpt.Saver().save(values, str(tmp_path / "model.ckpt"))
+    meta = fastckpt.read_meta_graph(prefix + ".meta")
+    assert fastckpt.graphs.graph_variables(meta) == {name: name for name in values}
+    with tf.Graph().as_default():
+        saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta")
+        global_variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
+        assert sorted(global_variables) == sorted(values)
+        assert sorted(v.op.name for v in tf.compat.v1.trainable_variables()) == ["bias", "dense/kernel"]
+        assert tf.compat.v1.train.get_global_step().op.name == "global_step"
+        with tf.compat.v1.Session() as sess:
+            saver.restore(sess, prefix)
+            for name, value in values.items():
+                np.testing.assert_array_equal(sess.run(global_variables[name]), value)
+            sess.run(tf.compat.v1.global_variables_initializer())
+            initialized = sess.run({name: v.value() for name, v in global_variables.items()})
+    for name, value in values.items():
+        np.testing.assert_array_equal(initialized[name], np.zeros_like(value) if name != "name" else b"")
+
+
+def test_our_variable_defs_are_those_tensorflow_writes(tf):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.get_variable("w", [2, 3], tf.float32, tf.compat.v1.zeros_initializer(), use_resource=False)
+        theirs = tf.compat.v1.train.export_meta_graph()
+    ours = fastckpt.graphs.saver_meta_graph({"w": (fastckpt.dtypes.float32, [2, 3])}, fastckpt.Saver().saver_def)
+    for key in ("variables", "trainable_variables"):
+        their_defs = [fastckpt.protos.VariableDef.FromString(v) for v in theirs.collection_def[key].bytes_list.value]
+        our_defs = [fastckpt.protos.VariableDef.FromString(v) for v in ours.collection_def[key].bytes_list.value]
+        assert our_defs == their_defs
+    their_nodes = {node.name: (node.op, list(node.input)) for node in theirs.graph_def.node}
+    assert {node.name: (node.op, list(node.input)) for node in ours.graph_def.node if not node.name.startswith("save/")} == their_nodes
+
+
+def test_initial_values_take_no_room(tf):
+    meta = fastckpt.graphs.saver_meta_graph({"embedding": (fastckpt.dtypes.float32, [100000, 512])}, fastckpt.Saver().saver_def)
+    assert meta.ByteSize() < 4096
+    with tf.Graph().as_default():
+        tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(meta.SerializeToString()))
+        with tf.compat.v1.Session() as sess:
+            zeros = sess.run("embedding/Initializer/zeros:0")
+    assert zeros.shape == (100000, 512) and not zeros.any()
+
+
 def build_and_save(tf, tmp_path, use_resource):
     """A TF1 graph computing add = v1 + v2 (plus an unused variable), saved by TensorFlow."""
     graph = tf.Graph()
