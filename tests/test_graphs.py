@@ -72,10 +72,14 @@ def test_load_tensorflow_saved_models(kind):
     assert "serving_default" in model.signatures
     signature = model.signatures["serving_default"]
     assert signature.inputs and signature.outputs
-    assert sorted(model.variables) == sorted(expected.tensors)
-    for name in expected.tensors:
+    # The TF2 object graph is stored as a tensor, but is no variable.
+    variables = sorted(name for name in expected.tensors if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert sorted(model.variables) == variables and len(model.variables) == len(variables)
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" not in model.variables
+    for name in variables:
         assert_same_value(model.variables[name], expected.value(name), name)
     if kind == "savedmodel_tf2":
+        assert model.variables.reader.object_graph() is not None
         assert model.object_graph is not None and model.object_graph.nodes
         assert set(model.object_paths().values()) == {"w", "b"}
     with pytest.raises(errors.NotFoundError):

@@ -9,7 +9,7 @@ saves them (``v/ExponentialMovingAverage``) and restored into ``v`` for inferenc
 np.float32(0.099999905)
 >>> ema.variables_to_restore()
 {'v/ExponentialMovingAverage': 'v'}
->>> ema.variables_to_restore(["v", "global_step"])
+>>> ema.variables_to_restore(["v", "global_step"], moving_avg_names=["v"])
 {'v/ExponentialMovingAverage': 'v', 'global_step': 'global_step'}
 """
 from __future__ import annotations
