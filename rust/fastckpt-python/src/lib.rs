@@ -12,34 +12,36 @@ use numpy::{
     PyArray1, PyArrayDescr, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1, PyUntypedArray,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::ffi::c_int;
 
-/// Raises the `fastckpt.errors` exception of the error's kind, with its message, file and tensor.
-fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
-    let class = match err.kind {
-        ErrorKind::NotFound => "NotFoundError",
-        ErrorKind::NotACheckpoint => "NotACheckpointError",
-        ErrorKind::DataLoss => "DataLossError",
-        ErrorKind::InvalidArgument => "InvalidArgumentError",
-        ErrorKind::Unimplemented => "UnimplementedError",
-        ErrorKind::Io => "OpError",
-    };
-    static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    let raised = ERRORS
-        .get_or_try_init(py, || py.import("fastckpt.errors").map(Bound::unbind))
-        .and_then(|module| module.bind(py).getattr(class))
-        .and_then(|class| {
-            let file = err.file.as_ref().map(|f| f.to_string_lossy().into_owned());
-            class.call1((err.to_string(), file, err.tensor.clone()))
-        });
-    match raised {
-        Ok(exception) => PyErr::from_value(exception),
-        Err(import_failure) => import_failure,
+pyo3::import_exception!(fastckpt.errors, OpError);
+pyo3::import_exception!(fastckpt.errors, NotFoundError);
+pyo3::import_exception!(fastckpt.errors, NotACheckpointError);
+pyo3::import_exception!(fastckpt.errors, DataLossError);
+pyo3::import_exception!(fastckpt.errors, InvalidArgumentError);
+pyo3::import_exception!(fastckpt.errors, UnimplementedError);
+
+/// The `fastckpt.errors` exception of the error's kind, with its message, file and tensor: the only
+/// exceptions this module raises.
+fn to_py_err(_py: Python<'_>, err: Error) -> PyErr {
+    let file = err.file.as_ref().map(|f| f.to_string_lossy().into_owned());
+    let args = (err.to_string(), file, err.tensor.clone());
+    match err.kind {
+        ErrorKind::NotFound => NotFoundError::new_err(args),
+        ErrorKind::NotACheckpoint => NotACheckpointError::new_err(args),
+        ErrorKind::DataLoss => DataLossError::new_err(args),
+        ErrorKind::InvalidArgument => InvalidArgumentError::new_err(args),
+        ErrorKind::Unimplemented => UnimplementedError::new_err(args),
+        ErrorKind::Io => OpError::new_err(args),
     }
+}
+
+/// An `InvalidArgumentError` for a request the binding refuses before the core sees it.
+fn invalid_argument(message: impl Into<String>) -> PyErr {
+    InvalidArgumentError::new_err((message.into(), None::<String>, None::<String>))
 }
 
 /// Transparent huge pages on x86-64 and on arm64 with 4 KiB pages.
@@ -68,13 +70,13 @@ unsafe fn new_tensor_array<'py>(
     let numpy_len = shape.iter().try_fold(descr.itemsize() as u64, |n, &d| n.checked_mul(d));
     if numpy_len != Some(len as u64) {
         let message = format!("{shape:?} values of numpy dtype {descr} are not the {len} bytes of the tensor");
-        return Err(PyValueError::new_err(message));
+        return Err(invalid_argument(message));
     }
     let mut data = std::ptr::null_mut();
     let mut allocation = None;
     #[cfg(target_os = "linux")]
     if len >= 2 * HUGE_PAGE {
-        let padded = len.checked_add(HUGE_PAGE).ok_or_else(|| PyValueError::new_err("tensor too large"))?;
+        let padded = len.checked_add(HUGE_PAGE).ok_or_else(|| invalid_argument("tensor too large for this machine"))?;
         let bytes = unsafe { PyArray1::<u8>::new(py, [padded], false) };
         let start = (bytes.data() as usize).wrapping_neg() % HUGE_PAGE;
         data = unsafe { bytes.data().add(start) }.cast();
@@ -145,7 +147,7 @@ struct CheckpointFile {
 
 impl CheckpointFile {
     fn in_context(&self, err: Error, name: &[u8]) -> Error {
-        err.for_tensor(&String::from_utf8_lossy(name)).in_file(&self.inner.path())
+        err.for_key(name).in_file(&self.inner.path())
     }
 
     fn info(&self, py: Python<'_>, name: &[u8]) -> PyResult<&fastckpt::TensorInfo> {
@@ -158,7 +160,7 @@ impl CheckpointFile {
         usize::try_from(elements)
             .ok()
             .and_then(|n| n.checked_mul(elem))
-            .ok_or_else(|| PyValueError::new_err("tensor too large for this machine"))
+            .ok_or_else(|| invalid_argument("tensor too large for this machine"))
     }
 
     /// Reads whole numeric tensors, `(name, info)`, into new arrays of their dtype and shape, in parallel with
@@ -342,7 +344,7 @@ impl CheckpointFile {
         verify: bool,
     ) -> PyResult<()> {
         if names.len() != outs.len() {
-            return Err(PyValueError::new_err(format!("{} names for {} arrays", names.len(), outs.len())));
+            return Err(invalid_argument(format!("{} names for {} arrays", names.len(), outs.len())));
         }
         let mut jobs = Vec::with_capacity(names.len());
         for (name, out) in names.iter().zip(outs.iter_mut()) {
@@ -393,13 +395,19 @@ enum HeldData<'py> {
 }
 
 impl<'py> HeldData<'py> {
-    fn extract(data: &Bound<'py, PyAny>) -> PyResult<HeldData<'py>> {
+    /// The data of tensor `name`: a flat uint8 array, or a list of bytes.
+    fn extract(data: &Bound<'py, PyAny>, name: &[u8]) -> PyResult<HeldData<'py>> {
         if let Ok(array) = data.extract::<PyReadonlyArray1<u8>>() {
             return Ok(HeldData::Array(array));
         }
-        let list = data.cast::<PyList>()?;
-        let items = list.iter().map(|item| item.cast_into::<PyBytes>()).collect::<Result<_, _>>()?;
-        Ok(HeldData::Strings(items))
+        let strings = data
+            .cast::<PyList>()
+            .ok()
+            .and_then(|list| list.iter().map(|item| item.cast_into::<PyBytes>()).collect::<Result<Vec<_>, _>>().ok());
+        strings.map(HeldData::Strings).ok_or_else(|| {
+            let message = format!("the data of a tensor must be a flat uint8 array or a list of bytes, not {data}");
+            to_py_err(data.py(), Error::invalid_argument(message).for_key(name))
+        })
     }
 
     /// The elements of a string tensor (empty for an array).
@@ -434,7 +442,9 @@ impl BundleFileWriter {
         T: Send,
     {
         let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let writer = guard.as_mut().ok_or_else(|| PyValueError::new_err("the checkpoint writer is closed"))?;
+        let writer = guard
+            .as_mut()
+            .ok_or_else(|| invalid_argument("the checkpoint writer is closed: it finished or was aborted"))?;
         let path = writer.prefix().to_path_buf();
         py.detach(|| f(writer)).map_err(|e| to_py_err(py, e.in_file(&fastckpt::bundle::index_path(&path))))
     }
@@ -464,7 +474,7 @@ impl BundleFileWriter {
         full_shape: Option<Vec<u64>>,
         slice_spec: Option<&str>,
     ) -> PyResult<()> {
-        let dtype = DType::from_proto(dtype).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let dtype = DType::from_proto(dtype).map_err(|e| to_py_err(py, e.for_key(name)))?;
         let slice = match (full_shape, slice_spec) {
             (Some(full_shape), Some(spec)) => {
                 let slice = TensorSlice::parse(spec)
@@ -472,13 +482,13 @@ impl BundleFileWriter {
                 Some((full_shape, slice))
             }
             (None, None) => None,
-            _ => return Err(PyValueError::new_err("full_shape and slice_spec go together")),
+            _ => return Err(invalid_argument("full_shape and slice_spec go together")),
         };
         let add = |writer: &mut BundleWriter, data: TensorData| match &slice {
             None => writer.add(name, dtype, &shape, data),
             Some((full_shape, slice)) => writer.add_slice(name, full_shape, slice, dtype, data),
         };
-        let held = HeldData::extract(data)?;
+        let held = HeldData::extract(data, name)?;
         let strings = held.strings();
         let data = held.tensor_data(&strings)?;
         self.with_writer(py, |w| add(w, data))
@@ -495,14 +505,16 @@ impl BundleFileWriter {
         data: Vec<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         if dtypes.len() != names.len() || shapes.len() != names.len() || data.len() != names.len() {
-            return Err(PyValueError::new_err("names, dtypes, shapes and data differ in length"));
+            return Err(invalid_argument("names, dtypes, shapes and data differ in length"));
         }
         let dtypes: Vec<DType> = dtypes
             .into_iter()
-            .map(DType::from_proto)
+            .zip(&names)
+            .map(|(dtype, name)| DType::from_proto(dtype).map_err(|e| e.for_key(name)))
             .collect::<Result<_, _>>()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let held: Vec<HeldData> = data.iter().map(HeldData::extract).collect::<PyResult<_>>()?;
+            .map_err(|e| to_py_err(py, e))?;
+        let held: Vec<HeldData> =
+            data.iter().zip(&names).map(|(d, name)| HeldData::extract(d, name)).collect::<PyResult<_>>()?;
         let strings: Vec<Vec<&[u8]>> = held.iter().map(HeldData::strings).collect();
         let tensors: Vec<NewTensor> = (0..names.len())
             .map(|i| {
@@ -516,7 +528,8 @@ impl BundleFileWriter {
     /// Writes the index; the checkpoint exists once this returns.
     fn finish(&self, py: Python<'_>) -> PyResult<()> {
         let writer = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        let writer = writer.ok_or_else(|| PyValueError::new_err("the checkpoint writer is closed"))?;
+        let writer =
+            writer.ok_or_else(|| invalid_argument("the checkpoint writer is closed: it finished or was aborted"))?;
         let path = fastckpt::bundle::index_path(writer.prefix());
         py.detach(|| writer.finish()).map_err(|e| to_py_err(py, e.in_file(&path)))
     }

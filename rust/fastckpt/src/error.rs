@@ -50,8 +50,7 @@ impl Error {
 
     /// The one error for a tensor that is not in a checkpoint, in TensorFlow's words (its tests match them).
     pub fn tensor_not_found(key: &[u8]) -> Self {
-        let name = String::from_utf8_lossy(key);
-        Self::not_found(format!("Key {name} not found in checkpoint")).for_tensor(&name)
+        Self::not_found(format!("Key {} not found in checkpoint", String::from_utf8_lossy(key))).for_key(key)
     }
 
     pub fn data_loss(message: impl Into<String>) -> Self {
@@ -91,6 +90,11 @@ impl Error {
         }
         self
     }
+
+    /// `for_tensor` with the name as stored (bytes, decoded for the message).
+    pub fn for_key(self, key: &[u8]) -> Self {
+        self.for_tensor(&String::from_utf8_lossy(key))
+    }
 }
 
 impl fmt::Display for Error {
@@ -123,7 +127,7 @@ impl<T> ResultExt<T> for Result<T> {
     }
 
     fn for_key(self, key: &[u8]) -> Result<T> {
-        self.map_err(|e| e.for_tensor(&String::from_utf8_lossy(key)))
+        self.map_err(|e| e.for_key(key))
     }
 }
 
