@@ -69,9 +69,16 @@ __all__ = [
     "update_checkpoint_state",
 ]
 
-try:
-    from importlib.metadata import version as _version
 
-    __version__ = _version("fastckpt")
-except Exception:  # pragma: no cover - running from a source tree without installing
-    __version__ = "0+unknown"
+def __getattr__(name):
+    # __version__ is looked up on first use: importing importlib.metadata costs a third of importing numpy.
+    if name == "__version__":
+        global __version__
+        try:
+            from importlib.metadata import version
+
+            __version__ = version("fastckpt")
+        except Exception:  # pragma: no cover - running from a source tree without installing
+            __version__ = "0+unknown"
+        return __version__
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

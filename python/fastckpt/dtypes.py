@@ -5,13 +5,17 @@
 'bfloat16'
 >>> fastckpt.dtypes.as_dtype("float32").as_numpy_dtype
 <class 'numpy.float32'>
+
+bfloat16, the float8 types, int4 and uint4 are ml_dtypes' types. ml_dtypes is imported the first time one of
+them is needed (the ``numpy_dtype`` or ``as_numpy_dtype`` of such a DType, or ``as_dtype`` of a numpy dtype
+this table does not otherwise hold), not with fastckpt: importing it takes longer than importing numpy.
 """
 from __future__ import annotations
 
 import builtins
-from typing import Any, Dict, Union
+import sys
+from typing import Any, Dict, Optional, Union
 
-import ml_dtypes
 import numpy as np
 
 __all__ = ["DType", "as_dtype"]
@@ -28,18 +32,34 @@ class DType:
             checkpoint reader returns them).
     """
 
-    __slots__ = ("name", "as_datatype_enum", "as_numpy_dtype", "_numpy_dtype")
+    __slots__ = ("name", "as_datatype_enum", "_numpy_dtype", "_ml_dtypes_name", "_size")
 
     def __init__(self, name: str, enum: int, numpy_type: Any):
         self.name = name
         self.as_datatype_enum = enum
-        self._numpy_dtype = np.dtype(numpy_type)
-        self.as_numpy_dtype = self._numpy_dtype.type
+        self._ml_dtypes_name: Optional[str] = None
+        self._numpy_dtype: Optional[np.dtype] = np.dtype(numpy_type)
+        self._size = 0 if self._numpy_dtype == np.dtype(object) else self._numpy_dtype.itemsize
+
+    @classmethod
+    def _of_ml_dtypes(cls, name: str, enum: int, size: int) -> "DType":
+        """A DType whose numpy type is ``ml_dtypes.<name>`` (``size`` bytes), resolved on first use."""
+        dtype = cls.__new__(cls)
+        dtype.name, dtype.as_datatype_enum = name, enum
+        dtype._ml_dtypes_name, dtype._numpy_dtype, dtype._size = name, None, size
+        return dtype
 
     @property
     def numpy_dtype(self) -> np.dtype:
         """The ``numpy.dtype`` of arrays of this type."""
-        return self._numpy_dtype
+        numpy_dtype = self._numpy_dtype
+        if numpy_dtype is None:
+            numpy_dtype = _resolve_ml_dtypes()[self.as_datatype_enum]
+        return numpy_dtype
+
+    @property
+    def as_numpy_dtype(self) -> type:
+        return self.numpy_dtype.type
 
     @property
     def is_string(self) -> bool:
@@ -48,10 +68,13 @@ class DType:
     @property
     def size(self) -> int:
         """Bytes per element in a checkpoint's data file (0 for variable-length types)."""
-        return 0 if self._numpy_dtype == np.dtype(object) else self._numpy_dtype.itemsize
+        return self._size
 
     def __repr__(self) -> str:
         return f"fastckpt.{self.name}"
+
+    def __reduce__(self):
+        return dtype_of_enum, (self.as_datatype_enum,)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, DType):
@@ -79,7 +102,7 @@ _ALL = [
     DType("qint8", 11, np.int8),
     DType("quint8", 12, np.uint8),
     DType("qint32", 13, np.int32),
-    DType("bfloat16", 14, ml_dtypes.bfloat16),
+    DType._of_ml_dtypes("bfloat16", 14, 2),
     DType("qint16", 15, np.int16),
     DType("quint16", 16, np.uint16),
     DType("uint16", 17, np.uint16),
@@ -89,24 +112,44 @@ _ALL = [
     DType("variant", 21, object),
     DType("uint32", 22, np.uint32),
     DType("uint64", 23, np.uint64),
-    DType("float8_e5m2", 24, ml_dtypes.float8_e5m2),
-    DType("float8_e4m3fn", 25, ml_dtypes.float8_e4m3fn),
-    DType("float8_e4m3fnuz", 26, ml_dtypes.float8_e4m3fnuz),
-    DType("float8_e4m3b11fnuz", 27, ml_dtypes.float8_e4m3b11fnuz),
-    DType("float8_e5m2fnuz", 28, ml_dtypes.float8_e5m2fnuz),
-    DType("int4", 29, ml_dtypes.int4),
-    DType("uint4", 30, ml_dtypes.uint4),
+    DType._of_ml_dtypes("float8_e5m2", 24, 1),
+    DType._of_ml_dtypes("float8_e4m3fn", 25, 1),
+    DType._of_ml_dtypes("float8_e4m3fnuz", 26, 1),
+    DType._of_ml_dtypes("float8_e4m3b11fnuz", 27, 1),
+    DType._of_ml_dtypes("float8_e5m2fnuz", 28, 1),
+    DType._of_ml_dtypes("int4", 29, 1),
+    DType._of_ml_dtypes("uint4", 30, 1),
 ]
 
 _BY_ENUM: Dict[int, DType] = {d.as_datatype_enum: d for d in _ALL}
 _BY_NAME: Dict[str, DType] = {d.name: d for d in _ALL}
 _BY_NAME.update(half=_BY_NAME["float16"], float=_BY_NAME["float32"], double=_BY_NAME["float64"])
-# Quantized types share their numpy dtype with plain integers, which win.
+# Quantized types share their numpy dtype with plain integers, which win. The ml_dtypes types join when
+# ml_dtypes is imported (_resolve_ml_dtypes).
 _BY_NUMPY: Dict[np.dtype, DType] = {}
 for _d in _ALL:
-    if not _d.name.startswith("q"):
-        _BY_NUMPY.setdefault(_d.numpy_dtype, _d)
+    if _d._numpy_dtype is not None and not _d.name.startswith("q"):
+        _BY_NUMPY.setdefault(_d._numpy_dtype, _d)
 _BY_NUMPY[np.dtype(object)] = _BY_NAME["string"]
+_ML_DTYPES: Optional[Dict[int, np.dtype]] = None  # DataType number -> ml_dtypes' numpy dtype, once imported
+
+
+def _resolve_ml_dtypes() -> Dict[int, np.dtype]:
+    """Imports ml_dtypes (once) and fills in the numpy dtypes of the DTypes it defines."""
+    global _ML_DTYPES
+    if _ML_DTYPES is None:
+        import ml_dtypes
+
+        resolved = {}
+        for d in _ALL:
+            if d._ml_dtypes_name is not None:
+                numpy_dtype = np.dtype(getattr(ml_dtypes, d._ml_dtypes_name))
+                resolved[d.as_datatype_enum] = numpy_dtype
+                _BY_NUMPY.setdefault(numpy_dtype, d)
+                d._numpy_dtype = numpy_dtype
+        _ML_DTYPES = resolved
+    return _ML_DTYPES
+
 
 # Module attributes fastckpt.dtypes.float32, ...; `bool` among them shadows the builtin here, hence builtins.bool.
 globals().update({d.name: d for d in _ALL})
@@ -144,4 +187,9 @@ def as_dtype(value: Union[DType, int, str, np.dtype, type]) -> DType:
         return _BY_NAME["string"]
     if numpy_dtype in _BY_NUMPY:
         return _BY_NUMPY[numpy_dtype]
+    # A dtype of ml_dtypes means ml_dtypes is imported already: its types join the table, and are looked up.
+    if _ML_DTYPES is None and "ml_dtypes" in sys.modules:
+        _resolve_ml_dtypes()
+        if numpy_dtype in _BY_NUMPY:
+            return _BY_NUMPY[numpy_dtype]
     raise ValueError(f"no TensorFlow dtype for numpy dtype {numpy_dtype}")
