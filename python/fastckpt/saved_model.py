@@ -13,8 +13,11 @@ array([[1., 1.],
 """
 from __future__ import annotations
 
+import filecmp
 import os
+import shutil
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from google.protobuf import text_format
@@ -22,18 +25,90 @@ from google.protobuf import text_format
 from . import errors
 from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
-from .graphs import saver_meta_graph
-from .protos import MetaGraphDef, SavedModel as SavedModelProto, SignatureDef
+from .graphs import make_tensor_proto, saver_meta_graph
+from .protos import MetaGraphDef, NodeDef, SavedModel as SavedModelProto, SignatureDef
 from .reader import _OBJECT_GRAPH_KEY, CheckpointReader
 from .saver import Saver
 from .writer import CheckpointWriter, to_numpy
 
-__all__ = ["Builder", "LoadedSavedModel", "build_signature_def", "build_tensor_info", "load", "tag_sets"]
+__all__ = [
+    "Builder",
+    "LoadedSavedModel",
+    "build_main_op",
+    "build_signature_def",
+    "build_tensor_info",
+    "load",
+    "signature_constants",
+    "tag_constants",
+    "tag_sets",
+    "ASSETS_DIRECTORY",
+    "ASSETS_KEY",
+    "EXTRA_ASSETS_DIRECTORY",
+    "INIT_OP_SIGNATURE_KEY",
+    "LEGACY_INIT_OP_KEY",
+    "MAIN_OP_KEY",
+    "SAVED_MODEL_FILENAME_PB",
+    "SAVED_MODEL_FILENAME_PBTXT",
+    "SAVED_MODEL_SCHEMA_VERSION",
+    "TRAIN_OP_KEY",
+    "TRAIN_OP_SIGNATURE_KEY",
+    "VARIABLES_DIRECTORY",
+    "VARIABLES_FILENAME",
+]  # and the tag and signature constants, below
 
+SAVED_MODEL_SCHEMA_VERSION = 1
 SAVED_MODEL_FILENAME_PB = "saved_model.pb"
 SAVED_MODEL_FILENAME_PBTXT = "saved_model.pbtxt"
 VARIABLES_DIRECTORY = "variables"
 VARIABLES_FILENAME = "variables"
+ASSETS_DIRECTORY = "assets"
+EXTRA_ASSETS_DIRECTORY = "assets.extra"
+
+# Collections and signature keys a TF1 loader reads (tf.saved_model.constants).
+ASSETS_KEY = "saved_model_assets"
+MAIN_OP_KEY = "saved_model_main_op"
+LEGACY_INIT_OP_KEY = "legacy_init_op"
+TRAIN_OP_KEY = "saved_model_train_op"
+INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"
+TRAIN_OP_SIGNATURE_KEY = "__saved_model_train_op"
+# tf.compat.v1.GraphKeys.ASSET_FILEPATHS: a graph's asset tensors.
+_ASSET_FILEPATHS = "asset_filepaths"
+
+# Tags of meta graphs (tf.saved_model.tag_constants).
+SERVING = "serve"
+TRAINING = "train"
+EVAL = "eval"
+GPU = "gpu"
+TPU = "tpu"
+
+# Signature keys and method names (tf.saved_model.signature_constants).
+DEFAULT_SERVING_SIGNATURE_DEF_KEY = "serving_default"
+DEFAULT_TRAIN_SIGNATURE_DEF_KEY = "train"
+DEFAULT_EVAL_SIGNATURE_DEF_KEY = "eval"
+CLASSIFY_INPUTS = "inputs"
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+CLASSIFY_OUTPUT_CLASSES = "classes"
+CLASSIFY_OUTPUT_SCORES = "scores"
+PREDICT_INPUTS = "inputs"
+PREDICT_METHOD_NAME = "tensorflow/serving/predict"
+PREDICT_OUTPUTS = "outputs"
+REGRESS_INPUTS = "inputs"
+REGRESS_METHOD_NAME = "tensorflow/serving/regress"
+REGRESS_OUTPUTS = "outputs"
+SUPERVISED_TRAIN_METHOD_NAME = "tensorflow/supervised/training"
+SUPERVISED_EVAL_METHOD_NAME = "tensorflow/supervised/eval"
+
+_TAG_CONSTANTS = ("SERVING", "TRAINING", "EVAL", "GPU", "TPU")
+_SIGNATURE_CONSTANTS = (
+    "DEFAULT_SERVING_SIGNATURE_DEF_KEY", "DEFAULT_TRAIN_SIGNATURE_DEF_KEY", "DEFAULT_EVAL_SIGNATURE_DEF_KEY",
+    "CLASSIFY_INPUTS", "CLASSIFY_METHOD_NAME", "CLASSIFY_OUTPUT_CLASSES", "CLASSIFY_OUTPUT_SCORES",
+    "PREDICT_INPUTS", "PREDICT_METHOD_NAME", "PREDICT_OUTPUTS", "REGRESS_INPUTS", "REGRESS_METHOD_NAME",
+    "REGRESS_OUTPUTS", "SUPERVISED_TRAIN_METHOD_NAME", "SUPERVISED_EVAL_METHOD_NAME",
+)
+# The same as namespaces, for code written against tf.compat.v1.saved_model.tag_constants.SERVING.
+tag_constants = SimpleNamespace(**{name: globals()[name] for name in _TAG_CONSTANTS})
+signature_constants = SimpleNamespace(**{name: globals()[name] for name in _SIGNATURE_CONSTANTS})
+__all__ += _TAG_CONSTANTS + _SIGNATURE_CONSTANTS
 
 
 def _read_saved_model(export_dir: str) -> "SavedModelProto":
@@ -160,75 +235,322 @@ def load(export_dir: "str | os.PathLike[str]", tags: Optional[Sequence[str]] = N
 
 
 class Builder:
-    """Builds a TF1-style SavedModel that ``tf.compat.v1.saved_model.loader.load`` loads with its variables,
-    as ``tf.compat.v1.saved_model.Builder`` does.
+    """Builds a TF1-style SavedModel that ``tf.compat.v1.saved_model.loader.load`` loads, as
+    ``tf.compat.v1.saved_model.Builder`` builds one, from values instead of a session.
 
-    >>> builder = Builder(export_dir)                                               # doctest: +SKIP
-    >>> builder.add_meta_graph_and_variables({"w": w}, ["serve"], {"serving_default": signature})  # doctest: +SKIP
-    >>> builder.save()                                                              # doctest: +SKIP
+    Each meta graph holds the variables (as a Saver's ``.meta`` holds them: ref variables with their
+    ``/read`` snapshots and ``/Assign`` initializers, in the ``variables`` and ``trainable_variables``
+    collections) and the save and restore operations the loader runs on ``variables/variables``; with, as
+    asked, signatures, asset files and a main op.
+
+    >>> import os, tempfile, numpy as np
+    >>> export_dir = os.path.join(tempfile.mkdtemp(), "model")
+    >>> signature = build_signature_def(
+    ...     outputs={"w": build_tensor_info("w/read:0", "float32", [2])}, method_name=PREDICT_METHOD_NAME)
+    >>> builder = Builder(export_dir)
+    >>> builder.add_meta_graph_and_variables({"w": np.ones(2, np.float32)}, [SERVING],
+    ...                                      {DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature})
+    >>> os.path.basename(builder.save())
+    'saved_model.pb'
     """
 
     def __init__(self, export_dir: "str | os.PathLike[str]"):
         self.export_dir = os.fspath(export_dir)
         if os.path.exists(self.export_dir) and os.listdir(self.export_dir):
             raise errors.InvalidArgumentError(f"export directory {self.export_dir} already exists and is not empty", self.export_dir)
-        self._saved_model = SavedModelProto(saved_model_schema_version=1)
+        self._saved_model = SavedModelProto(saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
         self._variables: Optional[Dict[str, Any]] = None
-
-    def _add_meta_graph(self, tags: Sequence[str], signature_def_map: Optional[Dict[str, "SignatureDef"]]) -> None:
-        variables = {name: (as_dtype(value.dtype), value.shape) for name, value in (self._variables or {}).items()}
-        meta = saver_meta_graph(variables, Saver().saver_def)
-        meta.meta_info_def.tags.extend([tags] if isinstance(tags, str) else tags)
-        for key, signature in (signature_def_map or {}).items():
-            meta.signature_def[key].CopyFrom(signature)
-        self._saved_model.meta_graphs.append(meta)
+        # {file name in assets/: the file it was copied from}, over all meta graphs.
+        self._asset_files: Dict[str, str] = {}
 
     def add_meta_graph_and_variables(
-        self, values: Dict[str, Any], tags: Sequence[str], signature_def_map: Optional[Dict[str, "SignatureDef"]] = None
+        self,
+        values: Mapping,
+        tags: Sequence[str],
+        signature_def_map: Optional[Mapping[str, "SignatureDef"]] = None,
+        assets_collection=None,
+        legacy_init_op=None,
+        clear_devices: bool = False,
+        main_op=None,
     ) -> None:
-        """Writes ``values`` as the SavedModel's variables and adds a meta graph for them with ``tags``."""
+        """Writes ``values`` (``{name: array-like}``) as the SavedModel's variables, and adds the first meta
+        graph, tagged ``tags`` (``[SERVING]``, ``["serve", "gpu"]``), as TensorFlow's builder does.
+
+        Args:
+            values: the variables, ``{name: numpy/torch/jax array, number, list or string}``.
+            tags: the meta graph's tag set.
+            signature_def_map: ``{key: SignatureDef}`` (``build_signature_def``); their tensors must be tensors
+                of the graph, such as ``"w/read:0"``.
+            assets_collection: asset files, copied into ``assets/``: a list of paths, or ``{node name: path}``.
+                Each becomes a string ``Const`` holding its path (named ``asset_path``, ``asset_path_1``, ...
+                for a list), listed in the ``asset_filepaths`` collection, and an AssetFileDef (in the
+                ``saved_model_assets`` collection and in ``asset_file_def``): the loader feeds the asset's path
+                in the SavedModel to that tensor when it runs the main op. Files of the same name and other
+                contents are stored as ``name_1``, ``name_2``, ... as TensorFlow stores them.
+            legacy_init_op: what ``main_op`` was called before TensorFlow 1.4; ``main_op`` wins.
+            clear_devices: empty the devices of the graph's nodes (those of a main op NodeDef).
+            main_op: the operation the loader runs after restoring the variables, recorded in the
+                ``saved_model_main_op`` collection: the name of a node of the graph (``"w/Assign"``), or a
+                NodeDef added to the graph (``build_main_op()`` makes a NoOp).
+
+        Raises:
+            fastckpt.errors.InvalidArgumentError: variables added already, a signature or main op that does
+                not fit the graph.
+            fastckpt.errors.NotFoundError: an asset file does not exist.
+        """
         if self._variables is not None:
             raise errors.InvalidArgumentError("the variables were added already: use add_meta_graph", self.export_dir)
-        self._variables = {name: to_numpy(value) for name, value in values.items()}
+        variables = {name: to_numpy(value) for name, value in values.items()}
+        meta, assets = self._meta_graph(
+            variables, tags, signature_def_map, assets_collection, legacy_init_op if main_op is None else main_op, clear_devices
+        )
         prefix = os.path.join(self.export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
         with CheckpointWriter(prefix) as writer:
-            for name in sorted(self._variables):
-                writer.add(name, self._variables[name])
-        self._add_meta_graph(tags, signature_def_map)
+            writer.add_tensors({name: variables[name] for name in sorted(variables)})
+        self._variables = variables
+        self._add(meta, assets)
 
-    def add_meta_graph(self, tags: Sequence[str], signature_def_map: Optional[Dict[str, "SignatureDef"]] = None) -> None:
-        """Adds another meta graph, sharing the variables added before."""
+    def add_meta_graph(
+        self,
+        tags: Sequence[str],
+        signature_def_map: Optional[Mapping[str, "SignatureDef"]] = None,
+        assets_collection=None,
+        legacy_init_op=None,
+        clear_devices: bool = False,
+        main_op=None,
+    ) -> None:
+        """Adds another meta graph, tagged ``tags``, over the variables added before; the other arguments are
+        those of ``add_meta_graph_and_variables``."""
         if self._variables is None:
             raise errors.InvalidArgumentError("add_meta_graph_and_variables must come first", self.export_dir)
-        self._add_meta_graph(tags, signature_def_map)
+        meta, assets = self._meta_graph(
+            self._variables, tags, signature_def_map, assets_collection, legacy_init_op if main_op is None else main_op, clear_devices
+        )
+        self._add(meta, assets)
+
+    def _meta_graph(self, variables, tags, signature_def_map, assets_collection, main_op, clear_devices):
+        """The meta graph, checked whole before anything is written, and its asset files to copy
+        (``{file name in assets/: source}``)."""
+        meta = saver_meta_graph({name: (as_dtype(value.dtype), value.shape) for name, value in variables.items()}, Saver().saver_def)
+        meta.meta_info_def.tags.extend([tags] if isinstance(tags, str) else tags)
+        assets = self._add_assets(meta, assets_collection)
+        if main_op is not None:
+            self._add_main_op(meta, main_op)
+        if clear_devices:
+            for node in meta.graph_def.node:
+                node.device = ""
+        self._check_signatures(meta, signature_def_map or {})
+        for key, signature in (signature_def_map or {}).items():
+            meta.signature_def[key].CopyFrom(_as_message(signature, SignatureDef))
+        return meta, assets
+
+    def _add(self, meta: "MetaGraphDef", assets: Mapping[str, str]) -> None:
+        assets_dir = os.path.join(self.export_dir, ASSETS_DIRECTORY)
+        for filename, source in assets.items():
+            if filename in self._asset_files:
+                continue
+            os.makedirs(assets_dir, exist_ok=True)
+            destination = os.path.join(assets_dir, filename)
+            temporary = f"{destination}.tmp.{os.getpid()}"
+            shutil.copyfile(source, temporary)
+            os.replace(temporary, destination)
+            self._asset_files[filename] = source
+        self._saved_model.meta_graphs.append(meta)
+
+    def _add_assets(self, meta: "MetaGraphDef", assets_collection) -> Dict[str, str]:
+        """Adds the asset tensors and records; returns ``{file name in assets/: source}``."""
+        from .protos import message_class
+
+        if assets_collection is None:
+            return {}
+        if isinstance(assets_collection, Mapping):
+            sources = [(name, os.fspath(path)) for name, path in assets_collection.items()]
+        elif isinstance(assets_collection, (str, bytes, os.PathLike)):
+            raise errors.InvalidArgumentError("assets_collection is a list of paths or {node name: path}, not a path", self.export_dir)
+        else:
+            sources = [(None, os.fspath(path)) for path in assets_collection]
+        graph = meta.graph_def
+        taken = {node.name for node in graph.node}
+        files = dict(self._asset_files)
+        added: Dict[str, str] = {}
+        asset_file_def = message_class("tensorflow.AssetFileDef")
+        for name, source in sources:
+            if not os.path.isfile(source):
+                raise errors.NotFoundError(f"asset file {source} does not exist", source)
+            if name is None:
+                name = _unique_name("asset_path", taken)
+            elif name in taken:
+                raise errors.InvalidArgumentError(f"asset tensor name {name!r} is a node of the graph already", self.export_dir)
+            taken.add(name)
+            filename = _asset_filename(source, files)
+            files[filename] = added[filename] = source
+            node = graph.node.add(name=name, op="Const")
+            node.attr["dtype"].type = as_dtype("string").as_datatype_enum
+            node.attr["value"].tensor.CopyFrom(make_tensor_proto(source.encode("utf-8", "surrogateescape")))
+            record = asset_file_def(filename=filename)
+            record.tensor_info.name = f"{name}:0"
+            meta.asset_file_def.add().CopyFrom(record)
+            meta.collection_def[ASSETS_KEY].any_list.value.add().Pack(record)
+            meta.collection_def[_ASSET_FILEPATHS].node_list.value.append(f"{name}:0")
+        return added
+
+    def _add_main_op(self, meta: "MetaGraphDef", main_op) -> None:
+        graph = meta.graph_def
+        names = {node.name for node in graph.node}
+        if isinstance(main_op, str):
+            if main_op not in names:
+                raise errors.InvalidArgumentError(f"main_op {main_op!r} is no node of the graph", self.export_dir)
+            name = main_op
+        else:
+            node = _as_message(main_op, NodeDef)
+            if node.name in names:
+                raise errors.InvalidArgumentError(f"main_op {node.name!r} is a node of the graph already", self.export_dir)
+            missing = [i for i in node.input if i.lstrip("^").split(":")[0] not in names]
+            if missing:
+                raise errors.InvalidArgumentError(f"main_op {node.name!r} has inputs that are no nodes of the graph: {missing}", self.export_dir)
+            graph.node.add().CopyFrom(node)
+            name = node.name
+        meta.collection_def[MAIN_OP_KEY].node_list.value.append(name)
+
+    def _check_signatures(self, meta: "MetaGraphDef", signature_def_map: Mapping[str, Any]) -> None:
+        """As TensorFlow's builder checks them (every TensorInfo names a tensor and has a dtype, no key of
+        the init or train op), and their tensors are outputs of the graph's nodes."""
+        for key in (INIT_OP_SIGNATURE_KEY, TRAIN_OP_SIGNATURE_KEY):
+            if key in signature_def_map:
+                raise errors.InvalidArgumentError(f"signature key {key!r} is reserved", self.export_dir)
+        names = {node.name for node in meta.graph_def.node}
+
+        def check(key: str, info) -> None:
+            encoding = info.WhichOneof("encoding")
+            if encoding == "composite_tensor":
+                for component in info.composite_tensor.components:
+                    check(key, component)
+                return
+            if encoding is None or info.dtype == 0:
+                raise errors.InvalidArgumentError(f"signature {key!r}: a TensorInfo needs a tensor name and a dtype: {info}", self.export_dir)
+            tensors = [info.name] if encoding == "name" else [
+                info.coo_sparse.values_tensor_name, info.coo_sparse.indices_tensor_name, info.coo_sparse.dense_shape_tensor_name
+            ]
+            for tensor in tensors:
+                if tensor.split(":")[0] not in names:
+                    raise errors.InvalidArgumentError(f"signature {key!r}: {tensor!r} is no tensor of the graph", self.export_dir)
+
+        for key, signature in signature_def_map.items():
+            signature = _as_message(signature, SignatureDef)
+            for info in list(signature.inputs.values()) + list(signature.outputs.values()):
+                check(key, info)
 
     def save(self, as_text: bool = False) -> str:
         """Writes ``saved_model.pb`` (or ``.pbtxt``); returns its path."""
         os.makedirs(self.export_dir, exist_ok=True)
         path = os.path.join(self.export_dir, SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB)
-        atomic_write(path, text_format.MessageToString(self._saved_model) if as_text else self._saved_model.SerializeToString())
+        data = text_format.MessageToString(self._saved_model) if as_text else self._saved_model.SerializeToString(deterministic=True)
+        atomic_write(path, data)
         return path
 
 
-def build_tensor_info(name: str, dtype, shape: Optional[Sequence[int]] = None):
-    """A TensorInfo naming a graph tensor (``"v1/read:0"``) for signatures."""
+def _unique_name(name: str, taken) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... as TensorFlow makes names unique in a graph."""
+    unique, i = name, 1
+    while unique in taken:
+        unique, i = f"{name}_{i}", i + 1
+    return unique
+
+
+def _asset_filename(source: str, files: Mapping[str, str]) -> str:
+    """The file name of ``source`` in ``assets/``: its base name, unless a file of other contents has it
+    (then ``name_1``, ``name_2``, ...), as TensorFlow's ``get_asset_filename_to_add`` names it."""
+    filename = os.path.basename(source)
+    other = files.get(filename)
+    if other is None or other == source or filecmp.cmp(source, other, shallow=False):
+        return filename
+    return _unique_name(filename, files)
+
+
+def _as_message(value, message_type):
+    """``value`` as fastckpt's ``message_type``: TensorFlow's messages of the same type are converted."""
+    if isinstance(value, message_type):
+        return value
+    descriptor = getattr(value, "DESCRIPTOR", None)
+    if descriptor is None or descriptor.full_name != message_type.DESCRIPTOR.full_name:
+        raise TypeError(f"expected a {message_type.DESCRIPTOR.full_name}, got {type(value).__name__}")
+    return message_type.FromString(value.SerializeToString())
+
+
+def build_main_op(control_inputs: Sequence[str] = (), name: str = "main_op") -> "NodeDef":
+    """A ``NoOp`` named ``name`` that runs the nodes ``control_inputs`` (as ``tf.group`` builds one), to pass
+    as ``main_op`` to the Builder; with no inputs it does nothing, and gives a SavedModel with a main op.
+
+    >>> build_main_op(["w/Assign"]).input
+    ['^w/Assign']
+    """
+    node = NodeDef(name=name, op="NoOp")
+    node.input.extend("^" + control_input.lstrip("^") for control_input in control_inputs)
+    return node
+
+
+def build_tensor_info(tensor, dtype=None, shape: Optional[Sequence[Optional[int]]] = None) -> "TensorInfo":
+    """A TensorInfo for signatures, as ``tf.compat.v1.saved_model.build_tensor_info(tensor)`` builds it:
+    ``tensor`` is the name of a graph tensor (``"w/read:0"``) with its ``dtype`` and ``shape`` (None for an
+    unknown rank, None in it for an unknown size), or an object with ``name``, ``dtype`` and ``shape`` (a
+    TensorFlow tensor).
+
+    >>> build_tensor_info("w/read:0", "float32", [None, 3])
+    name: "w/read:0"
+    dtype: DT_FLOAT
+    tensor_shape {
+      dim {
+        size: -1
+      }
+      dim {
+        size: 3
+      }
+    }
+    <BLANKLINE>
+    """
     from .protos import TensorInfo
 
+    if not isinstance(tensor, str):
+        name = tensor.name
+        dtype = getattr(tensor.dtype, "as_datatype_enum", tensor.dtype)
+        dims = getattr(tensor.shape, "rank", 0) is not None
+        shape = [getattr(size, "value", size) for size in tensor.shape] if dims else None
+    else:
+        name = tensor
+        if dtype is None:
+            raise errors.InvalidArgumentError(f"build_tensor_info({tensor!r}) needs the tensor's dtype")
     info = TensorInfo(name=name, dtype=as_dtype(dtype).as_datatype_enum)
     if shape is None:
         info.tensor_shape.unknown_rank = True
     else:
+        info.tensor_shape.SetInParent()
         for size in shape:
             info.tensor_shape.dim.add(size=-1 if size is None else int(size))
     return info
 
 
-def build_signature_def(inputs=None, outputs=None, method_name: str = "tensorflow/serving/predict") -> "SignatureDef":
-    """A SignatureDef from ``{key: TensorInfo}`` inputs and outputs."""
-    signature = SignatureDef(method_name=method_name)
-    for key, info in (inputs or {}).items():
-        signature.inputs[key].CopyFrom(info)
-    for key, info in (outputs or {}).items():
-        signature.outputs[key].CopyFrom(info)
-    return signature
+def build_signature_def(inputs=None, outputs=None, method_name: Optional[str] = None, defaults=None) -> "SignatureDef":
+    """A SignatureDef, as ``tf.compat.v1.saved_model.build_signature_def`` builds it: ``inputs`` and
+    ``outputs`` are ``{key: TensorInfo}`` (``build_tensor_info``), ``method_name`` is for example
+    ``PREDICT_METHOD_NAME``, and ``defaults`` gives inputs default values (``{key: value or TensorProto}``).
 
+    >>> signature = build_signature_def(
+    ...     inputs={PREDICT_INPUTS: build_tensor_info("x:0", "float32", [None, 3])},
+    ...     outputs={PREDICT_OUTPUTS: build_tensor_info("y:0", "float32", [None])},
+    ...     method_name=PREDICT_METHOD_NAME)
+    >>> signature.method_name, sorted(signature.inputs), signature.outputs["outputs"].name
+    ('tensorflow/serving/predict', ['inputs'], 'y:0')
+    """
+    from .protos import TensorInfo, TensorProto
+
+    signature = SignatureDef()
+    for key, info in (inputs or {}).items():
+        signature.inputs[key].CopyFrom(_as_message(info, TensorInfo))
+    for key, info in (outputs or {}).items():
+        signature.outputs[key].CopyFrom(_as_message(info, TensorInfo))
+    if method_name is not None:
+        signature.method_name = method_name
+    for key, value in (defaults or {}).items():
+        is_proto = getattr(getattr(value, "DESCRIPTOR", None), "full_name", None) == "tensorflow.TensorProto"
+        signature.defaults[key].CopyFrom(_as_message(value, TensorProto) if is_proto else make_tensor_proto(value))
+    return signature
