@@ -130,6 +130,19 @@ def test_unknown_numpy_dtype_still_fails():
         fastckpt.as_dtype(np.dtype("datetime64[s]"))
 
 
+def test_protos_made_on_first_use_are_the_classes_of_one_pool():
+    from fastckpt import protos
+
+    assert sorted(set(protos.__all__) - set(dir(protos))) == []
+    assert protos.DataType.Name(14) == "DT_BFLOAT16"
+    meta = protos.MetaGraphDef()
+    meta.graph_def.CopyFrom(protos.GraphDef(node=[protos.NodeDef(name="a")]))
+    assert protos.MetaGraphDef.DESCRIPTOR.file.pool is protos.POOL is protos.GraphDef.DESCRIPTOR.file.pool
+    assert protos.message_class("tensorflow.SaverDef") is protos.SaverDef
+    with pytest.raises(AttributeError):
+        protos.NoSuchMessage
+
+
 def test_version():
     assert fastckpt.__version__ and fastckpt.__version__ != "0+unknown"
     with pytest.raises(AttributeError):
