@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from typing import List, Optional, Sequence, Union
 
 from google.protobuf import text_format
@@ -119,38 +118,10 @@ def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta
     return f"{basename}.{meta_graph_suffix}"
 
 
-def temporary_name(filename: str) -> str:
-    """A name beside ``filename`` to write it under before renaming: ``<filename>.tmp.<pid>.<random>``. The
-    process id lets a later Saver remove what a killed one left behind."""
-    return f"{filename}.tmp.{os.getpid()}.{uuid.uuid4().hex[:16]}"
-
-
 def atomic_write(filename: str, data: Union[str, bytes], durable: bool = False) -> None:
-    """Replaces ``filename`` with ``data`` so that readers see the old or the new contents, never a mix.
-    Missing directories of ``filename`` are created."""
-    directory = os.path.dirname(filename)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    temp = temporary_name(filename)
-    try:
-        with open(temp, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(temp, filename)
-    except BaseException:
-        try:
-            os.remove(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    if durable:
-        dir_fd = os.open(os.path.dirname(filename) or ".", os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    """Replaces ``filename`` with ``data`` so that readers see the old or the new contents, never a mix, as
+    every file fastckpt writes is replaced (missing directories are created; ``durable`` fsyncs)."""
+    _fastckpt.write_file(filename, data.encode("utf-8") if isinstance(data, str) else data, durable)
 
 
 def update_checkpoint_state(

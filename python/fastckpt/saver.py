@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import errors
+from . import _fastckpt, errors
 from .checkpoint_state import (
     checkpoint_exists,
     get_checkpoint_state,
@@ -38,9 +38,6 @@ __all__ = ["Saver"]
 
 VarList = Union[None, Sequence[str], Mapping[str, str]]
 
-# Temporary files carry the process id of their writer: <name>.tempstate.<pid>.<hex> (checkpoint files),
-# <name>.tmp.<pid>.<hex> (state and meta graph files).
-_LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.)(\d+)\.[0-9a-f]+$")
 
 
 def _name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, str]:
@@ -398,8 +395,8 @@ def _remove_leftovers(save_dir: str, base_name: str, latest_filename: str) -> No
     for name in names:
         if not (name.startswith(base_name) or name.startswith(latest_filename)):
             continue
-        match = _LEFTOVER.search(name)
-        if match is None or _process_alive(int(match.group(2))):
+        leftover = _fastckpt.leftover_writer(name)
+        if leftover is None or _process_alive(leftover[1]):
             continue
         try:
             os.remove(os.path.join(save_dir, name))

@@ -555,6 +555,21 @@ fn merge_checkpoints(py: Python<'_>, prefixes: Vec<PathBuf>, merged_prefix: Path
         .map_err(|e| to_py_err(py, e))
 }
 
+/// Replaces the file `path` with `data` atomically (written beside it under a temporary name, then renamed);
+/// with `durable`, fsyncs the file and its directory. Missing directories are created.
+#[pyfunction]
+#[pyo3(signature = (path, data, durable=false))]
+fn write_file(py: Python<'_>, path: PathBuf, data: &[u8], durable: bool) -> PyResult<()> {
+    py.detach(|| fastckpt::atomic::write_file(&path, data, durable)).map_err(|e| to_py_err(py, e))
+}
+
+/// For the name of a temporary file a fastckpt writer made, `(target name, writer's process id)`; None for
+/// any other name.
+#[pyfunction]
+fn leftover_writer(file_name: &str) -> Option<(&str, u32)> {
+    fastckpt::atomic::leftover_writer(file_name)
+}
+
 /// The serialized FileDescriptorSet of the project's .proto files.
 #[pyfunction]
 fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
@@ -572,5 +587,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(locate_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
+    m.add_function(wrap_pyfunction!(write_file, m)?)?;
+    m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! string table of `.index` and V1 files; [`bundle`], the V2 checkpoint format; [`v1`], the V1 format;
 //! [`slices`] and [`dtype`], what both share; [`locate`], which decides what a path names; and [`checkpoint`],
 //! one interface over both.
+pub mod atomic;
 pub mod bundle;
 pub mod checkpoint;
 pub mod checksum;

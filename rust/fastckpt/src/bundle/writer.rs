@@ -5,11 +5,10 @@
 //! TensorFlow's sharded saves, so that `add_tensors` writes them in parallel: the kernel serializes writes to
 //! one file, not writes to different files.
 //!
-//! All files are written under temporary names and renamed into place only when complete, the data files
-//! first: the index appearing is what makes a checkpoint exist.
+//! All files are written under temporary names and renamed into place only when complete ([`crate::atomic`]),
+//! the data files first: the index appearing is what makes a checkpoint exist.
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +17,7 @@ use rayon::prelude::*;
 
 use super::naming::{data_path, index_path};
 use super::strings::{encode_strings, encoded_len};
+use crate::atomic::{self, TempFile};
 use crate::checksum;
 use crate::dtype::DType;
 use crate::error::{Error, Result, ResultExt};
@@ -65,43 +65,6 @@ impl Default for WriteOptions {
     }
 }
 
-/// A file being written under a temporary name, removed unless it is renamed into place.
-///
-/// The name, `<target>.tempstate.<pid>.<random>`, carries the writer's process id, so that the leftovers of
-/// a killed writer can be told from the files of one still writing (see `fastckpt.Saver`).
-struct TempFile {
-    temp: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
-
-impl TempFile {
-    fn new(target: PathBuf) -> TempFile {
-        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        let mut temp = target.clone().into_os_string();
-        temp.push(format!(".tempstate.{}.{random:016x}", std::process::id()));
-        TempFile { temp: PathBuf::from(temp), target, committed: false }
-    }
-
-    fn create(&self) -> Result<File> {
-        OpenOptions::new().write(true).create_new(true).open(&self.temp).map_err(|e| Error::io(e, &self.temp))
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        std::fs::rename(&self.temp, &self.target).map_err(|e| Error::io(e, &self.target))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
-}
-
 /// One data file being written.
 struct Shard {
     file: TempFile,
@@ -116,7 +79,7 @@ struct Shard {
 
 impl Shard {
     fn create(target: PathBuf) -> Result<Shard> {
-        let file = TempFile::new(target);
+        let file = TempFile::new(target)?;
         let out = BufWriter::with_capacity(WRITE_BUFFER, file.create()?);
         Ok(Shard { file, out, offset: 0, reserved: 0, failed: false })
     }
@@ -139,7 +102,7 @@ impl Shard {
             // Other errors mean the filesystem cannot preallocate: the file is then written as it is.
             let reserved = fallocate(self.out.get_ref(), FallocateFlags::KEEP_SIZE, start, end - start);
             if let Err(e @ (Errno::NOSPC | Errno::DQUOT | Errno::FBIG)) = reserved {
-                return Err(Error::io(e.into(), &self.file.temp));
+                return Err(Error::io(e.into(), self.file.path()));
             }
         }
         self.reserved = end;
@@ -149,11 +112,11 @@ impl Shard {
     /// Writes `bytes` at the end of the file; returns their offset.
     fn write_bytes(&mut self, bytes: &[u8]) -> Result<u64> {
         if self.failed {
-            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), &self.file.temp));
+            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), self.file.path()));
         }
         if let Err(e) = self.out.write_all(bytes) {
             self.failed = true;
-            return Err(Error::io(e, &self.file.temp));
+            return Err(Error::io(e, self.file.path()));
         }
         let offset = self.offset;
         self.offset += bytes.len() as u64;
@@ -186,9 +149,9 @@ impl Shard {
     /// Flushes (and with `durable`, fsyncs) the file and renames it into place.
     fn commit(mut self, durable: bool) -> Result<()> {
         if self.failed {
-            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), &self.file.temp));
+            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), self.file.path()));
         }
-        let temp = &self.file.temp;
+        let temp = self.file.path();
         self.out.flush().map_err(|e| Error::io(e, temp))?;
         if durable {
             self.out.get_ref().sync_all().map_err(|e| Error::io(e, temp))?;
@@ -238,9 +201,7 @@ impl BundleWriter {
         if options.num_shards == 0 {
             return Err(Error::invalid_argument("a checkpoint needs at least one data file").in_file(&prefix));
         }
-        if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir))?;
-        }
+        // Each data file's TempFile creates the directory.
         let shards = (0..options.num_shards)
             .map(|shard| Shard::create(data_path(&prefix, shard, options.num_shards)))
             .collect::<Result<_>>()?;
@@ -422,27 +383,7 @@ fn write_index(
     for (key, entry) in entries {
         table.add(key, &entry.encode_to_vec());
     }
-    let mut index_file = TempFile::new(index_path(prefix));
-    let mut file = index_file.create()?;
-    file.write_all(&table.finish()).map_err(|e| Error::io(e, &index_file.temp))?;
-    if options.durable {
-        file.sync_all().map_err(|e| Error::io(e, &index_file.temp))?;
-    }
-    drop(file);
-    index_file.commit()?;
-    if options.durable {
-        sync_dir(prefix)?;
-    }
-    Ok(())
-}
-
-/// Makes the renames into the directory of `prefix` durable.
-fn sync_dir(prefix: &Path) -> Result<()> {
-    let dir = match prefix.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(e, dir))
+    atomic::write_file(&index_path(prefix), &table.finish(), options.durable)
 }
 
 /// Merges checkpoints written separately (by several processes or hosts) into one at `merged_prefix`, as
