@@ -6,11 +6,16 @@
     fastckpt convert SRC DST                        checkpoint <-> .safetensors / .npz, chosen by DST
     fastckpt freeze --meta M --checkpoint C --outputs a,b -o out.pb
     fastckpt saved-model show DIR [--tag-set serve] [--all]
+    fastckpt --version
 
 PATH, A, B and SRC are anything ``fastckpt.NewCheckpointReader`` opens: a checkpoint prefix, a V1 file, a
 directory with a ``checkpoint`` state file, or a SavedModel directory (``convert`` also reads .safetensors
 and .npz). Exit status: 0 on success, 1 when ``diff`` finds differences, 2 on bad input or a failure, with a
 one-line message on stderr.
+
+On a terminal, commands that read or write more than 100 MiB of tensors (``convert``, ``diff``, ``freeze``,
+``inspect --all`` or ``--tensor``) draw a progress bar on stderr: bytes done, rate and time left. Nothing of
+it is written when stderr is not a terminal.
 """
 from __future__ import annotations
 
@@ -19,15 +24,14 @@ import base64
 import json
 import os
 import sys
+import time
 import warnings
-from typing import Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from . import errors, examples
 from .reader import CheckpointReader
-
-T = TypeVar("T")
 
 # Key prefix, in safetensors metadata, of string tensors (which safetensors cannot hold).
 _STRING_METADATA_PREFIX = "fastckpt.string:"
@@ -51,17 +55,170 @@ def _format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _progress(items: List[T], label: str) -> Iterator[T]:
-    """Yields ``items``, drawing a progress bar on stderr when it is a terminal and the work is long."""
-    show = sys.stderr.isatty() and len(items) > 20
-    for done, item in enumerate(items):
-        if show:
-            filled = int(30 * done / len(items))
-            sys.stderr.write(f"\r{label} [{'#' * filled}{' ' * (30 - filled)}] {done}/{len(items)}")
+# Work that moves at least this many bytes shows a progress bar, when stderr is a terminal.
+_PROGRESS_MIN_BYTES = 100 * 1024 * 1024
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _io_counter(field: str) -> Optional[int]:
+    """The process's ``rchar`` or ``wchar`` (bytes passed to read or write system calls, by every thread,
+    the extension's included), or None where /proc/self/io is missing."""
+    try:
+        with open("/proc/self/io", "rb") as f:
+            for line in f:
+                if line.startswith(field.encode() + b":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class _Progress:
+    """A progress bar on stderr for work that moves ``total`` bytes: bytes done, rate and time left.
+
+    Drawn only when stderr is a terminal and ``total`` is at least _PROGRESS_MIN_BYTES; otherwise every
+    method does nothing but ``print``. The caller counts bytes with ``advance`` as each piece is done; in
+    between (one large tensor, one ``save_file`` call) the bar follows the process's I/O counter ``io``
+    (``"rchar"`` or ``"wchar"``), redrawn by a thread while the extension works without the GIL. As a
+    context manager it ends with the full bar, or on an error erases itself, so that the one-line error
+    message stands alone."""
+
+    INTERVAL = 0.1  # seconds between redraws
+
+    def __init__(self, label: str, total: int, io: Optional[str] = None):
+        self.label, self.total = label, max(int(total), 0)
+        self.enabled = self.total >= _PROGRESS_MIN_BYTES and _is_terminal(sys.stderr)
+        self._done = 0
+        self._drawn = False
+        if not self.enabled:
+            return
+        import threading
+
+        self._io = io
+        self._io_start = _io_counter(io) if io else None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._tick, name="fastckpt-progress", daemon=True)
+        self._thread.start()
+
+    def advance(self, nbytes: int) -> None:
+        self._done += nbytes
+
+    def print(self, *values, **kwargs) -> None:
+        """``print`` to stdout, with the bar moved out of the way (and redrawn below) when stdout is a
+        terminal too."""
+        if not self.enabled:
+            print(*values, **kwargs)
+            return
+        with self._lock:
+            if _is_terminal(sys.stdout):
+                self._erase()
+            print(*values, **kwargs)
+            sys.stdout.flush()
+
+    def _done_now(self) -> int:
+        done = self._done
+        if self._io_start is not None:
+            now = _io_counter(self._io)
+            if now is not None:
+                done = max(done, now - self._io_start)
+        return min(done, self.total)
+
+    def _line(self, done: int, final: bool) -> str:
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        rate = done / elapsed
+        if final:
+            tail = f"{_format_bytes(self.total)} in {elapsed:.1f} s, {_format_bytes(rate)}/s"
+        else:
+            left = _format_duration((self.total - done) / rate) + " left" if done and elapsed > 0.3 else ""
+            tail = f"{_format_bytes(done)} / {_format_bytes(self.total)}  {_format_bytes(rate)}/s  {left}".rstrip()
+        try:
+            columns = os.get_terminal_size(sys.stderr.fileno()).columns or 80
+        except (OSError, ValueError):
+            columns = 80
+        # The bar keeps one width as the figures after it change: the room left by the longest of them.
+        width = max(10, min(30, columns - 1 - len(self.label) - 4 - len(self._LONGEST_TAIL)))
+        filled = width * done // self.total if self.total else width
+        return f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {tail}"
+
+    _LONGEST_TAIL = "1023.9 MiB / 1023.9 MiB  1023.9 MiB/s  1:00:00 left"
+
+    def _draw(self, final: bool = False) -> None:
+        line = self._line(self.total if final else self._done_now(), final)
+        sys.stderr.write("\r" + line + "\x1b[K" + ("\n" if final else ""))
+        sys.stderr.flush()
+        self._drawn = not final
+
+    def _erase(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
-        yield item
-    if show:
-        sys.stderr.write(f"\r{label} [{'#' * 30}] {len(items)}/{len(items)}\n")
+            self._drawn = False
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            with self._lock:
+                self._draw()
+
+    def close(self, completed: bool = True) -> None:
+        if not self.enabled or self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join()
+        with self._lock:
+            if completed:
+                self._draw(final=True)
+            else:
+                self._erase()
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(completed=exc_type is None)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _sizes(reader: CheckpointReader) -> Dict[str, int]:
+    """``{name: bytes}`` of every tensor of a checkpoint (0 for strings, whose size the index does not give)."""
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    return {name: int(np.prod(shape, dtype=np.int64)) * dtypes[name].size for name, shape in shapes.items()}
+
+
+def _nbytes(array: np.ndarray) -> int:
+    return 0 if array.dtype == object else int(array.nbytes)
+
+
+def _batches(names: List[str], sizes: Dict[str, int], batch_bytes: int) -> Iterator[List[str]]:
+    """``names`` in consecutive batches of about ``batch_bytes`` (a tensor larger than that on its own)."""
+    batch: List[str] = []
+    size = 0
+    for name in names:
+        batch.append(name)
+        size += sizes.get(name, 0)
+        if size >= batch_bytes:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _batch_bytes(total: int) -> int:
+    """Batch size for reading or writing ``total`` bytes in parts: large enough that each part keeps every core
+    busy, small enough that a progress bar moves (at least 50 parts of a large checkpoint)."""
+    return max(64 << 20, total // 50)
 
 
 # inspect ---------------------------------------------------------------------------------------------------
@@ -76,21 +233,21 @@ def _inspect(args: argparse.Namespace) -> int:
     reader = CheckpointReader(path)
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
+    sizes = _sizes(reader)
     print(f"checkpoint: {reader.path} ({reader.format}, {len(shapes)} tensors)")
     width = max([len(name) for name in shapes] + [6])
-    total = 0
     for name in sorted(shapes):
-        shape, dtype = shapes[name], dtypes[name]
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.size
-        total += size
-        size_text = _format_bytes(size) if dtype.size else "-"
-        print(f"  {name:<{width}}  {dtype.name:<10} {str(shape):<20} {size_text:>10}")
-    print(f"total: {_format_bytes(total)} in fixed-size tensors")
+        size_text = _format_bytes(sizes[name]) if dtypes[name].size else "-"
+        print(f"  {name:<{width}}  {dtypes[name].name:<10} {str(shapes[name]):<20} {size_text:>10}")
+    print(f"total: {_format_bytes(sum(sizes.values()))} in fixed-size tensors")
     names = sorted(shapes) if args.all else args.tensor or []
-    with np.printoptions(threshold=args.threshold):
+    sys.stdout.flush()
+    with np.printoptions(threshold=args.threshold), _Progress("reading", sum(sizes.get(n, 0) for n in names), "rchar") as progress:
         for name in names:
-            print(f"\ntensor: {name}")
-            print(reader.get_tensor(name))
+            value = reader.get_tensor(name)
+            progress.advance(sizes.get(name, 0))
+            progress.print(f"\ntensor: {name}")
+            progress.print(value)
     return 0
 
 
@@ -123,17 +280,24 @@ def _diff(args: argparse.Namespace) -> int:
         print(f"only in B: {name} {dtypes_b[name].name} {shapes_b[name]}")
         different += 1
     common = sorted(set(shapes_a) & set(shapes_b))
-    for name in _progress(common, "comparing"):
-        if (dtypes_a[name], shapes_a[name]) != (dtypes_b[name], shapes_b[name]):
-            print(f"changed: {name} {dtypes_a[name].name} {shapes_a[name]} -> {dtypes_b[name].name} {shapes_b[name]}")
-            different += 1
-            continue
-        same, detail = _compare(_as_array(a.get_tensor(name)), _as_array(b.get_tensor(name)), args.atol, args.rtol)
-        if not same:
-            print(f"differs: {name}: {detail}")
-            different += 1
-        elif args.verbose:
-            print(f"same: {name}: {detail}")
+    comparable = [name for name in common if (dtypes_a[name], shapes_a[name]) == (dtypes_b[name], shapes_b[name])]
+    sizes_a, sizes_b = _sizes(a), _sizes(b)
+    sys.stdout.flush()
+    with _Progress("comparing", sum(sizes_a[n] + sizes_b[n] for n in comparable), "rchar") as progress:
+        for name in common:
+            if (dtypes_a[name], shapes_a[name]) != (dtypes_b[name], shapes_b[name]):
+                progress.print(f"changed: {name} {dtypes_a[name].name} {shapes_a[name]} -> {dtypes_b[name].name} {shapes_b[name]}")
+                different += 1
+                continue
+            value_a, value_b = _as_array(a.get_tensor(name)), _as_array(b.get_tensor(name))
+            progress.advance(sizes_a[name] + sizes_b[name])
+            same, detail = _compare(value_a, value_b, args.atol, args.rtol)
+            del value_a, value_b
+            if not same:
+                progress.print(f"differs: {name}: {detail}")
+                different += 1
+            elif args.verbose:
+                progress.print(f"same: {name}: {detail}")
     print(f"{different} difference(s) in {len(set(shapes_a) | set(shapes_b))} tensors")
     return 1 if different else 0
 
@@ -149,13 +313,17 @@ def _read_tensors(src: str) -> Dict[str, np.ndarray]:
         if not os.path.isfile(src):
             raise errors.NotFoundError(f"no such file: {src}", src)
         tensors = {}
-        with safe_open(src, "np") as f:
+        with safe_open(src, "np") as f, _Progress("reading", os.path.getsize(src)) as progress:
             metadata = f.metadata() or {}
-            for name in f.keys():
+            names = list(f.keys())
+            if any(f.get_slice(name).get_dtype() == "BF16" for name in names):
+                import ml_dtypes  # noqa: F401 - safetensors' numpy loader needs numpy to know "bfloat16"
+            for name in names:
                 try:
                     tensors[name] = f.get_tensor(name)
                 except AttributeError:  # safetensors' numpy loader lacks the float8 types
                     tensors[name] = _read_safetensors_float8(src, name)
+                progress.advance(_nbytes(tensors[name]))
         for key, value in metadata.items():
             if key.startswith(_STRING_METADATA_PREFIX):
                 stored = json.loads(value)
@@ -166,11 +334,25 @@ def _read_tensors(src: str) -> Dict[str, np.ndarray]:
     if src.endswith(".npz"):
         if not os.path.isfile(src):
             raise errors.NotFoundError(f"no such file: {src}", src)
+        tensors = {}
         with np.load(src, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+            total = sum(info.file_size for info in npz.zip.infolist())
+            with _Progress("reading", total, "rchar") as progress:
+                for name in npz.files:
+                    tensors[name] = npz[name]
+                    progress.advance(_nbytes(tensors[name]))
+        return tensors
     reader = CheckpointReader(src)
-    names = sorted(reader.get_variable_to_shape_map())
-    return {name: _as_array(reader.get_tensor(name)) for name in _progress(names, "reading")}
+    sizes = _sizes(reader)
+    total = sum(sizes.values())
+    tensors = {}
+    # In batches, each read in parallel by get_tensors, so that the bar moves.
+    with _Progress("reading", total, "rchar") as progress:
+        for batch in _batches(sorted(sizes), sizes, _batch_bytes(total)):
+            for name, value in reader.get_tensors(batch).items():
+                tensors[name] = _as_array(value)
+            progress.advance(sum(sizes[name] for name in batch))
+    return tensors
 
 
 def _as_array(value) -> np.ndarray:
@@ -221,7 +403,8 @@ def _convert(args: argparse.Namespace) -> int:
                 arrays[name] = np.require(value, requirements="C")
             else:
                 warnings.warn(f"skipping {name!r}: safetensors cannot hold {value.dtype.name}")
-        safetensors_numpy.save_file(arrays, dst, metadata=metadata or None)
+        with _Progress("writing", sum(map(_nbytes, arrays.values())), "wchar"):
+            safetensors_numpy.save_file(arrays, dst, metadata=metadata or None)
         if metadata:
             print(f"{len(metadata)} string tensor(s) stored in the safetensors metadata", file=sys.stderr)
     elif dst.endswith(".npz"):
@@ -238,16 +421,21 @@ def _convert(args: argparse.Namespace) -> int:
                 warnings.warn(f"{name!r}: .npz cannot hold {value.dtype.name}; stored exactly as {wider}")
                 value = value.astype(wider)
             arrays[name] = value
-        np.savez(dst, **arrays)
+        with _Progress("writing", sum(map(_nbytes, arrays.values())), "wchar"):
+            np.savez(dst, **arrays)
     else:
         from .writer import CheckpointWriter
 
-        with CheckpointWriter(dst) as writer:
-            for name in _progress(sorted(tensors), "writing"):
-                value = tensors[name]
-                if isinstance(value, np.ndarray) and value.dtype.kind == "S":
-                    value = value.astype(object)
-                writer.add(name, value)
+        for name, value in tensors.items():
+            if value.dtype.kind == "S":
+                tensors[name] = value.astype(object)
+        sizes = {name: _nbytes(value) for name, value in tensors.items()}
+        total = sum(sizes.values())
+        # In batches, each written by add_tensors (in parallel, without the GIL), so that the bar moves.
+        with _Progress("writing", total, "wchar") as progress, CheckpointWriter(dst) as writer:
+            for batch in _batches(sorted(tensors), sizes, _batch_bytes(total)):
+                writer.add_tensors([(name, tensors[name]) for name in batch])
+                progress.advance(sum(sizes[name] for name in batch))
     print(f"wrote {len(tensors)} tensors to {dst}")
     return 0
 
@@ -255,13 +443,27 @@ def _convert(args: argparse.Namespace) -> int:
 # freeze ----------------------------------------------------------------------------------------------------
 
 def _freeze(args: argparse.Namespace) -> int:
-    from .graphs import convert_variables_to_constants, read_meta_graph, write_graph
+    from .graphs import convert_variables_to_constants, extract_sub_graph, read_meta_graph, write_graph
 
     meta = read_meta_graph(args.meta)
     outputs = [name.strip() for name in args.outputs.split(",") if name.strip()]
-    frozen = convert_variables_to_constants(meta.graph_def, args.checkpoint, outputs)
+    reader = CheckpointReader(args.checkpoint)
+    sizes = _sizes(reader)
+    needed = {node.name for node in extract_sub_graph(meta.graph_def, outputs).node}
+    with _Progress("freezing", sum(size for name, size in sizes.items() if name in needed), "rchar") as progress:
+        read = reader.get_tensor
+
+        def get_tensor(name: str):  # counts the bytes of each variable read
+            value = read(name)
+            progress.advance(sizes.get(name, 0))
+            return value
+
+        reader.get_tensor = get_tensor  # type: ignore[method-assign]
+        frozen = convert_variables_to_constants(meta.graph_def, reader, outputs)
     directory, name = os.path.split(os.path.abspath(args.output))
-    write_graph(frozen, directory, name, as_text=args.output.endswith(".pbtxt"))
+    as_text = args.output.endswith(".pbtxt")
+    with _Progress("writing", frozen.ByteSize(), "wchar"):
+        write_graph(frozen, directory, name, as_text=as_text)
     constants = sum(1 for node in frozen.node if node.op == "Const")
     print(f"wrote {args.output}: {len(frozen.node)} nodes, {constants} constants")
     return 0
@@ -309,8 +511,22 @@ def _saved_model_show(args: argparse.Namespace) -> int:
 
 # main ------------------------------------------------------------------------------------------------------
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version is looked up only when asked for (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"fastckpt {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastckpt", description="TensorFlow checkpoints, graphs and SavedModels without TensorFlow.")
+    parser.add_argument("--version", action=_VersionAction, help="print the version of fastckpt and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     inspect = commands.add_parser("inspect", help="list the tensors of a checkpoint, and values on request")
