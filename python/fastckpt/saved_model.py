@@ -345,16 +345,13 @@ class Builder:
         return meta, assets
 
     def _add(self, meta: "MetaGraphDef", assets: Mapping[str, str]) -> None:
+        # A file copied in part is harmless: the SavedModel exists once save() writes saved_model.pb.
         assets_dir = os.path.join(self.export_dir, ASSETS_DIRECTORY)
         for filename, source in assets.items():
-            if filename in self._asset_files:
-                continue
-            os.makedirs(assets_dir, exist_ok=True)
-            destination = os.path.join(assets_dir, filename)
-            temporary = f"{destination}.tmp.{os.getpid()}"
-            shutil.copyfile(source, temporary)
-            os.replace(temporary, destination)
-            self._asset_files[filename] = source
+            if filename not in self._asset_files:
+                os.makedirs(assets_dir, exist_ok=True)
+                shutil.copyfile(source, os.path.join(assets_dir, filename))
+                self._asset_files[filename] = source
         self._saved_model.meta_graphs.append(meta)
 
     def _add_assets(self, meta: "MetaGraphDef", assets_collection) -> Dict[str, str]:
