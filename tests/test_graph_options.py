@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastckpt
-from conftest import tensorflow_or_skip
+from conftest import FIXTURES, Expected, assert_same_value, tensorflow_or_skip
 from fastckpt import errors
 from fastckpt.protos import MetaGraphDef, SaverDef, VariableDef
 
@@ -189,6 +189,17 @@ def test_import_without_options_keeps_the_graph(tmp_path):
     saver = fastckpt.import_meta_graph(meta)
     assert saver.meta_graph_def == meta
     assert fastckpt.import_meta_graph(fastckpt.protos.MetaGraphDef()) is None  # no variables, as TensorFlow
+
+
+@pytest.mark.parametrize("kind", ["tf1_saver_resource", "tf1_saver_ref", "partitioned_axis1"])
+def test_scoped_import_of_tensorflow_meta_graphs_restores_their_checkpoints(kind):
+    expected = Expected(kind)
+    saver = fastckpt.import_meta_graph(FIXTURES / kind / "model.ckpt.meta", import_scope="copy")
+    restored = saver.restore(expected.path)
+    assert sorted(restored) == sorted("copy/" + name for name in expected.tensors)
+    for name in expected.tensors:
+        assert_same_value(restored["copy/" + name], expected.value(name), name)
+    assert all(node.name.startswith("copy/") for node in saver.meta_graph_def.graph_def.node)
 
 
 def test_scopes_refuse_collections_they_cannot_rename(tmp_path):
