@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fastckpt::bundle::{BundleWriter, NewTensor, TensorData, WriteOptions};
-use fastckpt::{checksum, Checkpoint, DType, Selection};
+use fastckpt::{checksum, Checkpoint, DType, Selection, TensorRef};
 
 fn time<T>(label: &str, bytes: usize, rounds: u32, mut f: impl FnMut() -> T) {
     let mut best = Duration::MAX;
@@ -46,9 +46,9 @@ fn read_all(prefix: &Path) -> usize {
     let tensors: Vec<(Vec<u8>, Vec<u64>)> = ckpt.tensors().iter().map(|(n, i)| (n.clone(), i.shape.clone())).collect();
     let mut buffers: Vec<Vec<u8>> =
         tensors.iter().map(|(_, s)| vec![0u8; Selection::full(s).num_elements() as usize * 4]).collect();
-    let mut jobs: Vec<(&[u8], &mut [u8])> =
-        tensors.iter().zip(buffers.iter_mut()).map(|((n, _), b)| (n.as_slice(), b.as_mut_slice())).collect();
-    ckpt.read_many(&mut jobs, true).unwrap();
+    let mut jobs: Vec<(TensorRef, &mut [u8])> =
+        tensors.iter().zip(buffers.iter_mut()).map(|((n, _), b)| (ckpt.find(n).unwrap(), b.as_mut_slice())).collect();
+    ckpt.read_whole(&mut jobs, true).unwrap();
     buffers.len()
 }
 

@@ -133,7 +133,7 @@ class CheckpointReader:
     def _lookup(self, name: str) -> Tuple[bytes, DType, Tuple[int, ...]]:
         """The key, dtype and shape of tensor ``name``."""
         key = _encode(name)
-        dtype_enum, shape = self._file.lookup(key)
+        dtype_enum, shape = self._file.dtype_and_shape(key)
         return key, dtype_of_enum(dtype_enum), shape
 
     def get_tensor(self, name: str) -> np.ndarray:
@@ -144,8 +144,7 @@ class CheckpointReader:
             fastckpt.errors.NotFoundError: no such tensor.
             fastckpt.errors.DataLossError: its bytes are corrupt (checksum mismatch) or missing.
         """
-        key, dtype, shape = self._lookup(name)
-        return _as_returned(self._read(key, dtype, shape, None))
+        return _as_returned(self._file.get(_encode(name), self._verify))
 
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
@@ -160,7 +159,7 @@ class CheckpointReader:
         names = list(names)
         keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
         numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
-        arrays = self._file.read_many([keys[i] for i in numeric], self._verify)
+        arrays = self._file.read_tensors([keys[i] for i in numeric], self._verify)
         values = {names[i]: _as_returned(value) for i, value in zip(numeric, arrays)}
         # Strings, read one by one, in the order asked.
         return {name: values[name] if name in values else self.get_tensor(name) for name in names}
@@ -213,7 +212,7 @@ class CheckpointReader:
                 )
             keys.append(key)
             outs.append(out.reshape(-1).view(np.uint8))
-        self._file.read_into(keys, outs, self._verify)
+        self._file.read_tensors_into(keys, outs, self._verify)
 
     def _read(self, key: bytes, dtype: DType, shape, region) -> np.ndarray:
         if dtype.is_string:

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::slices::TensorSlice;
-use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection};
+use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
 use numpy::ndarray::ArrayView1;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
 use numpy::{
@@ -146,35 +146,37 @@ struct CheckpointFile {
 }
 
 impl CheckpointFile {
-    fn in_context(&self, err: Error, name: &[u8]) -> Error {
-        err.for_key(name).in_file(&self.inner.path())
+    fn in_context(&self, err: Error, key: &[u8]) -> Error {
+        err.for_key(key).in_file(&self.inner.path())
     }
 
-    fn info(&self, py: Python<'_>, name: &[u8]) -> PyResult<&fastckpt::TensorInfo> {
-        self.inner.info(name).ok_or_else(|| to_py_err(py, Error::tensor_not_found(name).in_file(&self.inner.path())))
+    /// The tensor named `key`, looked up once for the reads that follow.
+    fn find(&self, py: Python<'_>, key: &[u8]) -> PyResult<TensorRef> {
+        self.inner.find(key).map_err(|e| to_py_err(py, e))
     }
 
-    /// The bytes that `elements` elements of the numeric tensor `name` take.
-    fn byte_len(&self, py: Python<'_>, name: &[u8], info: &fastckpt::TensorInfo, elements: u64) -> PyResult<usize> {
-        let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, name)))?;
-        usize::try_from(elements)
-            .ok()
-            .and_then(|n| n.checked_mul(elem))
-            .ok_or_else(|| invalid_argument("tensor too large for this machine"))
+    /// The bytes that `elements` elements of the numeric tensor `t` take.
+    fn byte_len(&self, py: Python<'_>, t: TensorRef, elements: u64) -> PyResult<usize> {
+        let (key, info) = self.inner.tensor(t);
+        let elem = info.numeric_size().map_err(|e| to_py_err(py, self.in_context(e, key)))?;
+        usize::try_from(elements).ok().and_then(|n| n.checked_mul(elem)).ok_or_else(|| {
+            to_py_err(py, self.in_context(Error::invalid_argument("tensor too large for this machine"), key))
+        })
     }
 
-    /// Reads whole numeric tensors, `(name, info)`, into new arrays of their dtype and shape, in parallel with
-    /// the GIL released.
+    /// Reads whole numeric tensors into new arrays of their dtype and shape, in parallel with the GIL
+    /// released.
     fn read_arrays<'py>(
         &self,
         py: Python<'py>,
-        tensors: &[(&[u8], &fastckpt::TensorInfo)],
+        tensors: &[TensorRef],
         verify: bool,
     ) -> PyResult<Vec<Bound<'py, PyUntypedArray>>> {
         let mut arrays = Vec::with_capacity(tensors.len());
         let mut descrs: Vec<(DType, Bound<'py, PyArrayDescr>)> = Vec::new(); // a checkpoint has few dtypes
-        for &(name, info) in tensors {
-            let len = self.byte_len(py, name, info, Selection::full(&info.shape).num_elements())?;
+        for &t in tensors {
+            let info = self.inner.tensor(t).1;
+            let len = self.byte_len(py, t, Selection::full(&info.shape).num_elements())?;
             let descr = match descrs.iter().find(|(dtype, _)| *dtype == info.dtype) {
                 Some((_, descr)) => descr.clone(),
                 None => {
@@ -187,22 +189,28 @@ impl CheckpointFile {
             arrays.push(unsafe { new_tensor_array(py, &descr, &info.shape, len) }?);
         }
         let mut jobs = Vec::with_capacity(tensors.len());
-        for (&(name, _), array) in tensors.iter().zip(&arrays) {
-            jobs.push((name, unsafe { tensor_bytes(array) }));
+        for (&t, array) in tensors.iter().zip(&arrays) {
+            jobs.push((t, unsafe { tensor_bytes(array) }));
         }
-        py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))?;
+        py.detach(|| self.inner.read_whole(&mut jobs, verify)).map_err(|e| to_py_err(py, e))?;
         Ok(arrays)
     }
 
-    fn selection(&self, py: Python<'_>, name: &[u8], region: Option<Vec<(u64, u64, u64)>>) -> PyResult<Selection> {
-        let shape = &self.info(py, name)?.shape;
+    fn selection(&self, py: Python<'_>, t: TensorRef, region: Option<Vec<(u64, u64, u64)>>) -> PyResult<Selection> {
+        let (key, info) = self.inner.tensor(t);
         match region {
-            None => Ok(Selection::full(shape)),
+            None => Ok(Selection::full(&info.shape)),
             Some(dims) => {
                 let dims = dims.into_iter().map(|(start, count, step)| DimSelection { start, count, step }).collect();
-                Selection::new(shape, dims).map_err(|e| to_py_err(py, self.in_context(e, name)))
+                Selection::new(&info.shape, dims).map_err(|e| to_py_err(py, self.in_context(e, key)))
             }
         }
+    }
+
+    /// The elements of the selection `sel` of string tensor `t`, as a flat list of bytes.
+    fn strings<'py>(&self, py: Python<'py>, t: TensorRef, sel: &Selection) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let strings = py.detach(|| self.inner.read_strings(t, sel)).map_err(|e| to_py_err(py, e))?;
+        Ok(strings.iter().map(|s| PyBytes::new(py, s)).collect())
     }
 }
 
@@ -257,14 +265,14 @@ impl CheckpointFile {
         self.inner.tensors().len()
     }
 
-    /// The dtype enum and shape of tensor `name`; a NotFoundError if there is no such tensor.
-    fn lookup<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<(i32, Bound<'py, PyTuple>)> {
-        let info = self.info(py, name)?;
-        Ok((info.dtype.as_proto(), PyTuple::new(py, &info.shape)?))
+    fn __contains__(&self, name: &[u8]) -> bool {
+        self.inner.find(name).is_ok()
     }
 
-    fn __contains__(&self, name: &[u8]) -> bool {
-        self.inner.info(name).is_some()
+    /// The dtype enum and shape of tensor `name`.
+    fn dtype_and_shape<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<(i32, Bound<'py, PyTuple>)> {
+        let info = self.inner.tensor(self.find(py, name)?).1;
+        Ok((info.dtype.as_proto(), PyTuple::new(py, &info.shape)?))
     }
 
     /// `{name: [d0, d1, ...]}` of every tensor.
@@ -285,8 +293,26 @@ impl CheckpointFile {
         Ok(map)
     }
 
-    /// The bytes of a numeric tensor, or of the region `[(start, count, step)]` of it, as a uint8 array in
-    /// native byte order. `verify` checks the stored checksums (whole tensors and slices only).
+    /// The value of tensor `name`, in one call: an array of its dtype and shape (read with the GIL
+    /// released), or for a string tensor an object array of bytes.
+    #[pyo3(signature = (name, verify=true))]
+    fn get<'py>(&self, py: Python<'py>, name: &[u8], verify: bool) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.find(py, name)?;
+        let info = self.inner.tensor(t).1;
+        if info.dtype != DType::String {
+            let array = self.read_arrays(py, &[t], verify)?.pop().expect("one array for one tensor");
+            return Ok(array.into_any());
+        }
+        let strings: Vec<Py<PyAny>> =
+            self.strings(py, t, &Selection::full(&info.shape))?.into_iter().map(|s| s.into_any().unbind()).collect();
+        let flat = PyArray1::from_vec(py, strings);
+        let shape: Vec<usize> = info.shape.iter().map(|&d| d as usize).collect();
+        Ok(flat.reshape(shape)?.into_any())
+    }
+
+    /// The bytes of the region `[(start, count, step)]` of numeric tensor `name` (all of it by default), as
+    /// a flat uint8 array in native byte order. `verify` checks the stored checksums (whole tensors and
+    /// slices only).
     #[pyo3(signature = (name, region=None, verify=true))]
     fn read<'py>(
         &self,
@@ -295,48 +321,46 @@ impl CheckpointFile {
         region: Option<Vec<(u64, u64, u64)>>,
         verify: bool,
     ) -> PyResult<Bound<'py, PyUntypedArray>> {
-        let info = self.info(py, name)?;
-        let sel = self.selection(py, name, region)?;
-        let len = self.byte_len(py, name, info, sel.num_elements())?;
-        // Safety: the array is uninitialized until read_into fills all of it; on error it is dropped unread.
+        let t = self.find(py, name)?;
+        let sel = self.selection(py, t, region)?;
+        let len = self.byte_len(py, t, sel.num_elements())?;
+        // Safety: the array is uninitialized until the read fills all of it; on error it is dropped unread.
         let array = unsafe { new_tensor_array(py, &numpy::dtype::<u8>(py), &[len as u64], len) }?;
         let out = unsafe { tensor_bytes(&array) };
-        py.detach(|| self.inner.read_into(name, &sel, verify, out)).map_err(|e| to_py_err(py, e))?;
+        py.detach(|| self.inner.read_selection(t, &sel, verify, out)).map_err(|e| to_py_err(py, e))?;
         Ok(array)
     }
 
     /// Several whole numeric tensors as arrays of their dtype and shape, read in parallel with the GIL
     /// released.
     #[pyo3(signature = (names, verify=true))]
-    fn read_many<'py>(
+    fn read_tensors<'py>(
         &self,
         py: Python<'py>,
         names: Vec<Vec<u8>>,
         verify: bool,
     ) -> PyResult<Vec<Bound<'py, PyUntypedArray>>> {
-        let tensors =
-            names.iter().map(|name| Ok((name.as_slice(), self.info(py, name)?))).collect::<PyResult<Vec<_>>>()?;
+        let tensors = names.iter().map(|name| self.find(py, name)).collect::<PyResult<Vec<_>>>()?;
         self.read_arrays(py, &tensors, verify)
     }
 
     /// Every tensor, in key order, as `(names, values)`: each numeric tensor an array of its dtype and shape,
-    /// read in parallel with the GIL released, each string tensor None (see `read_strings`).
+    /// read in parallel with the GIL released, each string tensor None (see `get`).
     #[pyo3(signature = (verify=true))]
     fn read_all<'py>(&self, py: Python<'py>, verify: bool) -> PyResult<Bound<'py, PyTuple>> {
         let all = self.inner.tensors();
         let is_numeric = |info: &fastckpt::TensorInfo| info.dtype.size().is_some();
-        let numeric: Vec<(&[u8], &fastckpt::TensorInfo)> =
-            all.iter().filter(|(_, info)| is_numeric(info)).map(|(key, info)| (key.as_slice(), info)).collect();
+        let numeric: Vec<TensorRef> = self.inner.refs().filter(|&t| is_numeric(self.inner.tensor(t).1)).collect();
         let mut arrays = self.read_arrays(py, &numeric, verify)?.into_iter();
         let values = all.iter().map(|(_, info)| if is_numeric(info) { arrays.next() } else { None });
         let values = PyList::new(py, values)?;
         PyTuple::new(py, [self.names(py)?.into_any(), values.into_any()])
     }
 
-    /// Reads whole numeric tensors into the caller's arrays, `names[i]` into `outs[i]` (writable flat uint8 views),
-    /// in parallel with the GIL released.
+    /// Reads whole numeric tensors into the caller's arrays, `names[i]` into `outs[i]` (writable flat uint8
+    /// views), in parallel with the GIL released.
     #[pyo3(signature = (names, outs, verify=true))]
-    fn read_into(
+    fn read_tensors_into(
         &self,
         py: Python<'_>,
         names: Vec<Vec<u8>>,
@@ -348,16 +372,17 @@ impl CheckpointFile {
         }
         let mut jobs = Vec::with_capacity(names.len());
         for (name, out) in names.iter().zip(outs.iter_mut()) {
-            jobs.push((name.as_slice(), out.as_slice_mut()?));
+            jobs.push((self.find(py, name)?, out.as_slice_mut()?));
         }
-        py.detach(|| self.inner.read_many(&mut jobs, verify)).map_err(|e| to_py_err(py, e))
+        py.detach(|| self.inner.read_whole(&mut jobs, verify)).map_err(|e| to_py_err(py, e))
     }
 
     /// A read-only uint8 array over the mapped bytes of a tensor, without reading them, or None where the
     /// stored bytes cannot be used as they are (V1 files, partitioned or string tensors, the other byte order).
     fn mapped<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<Option<Bound<'py, PyArray1<u8>>>> {
+        let t = self.find(py, name)?;
         let Checkpoint::Bundle(bundle) = &self.inner else { return Ok(None) };
-        let Some(mapped) = bundle.mapped(name).map_err(|e| to_py_err(py, e))? else { return Ok(None) };
+        let Some(mapped) = bundle.mapped(t).map_err(|e| to_py_err(py, e))? else { return Ok(None) };
         let bytes: &[u8] = mapped.bytes();
         let view = ArrayView1::from(bytes);
         let owner = Bound::new(py, MappedOwner { _mapped: mapped.clone() })?.into_any();
@@ -368,7 +393,8 @@ impl CheckpointFile {
         Ok(Some(array))
     }
 
-    /// The elements of a string tensor (or of a region of it) as a flat list of bytes, row-major.
+    /// The elements of the region `[(start, count, step)]` of string tensor `name` (all of it by default) as
+    /// a flat list of bytes, row-major.
     #[pyo3(signature = (name, region=None))]
     fn read_strings<'py>(
         &self,
@@ -376,9 +402,9 @@ impl CheckpointFile {
         name: &[u8],
         region: Option<Vec<(u64, u64, u64)>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let sel = self.selection(py, name, region)?;
-        let strings = py.detach(|| self.inner.read_strings(name, &sel)).map_err(|e| to_py_err(py, e))?;
-        PyList::new(py, strings.iter().map(|s| PyBytes::new(py, s)))
+        let t = self.find(py, name)?;
+        let sel = self.selection(py, t, region)?;
+        PyList::new(py, self.strings(py, t, &sel)?)
     }
 }
 

@@ -2,10 +2,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::bundle::{index_path, BundleReader};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::locate::{locate, Location};
 use crate::slices::Selection;
-use crate::tensor::TensorInfo;
+use crate::tensor::{TensorInfo, TensorRef};
 use crate::v1::V1Reader;
 
 /// An open checkpoint of either format.
@@ -53,38 +53,52 @@ impl Checkpoint {
         }
     }
 
-    pub fn info(&self, name: &[u8]) -> Option<&TensorInfo> {
-        let tensors = self.tensors();
-        tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name)).ok().map(|i| &tensors[i].1)
+    /// The tensor named `key`, for the reads below: the one place a name is looked up, and the one
+    /// not-found error ("Key <name> not found in checkpoint").
+    pub fn find(&self, key: &[u8]) -> Result<TensorRef> {
+        match self {
+            Checkpoint::Bundle(r) => r.find(key),
+            Checkpoint::V1(r) => r.find(key),
+        }
+    }
+
+    /// Every tensor, in key order, as the references reads take.
+    pub fn refs(&self) -> impl Iterator<Item = TensorRef> {
+        (0..self.tensors().len()).map(TensorRef)
+    }
+
+    /// The key, dtype and shape of a tensor found by [`Checkpoint::find`].
+    pub fn tensor(&self, t: TensorRef) -> (&[u8], &TensorInfo) {
+        let (key, info) = &self.tensors()[t.0];
+        (key, info)
     }
 
     /// Reads the selection `sel` of a numeric tensor into `out`, row-major in native byte order. `verify`
     /// checks the checksums of V2 data (V1 files have block checksums only, always checked).
-    pub fn read_into(&self, name: &[u8], sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
+    pub fn read_selection(&self, t: TensorRef, sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
         match self {
-            Checkpoint::Bundle(r) => r.read_into(name, sel, verify, out),
-            Checkpoint::V1(r) => r.read_into(name, sel, out),
+            Checkpoint::Bundle(r) => r.read_selection(t, sel, verify, out),
+            Checkpoint::V1(r) => r.read_selection(t, sel, out),
         }
     }
 
-    /// Reads whole numeric tensors, each `(name, out)` pair into its `out`, on all threads.
-    pub fn read_many(&self, jobs: &mut [(&[u8], &mut [u8])], verify: bool) -> Result<()> {
+    /// Reads whole numeric tensors, each `(tensor, out)` pair into its `out`, on all threads.
+    pub fn read_whole(&self, jobs: &mut [(TensorRef, &mut [u8])], verify: bool) -> Result<()> {
         use rayon::prelude::*;
 
         match self {
-            Checkpoint::Bundle(r) => r.read_tensors(jobs, verify),
-            Checkpoint::V1(r) => jobs.par_iter_mut().try_for_each(|(name, out)| {
-                let info = self.info(name).ok_or_else(|| Error::tensor_not_found(name).in_file(&self.path()))?;
-                r.read_into(name, &Selection::full(&info.shape), out)
-            }),
+            Checkpoint::Bundle(r) => r.read_whole(jobs, verify),
+            Checkpoint::V1(r) => jobs
+                .par_iter_mut()
+                .try_for_each(|(t, out)| r.read_selection(*t, &Selection::full(&self.tensor(*t).1.shape), out)),
         }
     }
 
     /// Reads the selection `sel` of a string tensor.
-    pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
+    pub fn read_strings(&self, t: TensorRef, sel: &Selection) -> Result<Vec<Vec<u8>>> {
         match self {
-            Checkpoint::Bundle(r) => r.read_strings(name, sel),
-            Checkpoint::V1(r) => r.read_strings(name, sel),
+            Checkpoint::Bundle(r) => r.read_strings(t, sel),
+            Checkpoint::V1(r) => r.read_strings(t, sel),
         }
     }
 }

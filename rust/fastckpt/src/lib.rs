@@ -25,4 +25,4 @@ pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};
 pub use locate::{locate, Location};
 pub use slices::{DimSelection, Selection};
-pub use tensor::TensorInfo;
+pub use tensor::{TensorInfo, TensorRef};

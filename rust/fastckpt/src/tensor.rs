@@ -40,3 +40,14 @@ pub fn shape_from_proto(shape: Option<&TensorShapeProto>) -> Result<Vec<u64>> {
         _ => Err(Error::data_loss(format!("shape {dims:?} has too many elements"))),
     }
 }
+
+/// A tensor found in a checkpoint by its `find`: its place among the checkpoint's tensors. Every read takes
+/// one, so that a name is looked up once however many reads follow. Valid for the checkpoint that made it
+/// only (another checkpoint's reads may panic on it or read another tensor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TensorRef(pub(crate) usize);
+
+/// The tensor named `key` among `tensors`, sorted by key.
+pub(crate) fn find(tensors: &[(Vec<u8>, TensorInfo)], key: &[u8]) -> Option<TensorRef> {
+    tensors.binary_search_by(|(k, _)| k.as_slice().cmp(key)).ok().map(TensorRef)
+}

@@ -12,7 +12,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::proto::{SavedTensorSlices, TensorProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
 use crate::table::Table;
-use crate::tensor::{shape_from_proto, TensorInfo};
+use crate::tensor::{self, shape_from_proto, TensorInfo, TensorRef};
 
 /// A stored slice: the file that holds it, the slice, and its box in the full tensor.
 struct StoredSlice {
@@ -25,7 +25,8 @@ struct StoredSlice {
 pub struct V1Reader {
     files: Vec<(PathBuf, Table<Mmap>)>,
     tensors: Vec<(Vec<u8>, TensorInfo)>,
-    slices: HashMap<Vec<u8>, Vec<StoredSlice>>,
+    /// The stored slices of each tensor of `tensors`.
+    slices: Vec<Vec<StoredSlice>>,
 }
 
 impl std::fmt::Debug for V1Reader {
@@ -86,6 +87,7 @@ impl V1Reader {
         }
         let mut tensors: Vec<(Vec<u8>, TensorInfo)> = infos.into_iter().collect();
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let slices = tensors.iter().map(|(name, _)| slices.remove(name).unwrap_or_default()).collect();
         Ok(V1Reader { files, tensors, slices })
     }
 
@@ -97,13 +99,15 @@ impl V1Reader {
         self.files.iter().map(|(p, _)| p.as_path())
     }
 
-    fn tensor(&self, name: &[u8]) -> Result<(&TensorInfo, &[StoredSlice])> {
-        let found = self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name));
-        let info = match found {
-            Ok(i) => &self.tensors[i].1,
-            Err(_) => return Err(Error::tensor_not_found(name).in_file(&self.files[0].0)),
-        };
-        Ok((info, self.slices.get(name).map(Vec::as_slice).unwrap_or(&[])))
+    /// The tensor named `key`; the one not-found error otherwise.
+    pub fn find(&self, key: &[u8]) -> Result<TensorRef> {
+        tensor::find(&self.tensors, key).ok_or_else(|| Error::tensor_not_found(key).in_file(&self.files[0].0))
+    }
+
+    /// The name, dtype and shape, and stored slices of a tensor found by `find`.
+    fn entry(&self, t: TensorRef) -> (&[u8], &TensorInfo, &[StoredSlice]) {
+        let (name, info) = &self.tensors[t.0];
+        (name, info, &self.slices[t.0])
     }
 
     /// The `TensorProto` holding the values of a stored slice.
@@ -121,9 +125,9 @@ impl V1Reader {
     }
 
     /// Reads the selection `sel` of a numeric tensor into `out` (row-major, little-endian).
-    pub fn read_into(&self, name: &[u8], sel: &Selection, out: &mut [u8]) -> Result<()> {
-        let (info, stored) = self.tensor(name)?;
-        let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&self.files[0].0);
+    pub fn read_selection(&self, t: TensorRef, sel: &Selection, out: &mut [u8]) -> Result<()> {
+        let (name, info, stored) = self.entry(t);
+        let context = |e: Error| e.for_key(name).in_file(&self.files[0].0);
         let elem = info.numeric_size().map_err(context)?;
         if out.len() as u64 != sel.num_elements().saturating_mul(elem as u64) {
             return Err(context(Error::invalid_argument("output buffer of the wrong size")));
@@ -138,9 +142,9 @@ impl V1Reader {
     }
 
     /// Reads the selection `sel` of a string tensor.
-    pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
-        let (info, stored) = self.tensor(name)?;
-        let context = |e: Error| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&self.files[0].0);
+    pub fn read_strings(&self, t: TensorRef, sel: &Selection) -> Result<Vec<Vec<u8>>> {
+        let (name, info, stored) = self.entry(t);
+        let context = |e: Error| e.for_key(name).in_file(&self.files[0].0);
         if info.dtype != DType::String {
             return Err(context(Error::invalid_argument("not a string tensor")));
         }

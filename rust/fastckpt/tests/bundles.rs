@@ -11,7 +11,7 @@ use fastckpt::proto::{
 };
 use fastckpt::slices::{Extent as SliceExtent, TensorSlice};
 use fastckpt::table::{TableOptions, TableWriter};
-use fastckpt::{checksum, Checkpoint, DType, DimSelection, ErrorKind, Selection};
+use fastckpt::{checksum, Checkpoint, DType, DimSelection, ErrorKind, Selection, TensorRef};
 use prost::Message;
 
 fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
@@ -57,11 +57,11 @@ fn read_all(reader: &BundleReader, name: &str) -> fastckpt::Result<Vec<u8>> {
     let info = reader.tensors().iter().find(|(n, _)| n == name.as_bytes()).unwrap().1.clone();
     let sel = Selection::full(&info.shape);
     let mut out = vec![0u8; sel.num_elements() as usize * info.dtype.size().unwrap()];
-    reader.read_into(name.as_bytes(), &sel, true, &mut out)?;
+    reader.read_selection(reader.find(name.as_bytes())?, &sel, true, &mut out)?;
     Ok(out)
 }
 
-/// Every numeric tensor of `reader`, read in one `read_tensors` call.
+/// Every numeric tensor of `reader`, read in one `read_whole` call.
 fn read_every_tensor(reader: &BundleReader) -> fastckpt::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut buffers: Vec<(Vec<u8>, Vec<u8>)> = reader
         .tensors()
@@ -71,9 +71,9 @@ fn read_every_tensor(reader: &BundleReader) -> fastckpt::Result<Vec<(Vec<u8>, Ve
             Some((name.clone(), vec![0u8; len]))
         })
         .collect();
-    let mut jobs: Vec<(&[u8], &mut [u8])> =
-        buffers.iter_mut().map(|(name, out)| (name.as_slice(), out.as_mut_slice())).collect();
-    reader.read_tensors(&mut jobs, true)?;
+    let mut jobs: Vec<(TensorRef, &mut [u8])> =
+        buffers.iter_mut().map(|(name, out)| (reader.find(name).unwrap(), out.as_mut_slice())).collect();
+    reader.read_whole(&mut jobs, true)?;
     Ok(buffers)
 }
 
@@ -121,7 +121,10 @@ fn big_endian_strings_verify() {
     e.crc32c = checksum::mask(crc);
     write_bundle(&prefix(&dir), header(Endianness::Big), vec![(b"s".to_vec(), e)], &data);
     let reader = BundleReader::open(prefix(&dir)).unwrap();
-    assert_eq!(reader.read_strings(b"s", &Selection::full(&[2])).unwrap(), vec![b"ab".to_vec(), b"cde".to_vec()]);
+    assert_eq!(
+        reader.read_strings(reader.find(b"s").unwrap(), &Selection::full(&[2])).unwrap(),
+        vec![b"ab".to_vec(), b"cde".to_vec()]
+    );
 }
 
 #[test]
@@ -157,7 +160,7 @@ fn partitioned_tensor_is_assembled_and_read_in_part() {
     )
     .unwrap();
     let mut out = vec![0u8; 8];
-    ckpt.read_into(b"w", &sel, true, &mut out).unwrap();
+    ckpt.read_selection(ckpt.find(b"w").unwrap(), &sel, true, &mut out).unwrap();
     assert_eq!(out, [5i32, 9].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
 }
 
@@ -181,15 +184,16 @@ fn hostile_entries_are_errors() {
         let err = match Checkpoint::open(prefix(&dir)) {
             Err(err) => err,
             Ok(ckpt) => {
-                let info = ckpt.tensors()[0].1.clone();
+                let t = ckpt.find(b"t").unwrap();
+                let info = ckpt.tensor(t).1.clone();
                 let sel = Selection::full(&info.shape);
                 if info.dtype == fastckpt::DType::String {
-                    ckpt.read_strings(b"t", &sel).unwrap_err()
+                    ckpt.read_strings(t, &sel).unwrap_err()
                 } else if let Some(size) = info.dtype.size() {
                     let mut out = vec![0u8; (sel.num_elements() as usize) * size];
-                    ckpt.read_into(b"t", &sel, true, &mut out).unwrap_err()
+                    ckpt.read_selection(t, &sel, true, &mut out).unwrap_err()
                 } else {
-                    ckpt.read_into(b"t", &sel, true, &mut []).unwrap_err()
+                    ckpt.read_selection(t, &sel, true, &mut []).unwrap_err()
                 }
             }
         };
@@ -217,7 +221,7 @@ fn string_tensor_round_trip() {
     e.crc32c = checksum::mask(crc);
     write_bundle(&prefix(&dir), header(Endianness::Little), vec![(b"s".to_vec(), e)], &data);
     let reader = BundleReader::open(prefix(&dir)).unwrap();
-    assert_eq!(reader.read_strings(b"s", &Selection::full(&[3])).unwrap(), strings);
+    assert_eq!(reader.read_strings(reader.find(b"s").unwrap(), &Selection::full(&[3])).unwrap(), strings);
 }
 
 /// Tensors of several sizes (some past the writer's buffer), as (name, shape, bytes).
@@ -368,8 +372,9 @@ fn many_tensors_are_read_at_once_in_file_order() {
     assert_eq!(read_all(&reader, "b").unwrap(), tensors[3].1);
 
     let mut short = vec![0u8; 8];
-    let err = reader.read_tensors(&mut [(b"a".as_slice(), short.as_mut_slice())], true).unwrap_err();
+    let err = reader.read_whole(&mut [(reader.find(b"a").unwrap(), short.as_mut_slice())], true).unwrap_err();
     assert_eq!((err.kind, err.tensor.as_deref()), (ErrorKind::InvalidArgument, Some("a")));
-    let err = reader.read_tensors(&mut [(b"nope".as_slice(), short.as_mut_slice())], true).unwrap_err();
+    let err = reader.find(b"nope").unwrap_err();
     assert_eq!((err.kind, err.tensor.as_deref()), (ErrorKind::NotFound, Some("nope")));
+    assert_eq!(err.message, "Key nope not found in checkpoint");
 }

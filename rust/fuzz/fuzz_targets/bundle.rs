@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use fastckpt::bundle::{data_path, BundleReader};
-use fastckpt::{DimSelection, Selection};
+use fastckpt::{DimSelection, Selection, TensorRef};
 use libfuzzer_sys::fuzz_target;
 
 fn prefix() -> PathBuf {
@@ -22,35 +22,36 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(data_path(&prefix, 0, 1), contents).unwrap();
     let Ok(reader) = BundleReader::from_index(prefix, index.to_vec()) else { return };
     let tensors = reader.tensors().to_vec();
-    let mut one_by_one: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
+    let mut one_by_one: Vec<(TensorRef, Vec<u8>, bool)> = Vec::new();
     for (name, info) in tensors {
+        let t = reader.find(&name).expect("a listed tensor is found");
         let full = Selection::full(&info.shape);
         match info.dtype.size() {
             // Bounded, as a caller allocating from an untrusted shape would check first.
             Some(size) if full.num_elements().saturating_mul(size as u64) <= 1 << 20 => {
                 let mut out = vec![0u8; full.num_elements() as usize * size];
-                let read = reader.read_into(&name, &full, true, &mut out).is_ok();
-                one_by_one.push((name.clone(), out, read));
+                let read = reader.read_selection(t, &full, true, &mut out).is_ok();
+                one_by_one.push((t, out, read));
                 if let Ok(first) = Selection::new(
                     &info.shape,
                     info.shape.iter().map(|&d| DimSelection { start: 0, count: d.min(1), step: 1 }).collect(),
                 ) {
                     let mut out = vec![0u8; first.num_elements() as usize * size];
-                    let _ = reader.read_into(&name, &first, false, &mut out);
+                    let _ = reader.read_selection(t, &first, false, &mut out);
                 }
             }
             None => {
-                let _ = reader.read_strings(&name, &full);
+                let _ = reader.read_strings(t, &full);
             }
             _ => {}
         }
     }
     let mut together: Vec<Vec<u8>> = one_by_one.iter().map(|(_, out, _)| vec![0u8; out.len()]).collect();
-    let mut jobs: Vec<(&[u8], &mut [u8])> =
-        one_by_one.iter().zip(together.iter_mut()).map(|((name, _, _), out)| (name.as_slice(), out.as_mut_slice())).collect();
-    if reader.read_tensors(&mut jobs, true).is_ok() {
+    let mut jobs: Vec<(TensorRef, &mut [u8])> =
+        one_by_one.iter().zip(together.iter_mut()).map(|((t, _, _), out)| (*t, out.as_mut_slice())).collect();
+    if reader.read_whole(&mut jobs, true).is_ok() {
         for ((_, out, read), all) in one_by_one.iter().zip(&together) {
-            assert!(*read && out == all, "read_tensors read what read_into refuses or reads otherwise");
+            assert!(*read && out == all, "read_whole read what read_selection refuses or reads otherwise");
         }
     }
 });

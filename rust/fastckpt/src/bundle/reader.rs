@@ -19,9 +19,9 @@ use crate::io::read_exact_at;
 use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto, TensorSliceProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
 use crate::table::Table;
-use crate::tensor::{shape_from_proto, TensorInfo};
+use crate::tensor::{self, shape_from_proto, TensorInfo, TensorRef};
 
-/// `read_tensors` reads whole tensors in pieces of at most this size, whose checksums it combines.
+/// `read_whole` reads whole tensors in pieces of at most this size, whose checksums it combines.
 const READ_PIECE: usize = 4 << 20;
 
 /// An open V2 checkpoint.
@@ -236,11 +236,15 @@ impl BundleReader {
         &self.tensors
     }
 
-    fn tensor(&self, name: &[u8]) -> Result<(&Location, &TensorInfo)> {
-        match self.tensors.binary_search_by(|(key, _)| key.as_slice().cmp(name)) {
-            Ok(i) => Ok((&self.locations[i], &self.tensors[i].1)),
-            Err(_) => Err(Error::tensor_not_found(name).in_file(&index_path(&self.prefix))),
-        }
+    /// The tensor named `key`; the one not-found error otherwise.
+    pub fn find(&self, key: &[u8]) -> Result<TensorRef> {
+        tensor::find(&self.tensors, key).ok_or_else(|| Error::tensor_not_found(key).in_file(&index_path(&self.prefix)))
+    }
+
+    /// The key, location and dtype and shape of a tensor found by `find`.
+    fn entry(&self, t: TensorRef) -> (&[u8], &Location, &TensorInfo) {
+        let (key, info) = &self.tensors[t.0];
+        (key, &self.locations[t.0], info)
     }
 
     /// Names tensor `name` and the index file in an error, unless more precise ones are named already. Built
@@ -307,8 +311,8 @@ impl BundleReader {
 
     /// The mapped bytes of an unpartitioned fixed-size tensor as stored, without reading or verifying them;
     /// `None` where they cannot stand for the tensor as is (partitioned, strings, the other byte order).
-    pub fn mapped(&self, name: &[u8]) -> Result<Option<MappedTensor>> {
-        let (entry, info) = self.tensor(name)?;
+    pub fn mapped(&self, t: TensorRef) -> Result<Option<MappedTensor>> {
+        let (name, entry, info) = self.entry(t);
         let fixed_size = info.dtype.size().is_some();
         if !entry.slices.is_empty() || !fixed_size || (self.swap_bytes && info.dtype.swap_unit() > 1) {
             return Ok(None);
@@ -359,8 +363,8 @@ impl BundleReader {
     /// Reads the selection `sel` of a numeric tensor into `out` (row-major, native byte order). With `verify`,
     /// the checksum of every stored tensor or slice read is checked; partial reads of an unpartitioned tensor
     /// read only the bytes they need and so cannot be checked.
-    pub fn read_into(&self, name: &[u8], sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
-        let (entry, info) = self.tensor(name)?;
+    pub fn read_selection(&self, t: TensorRef, sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
+        let (name, entry, info) = self.entry(t);
         self.read_entry_into(name, entry, info, sel, verify, out).map_err(self.in_context(name))
     }
 
@@ -434,7 +438,7 @@ impl BundleReader {
     /// once (threads taking turns piece by piece made a first read twice as slow). Tensors are cut in pieces
     /// of at most 4 MiB, so that shares can end inside one; each piece is checksummed while in cache, and a
     /// tensor's checksum is combined from its pieces'.
-    pub fn read_tensors(&self, jobs: &mut [(&[u8], &mut [u8])], verify: bool) -> Result<()> {
+    pub fn read_whole(&self, jobs: &mut [(TensorRef, &mut [u8])], verify: bool) -> Result<()> {
         use rayon::prelude::*;
         use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -446,8 +450,8 @@ impl BundleReader {
         }
         let mut stored: Vec<(Stored, &mut [u8])> = Vec::new();
         let mut others: Vec<(&[u8], &Location, &TensorInfo, &mut [u8])> = Vec::new();
-        for (name, out) in jobs.iter_mut() {
-            let (location, info) = self.tensor(name)?;
+        for (t, out) in jobs.iter_mut() {
+            let (name, location, info) = self.entry(*t);
             if !location.slices.is_empty() || info.dtype.size().is_none() {
                 others.push((name, location, info, out));
                 continue;
@@ -537,8 +541,8 @@ impl BundleReader {
     }
 
     /// Reads the selection `sel` of a string tensor, verifying checksums.
-    pub fn read_strings(&self, name: &[u8], sel: &Selection) -> Result<Vec<Vec<u8>>> {
-        let (entry, info) = self.tensor(name)?;
+    pub fn read_strings(&self, t: TensorRef, sel: &Selection) -> Result<Vec<Vec<u8>>> {
+        let (name, entry, info) = self.entry(t);
         self.read_entry_strings(name, entry, info, sel).map_err(self.in_context(name))
     }
 
