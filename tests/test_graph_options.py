@@ -12,9 +12,7 @@ from fastckpt.protos import MetaGraphDef, SaverDef, VariableDef
 
 @pytest.fixture(scope="module")
 def tf():
-    tf = tensorflow_or_skip()
-    tf.compat.v1.disable_eager_execution()
-    return tf
+    return tensorflow_or_skip()
 
 
 @pytest.fixture

@@ -18,9 +18,7 @@ AssetFileDef = message_class("tensorflow.AssetFileDef")
 
 @pytest.fixture(scope="module")
 def tf():
-    tf = tensorflow_or_skip()
-    tf.compat.v1.disable_eager_execution()
-    return tf
+    return tensorflow_or_skip()
 
 
 def write(path, text):
@@ -156,19 +154,9 @@ def test_tensorflow_loader_loads_variables_signatures_assets_and_main_op(tf, exp
 
 def test_tensorflow_2_loads_it(tf, exported):
     export_dir, _ = exported
-    import subprocess
-    import sys
-
-    # TensorFlow 2's loader wants eager execution, which this process turned off for the v1 loader.
-    script = (
-        "import sys, tensorflow as tf\n"
-        "model = tf.saved_model.load(sys.argv[1], tags=['serve'])\n"
-        "print(model.signatures['serving_default']()['weights'].numpy().tolist())\n"
-        "print([open(p.asset_path.numpy()).read() for p in model.asset_paths])\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script, export_dir], capture_output=True, text=True, check=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.stdout.splitlines() == ["[1.0, 2.0, 3.0]", "['a\\nb\\n', 'cat\\ndog\\n']"]
+    model = tf.saved_model.load(export_dir, tags=["serve"])
+    assert model.signatures["serving_default"]()["weights"].numpy().tolist() == [1.0, 2.0, 3.0]
+    assert [open(path.asset_path.numpy()).read() for path in model.asset_paths] == ["a\nb\n", "cat\ndog\n"]
 
 
 def test_assets_and_main_op_recorded_as_tensorflows_builder(tf, tmp_path):
