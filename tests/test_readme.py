@@ -26,7 +26,7 @@ def _blocks(language: str):
 
 def _make_inputs(directory: Path) -> None:
     """What the README's examples open: the tutorial's checkpoint, a BERT-like embedding, a training
-    directory, and two runs to compare."""
+    directory, a vocabulary file, and two runs to compare."""
     shutil.copytree(fastckpt.examples.model_dir(), directory / "model")
     with fastckpt.CheckpointWriter(directory / "bert" / "bert_model.ckpt") as writer:
         writer.add("bert/embeddings/word_embeddings", np.arange(2000 * 8, dtype=np.float32).reshape(2000, 8))
@@ -34,6 +34,7 @@ def _make_inputs(directory: Path) -> None:
     for step in (1000, 2000):
         values = {"v1": np.array([1.0], np.float32), "v2": np.array([2.0], np.float32), "global_step": np.int64(step)}
         saver.save(values, str(directory / "train_dir" / "model.ckpt"), global_step=step)
+    (directory / "vocab.txt").write_text("the\nof\nand\n", encoding="utf-8")
     for run, v1 in (("run1", 1.0), ("run2", 1.0 + 1e-7)):
         fastckpt.Saver().save({"v1": np.array([v1], np.float32)}, str(directory / run / "model.ckpt"))
 
