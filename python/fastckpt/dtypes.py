@@ -18,6 +18,8 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
+from . import _fastckpt
+
 __all__ = ["DType", "as_dtype"]
 
 
@@ -34,20 +36,14 @@ class DType:
 
     __slots__ = ("name", "as_datatype_enum", "_numpy_dtype", "_ml_dtypes_name", "_size")
 
-    def __init__(self, name: str, enum: int, numpy_type: Any):
+    def __init__(self, name: str, enum: int, size: int, numpy_name: str):
         self.name = name
         self.as_datatype_enum = enum
-        self._ml_dtypes_name: Optional[str] = None
-        self._numpy_dtype: Optional[np.dtype] = np.dtype(numpy_type)
-        self._size = 0 if self._numpy_dtype == np.dtype(object) else self._numpy_dtype.itemsize
-
-    @classmethod
-    def _of_ml_dtypes(cls, name: str, enum: int, size: int) -> "DType":
-        """A DType whose numpy type is ``ml_dtypes.<name>`` (``size`` bytes), resolved on first use."""
-        dtype = cls.__new__(cls)
-        dtype.name, dtype.as_datatype_enum = name, enum
-        dtype._ml_dtypes_name, dtype._numpy_dtype, dtype._size = name, None, size
-        return dtype
+        self._size = size
+        # ml_dtypes' types are resolved on first use (_resolve_ml_dtypes).
+        ml_dtypes_name = numpy_name[len("ml_dtypes."):] if numpy_name.startswith("ml_dtypes.") else None
+        self._ml_dtypes_name: Optional[str] = ml_dtypes_name
+        self._numpy_dtype: Optional[np.dtype] = None if ml_dtypes_name else np.dtype(numpy_name)
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -63,7 +59,7 @@ class DType:
 
     @property
     def is_string(self) -> bool:
-        return self.as_datatype_enum == 7
+        return self.as_datatype_enum == STRING_ENUM
 
     @property
     def size(self) -> int:
@@ -88,38 +84,10 @@ class DType:
         return hash(self.as_datatype_enum)
 
 
-_ALL = [
-    DType("float32", 1, np.float32),
-    DType("float64", 2, np.float64),
-    DType("int32", 3, np.int32),
-    DType("uint8", 4, np.uint8),
-    DType("int16", 5, np.int16),
-    DType("int8", 6, np.int8),
-    DType("string", 7, object),
-    DType("complex64", 8, np.complex64),
-    DType("int64", 9, np.int64),
-    DType("bool", 10, np.bool_),
-    DType("qint8", 11, np.int8),
-    DType("quint8", 12, np.uint8),
-    DType("qint32", 13, np.int32),
-    DType._of_ml_dtypes("bfloat16", 14, 2),
-    DType("qint16", 15, np.int16),
-    DType("quint16", 16, np.uint16),
-    DType("uint16", 17, np.uint16),
-    DType("complex128", 18, np.complex128),
-    DType("float16", 19, np.float16),
-    DType("resource", 20, object),
-    DType("variant", 21, object),
-    DType("uint32", 22, np.uint32),
-    DType("uint64", 23, np.uint64),
-    DType._of_ml_dtypes("float8_e5m2", 24, 1),
-    DType._of_ml_dtypes("float8_e4m3fn", 25, 1),
-    DType._of_ml_dtypes("float8_e4m3fnuz", 26, 1),
-    DType._of_ml_dtypes("float8_e4m3b11fnuz", 27, 1),
-    DType._of_ml_dtypes("float8_e5m2fnuz", 28, 1),
-    DType._of_ml_dtypes("int4", 29, 1),
-    DType._of_ml_dtypes("uint4", 30, 1),
-]
+# The core's dtype table (rust/fastckpt/src/dtype.rs), the one place each dtype's number, name, size and numpy
+# type are written.
+_ALL = [DType(*row) for row in _fastckpt.dtype_table()]
+STRING_ENUM = next(d.as_datatype_enum for d in _ALL if d.name == "string")
 
 _BY_ENUM: Dict[int, DType] = {d.as_datatype_enum: d for d in _ALL}
 _BY_NAME: Dict[str, DType] = {d.name: d for d in _ALL}

@@ -19,7 +19,7 @@ from google.protobuf import text_format
 
 from . import errors
 from .checkpoint_state import atomic_write
-from .dtypes import DType, as_dtype
+from .dtypes import STRING_ENUM, DType, as_dtype
 from .protos import GraphDef, MetaGraphDef, NodeDef, SaverDef, TensorProto, VariableDef
 
 __all__ = [
@@ -240,9 +240,9 @@ def saver_meta_graph(
             meta.collection_def["trainable_variables"].bytes_list.value.append(variable_def)
     if names:
         _const(graph, "save/filename/input", b"model")
-        _node(graph, "save/filename", "PlaceholderWithDefault", ["save/filename/input"]).attr["dtype"].type = 7
+        _node(graph, "save/filename", "PlaceholderWithDefault", ["save/filename/input"]).attr["dtype"].type = STRING_ENUM
         graph.node[-1].attr["shape"].shape.SetInParent()
-        _node(graph, "save/Const", "PlaceholderWithDefault", ["save/filename"]).attr["dtype"].type = 7
+        _node(graph, "save/Const", "PlaceholderWithDefault", ["save/filename"]).attr["dtype"].type = STRING_ENUM
         graph.node[-1].attr["shape"].shape.SetInParent()
         dtypes = [variables[name][0].as_datatype_enum for name in names]
         for op in ("SaveV2", "RestoreV2"):
@@ -251,7 +251,7 @@ def saver_meta_graph(
         save = _node(graph, "save/SaveV2", "SaveV2", ["save/Const", "save/SaveV2/tensor_names", "save/SaveV2/shape_and_slices", *names])
         save.attr["dtypes"].list.type.extend(dtypes)
         done = _node(graph, "save/control_dependency", "Identity", ["save/Const", "^save/SaveV2"])
-        done.attr["T"].type = 7
+        done.attr["T"].type = STRING_ENUM
         done.attr["_class"].list.s.append(b"loc:@save/Const")
         restore = _node(graph, "save/RestoreV2", "RestoreV2", ["save/Const", "save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices"])
         restore.attr["dtypes"].list.type.extend(dtypes)

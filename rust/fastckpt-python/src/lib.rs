@@ -596,6 +596,16 @@ fn leftover_writer(file_name: &str) -> Option<(&str, u32)> {
     fastckpt::atomic::leftover_writer(file_name)
 }
 
+/// The core's dtype table: `(name, DataType number, bytes per element or 0, numpy type name)` per dtype, the
+/// numpy name being a numpy type, `object`, or `ml_dtypes.<type>`.
+#[pyfunction]
+fn dtype_table() -> Vec<(&'static str, i32, usize, &'static str)> {
+    fastckpt::dtype::TABLE
+        .iter()
+        .map(|row| (row.name, row.dtype.as_proto(), row.size.unwrap_or(0), row.numpy))
+        .collect()
+}
+
 /// The serialized FileDescriptorSet of the project's .proto files.
 #[pyfunction]
 fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
@@ -613,6 +623,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(locate_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
+    m.add_function(wrap_pyfunction!(dtype_table, m)?)?;
     m.add_function(wrap_pyfunction!(write_file, m)?)?;
     m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
     Ok(())

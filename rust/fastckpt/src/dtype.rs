@@ -1,186 +1,159 @@
-//! The element types a checkpoint can hold, and how they are laid out.
+//! The element types a checkpoint can hold, and how they are laid out: one table, from which the Python
+//! package takes its own (`fastckpt.dtypes`).
 use crate::error::{Error, Result};
 
-/// A TensorFlow `DataType` that can be stored in a checkpoint.
+/// A TensorFlow `DataType` that can be stored in a checkpoint; its discriminant is the `DataType` number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
 pub enum DType {
-    Float32,
-    Float64,
-    Int32,
-    UInt8,
-    Int16,
-    Int8,
-    String,
-    Complex64,
-    Int64,
-    Bool,
-    QInt8,
-    QUInt8,
-    QInt32,
-    BFloat16,
-    QInt16,
-    QUInt16,
-    UInt16,
-    Complex128,
-    Float16,
-    UInt32,
-    UInt64,
-    Float8E5M2,
-    Float8E4M3FN,
-    Float8E4M3FNUZ,
-    Float8E4M3B11FNUZ,
-    Float8E5M2FNUZ,
-    Int4,
-    UInt4,
+    /// TensorFlow's `float32`.
+    Float32 = 1,
+    /// TensorFlow's `float64`.
+    Float64 = 2,
+    /// TensorFlow's `int32`.
+    Int32 = 3,
+    /// TensorFlow's `uint8`.
+    UInt8 = 4,
+    /// TensorFlow's `int16`.
+    Int16 = 5,
+    /// TensorFlow's `int8`.
+    Int8 = 6,
+    /// TensorFlow's `string`.
+    String = 7,
+    /// TensorFlow's `complex64`.
+    Complex64 = 8,
+    /// TensorFlow's `int64`.
+    Int64 = 9,
+    /// TensorFlow's `bool`.
+    Bool = 10,
+    /// TensorFlow's `qint8`.
+    QInt8 = 11,
+    /// TensorFlow's `quint8`.
+    QUInt8 = 12,
+    /// TensorFlow's `qint32`.
+    QInt32 = 13,
+    /// TensorFlow's `bfloat16`.
+    BFloat16 = 14,
+    /// TensorFlow's `qint16`.
+    QInt16 = 15,
+    /// TensorFlow's `quint16`.
+    QUInt16 = 16,
+    /// TensorFlow's `uint16`.
+    UInt16 = 17,
+    /// TensorFlow's `complex128`.
+    Complex128 = 18,
+    /// TensorFlow's `float16`.
+    Float16 = 19,
     /// Handles to resources: listed when a checkpoint holds them, never readable.
-    Resource,
+    Resource = 20,
     /// Arbitrary C++ objects (such as dataset iterator state): listed, not readable.
-    Variant,
+    Variant = 21,
+    /// TensorFlow's `uint32`.
+    UInt32 = 22,
+    /// TensorFlow's `uint64`.
+    UInt64 = 23,
+    /// TensorFlow's `float8_e5m2`.
+    Float8E5M2 = 24,
+    /// TensorFlow's `float8_e4m3fn`.
+    Float8E4M3FN = 25,
+    /// TensorFlow's `float8_e4m3fnuz`.
+    Float8E4M3FNUZ = 26,
+    /// TensorFlow's `float8_e4m3b11fnuz`.
+    Float8E4M3B11FNUZ = 27,
+    /// TensorFlow's `float8_e5m2fnuz`.
+    Float8E5M2FNUZ = 28,
+    /// TensorFlow's `int4`.
+    Int4 = 29,
+    /// TensorFlow's `uint4`.
+    UInt4 = 30,
 }
 
+/// One dtype's facts.
+#[derive(Debug)]
+pub struct Row {
+    /// The dtype.
+    pub dtype: DType,
+    /// TensorFlow's name (`tf.DType.name`).
+    pub name: &'static str,
+    /// Bytes per element in a data file; `None` for strings, variants and resources, whose elements vary.
+    pub size: Option<usize>,
+    /// The numpy type of arrays of it, as TensorFlow's reader returns them: a numpy type name, `object`, or
+    /// `ml_dtypes.<name>`. Quantized types read as their underlying integers.
+    pub numpy: &'static str,
+}
+
+/// Every dtype, in the order of their `DataType` numbers (1 to 30).
+pub const TABLE: [Row; 30] = [
+    Row { dtype: DType::Float32, name: "float32", size: Some(4), numpy: "float32" },
+    Row { dtype: DType::Float64, name: "float64", size: Some(8), numpy: "float64" },
+    Row { dtype: DType::Int32, name: "int32", size: Some(4), numpy: "int32" },
+    Row { dtype: DType::UInt8, name: "uint8", size: Some(1), numpy: "uint8" },
+    Row { dtype: DType::Int16, name: "int16", size: Some(2), numpy: "int16" },
+    Row { dtype: DType::Int8, name: "int8", size: Some(1), numpy: "int8" },
+    Row { dtype: DType::String, name: "string", size: None, numpy: "object" },
+    Row { dtype: DType::Complex64, name: "complex64", size: Some(8), numpy: "complex64" },
+    Row { dtype: DType::Int64, name: "int64", size: Some(8), numpy: "int64" },
+    Row { dtype: DType::Bool, name: "bool", size: Some(1), numpy: "bool" },
+    Row { dtype: DType::QInt8, name: "qint8", size: Some(1), numpy: "int8" },
+    Row { dtype: DType::QUInt8, name: "quint8", size: Some(1), numpy: "uint8" },
+    Row { dtype: DType::QInt32, name: "qint32", size: Some(4), numpy: "int32" },
+    Row { dtype: DType::BFloat16, name: "bfloat16", size: Some(2), numpy: "ml_dtypes.bfloat16" },
+    Row { dtype: DType::QInt16, name: "qint16", size: Some(2), numpy: "int16" },
+    Row { dtype: DType::QUInt16, name: "quint16", size: Some(2), numpy: "uint16" },
+    Row { dtype: DType::UInt16, name: "uint16", size: Some(2), numpy: "uint16" },
+    Row { dtype: DType::Complex128, name: "complex128", size: Some(16), numpy: "complex128" },
+    Row { dtype: DType::Float16, name: "float16", size: Some(2), numpy: "float16" },
+    Row { dtype: DType::Resource, name: "resource", size: None, numpy: "object" },
+    Row { dtype: DType::Variant, name: "variant", size: None, numpy: "object" },
+    Row { dtype: DType::UInt32, name: "uint32", size: Some(4), numpy: "uint32" },
+    Row { dtype: DType::UInt64, name: "uint64", size: Some(8), numpy: "uint64" },
+    Row { dtype: DType::Float8E5M2, name: "float8_e5m2", size: Some(1), numpy: "ml_dtypes.float8_e5m2" },
+    Row { dtype: DType::Float8E4M3FN, name: "float8_e4m3fn", size: Some(1), numpy: "ml_dtypes.float8_e4m3fn" },
+    Row { dtype: DType::Float8E4M3FNUZ, name: "float8_e4m3fnuz", size: Some(1), numpy: "ml_dtypes.float8_e4m3fnuz" },
+    Row {
+        dtype: DType::Float8E4M3B11FNUZ,
+        name: "float8_e4m3b11fnuz",
+        size: Some(1),
+        numpy: "ml_dtypes.float8_e4m3b11fnuz",
+    },
+    Row { dtype: DType::Float8E5M2FNUZ, name: "float8_e5m2fnuz", size: Some(1), numpy: "ml_dtypes.float8_e5m2fnuz" },
+    Row { dtype: DType::Int4, name: "int4", size: Some(1), numpy: "ml_dtypes.int4" },
+    Row { dtype: DType::UInt4, name: "uint4", size: Some(1), numpy: "ml_dtypes.uint4" },
+];
+
 impl DType {
-    /// Every dtype, in the order of their `DataType` numbers.
-    pub const ALL: [DType; 30] = [
-        DType::Float32,
-        DType::Float64,
-        DType::Int32,
-        DType::UInt8,
-        DType::Int16,
-        DType::Int8,
-        DType::String,
-        DType::Complex64,
-        DType::Int64,
-        DType::Bool,
-        DType::QInt8,
-        DType::QUInt8,
-        DType::QInt32,
-        DType::BFloat16,
-        DType::QInt16,
-        DType::QUInt16,
-        DType::UInt16,
-        DType::Complex128,
-        DType::Float16,
-        DType::UInt32,
-        DType::UInt64,
-        DType::Float8E5M2,
-        DType::Float8E4M3FN,
-        DType::Float8E4M3FNUZ,
-        DType::Float8E4M3B11FNUZ,
-        DType::Float8E5M2FNUZ,
-        DType::Int4,
-        DType::UInt4,
-        DType::Resource,
-        DType::Variant,
-    ];
+    fn row(self) -> &'static Row {
+        &TABLE[self as usize - 1]
+    }
 
     /// The `DataType` enum value TensorFlow stores.
     pub fn as_proto(self) -> i32 {
-        match self {
-            DType::Float32 => 1,
-            DType::Float64 => 2,
-            DType::Int32 => 3,
-            DType::UInt8 => 4,
-            DType::Int16 => 5,
-            DType::Int8 => 6,
-            DType::String => 7,
-            DType::Complex64 => 8,
-            DType::Int64 => 9,
-            DType::Bool => 10,
-            DType::QInt8 => 11,
-            DType::QUInt8 => 12,
-            DType::QInt32 => 13,
-            DType::BFloat16 => 14,
-            DType::QInt16 => 15,
-            DType::QUInt16 => 16,
-            DType::UInt16 => 17,
-            DType::Complex128 => 18,
-            DType::Float16 => 19,
-            DType::UInt32 => 22,
-            DType::UInt64 => 23,
-            DType::Float8E5M2 => 24,
-            DType::Float8E4M3FN => 25,
-            DType::Float8E4M3FNUZ => 26,
-            DType::Float8E4M3B11FNUZ => 27,
-            DType::Float8E5M2FNUZ => 28,
-            DType::Int4 => 29,
-            DType::UInt4 => 30,
-            DType::Resource => 20,
-            DType::Variant => 21,
-        }
+        self as i32
     }
 
     /// The dtype of a stored `DataType` value.
     pub fn from_proto(value: i32) -> Result<DType> {
-        DType::ALL
-            .into_iter()
-            .find(|d| d.as_proto() == value)
+        usize::try_from(value)
+            .ok()
+            .and_then(|n| TABLE.get(n.checked_sub(1)?))
+            .map(|row| row.dtype)
             .ok_or_else(|| Error::data_loss(format!("unknown or invalid dtype {value}")))
     }
 
     /// TensorFlow's name of the dtype (`tf.DType.name`).
     pub fn name(self) -> &'static str {
-        match self {
-            DType::Float32 => "float32",
-            DType::Float64 => "float64",
-            DType::Int32 => "int32",
-            DType::UInt8 => "uint8",
-            DType::Int16 => "int16",
-            DType::Int8 => "int8",
-            DType::String => "string",
-            DType::Complex64 => "complex64",
-            DType::Int64 => "int64",
-            DType::Bool => "bool",
-            DType::QInt8 => "qint8",
-            DType::QUInt8 => "quint8",
-            DType::QInt32 => "qint32",
-            DType::BFloat16 => "bfloat16",
-            DType::QInt16 => "qint16",
-            DType::QUInt16 => "quint16",
-            DType::UInt16 => "uint16",
-            DType::Complex128 => "complex128",
-            DType::Float16 => "float16",
-            DType::UInt32 => "uint32",
-            DType::UInt64 => "uint64",
-            DType::Float8E5M2 => "float8_e5m2",
-            DType::Float8E4M3FN => "float8_e4m3fn",
-            DType::Float8E4M3FNUZ => "float8_e4m3fnuz",
-            DType::Float8E4M3B11FNUZ => "float8_e4m3b11fnuz",
-            DType::Float8E5M2FNUZ => "float8_e5m2fnuz",
-            DType::Int4 => "int4",
-            DType::UInt4 => "uint4",
-            DType::Resource => "resource",
-            DType::Variant => "variant",
-        }
+        self.row().name
     }
 
     /// Bytes per element in a data file; `None` for strings, variants and resources, whose elements vary.
     pub fn size(self) -> Option<usize> {
-        Some(match self {
-            DType::String | DType::Resource | DType::Variant => return None,
-            DType::Int8
-            | DType::UInt8
-            | DType::Bool
-            | DType::QInt8
-            | DType::QUInt8
-            | DType::Float8E5M2
-            | DType::Float8E4M3FN
-            | DType::Float8E4M3FNUZ
-            | DType::Float8E4M3B11FNUZ
-            | DType::Float8E5M2FNUZ
-            | DType::Int4
-            | DType::UInt4 => 1,
-            DType::Int16 | DType::UInt16 | DType::QInt16 | DType::QUInt16 | DType::Float16 | DType::BFloat16 => 2,
-            DType::Int32 | DType::UInt32 | DType::QInt32 | DType::Float32 => 4,
-            DType::Int64 | DType::UInt64 | DType::Float64 | DType::Complex64 => 8,
-            DType::Complex128 => 16,
-        })
+        self.row().size
     }
 
     /// The unit a byte swap reverses: the element, or each half of a complex number.
     pub fn swap_unit(self) -> usize {
         match self {
-            DType::Complex64 => 4,
-            DType::Complex128 => 8,
+            DType::Complex64 | DType::Complex128 => self.size().unwrap_or(2) / 2,
             other => other.size().unwrap_or(1),
         }
     }
@@ -201,8 +174,9 @@ mod tests {
 
     #[test]
     fn proto_numbers_round_trip() {
-        for dtype in DType::ALL {
-            assert_eq!(DType::from_proto(dtype.as_proto()).unwrap(), dtype);
+        for (i, row) in TABLE.iter().enumerate() {
+            assert_eq!(row.dtype.as_proto() as usize, i + 1, "{}", row.name);
+            assert_eq!(DType::from_proto(row.dtype.as_proto()).unwrap(), row.dtype);
         }
         assert!(DType::from_proto(0).is_err());
         assert!(DType::from_proto(34).is_err());
