@@ -7,6 +7,7 @@ import fastckpt
 from conftest import FIXTURES, Expected, assert_same_value
 from fastckpt import errors
 from fastckpt.graphs import make_tensor_proto, tensor_proto_to_numpy
+from fastckpt.protos import TensorProto
 
 
 @pytest.mark.parametrize("kind", ["tf1_saver_resource", "tf1_saver_ref", "partitioned_axis0"])
@@ -104,3 +105,33 @@ def test_builder_round_trip(tmp_path):
         fastckpt.saved_model.Builder(export_dir)
     with pytest.raises(errors.InvalidArgumentError):
         fastckpt.saved_model.load(export_dir)
+
+
+def test_tensor_proto_values_decode_with_tensorflows_rule():
+    """The last value fills the elements left, none means zeros; TensorFlow's make_ndarray agrees."""
+    from conftest import tensorflow_or_skip
+
+    cases = [
+        TensorProto(dtype=1, float_val=[1.5, 2.5]),
+        TensorProto(dtype=9, int64_val=[]),
+        TensorProto(dtype=7, string_val=[b"a", b"b\0"]),
+        TensorProto(dtype=8, scomplex_val=[1.0, -2.0]),
+        TensorProto(dtype=19, half_val=[15360]),
+        TensorProto(dtype=10, bool_val=[True]),
+        TensorProto(dtype=3, tensor_content=np.arange(6, dtype="<i4").tobytes()),
+    ]
+    for proto in cases:
+        proto.tensor_shape.dim.add(size=2)
+        proto.tensor_shape.dim.add(size=3)
+    values = [tensor_proto_to_numpy(proto) for proto in cases]
+    assert values[0].tolist() == [[1.5, 2.5, 2.5], [2.5, 2.5, 2.5]]
+    assert values[1].tolist() == [[0, 0, 0], [0, 0, 0]]
+    assert values[2].tolist() == [[b"a", b"b\0", b"b\0"], [b"b\0", b"b\0", b"b\0"]]
+    too_many = TensorProto(dtype=1, float_val=[1.0, 2.0, 3.0])
+    too_many.tensor_shape.dim.add(size=2)
+    with pytest.raises(errors.DataLossError):
+        tensor_proto_to_numpy(too_many)
+    tf = tensorflow_or_skip()
+    for proto, value in zip(cases, values):
+        expected = tf.make_ndarray(tf.compat.v1.make_tensor_proto(0).FromString(proto.SerializeToString()))
+        assert_same_value(value, expected, str(proto.dtype))

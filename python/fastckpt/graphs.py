@@ -17,9 +17,9 @@ import numpy as np
 from google.protobuf import message as protobuf_message
 from google.protobuf import text_format
 
-from . import errors
+from . import _fastckpt, errors
 from .checkpoint_state import atomic_write
-from .dtypes import STRING_ENUM, DType, as_dtype
+from .dtypes import STRING_ENUM, DType, as_dtype, dtype_of_enum
 from .protos import GraphDef, MetaGraphDef, NodeDef, SaverDef, TensorProto, VariableDef
 
 __all__ = [
@@ -110,32 +110,21 @@ def make_tensor_proto(value) -> "TensorProto":
 
 
 def tensor_proto_to_numpy(proto: "TensorProto") -> np.ndarray:
-    """The value of a TensorProto (``tensor_content``, or typed values, a single one standing for all)."""
-    dtype = as_dtype(proto.dtype)
-    shape = [d.size for d in proto.tensor_shape.dim]
-    count = int(np.prod(shape, dtype=np.int64))
+    """The value of a TensorProto, decoded by the core with TensorFlow's rule: ``tensor_content`` holds the
+    tensor's bytes; otherwise the typed values, the last one repeated over the elements left, and none at
+    all meaning zeros (empty strings).
+
+    Raises:
+        fastckpt.errors.DataLossError: more values than elements, or content of the wrong length.
+    """
+    dtype_enum, shape, values = _fastckpt.decode_tensor_proto(proto.SerializeToString())
+    dtype = dtype_of_enum(dtype_enum)
     if dtype.is_string:
-        values = list(proto.string_val)
-    elif proto.tensor_content:
-        return np.frombuffer(proto.tensor_content, dtype=dtype.numpy_dtype.newbyteorder("<")).astype(dtype.numpy_dtype).reshape(shape)
-    else:
-        field = {
-            "float32": "float_val", "float64": "double_val", "int64": "int64_val", "uint32": "uint32_val",
-            "uint64": "uint64_val", "bool": "bool_val", "complex64": "scomplex_val", "complex128": "dcomplex_val",
-            "float16": "half_val", "bfloat16": "half_val",
-        }.get(dtype.name, "int_val")
-        values = list(getattr(proto, field))
-        if dtype.name in ("float16", "bfloat16"):
-            values = np.array(values, dtype=np.uint16).view(dtype.numpy_dtype).tolist()
-        if dtype.name.startswith("complex"):
-            values = [complex(r, i) for r, i in zip(values[::2], values[1::2])]
-    array = np.empty(count, dtype=dtype.numpy_dtype)
-    if values:
-        array[: len(values)] = values
-        array[len(values):] = values[-1]
-    elif count:
-        array[:] = dtype.numpy_dtype.type(0) if not dtype.is_string else b""
-    return array.reshape(shape)
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array.reshape(shape)
+    little_endian = dtype.numpy_dtype.newbyteorder("<")
+    return values.view(little_endian).astype(dtype.numpy_dtype, copy=False).reshape(shape)
 
 
 # Saver graphs ----------------------------------------------------------------------------------------------

@@ -596,6 +596,21 @@ fn leftover_writer(file_name: &str) -> Option<(&str, u32)> {
     fastckpt::atomic::leftover_writer(file_name)
 }
 
+/// The dtype number, shape and values of a serialized TensorProto, decoded with TensorFlow's rule (see
+/// `fastckpt::tensor_proto`): the values as a flat uint8 array of little-endian elements, or a list of bytes
+/// for strings.
+#[pyfunction]
+fn decode_tensor_proto<'py>(py: Python<'py>, serialized: &[u8]) -> PyResult<(i32, Vec<u64>, Bound<'py, PyAny>)> {
+    use fastckpt::tensor_proto::{decode_serialized, Values};
+
+    let (dtype, shape, values) = decode_serialized(serialized).map_err(|e| to_py_err(py, e))?;
+    let values = match values {
+        Values::Bytes(bytes) => PyArray1::from_vec(py, bytes).into_any(),
+        Values::Strings(strings) => PyList::new(py, strings.iter().map(|s| PyBytes::new(py, s)))?.into_any(),
+    };
+    Ok((dtype.as_proto(), shape, values))
+}
+
 /// The core's dtype table: `(name, DataType number, bytes per element or 0, numpy type name)` per dtype, the
 /// numpy name being a numpy type, `object`, or `ml_dtypes.<type>`.
 #[pyfunction]
@@ -624,6 +639,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
     m.add_function(wrap_pyfunction!(dtype_table, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_tensor_proto, m)?)?;
     m.add_function(wrap_pyfunction!(write_file, m)?)?;
     m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
     Ok(())

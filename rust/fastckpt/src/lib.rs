@@ -18,6 +18,7 @@ pub mod proto;
 pub mod slices;
 pub mod table;
 pub mod tensor;
+pub mod tensor_proto;
 pub mod v1;
 
 pub use checkpoint::Checkpoint;

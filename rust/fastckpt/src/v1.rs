@@ -13,6 +13,7 @@ use crate::proto::{SavedTensorSlices, TensorProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
 use crate::table::Table;
 use crate::tensor::{self, shape_from_proto, TensorInfo, TensorRef};
+use crate::tensor_proto;
 
 /// A stored slice: the file that holds it, the slice, and its box in the full tensor.
 struct StoredSlice {
@@ -136,7 +137,7 @@ impl V1Reader {
         slices::assemble(sel, &boxes, elem, out, |i| {
             let values = self.slice_values(name, &stored[i])?;
             let count = num_elements(&stored[i].block.iter().map(|b| b.1).collect::<Vec<_>>()).unwrap_or(0);
-            Ok(proto_values_as_bytes(&values, info.dtype, count)?.into())
+            Ok(tensor_proto::bytes(&values, info.dtype, count)?.into())
         })
         .map_err(context)
     }
@@ -149,50 +150,10 @@ impl V1Reader {
             return Err(context(Error::invalid_argument("not a string tensor")));
         }
         let boxes: Vec<Vec<(u64, u64)>> = stored.iter().map(|s| s.block.clone()).collect();
-        slices::assemble_strings(sel, &boxes, |i| Ok(self.slice_values(name, &stored[i])?.string_val)).map_err(context)
+        slices::assemble_strings(sel, &boxes, |i| {
+            let count = num_elements(&stored[i].block.iter().map(|b| b.1).collect::<Vec<_>>()).unwrap_or(0);
+            tensor_proto::strings(&self.slice_values(name, &stored[i])?, count)
+        })
+        .map_err(context)
     }
-}
-
-/// The values of a V1 `TensorProto` as little-endian bytes of `dtype`, checking that there are `count`.
-fn proto_values_as_bytes(t: &TensorProto, dtype: DType, count: u64) -> Result<Vec<u8>> {
-    fn collect<T: Copy, const N: usize>(values: &[T], to_bytes: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-        values.iter().flat_map(|&v| to_bytes(v)).collect()
-    }
-    let elem = dtype.size().unwrap_or(1) as u64;
-    if !t.tensor_content.is_empty() {
-        return check_len(t.tensor_content.clone(), count.saturating_mul(elem));
-    }
-    let bytes = match dtype {
-        DType::Float32 => collect(&t.float_val, f32::to_le_bytes),
-        DType::Float64 => collect(&t.double_val, f64::to_le_bytes),
-        DType::Int32 | DType::QInt32 => collect(&t.int_val, i32::to_le_bytes),
-        DType::Int16 | DType::QInt16 => collect(&t.int_val, |v| (v as i16).to_le_bytes()),
-        DType::UInt16 | DType::QUInt16 => collect(&t.int_val, |v| (v as u16).to_le_bytes()),
-        DType::Int8 | DType::QInt8 | DType::UInt8 | DType::QUInt8 => collect(&t.int_val, |v| [v as u8]),
-        DType::Int64 => collect(&t.int64_val, i64::to_le_bytes),
-        DType::UInt32 => collect(&t.uint32_val, u32::to_le_bytes),
-        DType::UInt64 => collect(&t.uint64_val, u64::to_le_bytes),
-        DType::Bool => collect(&t.bool_val, |v| [v as u8]),
-        DType::Complex64 => collect(&t.scomplex_val, f32::to_le_bytes),
-        DType::Complex128 => collect(&t.dcomplex_val, f64::to_le_bytes),
-        DType::Float16 | DType::BFloat16 => collect(&t.half_val, |v| (v as u16).to_le_bytes()),
-        DType::Float8E5M2
-        | DType::Float8E4M3FN
-        | DType::Float8E4M3FNUZ
-        | DType::Float8E4M3B11FNUZ
-        | DType::Float8E5M2FNUZ
-        | DType::Int4
-        | DType::UInt4 => t.float8_val.clone(),
-        DType::String | DType::Resource | DType::Variant => {
-            return Err(Error::unimplemented(format!("{} values in a V1 checkpoint", dtype.name())))
-        }
-    };
-    check_len(bytes, count.saturating_mul(elem))
-}
-
-fn check_len(bytes: Vec<u8>, expected: u64) -> Result<Vec<u8>> {
-    if bytes.len() as u64 != expected {
-        return Err(Error::data_loss(format!("slice holds {} bytes of values instead of {expected}", bytes.len())));
-    }
-    Ok(bytes)
 }
