@@ -168,14 +168,6 @@ impl Selection {
         Ok(Selection { dims })
     }
 
-    pub fn dims(&self) -> &[DimSelection] {
-        &self.dims
-    }
-
-    pub fn shape(&self) -> Vec<u64> {
-        self.dims.iter().map(|d| d.count).collect()
-    }
-
     pub fn num_elements(&self) -> u64 {
         self.dims.iter().map(|d| d.count).product()
     }

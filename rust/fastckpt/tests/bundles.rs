@@ -267,7 +267,7 @@ fn a_batch_writes_the_bytes_of_one_add_per_tensor() {
         assert_eq!(files(&one_by_one, num_shards), files(&batched, num_shards));
 
         let reader = BundleReader::open(&batched).unwrap();
-        assert_eq!(reader.header().num_shards, num_shards as i32);
+        assert!(data_path(&batched, num_shards - 1, num_shards).is_file());
         for (key, _, bytes) in &tensors {
             assert_eq!(&read_all(&reader, std::str::from_utf8(key).unwrap()).unwrap(), bytes);
         }

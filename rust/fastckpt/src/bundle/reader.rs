@@ -1,10 +1,10 @@
 //! Reading a V2 checkpoint: the whole `.index` is decoded at open, into two allocations per tensor (its name
 //! and shape: opening a checkpoint of many small tensors is mostly allocation); data files are mapped at open.
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 use prost::Message;
@@ -35,7 +35,9 @@ pub struct BundleReader {
     locations: Vec<Location>,
     /// The entries of the slices of partitioned tensors, in key order.
     slice_entries: Vec<(Vec<u8>, BundleEntryProto)>,
-    shards: Mutex<HashMap<u32, Arc<DataFile>>>,
+    /// The data files entries name that opened, mapped at open, by shard number (sorted). One that failed
+    /// to open is opened again when a tensor in it is read, to report why.
+    shards: Vec<(u32, Arc<DataFile>)>,
 }
 
 /// Where an entry's bytes are, and their checksum: a `BundleEntryProto` without its dtype and shape.
@@ -93,22 +95,33 @@ pub(crate) fn read_index(prefix: &Path) -> Result<(BundleHeaderProto, Entries)> 
 }
 
 fn parse_index(bytes: Vec<u8>) -> Result<(BundleHeaderProto, Entries)> {
-    let table = Table::open(bytes)?;
-    let mut header = None;
     // Keys come sorted from the table, which lets the map be built in bulk rather than insert by insert.
     let mut entries = Vec::new();
+    let header = walk_index(bytes, |key, entry| {
+        entries.push((key.to_vec(), entry));
+        Ok(())
+    })?;
+    Ok((header, entries.into_iter().collect()))
+}
+
+/// Decodes an index: calls `visit` with each entry in key order, and returns the header. The one decoding of
+/// an index, for the reader and for merges.
+fn walk_index(
+    bytes: Vec<u8>,
+    mut visit: impl FnMut(&[u8], BundleEntryProto) -> Result<()>,
+) -> Result<BundleHeaderProto> {
+    let table = Table::open(bytes)?;
+    let mut header = None;
     table.for_each(|key, value| {
         if key.is_empty() {
             let parsed = BundleHeaderProto::decode(value)
                 .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
             header = Some(parsed);
-        } else {
-            entries.push((key.to_vec(), decode_entry(key, value)?));
+            return Ok(());
         }
-        Ok(())
+        visit(key, decode_entry(key, value)?)
     })?;
-    let header = header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))?;
-    Ok((header, entries.into_iter().collect()))
+    header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))
 }
 
 fn decode_entry(key: &[u8], value: &[u8]) -> Result<BundleEntryProto> {
@@ -128,20 +141,11 @@ struct ReaderIndex {
 /// number 0), so they sort before every tensor name that does not: entries with such keys are set aside
 /// until all the slices partitioned tensors list are known, and those not listed are tensors after all.
 fn parse_reader_index(bytes: Vec<u8>) -> Result<ReaderIndex> {
-    let table = Table::open(bytes)?;
-    let mut header = None;
     let mut leading = Vec::new();
     let mut slice_keys = std::collections::HashSet::new();
     let mut tensors = Vec::new();
     let mut locations = Vec::new();
-    table.for_each(|key, value| {
-        if key.is_empty() {
-            let parsed = BundleHeaderProto::decode(value)
-                .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
-            header = Some(parsed);
-            return Ok(());
-        }
-        let entry = decode_entry(key, value)?;
+    let header = walk_index(bytes, |key, entry| {
         for slice in &entry.slices {
             slice_keys.insert(TensorSlice::from_proto(slice).key(key));
         }
@@ -153,7 +157,6 @@ fn parse_reader_index(bytes: Vec<u8>) -> Result<ReaderIndex> {
         }
         Ok(())
     })?;
-    let header = header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))?;
     let mut slice_entries = Vec::new();
     let mut first_tensors = Vec::new();
     let mut first_locations = Vec::new();
@@ -178,6 +181,24 @@ fn parse_reader_index(bytes: Vec<u8>) -> Result<ReaderIndex> {
 struct StoredSlices {
     boxes: Vec<Vec<(u64, u64)>>,
     entries: Vec<(Location, TensorInfo)>,
+}
+
+/// An entry's shard number, checked against the header's count.
+fn shard_number(shard: i32, num_shards: i32) -> Result<u32> {
+    u32::try_from(shard)
+        .ok()
+        .filter(|&s| (s as i64) < num_shards as i64)
+        .ok_or_else(|| Error::data_loss(format!("entry names data file {shard} of {num_shards}")))
+}
+
+/// Opens and maps data file `shard` of `num_shards`.
+fn open_shard(prefix: &Path, shard: u32, num_shards: u32) -> Result<Arc<DataFile>> {
+    let path = data_path(prefix, shard, num_shards);
+    let file = File::open(&path).map_err(|e| Error::io(e, &path))?;
+    // Safety: checkpoint files are written under temporary names and renamed into place, never modified in
+    // place; a file truncated by someone else while mapped is outside what any reader can defend against.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, &path))?;
+    Ok(Arc::new(DataFile { path, file, map }))
 }
 
 /// The dtype and shape an entry declares, checked.
@@ -215,20 +236,18 @@ impl BundleReader {
         let stored = locations.iter().filter(|l| l.slices.is_empty()).map(|l| l.shard_id);
         let shard_ids: std::collections::BTreeSet<i32> =
             stored.chain(slice_entries.iter().map(|(_, e)| e.shard_id)).collect();
-        let shards = Mutex::new(HashMap::new());
-        let reader = BundleReader { prefix, header, swap_bytes, tensors, locations, slice_entries, shards };
-        for shard in shard_ids {
-            let _ = reader.shard(shard);
-        }
-        Ok(reader)
+        let shards = shard_ids
+            .into_iter()
+            .filter_map(|id| {
+                let id = shard_number(id, header.num_shards).ok()?;
+                Some((id, open_shard(&prefix, id, header.num_shards as u32).ok()?))
+            })
+            .collect();
+        Ok(BundleReader { prefix, header, swap_bytes, tensors, locations, slice_entries, shards })
     }
 
     pub fn prefix(&self) -> &Path {
         &self.prefix
-    }
-
-    pub fn header(&self) -> &BundleHeaderProto {
-        &self.header
     }
 
     /// The tensors of the checkpoint, by name in key order.
@@ -253,25 +272,13 @@ impl BundleReader {
         move |e| e.for_tensor(&String::from_utf8_lossy(name)).in_file(&index_path(&self.prefix))
     }
 
-    /// Data file `shard`, opened and mapped on first use.
+    /// Data file `shard`.
     fn shard(&self, shard: i32) -> Result<Arc<DataFile>> {
-        let num_shards = self.header.num_shards;
-        let shard = u32::try_from(shard)
-            .ok()
-            .filter(|&s| (s as i64) < num_shards as i64)
-            .ok_or_else(|| Error::data_loss(format!("entry names data file {shard} of {num_shards}")))?;
-        let mut shards = self.shards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(map) = shards.get(&shard) {
-            return Ok(Arc::clone(map));
+        let shard = shard_number(shard, self.header.num_shards)?;
+        match self.shards.binary_search_by_key(&shard, |(id, _)| *id) {
+            Ok(i) => Ok(Arc::clone(&self.shards[i].1)),
+            Err(_) => open_shard(&self.prefix, shard, self.header.num_shards as u32),
         }
-        let path = data_path(&self.prefix, shard, num_shards as u32);
-        let file = File::open(&path).map_err(|e| Error::io(e, &path))?;
-        // Safety: checkpoint files are written under temporary names and renamed into place, never modified in
-        // place; a file truncated by someone else while mapped is outside what any reader can defend against.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, &path))?;
-        let data = Arc::new(DataFile { path, file, map });
-        shards.insert(shard, Arc::clone(&data));
-        Ok(data)
     }
 
     /// The stored bytes of an unpartitioned entry, checked against the data file and the declared shape.

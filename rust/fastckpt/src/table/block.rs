@@ -13,6 +13,7 @@ pub struct Block<'a> {
     data: Cow<'a, [u8]>,
     /// Where the entries end and the restart array begins.
     entries_end: usize,
+    num_restarts: usize,
 }
 
 impl<'a> Block<'a> {
@@ -27,11 +28,50 @@ impl<'a> Block<'a> {
             return Err(Error::data_loss(format!("block of {len} bytes claims {num_restarts} restart points")));
         }
         let entries_end = len - 4 * (num_restarts + 1);
-        Ok(Block { data, entries_end })
+        Ok(Block { data, entries_end, num_restarts })
     }
 
+    /// Walks the entries from the first.
     pub fn iter(&self) -> BlockIter<'_> {
-        BlockIter { data: &self.data[..self.entries_end], pos: 0, key: Vec::new() }
+        self.iter_from(0)
+    }
+
+    fn iter_from(&self, pos: usize) -> BlockIter<'_> {
+        BlockIter { data: &self.data[..self.entries_end], pos, key: Vec::new() }
+    }
+
+    /// Walks the entries from the last restart point whose key is before `target` (LevelDB's `Seek`): the
+    /// restart points are binary-searched, so only the entries of one restart interval are decoded before
+    /// the first key at or after `target`.
+    pub fn seek(&self, target: &[u8]) -> Result<BlockIter<'_>> {
+        let (mut low, mut high) = (0, self.num_restarts);
+        // Invariant: the restart points before `low` have keys before `target`; those from `high` on do not.
+        while low < high {
+            let mid = low + (high - low) / 2;
+            let offset = self.restart(mid)?;
+            // An entry at a restart point shares nothing with a previous key: started with none, the iterator
+            // refuses one that claims to.
+            let key_before = match self.iter_from(offset).next_entry()? {
+                Some((key, _)) => key < target,
+                None => false,
+            };
+            if key_before {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        let start = if low == 0 { 0 } else { self.restart(low - 1)? };
+        Ok(self.iter_from(start))
+    }
+
+    /// The offset of restart point `i`, checked to lie among the entries.
+    fn restart(&self, i: usize) -> Result<usize> {
+        let offset = fixed32(&self.data, self.entries_end + 4 * i)? as usize;
+        if offset > self.entries_end {
+            return Err(Error::data_loss(format!("restart point {i} at {offset} lies outside the block's entries")));
+        }
+        Ok(offset)
     }
 }
 
@@ -97,6 +137,39 @@ mod tests {
         let bytes = builder.finish();
         let block = Block::new(Cow::Owned(bytes)).unwrap();
         assert_eq!(collect(&block).unwrap(), entries);
+    }
+
+    #[test]
+    fn seek_starts_at_the_restart_interval_of_the_key() {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> =
+            (0..100).map(|i| (format!("key{:04}", 2 * i).into_bytes(), vec![i as u8])).collect();
+        let block = Block::new(Cow::Owned({
+            let mut builder = BlockBuilder::new(16);
+            entries.iter().for_each(|(k, v)| builder.add(k, v));
+            builder.finish()
+        }))
+        .unwrap();
+        let first_at_or_after = |target: &[u8]| -> Option<Vec<u8>> {
+            let mut iter = block.seek(target).unwrap();
+            while let Some((k, _)) = iter.next_entry().unwrap() {
+                if k >= target {
+                    return Some(k.to_vec());
+                }
+            }
+            None
+        };
+        for i in 0..200 {
+            let target = format!("key{i:04}").into_bytes();
+            let expected = entries.iter().map(|(k, _)| k).find(|k| **k >= target).cloned();
+            assert_eq!(first_at_or_after(&target), expected, "{i}");
+        }
+        assert_eq!(first_at_or_after(b""), Some(b"key0000".to_vec()));
+        assert_eq!(first_at_or_after(b"z"), None);
+        let empty = BlockBuilder::new(16).finish();
+        assert!(Block::new(Cow::Owned(empty)).unwrap().seek(b"k").unwrap().next_entry().unwrap().is_none());
+        // A restart point past the entries is corruption, not a panic.
+        let bad = [0u8, 1, 1, b'k', b'v', 9, 0, 0, 0, 1, 0, 0, 0];
+        assert!(Block::new(Cow::Borrowed(&bad)).unwrap().seek(b"k").is_err());
     }
 
     #[test]

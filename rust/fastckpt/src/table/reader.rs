@@ -1,6 +1,4 @@
 //! Reading a whole table: the footer, the index block, and the data blocks it points to.
-use std::borrow::Cow;
-
 use super::block::Block;
 use super::format::{read_block, BlockHandle, Footer};
 use crate::error::Result;
@@ -43,17 +41,18 @@ impl<D: AsRef<[u8]>> Table<D> {
         Ok(())
     }
 
-    /// The value stored under `key`, if any.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>> {
+    /// A copy of the value stored under `key`, if any (a copy, since a compressed block is decoded into a
+    /// buffer that lives only for the lookup).
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let first_candidate = self.index.partition_point(|(last, _)| last.as_slice() < key);
         let Some((_, handle)) = self.index.get(first_candidate) else {
             return Ok(None);
         };
         let block = self.block(*handle)?;
-        let mut iter = block.iter();
+        let mut iter = block.seek(key)?;
         while let Some((k, v)) = iter.next_entry()? {
             if k == key {
-                return Ok(Some(Cow::Owned(v.to_vec())));
+                return Ok(Some(v.to_vec()));
             }
             if k > key {
                 break;
