@@ -1,9 +1,22 @@
 """Type stubs of the extension module built from ``rust/fastckpt-python``."""
 from os import PathLike
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "BundleFileWriter",
+    "CheckpointFile",
+    "MappedOwner",
+    "decode_tensor_proto",
+    "descriptor_set",
+    "dtype_table",
+    "leftover_writer",
+    "locate_checkpoint",
+    "merge_checkpoints",
+    "write_file",
+]
 
 _Path = Union[str, PathLike[str]]
 # One (start, count, step) per dimension, step >= 1.
@@ -11,6 +24,7 @@ _Region = Optional[Sequence[Tuple[int, int, int]]]
 # A tensor's bytes as a flat uint8 array, or the elements of a string tensor.
 _Data = Union[npt.NDArray[np.uint8], List[bytes]]
 
+@final
 class CheckpointFile:
     """An open checkpoint (V2 bundle or V1 file)."""
 
@@ -24,7 +38,7 @@ class CheckpointFile:
     def names(self) -> List[str]: ...
     def __len__(self) -> int: ...
     def dtype_and_shape(self, name: bytes) -> Tuple[int, Tuple[int, ...]]: ...
-    def __contains__(self, name: bytes) -> bool: ...
+    def __contains__(self, name: bytes, /) -> bool: ...
     def shape_map(self) -> Dict[str, List[int]]: ...
     def dtype_map(self) -> Dict[str, int]: ...
     def read(self, name: bytes, region: _Region = None, verify: bool = True) -> npt.NDArray[np.uint8]: ...
@@ -37,13 +51,15 @@ class CheckpointFile:
     def mapped(self, name: bytes) -> Optional[npt.NDArray[np.uint8]]: ...
     def read_strings(self, name: bytes, region: _Region = None) -> List[bytes]: ...
 
+@final
 class MappedOwner:
     """Keeps a data file mapped while numpy arrays view it."""
 
+@final
 class BundleFileWriter:
     """Writes a V2 checkpoint; see ``fastckpt.CheckpointWriter``."""
 
-    def __init__(self, prefix: _Path, durable: bool = False, num_shards: int = 1) -> None: ...
+    def __new__(cls, prefix: _Path, durable: bool = False, num_shards: int = 1) -> "BundleFileWriter": ...
     def add(
         self,
         name: bytes,
