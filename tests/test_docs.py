@@ -6,24 +6,32 @@ import pytest
 import fastckpt
 import fastckpt.checkpoint_state
 import fastckpt.dtypes
+import fastckpt.freezing
 import fastckpt.graphs
+import fastckpt.meta_graph
 import fastckpt.moving_averages
 import fastckpt.protos
 import fastckpt.reader
 import fastckpt.saved_model
 import fastckpt.saver
+import fastckpt.saver_graph
+import fastckpt.tensor_protos
 import fastckpt.writer
 
 MODULES = [
     fastckpt,
     fastckpt.checkpoint_state,
     fastckpt.dtypes,
+    fastckpt.freezing,
     fastckpt.graphs,
+    fastckpt.meta_graph,
     fastckpt.moving_averages,
     fastckpt.protos,
     fastckpt.reader,
     fastckpt.saved_model,
     fastckpt.saver,
+    fastckpt.saver_graph,
+    fastckpt.tensor_protos,
     fastckpt.writer,
 ]
 

@@ -100,7 +100,7 @@ def test_frozen_graph_matches_tensorflow_freezing(tf, tmp_path, use_resource):
         theirs = tf.compat.v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), ["add"])
     from tensorflow.core.framework import graph_pb2
 
-    graph_def = fastckpt.graphs.GraphDef.FromString(graph.as_graph_def().SerializeToString())
+    graph_def = fastckpt.protos.GraphDef.FromString(graph.as_graph_def().SerializeToString())
     ours = fastckpt.convert_variables_to_constants(graph_def, prefix, ["add"])
     assert sorted((n.name, n.op) for n in ours.node) == sorted((n.name, n.op) for n in theirs.node)
     path = fastckpt.write_graph(ours, str(tmp_path), "frozen.pb", as_text=False)

@@ -24,6 +24,7 @@ from . import errors
 from ._fastckpt import CheckpointFile
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state
 from .dtypes import DType, dtype_of_enum
+from .object_graph import OBJECT_GRAPH_KEY, object_paths
 from .protos import DataType, TrackableObjectGraph
 
 __all__ = [
@@ -37,11 +38,11 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-# The key under which TF2 checkpoints store their TrackableObjectGraph.
-_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
-def _encode(name: str) -> bytes:
+def tensor_key(name: str) -> bytes:
+    """Tensor ``name`` as the checkpoint stores it: UTF-8, with surrogate escapes standing for bytes that are
+    not UTF-8 (as names of such tensors are given back)."""
     return name.encode("utf-8", "surrogateescape")
 
 
@@ -119,7 +120,7 @@ class CheckpointReader:
         return {name: dtype_of_enum(enum) for name, enum in self._file.dtype_map().items()}
 
     def has_tensor(self, name: str) -> bool:
-        return isinstance(name, str) and _encode(name) in self._file
+        return isinstance(name, str) and tensor_key(name) in self._file
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.has_tensor(name)
@@ -132,7 +133,7 @@ class CheckpointReader:
 
     def _lookup(self, name: str) -> Tuple[bytes, DType, Tuple[int, ...]]:
         """The key, dtype and shape of tensor ``name``."""
-        key = _encode(name)
+        key = tensor_key(name)
         dtype_enum, shape = self._file.dtype_and_shape(key)
         return key, dtype_of_enum(dtype_enum), shape
 
@@ -144,7 +145,7 @@ class CheckpointReader:
             fastckpt.errors.NotFoundError: no such tensor.
             fastckpt.errors.DataLossError: its bytes are corrupt (checksum mismatch) or missing.
         """
-        return _as_returned(self._file.get(_encode(name), self._verify))
+        return _as_returned(self._file.get(tensor_key(name), self._verify))
 
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
@@ -231,9 +232,9 @@ class CheckpointReader:
 
     def object_graph(self) -> Optional["TrackableObjectGraph"]:
         """The object graph a TF2 checkpoint (``tf.train.Checkpoint``) stores, or None for name-based ones."""
-        if not self.has_tensor(_OBJECT_GRAPH_KEY):
+        if not self.has_tensor(OBJECT_GRAPH_KEY):
             return None
-        return TrackableObjectGraph.FromString(self.get_tensor(_OBJECT_GRAPH_KEY))
+        return TrackableObjectGraph.FromString(self.get_tensor(OBJECT_GRAPH_KEY))
 
     def object_paths(self) -> Dict[str, str]:
         """For a TF2 checkpoint, ``{checkpoint_key: object path}``: e.g.
@@ -243,30 +244,7 @@ class CheckpointReader:
         Only keys the checkpoint holds: a variable that was saved uninitialized is in the object graph (see
         ``object_graph``) without a value."""
         graph = self.object_graph()
-        if graph is None:
-            return {}
-        paths = {0: ""}
-        queue = [0]
-        while queue:
-            node_id = queue.pop(0)
-            for child in graph.nodes[node_id].children:
-                if child.node_id not in paths and child.node_id < len(graph.nodes):
-                    parent = paths[node_id]
-                    paths[child.node_id] = f"{parent}/{child.local_name}" if parent else child.local_name
-                    queue.append(child.node_id)
-        for node_id in list(paths):
-            for slot in graph.nodes[node_id].slot_variables:
-                if slot.original_variable_node_id in paths and slot.slot_variable_node_id < len(graph.nodes):
-                    paths.setdefault(
-                        slot.slot_variable_node_id,
-                        f"{paths[slot.original_variable_node_id]}/{paths[node_id]}/{slot.slot_name}",
-                    )
-        keys = {}
-        for node_id, path in paths.items():
-            for attribute in graph.nodes[node_id].attributes:
-                if self.has_tensor(attribute.checkpoint_key):
-                    keys[attribute.checkpoint_key] = path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
-        return keys
+        return {} if graph is None else object_paths(graph, self)
 
     def debug_string(self) -> bytes:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""

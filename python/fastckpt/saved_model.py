@@ -25,9 +25,11 @@ from google.protobuf import text_format
 from . import errors
 from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
-from .graphs import make_tensor_proto, saver_meta_graph
+from .saver_graph import saver_meta_graph
+from .tensor_protos import make_tensor_proto
 from .protos import MetaGraphDef, NodeDef, SavedModel as SavedModelProto, SignatureDef
-from .reader import _OBJECT_GRAPH_KEY, CheckpointReader
+from .object_graph import OBJECT_GRAPH_KEY
+from .reader import CheckpointReader
 from .saver import Saver
 from .writer import CheckpointWriter, to_numpy
 
@@ -148,7 +150,7 @@ class LazyVariables(Mapping):
         self._reader = reader
 
     def _is_variable(self, name: object) -> bool:
-        return self._reader is not None and name != _OBJECT_GRAPH_KEY and self._reader.has_tensor(name)
+        return self._reader is not None and name != OBJECT_GRAPH_KEY and self._reader.has_tensor(name)
 
     def __getitem__(self, name: str):
         if not self._is_variable(name):
@@ -160,12 +162,12 @@ class LazyVariables(Mapping):
 
     def __iter__(self) -> Iterator[str]:
         names = self._reader.get_variable_to_shape_map() if self._reader is not None else ()
-        return (name for name in names if name != _OBJECT_GRAPH_KEY)
+        return (name for name in names if name != OBJECT_GRAPH_KEY)
 
     def __len__(self) -> int:
         if self._reader is None:
             return 0
-        return len(self._reader) - (1 if self._reader.has_tensor(_OBJECT_GRAPH_KEY) else 0)
+        return len(self._reader) - (1 if self._reader.has_tensor(OBJECT_GRAPH_KEY) else 0)
 
     @property
     def reader(self) -> Optional[CheckpointReader]:

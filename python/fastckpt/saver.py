@@ -29,12 +29,13 @@ from .checkpoint_state import (
     update_checkpoint_state,
 )
 from .dtypes import as_dtype
-from .graphs import export_meta_graph, saver_meta_graph
+from .meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
 from .protos import SaverDef
 from .reader import CheckpointReader
+from .saver_graph import restored_variables, saver_meta_graph
 from .writer import CheckpointWriter, to_numpy
 
-__all__ = ["Saver"]
+__all__ = ["Saver", "import_meta_graph"]
 
 VarList = Union[None, Sequence[str], Mapping[str, str]]
 
@@ -106,7 +107,7 @@ class Saver:
         self._last_preserved_timestamp: Optional[float] = None
         self._recovered_dirs: set = set()
         self._lock = threading.Lock()
-        # The MetaGraphDef this saver was imported from (graphs.import_meta_graph), if any.
+        # The MetaGraphDef this saver was imported from (import_meta_graph), if any.
         self.meta_graph_def = None
 
     @property
@@ -424,3 +425,46 @@ def _remove_checkpoint(prefix: str, save_dir: str, meta_graph_suffix: str) -> No
                 os.remove(path)
             except FileNotFoundError:
                 pass
+
+
+def import_meta_graph(
+    meta_graph_or_file, clear_devices: bool = False, import_scope: Optional[str] = None
+) -> Optional[Saver]:
+    """A Saver for the variables of a meta graph (a ``.meta`` file, or a MetaGraphDef), as
+    ``tf.compat.v1.train.import_meta_graph`` returns: ``import_meta_graph("model.ckpt.meta").restore("model.ckpt")``
+    returns ``{variable_name: value}``. The MetaGraphDef as TensorFlow's graph then holds it is attached as
+    ``.meta_graph_def``; None is returned when the graph has no variables, as TensorFlow does.
+
+    With ``import_scope``, the graph goes under that name scope: node names, inputs and colocation groups,
+    and the names in the SaverDef and the collections (variables, savers, node lists, strings), exactly as
+    TensorFlow imports it. The Saver restores each variable from the checkpoint under its name there, as
+    TensorFlow's does: ``v1`` in the checkpoint is restored as ``tower/v1``. ``clear_devices`` empties the
+    nodes' devices.
+
+    >>> import fastckpt
+    >>> from fastckpt.saver_graph import saver_meta_graph
+    >>> meta = saver_meta_graph({"v1": (fastckpt.float32, [1])}, fastckpt.Saver().saver_def)
+    >>> saver = import_meta_graph(meta, import_scope="tower")
+    >>> saver.meta_graph_def.saver_def.restore_op_name
+    'tower/save/restore_all'
+    >>> [node.input for node in saver.meta_graph_def.graph_def.node if node.name == "tower/v1/read"]
+    [['tower/v1']]
+
+    Raises:
+        fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
+        fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
+    """
+    meta, imported = import_scoped_meta_graph(meta_graph_or_file, import_scope, clear_devices)
+    variables = restored_variables(meta)
+    if not variables:
+        return None
+    names = {checkpoint_name: prepend_name_scope(name, import_scope) for checkpoint_name, name in variables.items()}
+    settings = meta.saver_def
+    saver = Saver(
+        names,
+        max_to_keep=settings.max_to_keep if meta.HasField("saver_def") else 5,
+        keep_checkpoint_every_n_hours=settings.keep_checkpoint_every_n_hours or 10000.0,
+        sharded=settings.sharded,
+    )
+    saver.meta_graph_def = imported
+    return saver

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _fastckpt, errors
 from .dtypes import DType, as_dtype
-from .reader import _encode
+from .reader import tensor_key
 
 __all__ = ["CheckpointWriter", "merge_checkpoints", "to_numpy"]
 
@@ -124,7 +124,7 @@ class CheckpointWriter:
         """Adds tensor ``name`` (numpy, torch or jax array, Python scalar or list, ``str`` or ``bytes``)."""
         array = to_numpy(value)
         dtype, data = _payload(name, array)
-        self._writer.add(_encode(name), dtype.as_datatype_enum, list(array.shape), data)
+        self._writer.add(tensor_key(name), dtype.as_datatype_enum, list(array.shape), data)
 
     def add_tensors(self, tensors: Union[Mapping[str, Any], Iterable[Tuple[str, Any]]]) -> None:
         """Adds every tensor of ``{name: value}`` (or of ``(name, value)`` pairs) in one call, as ``add``
@@ -135,7 +135,7 @@ class CheckpointWriter:
         for name, value in items:
             array = to_numpy(value)
             dtype, payload = _payload(name, array)
-            names.append(_encode(name))
+            names.append(tensor_key(name))
             dtypes.append(dtype.as_datatype_enum)
             shapes.append(list(array.shape))
             data.append(payload)
@@ -150,7 +150,7 @@ class CheckpointWriter:
         array = to_numpy(value)
         dtype, data = _payload(name, array)
         self._writer.add(
-            _encode(name),
+            tensor_key(name),
             dtype.as_datatype_enum,
             list(array.shape),
             data,

@@ -1,0 +1,43 @@
+"""The object graph of TF2 checkpoints (``tf.train.Checkpoint``), which names what each checkpoint key holds:
+``model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`` is the variable at the object path
+``model/layer_with_weights-0/kernel``.
+"""
+from __future__ import annotations
+
+from typing import Container, Dict
+
+from .protos import TrackableObjectGraph
+
+__all__ = ["OBJECT_GRAPH_KEY", "object_paths"]
+
+# The key under which TF2 checkpoints store their TrackableObjectGraph; it is no variable.
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def object_paths(graph: "TrackableObjectGraph", stored: Container[str]) -> Dict[str, str]:
+    """``{checkpoint_key: object path}`` of the keys of ``graph`` that are in ``stored`` (a variable saved
+    uninitialized is in the object graph without a value): a variable's value under its path, an optimizer
+    slot ``.../.OPTIMIZER_SLOT/optimizer/m`` under ``<variable path>/optimizer/m``, other attributes under
+    ``<path>/<attribute name>``."""
+    paths = {0: ""}
+    queue = [0]
+    while queue:
+        node_id = queue.pop(0)
+        for child in graph.nodes[node_id].children:
+            if child.node_id not in paths and child.node_id < len(graph.nodes):
+                parent = paths[node_id]
+                paths[child.node_id] = f"{parent}/{child.local_name}" if parent else child.local_name
+                queue.append(child.node_id)
+    for node_id in list(paths):
+        for slot in graph.nodes[node_id].slot_variables:
+            if slot.original_variable_node_id in paths and slot.slot_variable_node_id < len(graph.nodes):
+                paths.setdefault(
+                    slot.slot_variable_node_id,
+                    f"{paths[slot.original_variable_node_id]}/{paths[node_id]}/{slot.slot_name}",
+                )
+    keys = {}
+    for node_id, path in paths.items():
+        for attribute in graph.nodes[node_id].attributes:
+            if attribute.checkpoint_key in stored:
+                keys[attribute.checkpoint_key] = path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
+    return keys
