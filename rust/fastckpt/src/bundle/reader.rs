@@ -1,25 +1,20 @@
 //! Reading a V2 checkpoint: the whole `.index` is decoded at open, into two allocations per tensor (its name
 //! and shape: opening a checkpoint of many small tensors is mostly allocation); data files are mapped at open.
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use memmap2::Mmap;
-use prost::Message;
-
+use super::data::{open_shard, shard_number, DataFile, Location, MappedTensor};
+use super::index::{entry_info, parse_reader_index, ReaderIndex, BUNDLE_VERSION};
 use super::naming::{data_path, index_path};
 use super::strings::decode_strings;
-use super::writer::BUNDLE_VERSION;
 use crate::checksum;
 use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
 use crate::io::read_exact_at;
-use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto, TensorSliceProto};
+use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
-use crate::table::Table;
-use crate::tensor::{self, shape_from_proto, TensorInfo, TensorRef};
+use crate::tensor::{self, TensorInfo, TensorRef};
 
 /// `read_whole` reads whole tensors in pieces of at most this size, whose checksums it combines.
 const READ_PIECE: usize = 4 << 20;
@@ -40,170 +35,16 @@ pub struct BundleReader {
     shards: Vec<(u32, Arc<DataFile>)>,
 }
 
-/// Where an entry's bytes are, and their checksum: a `BundleEntryProto` without its dtype and shape.
-#[derive(Debug, Clone)]
-struct Location {
-    shard_id: i32,
-    offset: i64,
-    size: i64,
-    crc32c: u32,
-    /// The slices of a partitioned tensor, stored as entries of their own; empty otherwise.
-    slices: Vec<TensorSliceProto>,
-}
-
-impl From<BundleEntryProto> for Location {
-    fn from(entry: BundleEntryProto) -> Location {
-        let BundleEntryProto { shard_id, offset, size, crc32c, slices, .. } = entry;
-        Location { shard_id, offset, size, crc32c, slices }
-    }
-}
-
-/// An open data file: read with `pread` for whole tensors, through its memory map for parts and views.
-#[derive(Debug)]
-pub struct DataFile {
-    pub path: PathBuf,
-    file: File,
-    map: Mmap,
-}
-
-/// The stored bytes of one unpartitioned tensor, inside a mapped data file.
-#[derive(Debug, Clone)]
-pub struct MappedTensor {
-    pub data: Arc<DataFile>,
-    pub range: std::ops::Range<usize>,
-}
-
-impl MappedTensor {
-    pub fn bytes(&self) -> &[u8] {
-        &self.data.map[self.range.clone()]
-    }
-}
-
 impl std::fmt::Debug for BundleReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleReader").field("prefix", &self.prefix).field("tensors", &self.tensors.len()).finish()
     }
 }
 
-type Entries = BTreeMap<Vec<u8>, BundleEntryProto>;
-
-/// Reads the header and the entries of `prefix.index`.
-pub(crate) fn read_index(prefix: &Path) -> Result<(BundleHeaderProto, Entries)> {
-    let index = index_path(prefix);
-    let bytes = std::fs::read(&index).map_err(|e| Error::io(e, &index))?;
-    parse_index(bytes).in_file(&index)
-}
-
-fn parse_index(bytes: Vec<u8>) -> Result<(BundleHeaderProto, Entries)> {
-    // Keys come sorted from the table, which lets the map be built in bulk rather than insert by insert.
-    let mut entries = Vec::new();
-    let header = walk_index(bytes, |key, entry| {
-        entries.push((key.to_vec(), entry));
-        Ok(())
-    })?;
-    Ok((header, entries.into_iter().collect()))
-}
-
-/// Decodes an index: calls `visit` with each entry in key order, and returns the header. The one decoding of
-/// an index, for the reader and for merges.
-fn walk_index(
-    bytes: Vec<u8>,
-    mut visit: impl FnMut(&[u8], BundleEntryProto) -> Result<()>,
-) -> Result<BundleHeaderProto> {
-    let table = Table::open(bytes)?;
-    let mut header = None;
-    table.for_each(|key, value| {
-        if key.is_empty() {
-            let parsed = BundleHeaderProto::decode(value)
-                .map_err(|e| Error::data_loss(format!("unparsable bundle header: {e}")))?;
-            header = Some(parsed);
-            return Ok(());
-        }
-        visit(key, decode_entry(key, value)?)
-    })?;
-    header.ok_or_else(|| Error::data_loss("no header entry: not a V2 checkpoint index"))
-}
-
-fn decode_entry(key: &[u8], value: &[u8]) -> Result<BundleEntryProto> {
-    BundleEntryProto::decode(value)
-        .map_err(|e| Error::data_loss(format!("unparsable entry: {e}")).for_tensor(&String::from_utf8_lossy(key)))
-}
-
-/// The index as a reader holds it.
-struct ReaderIndex {
-    header: BundleHeaderProto,
-    tensors: Vec<(Vec<u8>, TensorInfo)>,
-    locations: Vec<Location>,
-    slice_entries: Vec<(Vec<u8>, BundleEntryProto)>,
-}
-
-/// Decodes an index in one pass. Keys of slices begin with a 0 byte (their ordered code starts with the
-/// number 0), so they sort before every tensor name that does not: entries with such keys are set aside
-/// until all the slices partitioned tensors list are known, and those not listed are tensors after all.
-fn parse_reader_index(bytes: Vec<u8>) -> Result<ReaderIndex> {
-    let mut leading = Vec::new();
-    let mut slice_keys = std::collections::HashSet::new();
-    let mut tensors = Vec::new();
-    let mut locations = Vec::new();
-    let header = walk_index(bytes, |key, entry| {
-        for slice in &entry.slices {
-            slice_keys.insert(TensorSlice::from_proto(slice).key(key));
-        }
-        if key[0] == 0 {
-            leading.push((key.to_vec(), entry));
-        } else {
-            tensors.push((key.to_vec(), entry_info(&entry).for_key(key)?));
-            locations.push(Location::from(entry));
-        }
-        Ok(())
-    })?;
-    let mut slice_entries = Vec::new();
-    let mut first_tensors = Vec::new();
-    let mut first_locations = Vec::new();
-    for (key, entry) in leading {
-        if slice_keys.contains(&key) {
-            slice_entries.push((key, entry));
-        } else {
-            let info = entry_info(&entry).for_key(&key)?;
-            first_tensors.push((key, info));
-            first_locations.push(Location::from(entry));
-        }
-    }
-    if !first_tensors.is_empty() {
-        first_tensors.append(&mut tensors);
-        first_locations.append(&mut locations);
-        (tensors, locations) = (first_tensors, first_locations);
-    }
-    Ok(ReaderIndex { header, tensors, locations, slice_entries })
-}
-
 /// The stored slices of a partitioned tensor: their boxes in the full tensor, and their entries.
 struct StoredSlices {
     boxes: Vec<Vec<(u64, u64)>>,
     entries: Vec<(Location, TensorInfo)>,
-}
-
-/// An entry's shard number, checked against the header's count.
-fn shard_number(shard: i32, num_shards: i32) -> Result<u32> {
-    u32::try_from(shard)
-        .ok()
-        .filter(|&s| (s as i64) < num_shards as i64)
-        .ok_or_else(|| Error::data_loss(format!("entry names data file {shard} of {num_shards}")))
-}
-
-/// Opens and maps data file `shard` of `num_shards`.
-fn open_shard(prefix: &Path, shard: u32, num_shards: u32) -> Result<Arc<DataFile>> {
-    let path = data_path(prefix, shard, num_shards);
-    let file = File::open(&path).map_err(|e| Error::io(e, &path))?;
-    // Safety: checkpoint files are written under temporary names and renamed into place, never modified in
-    // place; a file truncated by someone else while mapped is outside what any reader can defend against.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, &path))?;
-    Ok(Arc::new(DataFile { path, file, map }))
-}
-
-/// The dtype and shape an entry declares, checked.
-fn entry_info(entry: &BundleEntryProto) -> Result<TensorInfo> {
-    Ok(TensorInfo { dtype: DType::from_proto(entry.dtype)?, shape: shape_from_proto(entry.shape.as_ref())? })
 }
 
 impl BundleReader {
