@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from google.protobuf import text_format
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import sys
-from typing import Any, Dict, Optional, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 

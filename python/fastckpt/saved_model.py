@@ -27,7 +27,7 @@ from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
 from .saver_graph import saver_meta_graph
 from .tensor_protos import make_tensor_proto
-from .protos import MetaGraphDef, NodeDef, SavedModel as SavedModelProto, SignatureDef
+from .protos import MetaGraphDef, NodeDef, SavedModel as SavedModelProto, SignatureDef, TensorInfo, TensorProto
 from .object_graph import OBJECT_GRAPH_KEY
 from .reader import CheckpointReader
 from .saver import Saver
@@ -507,8 +507,6 @@ def build_tensor_info(tensor, dtype=None, shape: Optional[Sequence[Optional[int]
     }
     <BLANKLINE>
     """
-    from .protos import TensorInfo
-
     if not isinstance(tensor, str):
         name = tensor.name
         dtype = getattr(tensor.dtype, "as_datatype_enum", tensor.dtype)
@@ -540,8 +538,6 @@ def build_signature_def(inputs=None, outputs=None, method_name: Optional[str] = 
     >>> signature.method_name, sorted(signature.inputs), signature.outputs["outputs"].name
     ('tensorflow/serving/predict', ['inputs'], 'y:0')
     """
-    from .protos import TensorInfo, TensorProto
-
     signature = SignatureDef()
     for key, info in (inputs or {}).items():
         signature.inputs[key].CopyFrom(_as_message(info, TensorInfo))

@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Dict, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .dtypes import STRING_ENUM, DType, as_dtype
+from .dtypes import STRING_ENUM, DType
 from .meta_graph import node_name
 from .protos import GraphDef, MetaGraphDef, NodeDef, SaverDef, VariableDef
 from .tensor_protos import make_tensor_proto, tensor_proto_to_numpy
@@ -90,8 +90,8 @@ def saver_meta_graph(
     ``save/control_dependency:0`` to save, ``save/restore_all``). ``trainable`` names the trainable variables;
     by default those of floating point and complex dtypes.
 
-    >>> from fastckpt import Saver
-    >>> meta = saver_meta_graph({"w": (as_dtype("float32"), [2]), "step": (as_dtype("int64"), [])}, Saver().saver_def)
+    >>> from fastckpt import Saver, float32, int64
+    >>> meta = saver_meta_graph({"w": (float32, [2]), "step": (int64, [])}, Saver().saver_def)
     >>> VariableDef.FromString(meta.collection_def["trainable_variables"].bytes_list.value[0])
     variable_name: "w:0"
     initializer_name: "w/Assign"
