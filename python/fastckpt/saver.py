@@ -239,7 +239,9 @@ class Saver:
             os.makedirs(save_dir, exist_ok=True)
         with self._lock:
             _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename)
-            if write_state:
+            if write_state and self._max_to_keep:
+                # The directory's history matters only to max_to_keep: without it, as in TensorFlow, the state
+                # file names the newest checkpoint alone.
                 self._recover_directory(save_dir or ".", os.path.basename(save_path), latest_filename)
             num_shards = 1
             if self._sharded:
