@@ -17,7 +17,15 @@ const TEMP_MARKER: &str = ".tempstate.";
 /// A file being written under a temporary name. It is removed when dropped, unless [`TempFile::commit`]
 /// renamed it into place.
 ///
-/// Ownership: one writer owns each temporary file; the type is `Send` but not shared.
+/// Ownership: it holds the two paths, not the file: [`TempFile::create`] hands the open file to the caller,
+/// who writes and flushes it (and fsyncs it, where the commit must be durable) before `commit`. Each
+/// temporary name has one writer: the process id and a random number make it unique, and `create` refuses
+/// a file that exists.
+///
+/// Thread safety: `Send` and `Sync`, holding only paths; `commit` takes `&mut self`.
+///
+/// Verification: none of the contents. `commit` is a rename, which replaces the target atomically on POSIX
+/// filesystems: that is what lets readers see the old file or the new one.
 #[derive(Debug)]
 pub struct TempFile {
     temp: PathBuf,

@@ -9,6 +9,22 @@ use crate::tensor::{TensorInfo, TensorRef};
 use crate::v1::V1Reader;
 
 /// An open checkpoint of either format.
+///
+/// Thread safety: `Send` and `Sync`. Every read takes `&self` and nothing changes after open, so any number of
+/// threads may read one checkpoint at once: the Python layer shares one between threads, and
+/// [`Checkpoint::read_whole`] reads on all of them.
+///
+/// ```
+/// fn shared_between_threads<T: Send + Sync>() {}
+/// shared_between_threads::<fastckpt::Checkpoint>();
+/// shared_between_threads::<fastckpt::bundle::MappedTensor>();
+/// fn moved_between_threads<T: Send>() {}
+/// moved_between_threads::<fastckpt::bundle::BundleWriter>();
+/// ```
+///
+/// Ownership and verification: those of the format's reader, [`BundleReader`] or [`V1Reader`]: what it keeps
+/// open or mapped until dropped, which checksums it checks at open and at each read, and that it bounds every
+/// offset a file holds before using it.
 #[derive(Debug)]
 pub enum Checkpoint {
     /// The V2 format: `P.index` and `P.data-*`.
@@ -54,7 +70,7 @@ impl Checkpoint {
     }
 
     /// The tensor named `key`, for the reads below: the one place a name is looked up, and the one
-    /// not-found error ("Key <name> not found in checkpoint").
+    /// not-found error (`Key <name> not found in checkpoint`).
     pub fn find(&self, key: &[u8]) -> Result<TensorRef> {
         match self {
             Checkpoint::Bundle(r) => r.find(key),
@@ -73,8 +89,9 @@ impl Checkpoint {
         (key, info)
     }
 
-    /// Reads the selection `sel` of a numeric tensor into `out`, row-major in native byte order. `verify`
-    /// checks the checksums of V2 data (V1 files have block checksums only, always checked).
+    /// Reads the selection `sel` of a numeric tensor into `out`, row-major: V2 data in native byte order, V1
+    /// values little-endian. `verify` checks the checksums of V2 data where a read covers what they cover (see
+    /// [`BundleReader`]); V1 files have block checksums only, always checked.
     pub fn read_selection(&self, t: TensorRef, sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
         match self {
             Checkpoint::Bundle(r) => r.read_selection(t, sel, verify, out),

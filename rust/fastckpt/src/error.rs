@@ -24,21 +24,29 @@ pub enum ErrorKind {
 /// An error with the file and tensor it concerns.
 #[derive(Debug, thiserror::Error)]
 pub struct Error {
+    /// What kind of failure this is, which decides the Python exception class.
     pub kind: ErrorKind,
+    /// What went wrong, without the file and tensor: `Display` appends those.
     pub message: String,
+    /// The file the error concerns; the innermost one named wins (see [`Error::in_file`]).
     pub file: Option<PathBuf>,
+    /// The tensor the error concerns, its stored name decoded as UTF-8 (lossily); the innermost one wins.
     pub tensor: Option<String>,
+    /// The operating system's error, for the errors made by [`Error::io`].
     #[source]
     pub source: Option<std::io::Error>,
 }
 
+/// The result of every fallible operation of the core.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// An error of `kind`, naming no file or tensor yet.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error { kind, message: message.into(), file: None, tensor: None, source: None }
     }
 
+    /// A missing file or tensor ([`ErrorKind::NotFound`]); a missing tensor has [`Error::tensor_not_found`].
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
@@ -53,19 +61,23 @@ impl Error {
         Self::not_found(format!("Key {} not found in checkpoint", String::from_utf8_lossy(key))).for_key(key)
     }
 
+    /// Corrupt, truncated or inconsistent stored bytes ([`ErrorKind::DataLoss`]).
     pub fn data_loss(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::DataLoss, message)
     }
 
+    /// A request that cannot be met, whatever the file holds ([`ErrorKind::InvalidArgument`]).
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
     }
 
+    /// A stored feature this library does not read ([`ErrorKind::Unimplemented`]).
     pub fn unimplemented(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unimplemented, message)
     }
 
-    /// An I/O error on `path`; a missing file becomes [`ErrorKind::NotFound`].
+    /// An I/O error on `path`; a missing file becomes [`ErrorKind::NotFound`], and a read past the end of a
+    /// file (a truncated one) [`ErrorKind::DataLoss`].
     pub fn io(err: std::io::Error, path: &Path) -> Self {
         let kind = match err.kind() {
             std::io::ErrorKind::NotFound => ErrorKind::NotFound,
@@ -111,7 +123,9 @@ impl fmt::Display for Error {
 
 /// Adds file and tensor context to the error of a `Result`.
 pub trait ResultExt<T> {
+    /// [`Error::in_file`] on an error; an `Ok` passes through.
     fn in_file(self, path: &Path) -> Result<T>;
+    /// [`Error::for_tensor`] on an error; an `Ok` passes through.
     fn for_tensor(self, name: &str) -> Result<T>;
     /// `for_tensor` with the name as stored, decoded only on error.
     fn for_key(self, key: &[u8]) -> Result<T>;

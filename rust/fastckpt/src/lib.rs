@@ -1,19 +1,20 @@
+#![deny(missing_docs)]
 //! fastckpt: reads TensorFlow checkpoints without TensorFlow.
 //!
-//! The modules follow the layers of the formats: [`checksum`] and [`coding`] underneath; [`table`], the sorted
+//! The modules follow the layers of the formats: [`checksum`] and `coding` underneath; [`table`], the sorted
 //! string table of `.index` and V1 files; [`bundle`], the V2 checkpoint format; [`v1`], the V1 format;
-//! [`slices`] and [`dtype`], what both share; [`locate`], which decides what a path names; and [`checkpoint`],
-//! one interface over both.
+//! [`slices`] and [`dtype`], what both share; [`locate`](mod@locate), which decides what a path names; and
+//! [`checkpoint`], one interface over both.
 pub mod atomic;
 pub mod bundle;
 pub mod checkpoint;
 pub mod checksum;
-pub mod coding;
+pub(crate) mod coding;
 pub mod dtype;
 pub mod error;
-pub mod io;
+pub(crate) mod io;
 pub mod locate;
-pub mod ordered_code;
+pub(crate) mod ordered_code;
 pub mod proto;
 pub mod slices;
 pub mod table;

@@ -9,17 +9,22 @@ use crate::proto;
 /// One dimension of a stored slice as TensorFlow records it: `length` is `None` for the whole dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
+    /// The first index of the slice in this dimension. As stored, any number: [`TensorSlice::resolve`] checks
+    /// it, and ignores it where `length` is `None` (TensorFlow writes 0 there; the slice's key holds it).
     pub start: i64,
+    /// How many indices from `start` the slice holds; `None` for all of them.
     pub length: Option<i64>,
 }
 
 /// A stored slice of a partitioned tensor, as recorded in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorSlice {
+    /// One extent per dimension of the full tensor, outermost first; none for a scalar.
     pub extents: Vec<Extent>,
 }
 
 impl TensorSlice {
+    /// The slice a `TensorSliceProto` records, unchecked: [`TensorSlice::resolve`] checks it against a shape.
     pub fn from_proto(proto: &proto::TensorSliceProto) -> TensorSlice {
         let extents = proto
             .extent
@@ -32,6 +37,7 @@ impl TensorSlice {
         TensorSlice { extents }
     }
 
+    /// The `TensorSliceProto` recording this slice, as the entry of a partitioned tensor lists its slices.
     pub fn to_proto(&self) -> proto::TensorSliceProto {
         use proto::tensor_slice_proto::{extent::HasLength, Extent as ProtoExtent};
         let extent = self
@@ -124,8 +130,11 @@ pub fn num_elements(shape: &[u64]) -> Option<u64> {
 /// One dimension of a [`Selection`]: the indices `start + k * step` for `k` in `0..count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DimSelection {
+    /// The first index selected.
     pub start: u64,
+    /// How many indices are selected; 0 selects nothing (then `start` may equal the dimension's size).
     pub count: u64,
+    /// The distance between consecutive selected indices; at least 1, as [`Selection::new`] checks.
     pub step: u64,
 }
 
@@ -168,6 +177,8 @@ impl Selection {
         Ok(Selection { dims })
     }
 
+    /// The number of elements selected, the size of the row-major output. At most the tensor's element count,
+    /// since [`Selection::new`] keeps every count within its dimension's size.
     pub fn num_elements(&self) -> u64 {
         self.dims.iter().map(|d| d.count).product()
     }

@@ -7,7 +7,10 @@ use crate::slices::num_elements;
 /// The dtype and shape of a stored tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// The dtype the checkpoint declares: one this library knows, or opening failed.
     pub dtype: DType,
+    /// The size of each dimension, outermost first; empty for a scalar. For a tensor a reader lists, checked at
+    /// open by [`shape_from_proto`]: its element count fits an `i64`.
     pub shape: Vec<u64>,
 }
 

@@ -23,6 +23,23 @@ struct StoredSlice {
 }
 
 /// An open V1 checkpoint: one file, or the shards of a sharded save.
+///
+/// Thread safety: `Send` and `Sync`. Reads take `&self` and only read the memory maps, and nothing changes
+/// after open, so any number of threads may read at once ([`Checkpoint::read_whole`] reads V1 tensors in
+/// parallel).
+///
+/// Ownership: each file is mapped at open (its handle is not kept) and stays mapped until the reader is
+/// dropped. The list of tensors and of their slices is decoded at open; values are decoded from their
+/// `TensorProto`s at each read, and nothing is cached.
+///
+/// Verification: V1 files hold no checksums of tensors; the table's block checksums stand in for them. At
+/// open: each file's footer and the checksums of its index block and of the block holding the metadata, each
+/// tensor's dtype and shape, that a tensor declared in several files is declared alike, and that every slice
+/// lies inside its tensor. At each read: the checksum of every block read (again at every read), the slices
+/// against each other (no overlaps, no gaps) and each slice's values against its size. Every offset is
+/// bounded before use (see [`Table`]).
+///
+/// [`Checkpoint::read_whole`]: crate::Checkpoint::read_whole
 pub struct V1Reader {
     files: Vec<(PathBuf, Table<Mmap>)>,
     tensors: Vec<(Vec<u8>, TensorInfo)>,
@@ -92,10 +109,13 @@ impl V1Reader {
         Ok(V1Reader { files, tensors, slices })
     }
 
+    /// The tensors, by name in key order, each listed once however many slices and files hold it.
     pub fn tensors(&self) -> &[(Vec<u8>, TensorInfo)] {
         &self.tensors
     }
 
+    /// The files, in the order given to [`V1Reader::open`]; errors about the checkpoint as a whole name the
+    /// first.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|(p, _)| p.as_path())
     }

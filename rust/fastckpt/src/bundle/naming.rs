@@ -8,10 +8,13 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `P.index`, the index of the checkpoint with prefix `P`: the file whose appearing makes it exist.
 pub fn index_path(prefix: &Path) -> PathBuf {
     with_suffix(prefix, ".index")
 }
 
+/// `P.data-SSSSS-of-NNNNN`, data file `shard` (from 0) of the `num_shards` of the checkpoint with prefix `P`,
+/// both numbers zero-padded to five digits, as TensorFlow names them.
 pub fn data_path(prefix: &Path, shard: u32, num_shards: u32) -> PathBuf {
     with_suffix(prefix, &format!(".data-{shard:05}-of-{num_shards:05}"))
 }

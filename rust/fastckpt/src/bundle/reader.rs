@@ -20,6 +20,24 @@ use crate::tensor::{self, TensorInfo, TensorRef};
 const READ_PIECE: usize = 4 << 20;
 
 /// An open V2 checkpoint.
+///
+/// Thread safety: `Send` and `Sync`. Reads take `&self` and nothing changes after open, so any number of
+/// threads may read at once: reads go through positional reads (`pread`) or the read-only memory maps, and
+/// neither moves a shared file position.
+///
+/// Ownership: the `.index` is read whole and decoded at open, and not kept open. The data files that entries
+/// name are opened and mapped at open and stay so until the reader is dropped (or longer, while a
+/// [`MappedTensor`] holds one), so that a checkpoint deleted after open (by a Saver's `max_to_keep`) is still
+/// read. A data file that failed to open then is opened again by each read of a tensor in it, to report why.
+///
+/// Verification: at open, the checksum of every block of the index, the format version, the byte order, and
+/// each tensor's dtype and shape (a known dtype, its element count within an `i64`). At each read, before any
+/// byte is touched: the entry's data file against the header's count, its byte range against the file's
+/// size, its size against its dtype and shape, and the slices of a partitioned tensor against the tensor and
+/// each other (no overlaps; gaps are found after copying). The CRC32C of stored bytes is checked, with
+/// `verify`, on reads of a whole tensor and of every stored slice a read touches, and always for string
+/// tensors; not on partial reads of an unpartitioned tensor, which read only the bytes they need, nor for the
+/// views of [`BundleReader::mapped`].
 pub struct BundleReader {
     prefix: PathBuf,
     header: BundleHeaderProto,
@@ -87,6 +105,8 @@ impl BundleReader {
         Ok(BundleReader { prefix, header, swap_bytes, tensors, locations, slice_entries, shards })
     }
 
+    /// The prefix the checkpoint was opened at, as given: the path of its files without `.index` or
+    /// `.data-*`.
     pub fn prefix(&self) -> &Path {
         &self.prefix
     }

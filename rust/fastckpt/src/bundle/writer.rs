@@ -31,7 +31,8 @@ const WRITE_BUFFER: usize = 256 << 10;
 /// The values of one tensor to write.
 #[derive(Debug, Clone, Copy)]
 pub enum TensorData<'a> {
-    /// A fixed-size dtype: the elements' bytes, row-major, little-endian.
+    /// A fixed-size dtype: the elements' bytes, row-major, in this machine's byte order (which the header
+    /// records).
     Bytes(&'a [u8]),
     /// A string tensor: the elements, row-major.
     Strings(&'a [&'a [u8]]),
@@ -40,9 +41,13 @@ pub enum TensorData<'a> {
 /// One tensor of a batch given to `BundleWriter::add_tensors`.
 #[derive(Debug, Clone, Copy)]
 pub struct NewTensor<'a> {
+    /// The name to store it under: not empty (the empty key holds the header), and new to the checkpoint.
     pub key: &'a [u8],
+    /// Its dtype; resources and variants cannot be written.
     pub dtype: DType,
+    /// The size of each dimension, outermost first; empty for a scalar.
     pub shape: &'a [u64],
+    /// Its values, which must fit `dtype` and `shape`.
     pub data: TensorData<'a>,
 }
 
@@ -157,6 +162,21 @@ impl Shard {
 }
 
 /// Writes one V2 checkpoint.
+///
+/// Thread safety: `Send`, so it may move between threads (the Python layer keeps it behind a mutex). Every
+/// method that writes takes `&mut self`, so one thread writes at a time; [`BundleWriter::add_tensors`] writes
+/// the data files in parallel itself.
+///
+/// Ownership: [`BundleWriter::create`] creates every data file at once under a temporary name, each kept open
+/// behind a 256 KiB buffer until [`BundleWriter::finish`]; the entries stay in memory until `finish` writes
+/// the index. Dropped unfinished, it removes its temporary files, and nothing at the prefix changes; `finish`
+/// renames the data files into place, then writes the index.
+///
+/// Verification: each tensor is checked before any of it is written: a key neither empty nor added before,
+/// data that fits its dtype and shape (an element count within an `i64`), and for a slice, that it lies inside
+/// its tensor and matches the dtype and shape given for it before. The CRC32C of each tensor's bytes is
+/// computed as they are written and stored in its entry. A failed write leaves its data file failed: later
+/// writes to it fail, and so does `finish`, since the file's length is no longer known.
 pub struct BundleWriter {
     prefix: PathBuf,
     options: WriteOptions,
@@ -204,6 +224,7 @@ impl BundleWriter {
         Ok(BundleWriter { prefix, options, shards, entries: BTreeMap::new() })
     }
 
+    /// The prefix the checkpoint is written at, as given to [`BundleWriter::create`].
     pub fn prefix(&self) -> &Path {
         &self.prefix
     }

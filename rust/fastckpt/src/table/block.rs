@@ -17,6 +17,9 @@ pub struct Block<'a> {
 }
 
 impl<'a> Block<'a> {
+    /// A block over its contents, as read from a table (checksum checked, decompressed, trailer removed),
+    /// borrowed from the file or owned when decompressed. Checks only that the restart array fits; entries
+    /// and restart offsets are checked as they are read.
     pub fn new(data: Cow<'a, [u8]>) -> Result<Self> {
         let len = data.len();
         if len < 4 {

@@ -2,6 +2,8 @@
 //! `restart_interval` entries.
 use crate::coding::put_varint64;
 
+/// Builds the bytes of one block in memory, making LevelDB's choices: the same entries and restart interval
+/// give the same bytes.
 pub struct BlockBuilder {
     restart_interval: usize,
     buffer: Vec<u8>,
@@ -11,6 +13,7 @@ pub struct BlockBuilder {
 }
 
 impl BlockBuilder {
+    /// An empty block that stores a full key every `restart_interval` entries (0 is taken as 1).
     pub fn new(restart_interval: usize) -> Self {
         BlockBuilder {
             restart_interval: restart_interval.max(1),
@@ -45,6 +48,8 @@ impl BlockBuilder {
         self.buffer.len() + 4 * self.restarts.len() + 4
     }
 
+    /// Whether no entry was added since the last [`BlockBuilder::finish`]; a block finished empty still takes
+    /// 8 bytes (its one restart point and their count).
     pub fn is_empty(&self) -> bool {
         self.buffer.is_empty()
     }

@@ -12,21 +12,27 @@ pub const FOOTER_SIZE: usize = 2 * BlockHandle::MAX_ENCODED_LEN + 8;
 /// After each block: one compression-type byte and a masked CRC32C of the block and that byte.
 pub const BLOCK_TRAILER_SIZE: usize = 5;
 
-/// How a block's bytes are stored.
+/// How a block's bytes are stored; the discriminant is the type byte of the block's trailer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// As they are.
     None = 0,
+    /// Compressed with Snappy (the raw format, without framing).
     Snappy = 1,
 }
 
 /// Where a block lies in the file: its offset and size, without the trailer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BlockHandle {
+    /// The block's first byte, from the start of the file.
     pub offset: u64,
+    /// The block's length in bytes, without its [`BLOCK_TRAILER_SIZE`]-byte trailer. As decoded, any number:
+    /// it is bounded against the file when the block is read.
     pub size: u64,
 }
 
 impl BlockHandle {
+    /// The longest an encoded handle can be: two varint64s of at most 10 bytes each.
     pub const MAX_ENCODED_LEN: usize = 20;
 
     /// Decodes a handle from the start of `data`; returns it and the bytes it took.
@@ -36,6 +42,7 @@ impl BlockHandle {
         Ok((BlockHandle { offset, size }, a + b))
     }
 
+    /// Appends the handle as [`BlockHandle::decode`] reads it: the offset, then the size, as varint64s.
     pub fn encode_to(&self, out: &mut Vec<u8>) {
         put_varint64(out, self.offset);
         put_varint64(out, self.size);
@@ -45,7 +52,10 @@ impl BlockHandle {
 /// The footer: handles of the metaindex and index blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Footer {
+    /// The metaindex block: empty in the tables TensorFlow and [`TableWriter`](super::TableWriter) write,
+    /// and never read.
     pub metaindex: BlockHandle,
+    /// The index block: for each data block, a key at least as large as its last key, and its handle.
     pub index: BlockHandle,
 }
 
@@ -67,6 +77,7 @@ impl Footer {
         Ok(Footer { metaindex, index })
     }
 
+    /// The footer's [`FOOTER_SIZE`] bytes: the two handles, zero-padded to 40 bytes, then [`TABLE_MAGIC`].
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(FOOTER_SIZE);
         self.metaindex.encode_to(&mut out);

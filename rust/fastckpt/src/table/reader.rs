@@ -4,6 +4,19 @@ use super::format::{read_block, BlockHandle, Footer};
 use crate::error::Result;
 
 /// An open table over the bytes of its file (a memory map or a buffer).
+///
+/// Thread safety: `Send` and `Sync` when `D` is, as `Mmap`, `Vec<u8>` and `&[u8]` are. Lookups take `&self`
+/// and nothing changes after open, so any number of threads may look up at once.
+///
+/// Ownership: owns `D` until dropped, and the index decoded at open (a key and a handle per data block). Data
+/// blocks are decoded at each lookup, borrowed from `D`, or decompressed into a buffer that lives only for
+/// the lookup; nothing is cached.
+///
+/// Verification: [`Table::open`] checks the footer's magic number and the index block's checksum; a data
+/// block's checksum is checked every time it is read. Block handles, restart points, entry lengths and the
+/// size a compressed block claims are all bounded before use, so that any bytes give an error, never a
+/// panic or an outsized allocation (the `table` fuzz target tries). That keys are sorted is not checked: in a
+/// table whose keys are not, [`Table::get`] may miss an entry, without harm.
 pub struct Table<D: AsRef<[u8]>> {
     file: D,
     /// For each data block: a key at least as large as its last key, and its handle.

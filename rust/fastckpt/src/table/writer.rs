@@ -3,11 +3,17 @@
 use super::block_builder::BlockBuilder;
 use super::format::{write_raw_block, BlockHandle, Compression, Footer};
 
+/// How a [`TableWriter`] lays out a table.
 #[derive(Debug, Clone, Copy)]
 pub struct TableOptions {
-    /// A data block is closed once its estimated size reaches this.
+    /// A data block is closed once its estimated size reaches this, in bytes; an entry of twice this or more
+    /// gets a block of its own.
     pub block_size: usize,
+    /// Data blocks store a full key every this many entries, the others sharing a prefix with the key before
+    /// (the index block stores every key in full).
     pub restart_interval: usize,
+    /// How blocks are stored. With [`Compression::Snappy`], a block is stored compressed only where that saves
+    /// at least an eighth of its size.
     pub compression: Compression,
 }
 
@@ -32,6 +38,7 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
+    /// An empty table, to be laid out as `options` say.
     pub fn new(options: TableOptions) -> Self {
         TableWriter {
             options,
@@ -44,6 +51,8 @@ impl TableWriter {
         }
     }
 
+    /// Adds an entry. Keys must be strictly increasing, which only debug builds check: out of order, lookups
+    /// in the finished table may miss entries.
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
         debug_assert!(self.num_entries == 0 || key > self.last_key.as_slice(), "keys must increase");
         if self.num_entries > 0 && key.len() + value.len() >= 2 * self.options.block_size {
