@@ -89,8 +89,7 @@ impl Checkpoint {
         (key, info)
     }
 
-    /// Reads the selection `sel` of a numeric tensor into `out`, row-major: V2 data in native byte order, V1
-    /// values little-endian. `verify` checks the checksums of V2 data where a read covers what they cover (see
+    /// Reads the selection `sel` of a numeric tensor into `out`, row-major in native byte order. `verify` checks the checksums of V2 data where a read covers what they cover (see
     /// [`BundleReader`]); V1 files have block checksums only, always checked.
     pub fn read_selection(&self, t: TensorRef, sel: &Selection, verify: bool, out: &mut [u8]) -> Result<()> {
         match self {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use prost::Message;
 
-use crate::dtype::DType;
+use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
 use crate::proto::{SavedTensorSlices, TensorProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
@@ -145,7 +145,8 @@ impl V1Reader {
             .ok_or_else(|| Error::data_loss(format!("unparsable values of slice {:?}", stored.block)).in_file(path))
     }
 
-    /// Reads the selection `sel` of a numeric tensor into `out` (row-major, little-endian).
+    /// Reads the selection `sel` of a numeric tensor into `out` (row-major, in native byte order: the values
+    /// of a `TensorProto` are little-endian, and swapped on a big-endian machine).
     pub fn read_selection(&self, t: TensorRef, sel: &Selection, out: &mut [u8]) -> Result<()> {
         let (name, info, stored) = self.entry(t);
         let context = |e: Error| e.for_key(name).in_file(&self.files[0].0);
@@ -159,7 +160,11 @@ impl V1Reader {
             let count = num_elements(&stored[i].block.iter().map(|b| b.1).collect::<Vec<_>>()).unwrap_or(0);
             Ok(tensor_proto::bytes(&values, info.dtype, count)?.into())
         })
-        .map_err(context)
+        .map_err(context)?;
+        if cfg!(target_endian = "big") {
+            byte_swap(out, info.dtype.swap_unit());
+        }
+        Ok(())
     }
 
     /// Reads the selection `sel` of a string tensor.
