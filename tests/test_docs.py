@@ -5,6 +5,7 @@ import pytest
 
 import fastckpt
 import fastckpt.checkpoint_state
+import fastckpt.conversion
 import fastckpt.dtypes
 import fastckpt.freezing
 import fastckpt.graphs
@@ -21,6 +22,7 @@ import fastckpt.writer
 MODULES = [
     fastckpt,
     fastckpt.checkpoint_state,
+    fastckpt.conversion,
     fastckpt.dtypes,
     fastckpt.freezing,
     fastckpt.graphs,

@@ -20,31 +20,16 @@ it is written when stderr is not a terminal.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import sys
 import time
-import warnings
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
-from . import errors, examples
+from . import conversion, errors, examples
+from .conversion import as_array, tensor_sizes
 from .reader import CheckpointReader
-
-# Key prefix, in safetensors metadata, of string tensors (which safetensors cannot hold).
-_STRING_METADATA_PREFIX = "fastckpt.string:"
-# The ml_dtypes types .npz cannot hold, and the standard types that hold their values exactly.
-_NPZ_WIDENED = {
-    "bfloat16": "float32", "float8_e4m3fn": "float32", "float8_e4m3fnuz": "float32", "float8_e4m3b11fnuz": "float32",
-    "float8_e5m2": "float32", "float8_e5m2fnuz": "float32", "int4": "int8", "uint4": "uint8",
-}
-# The numpy dtypes safetensors holds; tensors of other dtypes are skipped with a warning.
-_SAFETENSORS_DTYPES = {
-    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32",
-    "float64", "bfloat16", "float8_e4m3fn", "float8_e5m2", "complex64",
-}
 
 
 def _format_bytes(n: float) -> str:
@@ -191,36 +176,6 @@ def _is_terminal(stream) -> bool:
         return False
 
 
-def _sizes(reader: CheckpointReader) -> Dict[str, int]:
-    """``{name: bytes}`` of every tensor of a checkpoint (0 for strings, whose size the index does not give)."""
-    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-    return {name: int(np.prod(shape, dtype=np.int64)) * dtypes[name].size for name, shape in shapes.items()}
-
-
-def _nbytes(array: np.ndarray) -> int:
-    return 0 if array.dtype == object else int(array.nbytes)
-
-
-def _batches(names: List[str], sizes: Dict[str, int], batch_bytes: int) -> Iterator[List[str]]:
-    """``names`` in consecutive batches of about ``batch_bytes`` (a tensor larger than that on its own)."""
-    batch: List[str] = []
-    size = 0
-    for name in names:
-        batch.append(name)
-        size += sizes.get(name, 0)
-        if size >= batch_bytes:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-def _batch_bytes(total: int) -> int:
-    """Batch size for reading or writing ``total`` bytes in parts: large enough that each part keeps every core
-    busy, small enough that a progress bar moves (at least 50 parts of a large checkpoint)."""
-    return max(64 << 20, total // 50)
-
-
 # inspect ---------------------------------------------------------------------------------------------------
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -233,7 +188,7 @@ def _inspect(args: argparse.Namespace) -> int:
     reader = CheckpointReader(path)
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
-    sizes = _sizes(reader)
+    sizes = tensor_sizes(reader)
     print(f"checkpoint: {reader.path} ({reader.format}, {len(shapes)} tensors)")
     width = max([len(name) for name in shapes] + [6])
     for name in sorted(shapes):
@@ -281,7 +236,7 @@ def _diff(args: argparse.Namespace) -> int:
         different += 1
     common = sorted(set(shapes_a) & set(shapes_b))
     comparable = [name for name in common if (dtypes_a[name], shapes_a[name]) == (dtypes_b[name], shapes_b[name])]
-    sizes_a, sizes_b = _sizes(a), _sizes(b)
+    sizes_a, sizes_b = tensor_sizes(a), tensor_sizes(b)
     sys.stdout.flush()
     with _Progress("comparing", sum(sizes_a[n] + sizes_b[n] for n in comparable), "rchar") as progress:
         for name in common:
@@ -289,7 +244,7 @@ def _diff(args: argparse.Namespace) -> int:
                 progress.print(f"changed: {name} {dtypes_a[name].name} {shapes_a[name]} -> {dtypes_b[name].name} {shapes_b[name]}")
                 different += 1
                 continue
-            value_a, value_b = _as_array(a.get_tensor(name)), _as_array(b.get_tensor(name))
+            value_a, value_b = as_array(a.get_tensor(name)), as_array(b.get_tensor(name))
             progress.advance(sizes_a[name] + sizes_b[name])
             same, detail = _compare(value_a, value_b, args.atol, args.rtol)
             del value_a, value_b
@@ -304,139 +259,9 @@ def _diff(args: argparse.Namespace) -> int:
 
 # convert ---------------------------------------------------------------------------------------------------
 
-def _read_tensors(src: str) -> Dict[str, np.ndarray]:
-    """All tensors of a checkpoint, .safetensors or .npz file."""
-    if src.endswith(".safetensors"):
-        _import_safetensors()
-        from safetensors import safe_open
-
-        if not os.path.isfile(src):
-            raise errors.NotFoundError(f"no such file: {src}", src)
-        tensors = {}
-        with safe_open(src, "np") as f, _Progress("reading", os.path.getsize(src)) as progress:
-            metadata = f.metadata() or {}
-            names = list(f.keys())
-            if any(f.get_slice(name).get_dtype() == "BF16" for name in names):
-                import ml_dtypes  # noqa: F401 - safetensors' numpy loader needs numpy to know "bfloat16"
-            for name in names:
-                try:
-                    tensors[name] = f.get_tensor(name)
-                except AttributeError:  # safetensors' numpy loader lacks the float8 types
-                    tensors[name] = _read_safetensors_float8(src, name)
-                progress.advance(_nbytes(tensors[name]))
-        for key, value in metadata.items():
-            if key.startswith(_STRING_METADATA_PREFIX):
-                stored = json.loads(value)
-                strings = np.empty(len(stored["values"]), dtype=object)
-                strings[:] = [base64.b64decode(s) for s in stored["values"]]
-                tensors[key[len(_STRING_METADATA_PREFIX):]] = strings.reshape(stored["shape"])
-        return tensors
-    if src.endswith(".npz"):
-        if not os.path.isfile(src):
-            raise errors.NotFoundError(f"no such file: {src}", src)
-        tensors = {}
-        with np.load(src, allow_pickle=False) as npz:
-            total = sum(info.file_size for info in npz.zip.infolist())
-            with _Progress("reading", total, "rchar") as progress:
-                for name in npz.files:
-                    tensors[name] = npz[name]
-                    progress.advance(_nbytes(tensors[name]))
-        return tensors
-    reader = CheckpointReader(src)
-    sizes = _sizes(reader)
-    total = sum(sizes.values())
-    tensors = {}
-    # In batches, each read in parallel by get_tensors, so that the bar moves.
-    with _Progress("reading", total, "rchar") as progress:
-        for batch in _batches(sorted(sizes), sizes, _batch_bytes(total)):
-            for name, value in reader.get_tensors(batch).items():
-                tensors[name] = _as_array(value)
-            progress.advance(sum(sizes[name] for name in batch))
-    return tensors
-
-
-def _as_array(value) -> np.ndarray:
-    """A tensor value as an array; a string scalar (bytes) as a 0-d object array, keeping its NUL bytes."""
-    if isinstance(value, bytes):
-        array = np.empty((), dtype=object)
-        array[()] = value
-        return array
-    return np.asarray(value)
-
-
-def _read_safetensors_float8(path: str, name: str) -> np.ndarray:
-    """One float8 tensor of a .safetensors file, read from the offsets its header gives."""
-    import ml_dtypes
-
-    dtypes = {"F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2}
-    with open(path, "rb") as f:
-        header_size = int.from_bytes(f.read(8), "little")
-        info = json.loads(f.read(header_size))[name]
-        if info["dtype"] not in dtypes:
-            raise errors.UnimplementedError(f"cannot read {info['dtype']} tensor {name!r} from {path}", path, name)
-        start, end = info["data_offsets"]
-        f.seek(8 + header_size + start)
-        data = f.read(end - start)
-    return np.frombuffer(data, dtype=dtypes[info["dtype"]]).reshape(info["shape"])
-
-
-def _import_safetensors():
-    try:
-        import safetensors.numpy
-    except ImportError:
-        raise errors.InvalidArgumentError("converting to or from .safetensors needs the safetensors package (pip install safetensors)") from None
-    return safetensors.numpy
-
-
 def _convert(args: argparse.Namespace) -> int:
-    tensors = _read_tensors(args.src)
-    dst = args.dst
-    if dst.endswith(".safetensors"):
-        safetensors_numpy = _import_safetensors()
-        arrays, metadata = {}, {}
-        for name, value in tensors.items():
-            if value.dtype == object:
-                metadata[_STRING_METADATA_PREFIX + name] = json.dumps(
-                    {"shape": list(value.shape), "values": [base64.b64encode(s).decode() for s in value.reshape(-1)]}
-                )
-            elif value.dtype.name in _SAFETENSORS_DTYPES:
-                arrays[name] = np.require(value, requirements="C")
-            else:
-                warnings.warn(f"skipping {name!r}: safetensors cannot hold {value.dtype.name}")
-        with _Progress("writing", sum(map(_nbytes, arrays.values())), "wchar"):
-            safetensors_numpy.save_file(arrays, dst, metadata=metadata or None)
-        if metadata:
-            print(f"{len(metadata)} string tensor(s) stored in the safetensors metadata", file=sys.stderr)
-    elif dst.endswith(".npz"):
-        arrays = {}
-        for name, value in tensors.items():
-            if value.dtype == object:
-                # npz holds strings only as fixed-width bytes, which drop trailing NULs.
-                if any(s.endswith(b"\0") for s in value.reshape(-1)):
-                    warnings.warn(f"skipping string tensor {name!r}: an element ends with a NUL byte, which .npz drops")
-                    continue
-                value = value.astype(bytes)
-            elif value.dtype.name in _NPZ_WIDENED:
-                wider = _NPZ_WIDENED[value.dtype.name]
-                warnings.warn(f"{name!r}: .npz cannot hold {value.dtype.name}; stored exactly as {wider}")
-                value = value.astype(wider)
-            arrays[name] = value
-        with _Progress("writing", sum(map(_nbytes, arrays.values())), "wchar"):
-            np.savez(dst, **arrays)
-    else:
-        from .writer import CheckpointWriter
-
-        for name, value in tensors.items():
-            if value.dtype.kind == "S":
-                tensors[name] = value.astype(object)
-        sizes = {name: _nbytes(value) for name, value in tensors.items()}
-        total = sum(sizes.values())
-        # In batches, each written by add_tensors (in parallel, without the GIL), so that the bar moves.
-        with _Progress("writing", total, "wchar") as progress, CheckpointWriter(dst) as writer:
-            for batch in _batches(sorted(tensors), sizes, _batch_bytes(total)):
-                writer.add_tensors([(name, tensors[name]) for name in batch])
-                progress.advance(sum(sizes[name] for name in batch))
-    print(f"wrote {len(tensors)} tensors to {dst}")
+    count = conversion.convert(args.src, args.dst, _Progress)
+    print(f"wrote {count} tensors to {args.dst}")
     return 0
 
 
@@ -448,7 +273,7 @@ def _freeze(args: argparse.Namespace) -> int:
     meta = read_meta_graph(args.meta)
     outputs = [name.strip() for name in args.outputs.split(",") if name.strip()]
     reader = CheckpointReader(args.checkpoint)
-    sizes = _sizes(reader)
+    sizes = tensor_sizes(reader)
     needed = {node.name for node in extract_sub_graph(meta.graph_def, outputs).node}
     with _Progress("freezing", sum(size for name, size in sizes.items() if name in needed), "rchar") as progress:
         read = reader.get_tensor
