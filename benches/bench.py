@@ -394,7 +394,14 @@ def main() -> None:
     if args.out == "-":
         print(report)
     else:
-        Path(args.out).write_text(report)
+        out = Path(args.out)
+        # The Start-up section is benches/startup.py's, kept as it was.
+        previous = out.read_text() if out.exists() else ""
+        start = previous.find("\n## Start-up\n")
+        if start >= 0:
+            end = previous.find("\n## ", start + 1)
+            report += previous[start:] if end < 0 else previous[start:end + 1]
+        out.write_text(report)
         print(f"wrote {args.out}")
 
 
