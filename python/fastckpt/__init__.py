@@ -11,21 +11,41 @@ True
 """
 from . import conversion, dtypes, errors, examples, graphs, saved_model
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
-from .dtypes import DType, as_dtype
+
 # TensorFlow's dtype names, as tf.float32: fastckpt.float32 is what get_variable_to_dtype_map() returns.
 from .dtypes import (  # noqa: A004 - `bool` shadows the builtin only in this namespace, as in tf
-    bfloat16, bool, complex64, complex128, float8_e4m3b11fnuz, float8_e4m3fn, float8_e4m3fnuz, float8_e5m2,
-    float8_e5m2fnuz, float16, float32, float64, int4, int8, int16, int32, int64, qint8, qint16, qint32, quint8,
-    quint16, resource, string, uint4, uint8, uint16, uint32, uint64, variant,
-)
-from .moving_averages import ExponentialMovingAverage
-from .reader import (
-    CheckpointReader,
-    NewCheckpointReader,
-    LazyTensor,
-    list_variables,
-    load_checkpoint,
-    load_variable,
+    DType,
+    as_dtype,
+    bfloat16,
+    bool,
+    complex64,
+    complex128,
+    float8_e4m3b11fnuz,
+    float8_e4m3fn,
+    float8_e4m3fnuz,
+    float8_e5m2,
+    float8_e5m2fnuz,
+    float16,
+    float32,
+    float64,
+    int4,
+    int8,
+    int16,
+    int32,
+    int64,
+    qint8,
+    qint16,
+    qint32,
+    quint8,
+    quint16,
+    resource,
+    string,
+    uint4,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+    variant,
 )
 from .graphs import (
     convert_variables_to_constants,
@@ -34,6 +54,15 @@ from .graphs import (
     read_graph,
     read_meta_graph,
     write_graph,
+)
+from .moving_averages import ExponentialMovingAverage
+from .reader import (
+    CheckpointReader,
+    LazyTensor,
+    NewCheckpointReader,
+    list_variables,
+    load_checkpoint,
+    load_variable,
 )
 from .saver import Saver
 from .writer import CheckpointWriter, merge_checkpoints

@@ -16,10 +16,7 @@ import os
 import re
 from typing import Optional, Sequence, Union
 
-from google.protobuf import text_format
-
-from . import _fastckpt, errors
-from .protos import CheckpointState
+from . import _fastckpt, errors, protos
 
 __all__ = [
     "atomic_write",
@@ -59,6 +56,8 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
             ``ValueError("Invalid checkpoint state loaded from ...")`` there.
         fastckpt.errors.DataLossError: the state file is not a valid ``CheckpointState``.
     """
+    from google.protobuf import text_format
+
     checkpoint_dir = os.fspath(checkpoint_dir)
     filename = os.path.join(checkpoint_dir, latest_filename or _STATE_FILENAME)
     try:
@@ -68,7 +67,7 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
         return None
     except UnicodeDecodeError as err:
         raise errors.DataLossError(f"checkpoint state file is not text: {err} (in {filename})", filename) from None
-    state = CheckpointState()
+    state = protos.CheckpointState()
     try:
         text_format.Merge(contents, state)
     except text_format.ParseError as err:
@@ -140,6 +139,8 @@ def update_checkpoint_state(
     appended if it is not its last element, and with ``save_relative_paths`` absolute paths are written
     relative to ``save_dir``.
     """
+    from google.protobuf import text_format
+
     save_dir = os.fspath(save_dir)
     paths = list(all_model_checkpoint_paths or [])
     if not paths or paths[-1] != model_checkpoint_path:
@@ -157,7 +158,7 @@ def update_checkpoint_state(
             return os.path.relpath(path, save_dir)
         return path
 
-    state = CheckpointState(
+    state = protos.CheckpointState(
         model_checkpoint_path=written(model_checkpoint_path),
         all_model_checkpoint_paths=[written(p) for p in paths],
         all_model_checkpoint_timestamps=timestamps,

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable, Optional, Sequence, Set
 
-from . import errors
+from . import errors, protos
 from .meta_graph import node_name
-from .protos import GraphDef
 from .saver_graph import VARIABLE_OPS
 from .tensor_protos import make_tensor_proto
 
@@ -24,7 +23,7 @@ __all__ = ["convert_variables_to_constants", "extract_sub_graph"]
 _RESOURCE_VARIABLE_OPS = ("VarHandleOp",)
 
 
-def extract_sub_graph(graph_def: "GraphDef", dest_nodes: Iterable[str]) -> "GraphDef":
+def extract_sub_graph(graph_def: "protos.GraphDef", dest_nodes: Iterable[str]) -> "protos.GraphDef":
     """The nodes ``dest_nodes`` need (through inputs and control inputs), in the graph's order."""
     by_name = {node.name: node for node in graph_def.node}
     wanted = deque(dest_nodes)
@@ -38,7 +37,7 @@ def extract_sub_graph(graph_def: "GraphDef", dest_nodes: Iterable[str]) -> "Grap
             continue
         keep.add(name)
         wanted.extend(node_name(i) for i in by_name[name].input if node_name(i) in by_name)
-    out = GraphDef()
+    out = protos.GraphDef()
     out.node.extend(node for node in graph_def.node if node.name in keep)
     out.library.CopyFrom(graph_def.library)
     out.versions.CopyFrom(graph_def.versions)
@@ -46,12 +45,12 @@ def extract_sub_graph(graph_def: "GraphDef", dest_nodes: Iterable[str]) -> "Grap
 
 
 def convert_variables_to_constants(
-    graph_def: "GraphDef",
+    graph_def: "protos.GraphDef",
     checkpoint,
     output_node_names: Sequence[str],
     variable_names_whitelist: Optional[Iterable[str]] = None,
     variable_names_blacklist: Optional[Iterable[str]] = None,
-) -> "GraphDef":
+) -> "protos.GraphDef":
     """Freezes a graph as ``tf.compat.v1.graph_util.convert_variables_to_constants`` does, with values from
     a checkpoint instead of a session.
 
@@ -75,7 +74,7 @@ def convert_variables_to_constants(
 
     constants = {node.name for node in graph.node if frozen(node)}
     resource_constants = {node.name for node in graph.node if node.name in constants and node.op in _RESOURCE_VARIABLE_OPS}
-    out = GraphDef()
+    out = protos.GraphDef()
     for node in graph.node:
         if node.name in constants:
             if not reader.has_tensor(node.name):

@@ -7,12 +7,8 @@ from __future__ import annotations
 import os
 from typing import Iterable, Optional, Set, Tuple
 
-from google.protobuf import message as protobuf_message
-from google.protobuf import text_format
-
-from . import errors
+from . import errors, protos
 from .checkpoint_state import atomic_write
-from .protos import GraphDef, MetaGraphDef, SaverDef, VariableDef
 
 __all__ = [
     "export_meta_graph",
@@ -32,6 +28,9 @@ def node_name(input_name: str) -> str:
 
 
 def _read_message(path: "str | os.PathLike[str]", message_type):
+    from google.protobuf import message as protobuf_message
+    from google.protobuf import text_format
+
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
@@ -53,21 +52,23 @@ def _read_message(path: "str | os.PathLike[str]", message_type):
         ) from None
 
 
-def read_meta_graph(path: "str | os.PathLike[str]") -> "MetaGraphDef":
+def read_meta_graph(path: "str | os.PathLike[str]") -> "protos.MetaGraphDef":
     """Reads a MetaGraphDef in binary or text format (a ``.meta`` file)."""
-    return _read_message(path, MetaGraphDef)
+    return _read_message(path, protos.MetaGraphDef)
 
 
-def read_graph(path: "str | os.PathLike[str]") -> "GraphDef":
+def read_graph(path: "str | os.PathLike[str]") -> "protos.GraphDef":
     """Reads a GraphDef in binary or text format (a ``.pb`` or ``.pbtxt`` file)."""
-    return _read_message(path, GraphDef)
+    return _read_message(path, protos.GraphDef)
 
 
 def _write_message(filename: str, message, as_text: bool) -> None:
+    from google.protobuf import text_format
+
     atomic_write(filename, text_format.MessageToString(message) if as_text else message.SerializeToString())
 
 
-def write_graph(graph_def: "GraphDef", logdir: str, name: str, as_text: bool = True) -> str:
+def write_graph(graph_def: "protos.GraphDef", logdir: str, name: str, as_text: bool = True) -> str:
     """Writes a GraphDef to ``logdir/name`` (as ``tf.io.write_graph``); returns the path."""
     os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, name)
@@ -137,7 +138,7 @@ def _rename_bytes(value: bytes, rename) -> bytes:
     return rename(value.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
 
-def _rename_variable_def(variable: "VariableDef", rename) -> None:
+def _rename_variable_def(variable: "protos.VariableDef", rename) -> None:
     for field in ("variable_name", "initial_value_name", "initializer_name", "snapshot_name"):
         if getattr(variable, field):
             setattr(variable, field, rename(getattr(variable, field)))
@@ -145,7 +146,7 @@ def _rename_variable_def(variable: "VariableDef", rename) -> None:
         variable.save_slice_info_def.full_name = rename(variable.save_slice_info_def.full_name)
 
 
-def _rename_saver_def(saver_def: "SaverDef", rename) -> None:
+def _rename_saver_def(saver_def: "protos.SaverDef", rename) -> None:
     for field in ("filename_tensor_name", "save_tensor_name", "restore_op_name"):
         setattr(saver_def, field, rename(getattr(saver_def, field)))
 
@@ -159,11 +160,11 @@ def _opaque_collection_error(key: str, source: Optional[str]) -> errors.Unimplem
     )
 
 
-def _imported(meta: "MetaGraphDef", import_scope: str, clear_devices: bool, source: Optional[str]) -> "MetaGraphDef":
+def _imported(meta: "protos.MetaGraphDef", import_scope: str, clear_devices: bool, source: Optional[str]) -> "protos.MetaGraphDef":
     """The MetaGraphDef TensorFlow's graph holds after ``import_meta_graph(meta, clear_devices, import_scope)``:
     ``import_graph_def`` puts node names, inputs and colocation groups under the scope, and the collections
     and the SaverDef are rebuilt under it (VariableDef and SaverDef names, node lists and strings)."""
-    out = MetaGraphDef()
+    out = protos.MetaGraphDef()
     out.CopyFrom(meta)
     if clear_devices:
         for node in out.graph_def.node:
@@ -194,7 +195,7 @@ def _imported(meta: "MetaGraphDef", import_scope: str, clear_devices: bool, sour
         if kind == "bytes_list" and key in _VARIABLE_COLLECTIONS | {_SAVERS}:
             values = collection.bytes_list.value
             for i, serialized in enumerate(values):
-                proto = (SaverDef if key == _SAVERS else VariableDef).FromString(serialized)
+                proto = (protos.SaverDef if key == _SAVERS else protos.VariableDef).FromString(serialized)
                 (_rename_saver_def if key == _SAVERS else _rename_variable_def)(proto, scoped)
                 values[i] = proto.SerializeToString()
         elif kind == "node_list":
@@ -212,7 +213,7 @@ def _scope_of(name: str) -> str:
     return name.rsplit("/", 1)[0] if "/" in name else ""
 
 
-def _extraneous_saver_nodes(graph_def: "GraphDef", saver_def: Optional["SaverDef"]) -> Set[str]:
+def _extraneous_saver_nodes(graph_def: "protos.GraphDef", saver_def: Optional["protos.SaverDef"]) -> Set[str]:
     """The nodes of the savers other than ``saver_def``'s, as TensorFlow finds them: every node in the name
     scope of a save or restore op, except the scopes of ``saver_def``'s ops."""
     saver_nodes = {node.name for node in graph_def.node if node.op in _SAVE_AND_RESTORE_OPS}
@@ -226,12 +227,12 @@ def _extraneous_saver_nodes(graph_def: "GraphDef", saver_def: Optional["SaverDef
 
 
 def _exported_graph(
-    graph_def: "GraphDef", export_scope: Optional[str], exclude: Set[str], clear_devices: bool
-) -> Tuple["GraphDef", list]:
+    graph_def: "protos.GraphDef", export_scope: Optional[str], exclude: Set[str], clear_devices: bool
+) -> Tuple["protos.GraphDef", list]:
     """The nodes under ``export_scope`` (all without one) but those excluded, with the scope stripped from
     their names, inputs, colocation groups and loop frame names, as TensorFlow's ``_node_def`` strips it;
     and the inputs from outside the scope, renamed ``$unbound_inputs_<input>``."""
-    out = GraphDef()
+    out = protos.GraphDef()
     out.versions.CopyFrom(graph_def.versions)
     out.library.CopyFrom(graph_def.library)
     unbound = []
@@ -281,13 +282,13 @@ def _exported_collection(key: str, collection, export_scope: Optional[str], excl
     out = message_class("tensorflow.CollectionDef")()
     if kind == "bytes_list" and key in _VARIABLE_COLLECTIONS:
         for serialized in collection.bytes_list.value:
-            variable = VariableDef.FromString(serialized)
+            variable = protos.VariableDef.FromString(serialized)
             if in_scope(variable.variable_name):
                 _rename_variable_def(variable, stripped)
                 out.bytes_list.value.append(variable.SerializeToString())
     elif kind == "bytes_list" and key == _SAVERS:
         for serialized in collection.bytes_list.value:
-            saver_def = SaverDef.FromString(serialized)
+            saver_def = protos.SaverDef.FromString(serialized)
             names = (saver_def.filename_tensor_name, saver_def.save_tensor_name, saver_def.restore_op_name)
             if all(in_scope(name) for name in names):
                 _rename_saver_def(saver_def, stripped)
@@ -304,20 +305,20 @@ def _exported_collection(key: str, collection, export_scope: Optional[str], excl
 
 
 def _exported(
-    meta: "MetaGraphDef",
+    meta: "protos.MetaGraphDef",
     collection_list: Optional[Iterable[str]],
     export_scope: Optional[str],
     clear_devices: bool,
     clear_extraneous_savers: bool,
     source: Optional[str],
-) -> "MetaGraphDef":
+) -> "protos.MetaGraphDef":
     """What TensorFlow's ``export_meta_graph(graph_def=..., saver_def=..., ...)`` exports of ``meta``."""
     from .protos import message_class
 
     collection_list = None if collection_list is None else list(collection_list)
     saver_def = meta.saver_def if meta.HasField("saver_def") else None
     exclude = _extraneous_saver_nodes(meta.graph_def, saver_def) if clear_extraneous_savers else set()
-    out = MetaGraphDef()
+    out = protos.MetaGraphDef()
     out.CopyFrom(meta)
     collections = dict(meta.collection_def)
     if export_scope or clear_devices or clear_extraneous_savers:
@@ -351,26 +352,26 @@ def _exported(
     return out
 
 
-def _meta_graph_argument(meta_graph_or_file) -> Tuple["MetaGraphDef", Optional[str]]:
+def _meta_graph_argument(meta_graph_or_file) -> Tuple["protos.MetaGraphDef", Optional[str]]:
     """The MetaGraphDef (fastckpt's or TensorFlow's message, or a file of one) and its file name."""
     descriptor = getattr(meta_graph_or_file, "DESCRIPTOR", None)
     if descriptor is not None and descriptor.full_name == "tensorflow.MetaGraphDef":
-        if isinstance(meta_graph_or_file, MetaGraphDef):
+        if isinstance(meta_graph_or_file, protos.MetaGraphDef):
             return meta_graph_or_file, None
-        return MetaGraphDef.FromString(meta_graph_or_file.SerializeToString()), None
+        return protos.MetaGraphDef.FromString(meta_graph_or_file.SerializeToString()), None
     path = os.fspath(meta_graph_or_file)
     return read_meta_graph(path), path
 
 
 def export_meta_graph(
     filename: "Optional[str | os.PathLike[str]]",
-    meta_graph_def: "MetaGraphDef",
+    meta_graph_def: "protos.MetaGraphDef",
     as_text: bool = False,
     collection_list: Optional[Iterable[str]] = None,
     export_scope: Optional[str] = None,
     clear_devices: bool = False,
     clear_extraneous_savers: bool = False,
-) -> "MetaGraphDef":
+) -> "protos.MetaGraphDef":
     """Writes ``meta_graph_def`` to ``filename`` (binary, or text with ``as_text``; the file replaced
     atomically, nothing written when ``filename`` is None) and returns what was written, with the options of
     ``tf.compat.v1.train.export_meta_graph`` applied as TensorFlow applies them:
@@ -411,7 +412,7 @@ def export_meta_graph(
 
 def import_scoped_meta_graph(
     meta_graph_or_file, import_scope: Optional[str] = None, clear_devices: bool = False
-) -> Tuple["MetaGraphDef", "MetaGraphDef"]:
+) -> Tuple["protos.MetaGraphDef", "protos.MetaGraphDef"]:
     """A meta graph (a ``.meta`` file, or a MetaGraphDef) as given, and as TensorFlow's graph holds it once
     imported: with ``import_scope``, node names, inputs and colocation groups, and the names in the SaverDef
     and the collections (variables, savers, node lists, strings) under that name scope; with

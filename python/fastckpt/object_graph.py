@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Container, Dict
 
-from .protos import TrackableObjectGraph
+from . import protos
 
 __all__ = ["OBJECT_GRAPH_KEY", "object_paths"]
 
@@ -14,7 +14,7 @@ __all__ = ["OBJECT_GRAPH_KEY", "object_paths"]
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
-def object_paths(graph: "TrackableObjectGraph", stored: Container[str]) -> Dict[str, str]:
+def object_paths(graph: "protos.TrackableObjectGraph", stored: Container[str]) -> Dict[str, str]:
     """``{checkpoint_key: object path}`` of the keys of ``graph`` that are in ``stored`` (a variable saved
     uninitialized is in the object graph without a value): a variable's value under its path, an optimizer
     slot ``.../.OPTIMIZER_SLOT/optimizer/m`` under ``<variable path>/optimizer/m``, other attributes under

@@ -3,7 +3,9 @@
 The definitions are compiled into the extension module; this module builds the message classes from them in a
 private descriptor pool, so that they never clash with TensorFlow's own classes in the same process. The pool
 is built, and each class made, the first time one is asked for (``fastckpt.protos.GraphDef``, ``from
-fastckpt.protos import GraphDef``), not when this module is imported.
+fastckpt.protos import GraphDef``), not when this module is imported. fastckpt's own modules refer to the
+classes as ``protos.GraphDef`` and import ``google.protobuf`` inside the functions that use it, so that
+``import fastckpt`` does not import protobuf.
 
 >>> from fastckpt.protos import CheckpointState
 >>> CheckpointState(model_checkpoint_path="model.ckpt-10").model_checkpoint_path

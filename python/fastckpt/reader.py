@@ -20,12 +20,11 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 
 import numpy as np
 
-from . import errors
+from . import errors, protos
 from ._fastckpt import CheckpointFile
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state
 from .dtypes import DType, dtype_of_enum
 from .object_graph import OBJECT_GRAPH_KEY, object_paths
-from .protos import DataType, TrackableObjectGraph
 
 __all__ = [
     "CheckpointReader",
@@ -230,11 +229,11 @@ class CheckpointReader:
         key, dtype, shape = self._lookup(name)
         return LazyTensor(self, key, dtype, shape)
 
-    def object_graph(self) -> Optional["TrackableObjectGraph"]:
+    def object_graph(self) -> Optional["protos.TrackableObjectGraph"]:
         """The object graph a TF2 checkpoint (``tf.train.Checkpoint``) stores, or None for name-based ones."""
         if not self.has_tensor(OBJECT_GRAPH_KEY):
             return None
-        return TrackableObjectGraph.FromString(self.get_tensor(OBJECT_GRAPH_KEY))
+        return protos.TrackableObjectGraph.FromString(self.get_tensor(OBJECT_GRAPH_KEY))
 
     def object_paths(self) -> Dict[str, str]:
         """For a TF2 checkpoint, ``{checkpoint_key: object path}``: e.g.
@@ -249,7 +248,7 @@ class CheckpointReader:
     def debug_string(self) -> bytes:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""
         lines = [
-            f"{name} ({DataType.Name(dtype)}) [{','.join(map(str, shape))}]\n"
+            f"{name} ({protos.DataType.Name(dtype)}) [{','.join(map(str, shape))}]\n"
             for name, dtype, shape in zip(*self._file.tensors())
         ]
         return "".join(lines).encode("utf-8", "surrogateescape")

@@ -20,17 +20,14 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from google.protobuf import text_format
-
-from . import errors
+from . import errors, protos
 from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
-from .saver_graph import saver_meta_graph
-from .tensor_protos import make_tensor_proto
-from .protos import MetaGraphDef, NodeDef, SavedModel as SavedModelProto, SignatureDef, TensorInfo, TensorProto
 from .object_graph import OBJECT_GRAPH_KEY
 from .reader import CheckpointReader
 from .saver import Saver
+from .saver_graph import saver_meta_graph
+from .tensor_protos import make_tensor_proto
 from .writer import CheckpointWriter, to_numpy
 
 __all__ = [
@@ -113,10 +110,12 @@ signature_constants = SimpleNamespace(**{name: globals()[name] for name in _SIGN
 __all__ += _TAG_CONSTANTS + _SIGNATURE_CONSTANTS
 
 
-def _read_saved_model(export_dir: str) -> "SavedModelProto":
+def _read_saved_model(export_dir: str) -> "protos.SavedModel":
+    from google.protobuf import text_format
+
     pb = os.path.join(export_dir, SAVED_MODEL_FILENAME_PB)
     pbtxt = os.path.join(export_dir, SAVED_MODEL_FILENAME_PBTXT)
-    proto = SavedModelProto()
+    proto = protos.SavedModel()
     if os.path.isfile(pb):
         with open(pb, "rb") as f:
             data = f.read()
@@ -187,11 +186,11 @@ class LoadedSavedModel:
         object_graph: the SavedObjectGraph of a TF2 SavedModel, or None.
     """
 
-    def __init__(self, export_dir: str, meta_graph_def: "MetaGraphDef", reader: Optional[CheckpointReader]):
+    def __init__(self, export_dir: str, meta_graph_def: "protos.MetaGraphDef", reader: Optional[CheckpointReader]):
         self.export_dir = export_dir
         self.meta_graph_def = meta_graph_def
         self.tags = list(meta_graph_def.meta_info_def.tags)
-        self.signatures: Dict[str, "SignatureDef"] = dict(meta_graph_def.signature_def)
+        self.signatures: Dict[str, "protos.SignatureDef"] = dict(meta_graph_def.signature_def)
         self.variables = LazyVariables(reader)
         self.object_graph = meta_graph_def.object_graph_def if meta_graph_def.HasField("object_graph_def") else None
 
@@ -260,7 +259,7 @@ class Builder:
         self.export_dir = os.fspath(export_dir)
         if os.path.exists(self.export_dir) and os.listdir(self.export_dir):
             raise errors.InvalidArgumentError(f"export directory {self.export_dir} already exists and is not empty", self.export_dir)
-        self._saved_model = SavedModelProto(saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
+        self._saved_model = protos.SavedModel(saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
         self._variables: Optional[Dict[str, Any]] = None
         # {file name in assets/: the file it was copied from}, over all meta graphs.
         self._asset_files: Dict[str, str] = {}
@@ -269,7 +268,7 @@ class Builder:
         self,
         values: Mapping,
         tags: Sequence[str],
-        signature_def_map: Optional[Mapping[str, "SignatureDef"]] = None,
+        signature_def_map: Optional[Mapping[str, "protos.SignatureDef"]] = None,
         assets_collection=None,
         legacy_init_op=None,
         clear_devices: bool = False,
@@ -315,7 +314,7 @@ class Builder:
     def add_meta_graph(
         self,
         tags: Sequence[str],
-        signature_def_map: Optional[Mapping[str, "SignatureDef"]] = None,
+        signature_def_map: Optional[Mapping[str, "protos.SignatureDef"]] = None,
         assets_collection=None,
         legacy_init_op=None,
         clear_devices: bool = False,
@@ -343,10 +342,10 @@ class Builder:
                 node.device = ""
         self._check_signatures(meta, signature_def_map or {})
         for key, signature in (signature_def_map or {}).items():
-            meta.signature_def[key].CopyFrom(_as_message(signature, SignatureDef))
+            meta.signature_def[key].CopyFrom(_as_message(signature, protos.SignatureDef))
         return meta, assets
 
-    def _add(self, meta: "MetaGraphDef", assets: Mapping[str, str]) -> None:
+    def _add(self, meta: "protos.MetaGraphDef", assets: Mapping[str, str]) -> None:
         # A file copied in part is harmless: the SavedModel exists once save() writes saved_model.pb.
         assets_dir = os.path.join(self.export_dir, ASSETS_DIRECTORY)
         for filename, source in assets.items():
@@ -356,7 +355,7 @@ class Builder:
                 self._asset_files[filename] = source
         self._saved_model.meta_graphs.append(meta)
 
-    def _add_assets(self, meta: "MetaGraphDef", assets_collection) -> Dict[str, str]:
+    def _add_assets(self, meta: "protos.MetaGraphDef", assets_collection) -> Dict[str, str]:
         """Adds the asset tensors and records; returns ``{file name in assets/: source}``."""
         from .protos import message_class
 
@@ -393,7 +392,7 @@ class Builder:
             meta.collection_def[_ASSET_FILEPATHS].node_list.value.append(f"{name}:0")
         return added
 
-    def _add_main_op(self, meta: "MetaGraphDef", main_op) -> None:
+    def _add_main_op(self, meta: "protos.MetaGraphDef", main_op) -> None:
         graph = meta.graph_def
         names = {node.name for node in graph.node}
         if isinstance(main_op, str):
@@ -401,7 +400,7 @@ class Builder:
                 raise errors.InvalidArgumentError(f"main_op {main_op!r} is no node of the graph", self.export_dir)
             name = main_op
         else:
-            node = _as_message(main_op, NodeDef)
+            node = _as_message(main_op, protos.NodeDef)
             if node.name in names:
                 raise errors.InvalidArgumentError(f"main_op {node.name!r} is a node of the graph already", self.export_dir)
             missing = [i for i in node.input if i.lstrip("^").split(":")[0] not in names]
@@ -411,7 +410,7 @@ class Builder:
             name = node.name
         meta.collection_def[MAIN_OP_KEY].node_list.value.append(name)
 
-    def _check_signatures(self, meta: "MetaGraphDef", signature_def_map: Mapping[str, Any]) -> None:
+    def _check_signatures(self, meta: "protos.MetaGraphDef", signature_def_map: Mapping[str, Any]) -> None:
         """As TensorFlow's builder checks them (every TensorInfo names a tensor and has a dtype, no key of
         the init or train op), and their tensors are outputs of the graph's nodes."""
         for key in (INIT_OP_SIGNATURE_KEY, TRAIN_OP_SIGNATURE_KEY):
@@ -435,12 +434,14 @@ class Builder:
                     raise errors.InvalidArgumentError(f"signature {key!r}: {tensor!r} is no tensor of the graph", self.export_dir)
 
         for key, signature in signature_def_map.items():
-            signature = _as_message(signature, SignatureDef)
+            signature = _as_message(signature, protos.SignatureDef)
             for info in list(signature.inputs.values()) + list(signature.outputs.values()):
                 check(key, info)
 
     def save(self, as_text: bool = False) -> str:
         """Writes ``saved_model.pb`` (or ``.pbtxt``); returns its path."""
+        from google.protobuf import text_format
+
         os.makedirs(self.export_dir, exist_ok=True)
         path = os.path.join(self.export_dir, SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB)
         data = text_format.MessageToString(self._saved_model) if as_text else self._saved_model.SerializeToString(deterministic=True)
@@ -476,19 +477,19 @@ def _as_message(value, message_type):
     return message_type.FromString(value.SerializeToString())
 
 
-def build_main_op(control_inputs: Sequence[str] = (), name: str = "main_op") -> "NodeDef":
+def build_main_op(control_inputs: Sequence[str] = (), name: str = "main_op") -> "protos.NodeDef":
     """A ``NoOp`` named ``name`` that runs the nodes ``control_inputs`` (as ``tf.group`` builds one), to pass
     as ``main_op`` to the Builder; with no inputs it does nothing, and gives a SavedModel with a main op.
 
     >>> build_main_op(["w/Assign"]).input
     ['^w/Assign']
     """
-    node = NodeDef(name=name, op="NoOp")
+    node = protos.NodeDef(name=name, op="NoOp")
     node.input.extend("^" + control_input.lstrip("^") for control_input in control_inputs)
     return node
 
 
-def build_tensor_info(tensor, dtype=None, shape: Optional[Sequence[Optional[int]]] = None) -> "TensorInfo":
+def build_tensor_info(tensor, dtype=None, shape: Optional[Sequence[Optional[int]]] = None) -> "protos.TensorInfo":
     """A TensorInfo for signatures, as ``tf.compat.v1.saved_model.build_tensor_info(tensor)`` builds it:
     ``tensor`` is the name of a graph tensor (``"w/read:0"``) with its ``dtype`` and ``shape`` (None for an
     unknown rank, None in it for an unknown size), or an object with ``name``, ``dtype`` and ``shape`` (a
@@ -516,7 +517,7 @@ def build_tensor_info(tensor, dtype=None, shape: Optional[Sequence[Optional[int]
         name = tensor
         if dtype is None:
             raise errors.InvalidArgumentError(f"build_tensor_info({tensor!r}) needs the tensor's dtype")
-    info = TensorInfo(name=name, dtype=as_dtype(dtype).as_datatype_enum)
+    info = protos.TensorInfo(name=name, dtype=as_dtype(dtype).as_datatype_enum)
     if shape is None:
         info.tensor_shape.unknown_rank = True
     else:
@@ -526,7 +527,7 @@ def build_tensor_info(tensor, dtype=None, shape: Optional[Sequence[Optional[int]
     return info
 
 
-def build_signature_def(inputs=None, outputs=None, method_name: Optional[str] = None, defaults=None) -> "SignatureDef":
+def build_signature_def(inputs=None, outputs=None, method_name: Optional[str] = None, defaults=None) -> "protos.SignatureDef":
     """A SignatureDef, as ``tf.compat.v1.saved_model.build_signature_def`` builds it: ``inputs`` and
     ``outputs`` are ``{key: TensorInfo}`` (``build_tensor_info``), ``method_name`` is for example
     ``PREDICT_METHOD_NAME``, and ``defaults`` gives inputs default values (``{key: value or TensorProto}``).
@@ -538,14 +539,14 @@ def build_signature_def(inputs=None, outputs=None, method_name: Optional[str] = 
     >>> signature.method_name, sorted(signature.inputs), signature.outputs["outputs"].name
     ('tensorflow/serving/predict', ['inputs'], 'y:0')
     """
-    signature = SignatureDef()
+    signature = protos.SignatureDef()
     for key, info in (inputs or {}).items():
-        signature.inputs[key].CopyFrom(_as_message(info, TensorInfo))
+        signature.inputs[key].CopyFrom(_as_message(info, protos.TensorInfo))
     for key, info in (outputs or {}).items():
-        signature.outputs[key].CopyFrom(_as_message(info, TensorInfo))
+        signature.outputs[key].CopyFrom(_as_message(info, protos.TensorInfo))
     if method_name is not None:
         signature.method_name = method_name
     for key, value in (defaults or {}).items():
         is_proto = getattr(getattr(value, "DESCRIPTOR", None), "full_name", None) == "tensorflow.TensorProto"
-        signature.defaults[key].CopyFrom(_as_message(value, TensorProto) if is_proto else make_tensor_proto(value))
+        signature.defaults[key].CopyFrom(_as_message(value, protos.TensorProto) if is_proto else make_tensor_proto(value))
     return signature

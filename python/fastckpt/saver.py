@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _fastckpt, errors
+from . import _fastckpt, errors, protos
 from .checkpoint_state import (
     checkpoint_exists,
     get_checkpoint_state,
@@ -30,7 +30,6 @@ from .checkpoint_state import (
 )
 from .dtypes import as_dtype
 from .meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
-from .protos import SaverDef
 from .reader import CheckpointReader
 from .saver_graph import restored_variables, saver_meta_graph
 from .writer import CheckpointWriter, to_numpy
@@ -111,16 +110,16 @@ class Saver:
         self.meta_graph_def = None
 
     @property
-    def saver_def(self) -> "SaverDef":
+    def saver_def(self) -> "protos.SaverDef":
         """The SaverDef this saver writes into ``.meta`` files (tensor names as TensorFlow's Saver builds)."""
-        return SaverDef(
+        return protos.SaverDef(
             filename_tensor_name="save/Const:0",
             save_tensor_name="save/control_dependency:0",
             restore_op_name="save/restore_all",
             max_to_keep=self._max_to_keep,
             sharded=self._sharded,
             keep_checkpoint_every_n_hours=self._keep_every_hours,
-            version=SaverDef.V2,
+            version=protos.SaverDef.V2,
         )
 
     # History of the directory --------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple, Union
 
+from . import protos
 from .dtypes import STRING_ENUM, DType
 from .meta_graph import node_name
-from .protos import GraphDef, MetaGraphDef, NodeDef, SaverDef, VariableDef
 from .tensor_protos import make_tensor_proto, tensor_proto_to_numpy
 
 __all__ = ["VARIABLE_OPS", "graph_variables", "restored_keys", "restored_variables", "saver_meta_graph"]
@@ -29,13 +29,13 @@ VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
 _TRAINABLE_DTYPES = frozenset(("float16", "bfloat16", "float32", "float64", "complex64", "complex128"))
 
 
-def _node(graph: "GraphDef", name: str, op: str, inputs: Sequence[str] = ()) -> "NodeDef":
+def _node(graph: "protos.GraphDef", name: str, op: str, inputs: Sequence[str] = ()) -> "protos.NodeDef":
     node = graph.node.add(name=name, op=op)
     node.input.extend(inputs)
     return node
 
 
-def _const(graph: "GraphDef", name: str, value) -> "NodeDef":
+def _const(graph: "protos.GraphDef", name: str, value) -> "protos.NodeDef":
     proto = make_tensor_proto(value)
     node = _node(graph, name, "Const")
     node.attr["dtype"].type = proto.dtype
@@ -43,11 +43,11 @@ def _const(graph: "GraphDef", name: str, value) -> "NodeDef":
     return node
 
 
-def _colocate(node: "NodeDef", name: str) -> None:
+def _colocate(node: "protos.NodeDef", name: str) -> None:
     node.attr["_class"].list.s.append(f"loc:@{name}".encode())
 
 
-def _variable_nodes(graph: "GraphDef", name: str, dtype: DType, shape: Sequence[int]) -> None:
+def _variable_nodes(graph: "protos.GraphDef", name: str, dtype: DType, shape: Sequence[int]) -> None:
     """The nodes ``tf.compat.v1.get_variable(name, shape, dtype, initializer=tf.zeros_initializer())`` builds
     for a ref variable: ``name/Initializer/zeros``, ``name``, ``name/Assign`` (its initializer) and
     ``name/read`` (its snapshot)."""
@@ -78,9 +78,9 @@ def _variable_nodes(graph: "GraphDef", name: str, dtype: DType, shape: Sequence[
 
 def saver_meta_graph(
     variables: Mapping[str, Tuple[DType, Sequence[int]]],
-    saver_def: "SaverDef",
+    saver_def: "protos.SaverDef",
     trainable: Optional[Iterable[str]] = None,
-) -> "MetaGraphDef":
+) -> "protos.MetaGraphDef":
     """A MetaGraphDef that TensorFlow imports, as TensorFlow's Saver exports it for the same variables.
 
     ``variables`` (``{name: (dtype, shape)}``) become ref variables as ``tf.compat.v1.get_variable`` builds
@@ -92,7 +92,7 @@ def saver_meta_graph(
 
     >>> from fastckpt import Saver, float32, int64
     >>> meta = saver_meta_graph({"w": (float32, [2]), "step": (int64, [])}, Saver().saver_def)
-    >>> VariableDef.FromString(meta.collection_def["trainable_variables"].bytes_list.value[0])
+    >>> protos.VariableDef.FromString(meta.collection_def["trainable_variables"].bytes_list.value[0])
     variable_name: "w:0"
     initializer_name: "w/Assign"
     snapshot_name: "w/read:0"
@@ -100,7 +100,7 @@ def saver_meta_graph(
     trainable: true
     <BLANKLINE>
     """
-    meta = MetaGraphDef()
+    meta = protos.MetaGraphDef()
     graph = meta.graph_def
     graph.versions.producer = _GRAPH_PRODUCER
     names = sorted(variables)
@@ -112,7 +112,7 @@ def saver_meta_graph(
     for name in names:
         dtype, shape = variables[name]
         _variable_nodes(graph, name, dtype, shape)
-        variable_def = VariableDef(
+        variable_def = protos.VariableDef(
             variable_name=f"{name}:0",
             initial_value_name=f"{name}/Initializer/zeros:0",
             initializer_name=f"{name}/Assign",
@@ -156,7 +156,7 @@ _RESTORE_OPS = ("RestoreV2", "RestoreSlice", "Restore")
 _ASSIGN_OPS = ("Assign", "AssignVariableOp")
 
 
-def restored_keys(graph_def: "GraphDef", restore_op_name: Optional[str] = None) -> Dict[str, str]:
+def restored_keys(graph_def: "protos.GraphDef", restore_op_name: Optional[str] = None) -> Dict[str, str]:
     """``{variable node: checkpoint key}`` read from the restore operations of a saver graph: each
     ``Assign``/``AssignVariableOp`` fed (through identities) by output ``i`` of a restore op assigns the
     tensor named by entry ``i`` of its tensor names. Only the subgraph of ``restore_op_name`` when given."""
@@ -193,15 +193,15 @@ def restored_keys(graph_def: "GraphDef", restore_op_name: Optional[str] = None) 
     return keys
 
 
-def _variable_nodes_to_names(graph: Union["MetaGraphDef", "GraphDef"]) -> Dict[str, str]:
+def _variable_nodes_to_names(graph: Union["protos.MetaGraphDef", "protos.GraphDef"]) -> Dict[str, str]:
     """``{variable node: variable name}``: from the ``variables`` collection where a meta graph has one (the
     partitions of a partitioned variable named after the whole), else the graph's variable nodes."""
-    if isinstance(graph, MetaGraphDef):
+    if isinstance(graph, protos.MetaGraphDef):
         collection = graph.collection_def.get("variables")
         if collection is not None and collection.bytes_list.value:
             names = {}
             for serialized in collection.bytes_list.value:
-                variable = VariableDef.FromString(serialized)
+                variable = protos.VariableDef.FromString(serialized)
                 node = node_name(variable.variable_name)
                 names[node] = variable.save_slice_info_def.full_name or node
             return names
@@ -209,7 +209,7 @@ def _variable_nodes_to_names(graph: Union["MetaGraphDef", "GraphDef"]) -> Dict[s
     return {node.name: node.name for node in graph.node if node.op in VARIABLE_OPS}
 
 
-def graph_variables(graph: Union["MetaGraphDef", "GraphDef"]) -> Dict[str, str]:
+def graph_variables(graph: Union["protos.MetaGraphDef", "protos.GraphDef"]) -> Dict[str, str]:
     """``{checkpoint_name: name}`` of a graph's variables (ref and resource): from the ``variables``
     collection where a meta graph has one, else from the graph's variable nodes. A partitioned variable
     appears once, under its full name, for the whole tensor. Checkpoint names are those the graph's restore
@@ -220,13 +220,13 @@ def graph_variables(graph: Union["MetaGraphDef", "GraphDef"]) -> Dict[str, str]:
     >>> graph_variables(saver_meta_graph({"tower/w": (fastckpt.float32, [2])}, fastckpt.Saver().saver_def))
     {'tower/w': 'tower/w'}
     """
-    meta = graph if isinstance(graph, MetaGraphDef) else None
+    meta = graph if isinstance(graph, protos.MetaGraphDef) else None
     restore_op = meta.saver_def.restore_op_name if meta is not None and meta.HasField("saver_def") else None
     keys = restored_keys(meta.graph_def if meta is not None else graph, restore_op)
     return {keys.get(node, name): name for node, name in _variable_nodes_to_names(graph).items()}
 
 
-def restored_variables(meta: "MetaGraphDef") -> Dict[str, str]:
+def restored_variables(meta: "protos.MetaGraphDef") -> Dict[str, str]:
     """``{checkpoint_name: variable name}`` of what a meta graph's saver restores, as TensorFlow's Saver of
     an imported meta graph does: the variables its SaverDef's restore op assigns, under the checkpoint names
     it reads; without a SaverDef (or one that restores none), every variable (see ``graph_variables``)."""

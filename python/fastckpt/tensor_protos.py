@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _fastckpt
+from . import _fastckpt, protos
 from .dtypes import as_dtype, dtype_of_enum
-from .protos import TensorProto
 
 __all__ = ["make_tensor_proto", "tensor_proto_to_numpy"]
 
 
-def make_tensor_proto(value) -> "TensorProto":
+def make_tensor_proto(value) -> "protos.TensorProto":
     """A TensorProto of a numpy array (raw bytes in ``tensor_content``; strings in ``string_val``)."""
     from .writer import to_numpy
 
     array = to_numpy(value)
     dtype = as_dtype(array.dtype)
-    proto = TensorProto(dtype=dtype.as_datatype_enum)
+    proto = protos.TensorProto(dtype=dtype.as_datatype_enum)
     proto.tensor_shape.SetInParent()
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
@@ -32,7 +31,7 @@ def make_tensor_proto(value) -> "TensorProto":
     return proto
 
 
-def tensor_proto_to_numpy(proto: "TensorProto") -> np.ndarray:
+def tensor_proto_to_numpy(proto: "protos.TensorProto") -> np.ndarray:
     """The value of a TensorProto, decoded by the core with TensorFlow's rule: ``tensor_content`` holds the
     tensor's bytes; otherwise the typed values, the last one repeated over the elements left, and none at
     all meaning zeros (empty strings).
