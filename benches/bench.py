@@ -10,6 +10,7 @@ Every measurement runs in a fresh process (so peak memory is its own) on memory 
 contenders alternate within each round on the same files, and reads run warm (page cache) and cold (pages
 dropped with posix_fadvise DONTNEED). Benchmarks measure; no test asserts a timing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reportin
 
 # Scenarios ---------------------------------------------------------------------------------------------------
 
+
 def scenario_tensors(name: str, size_gib: float) -> dict:
     """The tensors of a scenario, the same on every call (generated from a seed)."""
     rng = np.random.default_rng(0)
@@ -53,7 +55,9 @@ def scenario_tensors(name: str, size_gib: float) -> dict:
                 tensors[f"{scope}/{norm}/beta"] = np.zeros(hidden, np.float32)
     elif name == "small":
         for i in range(10_000):
-            tensors[f"model/block_{i // 100:03d}/unit_{i % 100:02d}/weights"] = rng.standard_normal(64, dtype=np.float32)
+            tensors[f"model/block_{i // 100:03d}/unit_{i % 100:02d}/weights"] = rng.standard_normal(
+                64, dtype=np.float32
+            )
     elif name == "embedding":
         dim = 1024
         tensors["embedding"] = rng.standard_normal((max(1, total // (dim * 4)), dim), dtype=np.float32)
@@ -81,6 +85,7 @@ def prepare(workdir: Path, name: str, size_gib: float) -> dict:
 
 
 # Workers: each measurement in its own process ---------------------------------------------------------------
+
 
 def _rss_kib(field: str) -> int:
     with open("/proc/self/status") as f:
@@ -191,8 +196,9 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
             return None
         if contender == "tf-savev2":
             names = list(state["tensors"])
-            state["tf"].raw_ops.SaveV2(prefix=out, tensor_names=names, shape_and_slices=[""] * len(names),
-                                       tensors=state["tf_tensors"])
+            state["tf"].raw_ops.SaveV2(
+                prefix=out, tensor_names=names, shape_and_slices=[""] * len(names), tensors=state["tf_tensors"]
+            )
             return None
         if contender == "tf-checkpoint-write":
             return state["checkpoint"].write(out)
@@ -221,19 +227,40 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
 # The run ------------------------------------------------------------------------------------------------------
 
 READ = ["fastckpt", "fastckpt-views", "tensorflow", "safetensors", "numpy-copy", "plain-read"]
-WRITE = ["fastckpt-write", f"fastckpt-write-{os.cpu_count()}-files", "fastckpt-write-durable",
-         f"fastckpt-write-durable-{os.cpu_count()}-files", "tf-savev2", "tf-checkpoint-write", "safetensors-write",
-         "plain-write", "plain-write-fsync"]
+WRITE = [
+    "fastckpt-write",
+    f"fastckpt-write-{os.cpu_count()}-files",
+    "fastckpt-write-durable",
+    f"fastckpt-write-durable-{os.cpu_count()}-files",
+    "tf-savev2",
+    "tf-checkpoint-write",
+    "safetensors-write",
+    "plain-write",
+    "plain-write-fsync",
+]
 PLANS = {
     "transformer": [("read", READ, (False, True)), ("write", WRITE, (False,))],
-    "small": [("open", ["fastckpt-open", "tensorflow-open"], (False,)), ("read", ["fastckpt", "tensorflow", "safetensors"], (False,))],
+    "small": [
+        ("open", ["fastckpt-open", "tensorflow-open"], (False,)),
+        ("read", ["fastckpt", "tensorflow", "safetensors"], (False,)),
+    ],
     "embedding": [("one row, open included", ["fastckpt-row", "tensorflow-row", "safetensors-row"], (False, True))],
 }
 
 
 def measure(args, scenario, contender, cold) -> dict:
-    command = [sys.executable, __file__, "--worker", scenario, contender, str(int(cold)),
-               "--size-gib", str(args.size_gib), "--workdir", str(args.workdir)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        scenario,
+        contender,
+        str(int(cold)),
+        "--size-gib",
+        str(args.size_gib),
+        "--workdir",
+        str(args.workdir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{scenario}/{contender} failed:\n{done.stderr[-2000:]}")
@@ -293,10 +320,16 @@ def machine(pages_kept: bool) -> str:
         except Exception:
             pass
     order = page_reporting()
-    reporting = ("" if order is None else "; free page reporting to the host: "
-                 + ("paused for this run (--keep-pages)" if pages_kept else f"on (blocks of order {order})"))
-    return (f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB memory; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; " + ", ".join(versions) + reporting)
+    reporting = (
+        ""
+        if order is None
+        else "; free page reporting to the host: "
+        + ("paused for this run (--keep-pages)" if pages_kept else f"on (blocks of order {order})")
+    )
+    return (
+        f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB memory; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}; " + ", ".join(versions) + reporting
+    )
 
 
 def targets(medians: dict) -> list:
@@ -313,10 +346,18 @@ def targets(medians: dict) -> list:
         ("read, cold: share of a plain read's bandwidth", ">= 0.9", cold + ("plain-read",), cold + ("fastckpt",)),
         ("write: vs SaveV2", ">= 2x", write + ("tf-savev2",), write + ("fastckpt-write",)),
         ("write: vs safetensors save_file", ">= 2x", write + ("safetensors-write",), write + ("fastckpt-write",)),
-        (f"write, {files}: vs safetensors save_file", ">= 2x", write + ("safetensors-write",),
-         write + (f"fastckpt-write-{files}",)),
-        ("durable write: share of a plain write + fsync", ">= 0.8", write + ("plain-write-fsync",),
-         write + ("fastckpt-write-durable",)),
+        (
+            f"write, {files}: vs safetensors save_file",
+            ">= 2x",
+            write + ("safetensors-write",),
+            write + (f"fastckpt-write-{files}",),
+        ),
+        (
+            "durable write: share of a plain write + fsync",
+            ">= 0.8",
+            write + ("plain-write-fsync",),
+            write + ("fastckpt-write-durable",),
+        ),
         ("open 10,000 tensors: vs TensorFlow", "> 1x", small + ("tensorflow-open",), small + ("fastckpt-open",)),
     ]
     out = ["## Targets", "", "| target | aim | this run |", "|---|---:|---:|"]
@@ -324,7 +365,9 @@ def targets(medians: dict) -> list:
         if other in medians and ours in medians:
             out.append(f"| {label} | {aim} | {medians[other][0] / medians[ours][0]:.2f} |")
     if row + ("fastckpt-row",) in medians:
-        out.append(f"| one row of the embedding, open included | <= 1 ms | {medians[row + ('fastckpt-row',)][0] * 1e3:.2f} ms |")
+        out.append(
+            f"| one row of the embedding, open included | <= 1 ms | {medians[row + ('fastckpt-row',)][0] * 1e3:.2f} ms |"
+        )
     if warm + ("fastckpt",) in medians:
         out.append(f"| peak memory reading everything / data | <= 1.1 | {medians[warm + ('fastckpt',)][1]:.2f} |")
     return out + [""]
@@ -342,11 +385,21 @@ def run_plans(args, lines: list) -> dict:
                 for _ in range(args.rounds):
                     for contender in contenders:
                         results[contender].append(measure(args, scenario, contender, cold))
-                size = f"{paths['bytes'] / GIB:.2f} GiB" if paths["bytes"] >= GIB / 10 else f"{paths['bytes'] / (1 << 20):.1f} MiB"
-                title = f"{scenario} ({size} of tensor data" + (f", {count} tensors" if count else "") + f"): {operation}"
+                size = (
+                    f"{paths['bytes'] / GIB:.2f} GiB"
+                    if paths["bytes"] >= GIB / 10
+                    else f"{paths['bytes'] / (1 << 20):.1f} MiB"
+                )
+                title = (
+                    f"{scenario} ({size} of tensor data" + (f", {count} tensors" if count else "") + f"): {operation}"
+                )
                 title += ", cold cache" if cold else (", warm cache" if operation == "read" else "")
-                lines += [f"## {title}", "", "| contender | time | range | GB/s | vs fastckpt | peak memory / data |",
-                          "|---|---:|---:|---:|---:|---:|"]
+                lines += [
+                    f"## {title}",
+                    "",
+                    "| contender | time | range | GB/s | vs fastckpt | peak memory / data |",
+                    "|---|---:|---:|---:|---:|---:|",
+                ]
                 baseline = statistics.median(r["seconds"] for r in results[contenders[0]])
                 for contender in contenders:
                     seconds = statistics.median(r["seconds"] for r in results[contender])
@@ -357,9 +410,11 @@ def run_plans(args, lines: list) -> dict:
                     times = [r["seconds"] for r in results[contender]]
                     spread = f"{min(times) / seconds:.2f}–{max(times) / seconds:.2f}"
                     shown = f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
-                    lines.append(f"| {contender} | {shown} | {spread} | {rate} | {seconds / baseline:.2f}x | {peak:.2f} |")
+                    lines.append(
+                        f"| {contender} | {shown} | {spread} | {rate} | {seconds / baseline:.2f}x | {peak:.2f} |"
+                    )
                 lines.append("")
-                print("\n".join(lines[-len(contenders) - 4:]), flush=True)
+                print("\n".join(lines[-len(contenders) - 4 :]), flush=True)
     return medians
 
 
@@ -369,9 +424,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of alternating contenders (median reported)")
     parser.add_argument("--scenarios", default="transformer,small,embedding")
     parser.add_argument("--workdir", type=Path, default=HERE / "data", help="where checkpoints are built and kept")
-    parser.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown report, or - for stdout only")
-    parser.add_argument("--keep-pages", action="store_true",
-                        help="pause the VM's free page reporting during the run (root; see PagesKept)")
+    parser.add_argument(
+        "--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown report, or - for stdout only"
+    )
+    parser.add_argument(
+        "--keep-pages",
+        action="store_true",
+        help="pause the VM's free page reporting during the run (root; see PagesKept)",
+    )
     parser.add_argument("--worker", nargs=3, metavar=("SCENARIO", "CONTENDER", "COLD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -379,14 +439,21 @@ def main() -> None:
         print(json.dumps(worker(scenario, contender, cold == "1", args.size_gib, args.workdir)))
         return
 
-    lines = ["# Benchmarks", "", f"Machine: {machine(args.keep_pages)}.", "",
-             f"`python benches/bench.py --size-gib {args.size_gib:g} --rounds {args.rounds}"
-             + (" --keep-pages" if args.keep_pages else "") + f"`: median of {args.rounds} rounds, contenders "
-             "alternating in each round, each in a fresh process that first touches and frees three times the data "
-             "unless it only opens or reads one row, so that what it allocates is memory the VM's host has backed "
-             "(a VM's balloon may hand free memory back to its host; touching it again then costs ~3 us a page). "
-             "Range is the fastest and slowest round relative to the median. Peak memory is the growth of the "
-             "resident set during the operation, relative to the bytes of tensor data.", ""]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Machine: {machine(args.keep_pages)}.",
+        "",
+        f"`python benches/bench.py --size-gib {args.size_gib:g} --rounds {args.rounds}"
+        + (" --keep-pages" if args.keep_pages else "")
+        + f"`: median of {args.rounds} rounds, contenders "
+        "alternating in each round, each in a fresh process that first touches and frees three times the data "
+        "unless it only opens or reads one row, so that what it allocates is memory the VM's host has backed "
+        "(a VM's balloon may hand free memory back to its host; touching it again then costs ~3 us a page). "
+        "Range is the fastest and slowest round relative to the median. Peak memory is the growth of the "
+        "resident set during the operation, relative to the bytes of tensor data.",
+        "",
+    ]
     with PagesKept(args.keep_pages):
         medians = run_plans(args, lines)
     lines[6:6] = targets(medians)
@@ -400,7 +467,7 @@ def main() -> None:
         start = previous.find("\n## Start-up\n")
         if start >= 0:
             end = previous.find("\n## ", start + 1)
-            report += previous[start:] if end < 0 else previous[start:end + 1]
+            report += previous[start:] if end < 0 else previous[start : end + 1]
         out.write_text(report)
         print(f"wrote {args.out}")
 

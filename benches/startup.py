@@ -10,6 +10,7 @@ bytecode is cached, as for an installed package (pip compiles it at install): ev
 PYTHONPYCACHEPREFIX set to one fresh directory, filled by a warm-up run of each contender. The import
 breakdown comes from ``python -X importtime`` (self time of each module, median of the runs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,14 +71,21 @@ def import_breakdown(env, runs: int) -> list:
     not, by group, median over ``runs``; [(group, ms)] largest first."""
     totals = {}
     for _ in range(runs):
-        done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import numpy; import fastckpt"],
-                              env=env, capture_output=True, text=True, check=True)
-        lines = [line for line in done.stderr.splitlines() if line.startswith("import time:") and "self [us]" not in line]
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import numpy; import fastckpt"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        lines = [
+            line for line in done.stderr.splitlines() if line.startswith("import time:") and "self [us]" not in line
+        ]
         # numpy's tree comes first and ends with the top-level line "numpy"; what follows is fastckpt's.
         numpy_end = next(i for i, line in enumerate(lines) if line.rstrip().endswith("| numpy"))
         groups = {}
-        for line in lines[numpy_end + 1:]:
-            self_us, _, name = line[len("import time:"):].split("|")
+        for line in lines[numpy_end + 1 :]:
+            self_us, _, name = line[len("import time:") :].split("|")
             name = name.strip()
             if name == "fastckpt._fastckpt":
                 group = "fastckpt._fastckpt (the extension)"
@@ -108,8 +116,11 @@ def versions() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20, help="rounds of alternating contenders (median reported)")
-    parser.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"),
-                        help="the markdown report whose Start-up section is replaced, or - for stdout only")
+    parser.add_argument(
+        "--out",
+        default=str(HERE.parent / "BENCHMARKS.md"),
+        help="the markdown report whose Start-up section is replaced, or - for stdout only",
+    )
     args = parser.parse_args()
 
     commands = contenders()
@@ -131,11 +142,17 @@ def main() -> None:
 
     wall = {name: statistics.median(times) for name, times in walls.items()}
     cpu = {name: statistics.median(times) for name, times in cpus.items()}
-    numpy_wall, numpy_cpu = wall["import numpy"], cpu["import numpy"]
+    numpy_wall = wall["import numpy"]
     # Pair by pair: each round's fastckpt import against the numpy import of the same round.
     pairs = statistics.median(f / n for f, n in zip(walls["import fastckpt"], walls["import numpy"]))
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor() or "unknown CPU") if os.path.exists("/proc/cpuinfo") else platform.processor()
+    model = (
+        next(
+            (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+            platform.processor() or "unknown CPU",
+        )
+        if os.path.exists("/proc/cpuinfo")
+        else platform.processor()
+    )
     lines = [
         SECTION,
         "",
@@ -161,11 +178,13 @@ def main() -> None:
     ]
     for name, times in walls.items():
         spread = f"{min(times) / wall[name]:.2f}–{max(times) / wall[name]:.2f}"
-        lines.append(f"| `{name}` | {wall[name] * 1e3:.0f} ms | {spread} | {cpu[name] * 1e3:.0f} ms | "
-                     f"{wall[name] / numpy_wall:.2f}x |")
+        lines.append(
+            f"| `{name}` | {wall[name] * 1e3:.0f} ms | {spread} | {cpu[name] * 1e3:.0f} ms | "
+            f"{wall[name] / numpy_wall:.2f}x |"
+        )
     lines += [
         "",
-        "What `import fastckpt` adds to `import numpy` (`python -X importtime -c \"import numpy; import fastckpt\"`, "
+        'What `import fastckpt` adds to `import numpy` (`python -X importtime -c "import numpy; import fastckpt"`, '
         "self time of the modules numpy had not loaded, median of the runs; importtime's own bookkeeping makes "
         "these larger than the difference of whole-process times):",
         "",

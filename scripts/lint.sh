@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 python=.test-env/bin/python
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+"$python" -m ruff check python tests benches scripts
+"$python" -m ruff format --check python tests benches scripts
 "$python" -m mypy.stubtest fastckpt._fastckpt

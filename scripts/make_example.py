@@ -4,6 +4,7 @@
 
 Two variables, v1 = [1.0] and v2 = [2.0], saved by a TF1 Saver: the first workflow of the README.
 """
+
 import os
 import shutil
 

@@ -3,15 +3,15 @@
 Each directory under tests/fixtures/ holds files written by TensorFlow (tests/fixtures/generate.py) with
 expected.json (names, dtypes, shapes) and expected.npz (the values TensorFlow's own reader returned).
 """
+
 import json
 import os
 import shutil
 from pathlib import Path
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -2,15 +2,15 @@
 saver_test.py), asked of fastckpt: state files with absolute and relative paths, names that collide with
 the state file, restores from relative training directories, checkpoint_exists, and the errors TensorFlow's
 tests expect."""
+
 import os
 
+import fastckpt
 import numpy as np
 import pytest
-from google.protobuf import text_format
-
-import fastckpt
 from fastckpt import errors
 from fastckpt.protos import CheckpointState
+from google.protobuf import text_format
 
 
 @pytest.fixture
@@ -66,7 +66,10 @@ def test_save_relative_paths_writes_relative_and_reads_absolute(in_tmp):
     assert list(written.all_model_checkpoint_paths) == ["model-0", "model-2"]
     state = fastckpt.get_checkpoint_state(save_dir)
     assert state.model_checkpoint_path == os.path.join(save_dir, "model-2")
-    assert list(state.all_model_checkpoint_paths) == [os.path.join(save_dir, "model-0"), os.path.join(save_dir, "model-2")]
+    assert list(state.all_model_checkpoint_paths) == [
+        os.path.join(save_dir, "model-0"),
+        os.path.join(save_dir, "model-2"),
+    ]
 
 
 def test_an_empty_state_file_is_a_value_error(in_tmp):

@@ -1,4 +1,5 @@
 """The command line on real files, and on missing or broken ones."""
+
 import io
 import os
 import pty
@@ -7,10 +8,9 @@ import subprocess
 import sys
 import tempfile
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import FIXTURES, Expected, assert_same_value
 
 
@@ -66,7 +66,14 @@ def test_convert_round_trip(tmp_path, suffix):
         if suffix == ".npz" and original.dtype == object and any(s.endswith(b"\0") for s in original.reshape(-1)):
             assert name not in reader
             continue
-        if suffix == ".safetensors" and original.dtype.name in ("int4", "uint4", "float8_e4m3b11fnuz", "float8_e4m3fnuz", "float8_e5m2fnuz", "complex128"):
+        if suffix == ".safetensors" and original.dtype.name in (
+            "int4",
+            "uint4",
+            "float8_e4m3b11fnuz",
+            "float8_e4m3fnuz",
+            "float8_e5m2fnuz",
+            "complex128",
+        ):
             assert name not in reader  # safetensors has no such dtype: skipped with a warning
             continue
         assert_same_value(reader.get_tensor(name), original, name)
@@ -95,7 +102,11 @@ def test_saved_model_show():
     assert result.returncode == 0 and "serve" in result.stdout
     result = run("saved-model", "show", FIXTURES / "savedmodel_tf2", "--tag_set", "serve")
     assert result.returncode == 0, result.stderr
-    assert "signature 'serving_default'" in result.stdout and "inputs:" in result.stdout and "dtype float32" in result.stdout
+    assert (
+        "signature 'serving_default'" in result.stdout
+        and "inputs:" in result.stdout
+        and "dtype float32" in result.stdout
+    )
     assert_one_line_error(run("saved-model", "show", FIXTURES / "savedmodel_tf2", "--tag_set", "train"))
     assert_one_line_error(run("saved-model", "show", FIXTURES / "tf1_saver_ref"))
 
@@ -108,6 +119,7 @@ def test_version_and_help():
 
 
 # Progress bars -------------------------------------------------------------------------------------------
+
 
 def run_on_terminal(*args):
     """Runs the command line with stderr on a pseudo-terminal and stdout piped; returns (status, stdout,
@@ -155,7 +167,9 @@ def assert_progress(terminal, label, total="112.0 MiB"):
     assert lines, terminal
     assert re.fullmatch(rf"{label} \[#{{10,30}}\] {total} in \d+\.\d s, [\d.]+ [KMG]iB/s", lines[-1]), lines[-1]
     for line in lines[:-1]:  # redraws while it ran
-        assert re.fullmatch(rf"{label} \[[#.]{{10,30}}\] [\d.]+ (B|[KMG]iB) / {total}  [\d.]+ (B|[KMG]iB)/s( +\d+:\d\d left)?", line), line
+        assert re.fullmatch(
+            rf"{label} \[[#.]{{10,30}}\] [\d.]+ (B|[KMG]iB) / {total}  [\d.]+ (B|[KMG]iB)/s( +\d+:\d\d left)?", line
+        ), line
 
 
 @pytest.mark.parametrize("suffix", ["", ".npz", ".safetensors"])
@@ -198,7 +212,9 @@ def test_diff_inspect_and_freeze_show_progress_on_a_terminal(big_checkpoint, tmp
     fastckpt.Saver().save({k: v for k, v in values.items() if k != "names"}, saved)
     frozen = tmp_path / "frozen.pb"
     outputs = ",".join(f"layer_{i}/kernel/read" for i in range(7))
-    status, stdout, terminal = run_on_terminal("freeze", "--meta", saved + ".meta", "--checkpoint", saved, "--outputs", outputs, "-o", frozen)
+    status, stdout, terminal = run_on_terminal(
+        "freeze", "--meta", saved + ".meta", "--checkpoint", saved, "--outputs", outputs, "-o", frozen
+    )
     assert status == 0, terminal
     assert_progress(terminal, "freezing")
     assert drawn(terminal, "writing")
@@ -229,10 +245,14 @@ def test_progress_line(monkeypatch):
     progress.advance(100 << 20)
     line = progress._line(progress._done_now(), final=False)
     match = re.fullmatch(r"reading \[(#+)(\.+)\] 100.0 MiB / 200.0 MiB  (4\d\.\d|50\.0) MiB/s  0:02 left", line)
-    assert match and len(match[1]) == (len(match[1]) + len(match[2])) // 2 and len(line) < 80, line  # half done, on 80 columns
+    assert match and len(match[1]) == (len(match[1]) + len(match[2])) // 2 and len(line) < 80, (
+        line
+    )  # half done, on 80 columns
     progress._stop.clear()
     progress.close()
-    assert re.search(r"\rreading \[#+\] 200.0 MiB in 2.0 s, (9\d\.\d|100\.0) MiB/s\x1b\[K\n$", terminal.getvalue()), terminal.getvalue()
+    assert re.search(r"\rreading \[#+\] 200.0 MiB in 2.0 s, (9\d\.\d|100\.0) MiB/s\x1b\[K\n$", terminal.getvalue()), (
+        terminal.getvalue()
+    )
     assert cli._Progress("reading", 99 << 20).enabled is False
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert cli._Progress("reading", 1 << 30).enabled is False

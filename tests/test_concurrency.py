@@ -1,9 +1,9 @@
 """Many readers at once, and readers while a Saver writes new checkpoints and deletes old ones."""
+
 import threading
 
-import numpy as np
-
 import fastckpt
+import numpy as np
 
 
 def values_of(step):

@@ -1,11 +1,11 @@
 """Corrupt files: every flipped byte and every truncation gives a fastckpt error or the original values,
 never a crash, a hang, a foreign exception or a silently wrong value."""
+
 import glob
 import os
 
-import pytest
-
 import fastckpt
+import pytest
 from conftest import assert_same_value
 from fastckpt import errors
 

@@ -1,5 +1,6 @@
 """Training jobs get killed: SIGKILL in the middle of Saver.save, over and over, never loses the last
 completed checkpoint, never tears the state file, and leaves no pile of temporary files."""
+
 import os
 import random
 import re
@@ -7,10 +8,9 @@ import subprocess
 import sys
 import time
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import tensorflow_or_skip
 
 SAVE_FOREVER = """
@@ -71,7 +71,12 @@ def test_sigkill_during_saves_loses_nothing(tmp_path):
     assert len(steps) >= 6 and steps == sorted(steps)
     # A save that completes clears the temporary files killed saves left behind.
     subprocess.run(
-        [sys.executable, "-c", "import sys, fastckpt; fastckpt.Saver(max_to_keep=3).save({'step': 0}, sys.argv[1] + '/model.ckpt', global_step=10**6)", str(tmp_path)],
+        [
+            sys.executable,
+            "-c",
+            "import sys, fastckpt; fastckpt.Saver(max_to_keep=3).save({'step': 0}, sys.argv[1] + '/model.ckpt', global_step=10**6)",
+            str(tmp_path),
+        ],
         check=True,
     )
     assert [f for f in os.listdir(tmp_path) if LEFTOVER.search(f)] == []

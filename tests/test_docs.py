@@ -1,7 +1,6 @@
 """The examples in the package's docstrings run as written."""
-import doctest
 
-import pytest
+import doctest
 
 import fastckpt
 import fastckpt.checkpoint_state
@@ -18,6 +17,7 @@ import fastckpt.saver
 import fastckpt.saver_graph
 import fastckpt.tensor_protos
 import fastckpt.writer
+import pytest
 
 MODULES = [
     fastckpt,

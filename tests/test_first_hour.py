@@ -1,9 +1,9 @@
 """What TensorFlow 1.x tutorials do first, done as they say: saving into folders that do not exist yet,
 restoring into arrays, reshaping, empty savers, moving averages, TensorFlow's dtype names and error types."""
-import numpy as np
-import pytest
 
 import fastckpt
+import numpy as np
+import pytest
 from fastckpt import errors
 
 
@@ -98,7 +98,9 @@ def test_moving_averages_restore_every_averaged_variable(tmp_path):
         "v/ExponentialMovingAverage": "v",
         "w/ExponentialMovingAverage": "w",
     }
-    prefix = fastckpt.Saver().save({"v": np.float32(0.0), "w": np.ones(2, np.float32), **ema.averages()}, str(tmp_path / "m"))
+    prefix = fastckpt.Saver().save(
+        {"v": np.float32(0.0), "w": np.ones(2, np.float32), **ema.averages()}, str(tmp_path / "m")
+    )
     restored = fastckpt.Saver(ema.variables_to_restore()).restore(prefix)
     assert restored["v"] == ema.average("v")
     np.testing.assert_array_equal(restored["w"], ema.average("w"))

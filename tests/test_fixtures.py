@@ -1,8 +1,8 @@
 """Every committed TensorFlow-written checkpoint reads back exactly as TensorFlow's reader read it."""
-import numpy as np
-import pytest
 
 import fastckpt
+import numpy as np
+import pytest
 from conftest import Expected, assert_same_value, check_against_expected, fixture_kinds
 
 KINDS = fixture_kinds()

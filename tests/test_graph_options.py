@@ -1,10 +1,10 @@
 """import_meta_graph's and export_meta_graph's options (import_scope, clear_devices, export_scope,
 collection_list, clear_extraneous_savers), against TensorFlow's own import_meta_graph and export_meta_graph
 of the same graph. Skipped without TensorFlow, except in CI (the last tests need no TensorFlow)."""
-import numpy as np
-import pytest
 
 import fastckpt
+import numpy as np
+import pytest
 from conftest import FIXTURES, Expected, assert_same_value, tensorflow_or_skip
 from fastckpt import errors
 from fastckpt.protos import MetaGraphDef, SaverDef, VariableDef
@@ -131,7 +131,9 @@ def test_export_scope_imports_elsewhere_and_restores(tf, model, tmp_path):
     fastckpt.export_meta_graph(path, ours(meta), export_scope="tower/")
     with tf.Graph().as_default():
         feed = tf.constant([10.0])
-        saver = tf.compat.v1.train.import_meta_graph(path, import_scope="copy", input_map={"$unbound_inputs_feed": feed})
+        saver = tf.compat.v1.train.import_meta_graph(
+            path, import_scope="copy", input_map={"$unbound_inputs_feed": feed}
+        )
         with tf.compat.v1.Session() as sess:
             saver.restore(sess, prefix)
             assert sess.run("copy/out:0").tolist() == [12.0]
@@ -177,6 +179,7 @@ def test_export_options_written_to_file(model, tmp_path):
 
 
 # Without TensorFlow ---------------------------------------------------------------------------------------
+
 
 def saver_meta():
     return fastckpt.graphs.saver_meta_graph({"w": (fastckpt.dtypes.float32, [2])}, fastckpt.Saver().saver_def)

@@ -1,9 +1,8 @@
 """Graphs as data: meta graphs, GraphDefs, freezing and SavedModels, on TensorFlow-written files."""
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import FIXTURES, Expected, assert_same_value
 from fastckpt import errors
 from fastckpt.graphs import make_tensor_proto, tensor_proto_to_numpy
@@ -46,8 +45,12 @@ def test_graph_files(tmp_path):
 
 
 def test_tensor_protos_round_trip():
-    for value in [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([b"a", b""], dtype=object), np.int64(3),
-                  np.array([True, False])]:
+    for value in [
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array([b"a", b""], dtype=object),
+        np.int64(3),
+        np.array([True, False]),
+    ]:
         assert_same_value(tensor_proto_to_numpy(make_tensor_proto(value)), np.asarray(value))
 
 
@@ -62,7 +65,9 @@ def test_freeze_ref_variables_graph():
     assert_same_value(tensor_proto_to_numpy(nodes[variable].attr["value"].tensor), expected.value(variable))
     with pytest.raises(errors.InvalidArgumentError):
         fastckpt.convert_variables_to_constants(graph, expected.path, ["no_such_node"])
-    kept = fastckpt.convert_variables_to_constants(graph, expected.path, [f"{variable}/read"], variable_names_blacklist=[variable])
+    kept = fastckpt.convert_variables_to_constants(
+        graph, expected.path, [f"{variable}/read"], variable_names_blacklist=[variable]
+    )
     assert {node.op for node in kept.node} == {"VariableV2", "Identity"}
 
 
@@ -93,7 +98,9 @@ def test_builder_round_trip(tmp_path):
     signature = fastckpt.saved_model.build_signature_def(
         outputs={"w": fastckpt.saved_model.build_tensor_info("w/read:0", "float32", [2])}
     )
-    builder.add_meta_graph_and_variables({"w": np.array([1.0, 2.0], np.float32)}, ["serve"], {"serving_default": signature})
+    builder.add_meta_graph_and_variables(
+        {"w": np.array([1.0, 2.0], np.float32)}, ["serve"], {"serving_default": signature}
+    )
     builder.add_meta_graph(["train"])
     builder.save()
     assert sorted(fastckpt.saved_model.tag_sets(export_dir)) == [["serve"], ["train"]]

@@ -1,11 +1,11 @@
 """Paths users pass by mistake: a checkpoint's own files open it; files of other kinds say what they are."""
+
 import shutil
 import zipfile
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from fastckpt import errors
 
 

@@ -1,19 +1,33 @@
 """Properties over random inputs (hypothesis): what is written reads back, however it is sliced, and a
 randomly damaged file gives an error or the original values, nothing else."""
+
 import os
 
+import fastckpt
 import ml_dtypes
 import numpy as np
+from conftest import assert_same_value
+from fastckpt import errors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import fastckpt
-from conftest import assert_same_value
-from fastckpt import errors
-
-DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
-          np.uint32, np.uint64, np.bool_, np.complex64, np.complex128]
+DTYPES = [
+    np.float16,
+    np.float32,
+    np.float64,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.bool_,
+    np.complex64,
+    np.complex128,
+]
 NAMES = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=30)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -50,7 +64,9 @@ def test_write_then_read(tmp_path, tensors):
 def test_any_partition_reassembles(tmp_path, full, data):
     """A tensor cut along one axis into random pieces, each stored as a slice."""
     axis = data.draw(st.integers(0, full.ndim - 1))
-    cuts = sorted(set(data.draw(st.lists(st.integers(1, full.shape[axis] - 1), max_size=3)) if full.shape[axis] > 1 else []))
+    cuts = sorted(
+        set(data.draw(st.lists(st.integers(1, full.shape[axis] - 1), max_size=3)) if full.shape[axis] > 1 else [])
+    )
     bounds = [0, *cuts, full.shape[axis]]
     prefix = str(tmp_path / f"part{abs(hash((full.tobytes(), axis, tuple(cuts))))}")
     with fastckpt.CheckpointWriter(prefix) as writer:

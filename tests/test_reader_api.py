@@ -1,12 +1,12 @@
 """The reader's contract: path forms, errors, lazy slices, the state file, the command line."""
+
 import shutil
 import subprocess
 import sys
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import Expected, assert_same_value
 from fastckpt import errors
 
@@ -77,7 +77,9 @@ def test_slice_indexing_errors_and_forms():
     expected = Expected("all_dtypes")
     reader = fastckpt.load_checkpoint(expected.path)
     name = next(
-        n for n, t in expected.tensors.items() if len(t["shape"]) == 3 and min(t["shape"]) > 1 and t["dtype"] != "string"
+        n
+        for n, t in expected.tensors.items()
+        if len(t["shape"]) == 3 and min(t["shape"]) > 1 and t["dtype"] != "string"
     )
     full = expected.value(name)
     view = reader.get_slice(name)

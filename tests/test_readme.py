@@ -1,6 +1,7 @@
 """Every Python code block of README.md runs as written, in order, in a fresh directory holding the inputs the
 README assumes; every `fastckpt` command of its command-line block runs there too. The README stays true by
 construction."""
+
 import os
 import re
 import shlex
@@ -9,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 
 README = Path(__file__).parent.parent / "README.md"
 
@@ -83,7 +83,9 @@ def test_command_line_examples_run(readme_run, command):
     # The commands use what the Python examples wrote (train/, serving/) beside the inputs.
     directory, _ = readme_run
     argv = shlex.split(command)
-    result = subprocess.run([sys.executable, "-m", "fastckpt", *argv[1:]], capture_output=True, text=True, cwd=directory)
+    result = subprocess.run(
+        [sys.executable, "-m", "fastckpt", *argv[1:]], capture_output=True, text=True, cwd=directory
+    )
     allowed = (0, 1) if argv[1] == "diff" else (0,)  # diff exits with 1 when the checkpoints differ
     assert result.returncode in allowed, (command, result.stdout, result.stderr)
 

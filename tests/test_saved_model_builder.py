@@ -2,13 +2,13 @@
 tf.saved_model.load) with variables, signatures, assets at their new paths and the main op; assets and
 main ops are recorded as TensorFlow's own builder records them; the constants and build_* helpers are
 TensorFlow's. Skipped without TensorFlow, except in CI (the last tests need no TensorFlow)."""
+
 import inspect
 import os
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import tensorflow_or_skip
 from fastckpt import errors, saved_model
 from fastckpt.protos import AttrValue, NodeDef, message_class
@@ -51,14 +51,29 @@ def assign(name, target, source, dtype="string", device=""):
 def test_constants_are_tensorflows(tf):
     from tensorflow.python.saved_model import constants, signature_constants, tag_constants
 
-    for module, namespace in ((tag_constants, saved_model.tag_constants), (signature_constants, saved_model.signature_constants)):
+    for module, namespace in (
+        (tag_constants, saved_model.tag_constants),
+        (signature_constants, saved_model.signature_constants),
+    ):
         names = [name for name in dir(module) if name.isupper()]
         assert sorted(vars(namespace)) == sorted(names)
         for name in names:
             assert getattr(saved_model, name) == getattr(namespace, name) == getattr(module, name), name
-    for name in ("ASSETS_DIRECTORY", "ASSETS_KEY", "EXTRA_ASSETS_DIRECTORY", "INIT_OP_SIGNATURE_KEY", "LEGACY_INIT_OP_KEY",
-                 "MAIN_OP_KEY", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT", "SAVED_MODEL_SCHEMA_VERSION",
-                 "TRAIN_OP_KEY", "TRAIN_OP_SIGNATURE_KEY", "VARIABLES_DIRECTORY", "VARIABLES_FILENAME"):
+    for name in (
+        "ASSETS_DIRECTORY",
+        "ASSETS_KEY",
+        "EXTRA_ASSETS_DIRECTORY",
+        "INIT_OP_SIGNATURE_KEY",
+        "LEGACY_INIT_OP_KEY",
+        "MAIN_OP_KEY",
+        "SAVED_MODEL_FILENAME_PB",
+        "SAVED_MODEL_FILENAME_PBTXT",
+        "SAVED_MODEL_SCHEMA_VERSION",
+        "TRAIN_OP_KEY",
+        "TRAIN_OP_SIGNATURE_KEY",
+        "VARIABLES_DIRECTORY",
+        "VARIABLES_FILENAME",
+    ):
         assert getattr(saved_model, name) == getattr(constants, name), name
         assert name in saved_model.__all__
     assert "SERVING" in saved_model.__all__ and "PREDICT_METHOD_NAME" in saved_model.__all__
@@ -113,8 +128,11 @@ def exported(tmp_path):
     )
     builder = saved_model.Builder(export_dir)
     builder.add_meta_graph_and_variables(
-        values, [saved_model.SERVING], {saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature},
-        assets_collection=[vocab, labels], main_op=assign("main_op", "vocab_path", "asset_path"),
+        values,
+        [saved_model.SERVING],
+        {saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature},
+        assets_collection=[vocab, labels],
+        main_op=assign("main_op", "vocab_path", "asset_path"),
     )
     builder.add_meta_graph(
         [saved_model.TRAINING], assets_collection={"train_vocab": other_vocab}, main_op=saved_model.build_main_op()
@@ -139,10 +157,14 @@ def test_tensorflow_loader_loads_variables_signatures_assets_and_main_op(tf, exp
             assert sess.run("vocab_path:0") == os.path.join(assets_dir, "vocab.txt").encode()
             assert [op.name for op in tf.compat.v1.get_collection(tf.compat.v1.saved_model.MAIN_OP_KEY)] == ["main_op"]
             assert [t.name for t in tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS)] == [
-                "asset_path:0", "asset_path_1:0"]
+                "asset_path:0",
+                "asset_path_1:0",
+            ]
         assets = loader_impl.get_asset_tensors(export_dir.encode(), meta)
     assert {name: open(path, "rb").read() for name, path in assets.items()} == {
-        "asset_path:0": b"a\nb\n", "asset_path_1:0": b"cat\ndog\n"}
+        "asset_path:0": b"a\nb\n",
+        "asset_path_1:0": b"cat\ndog\n",
+    }
     with tf.Graph().as_default():
         with tf.compat.v1.Session() as sess:
             meta = tf.compat.v1.saved_model.loader.load(sess, ["train"], export_dir)
@@ -160,8 +182,11 @@ def test_tensorflow_2_loads_it(tf, exported):
 
 
 def test_assets_and_main_op_recorded_as_tensorflows_builder(tf, tmp_path):
-    sources = [write(str(tmp_path / "a" / "vocab.txt"), "a"), write(str(tmp_path / "b" / "vocab.txt"), "b"),
-               write(str(tmp_path / "c" / "vocab.txt"), "a")]
+    sources = [
+        write(str(tmp_path / "a" / "vocab.txt"), "a"),
+        write(str(tmp_path / "b" / "vocab.txt"), "b"),
+        write(str(tmp_path / "c" / "vocab.txt"), "a"),
+    ]
     their_dir, our_dir = str(tmp_path / "theirs"), str(tmp_path / "ours")
     with tf.Graph().as_default():
         tf.compat.v1.get_variable("w", initializer=tf.constant([1.0]), use_resource=False)
@@ -176,21 +201,32 @@ def test_assets_and_main_op_recorded_as_tensorflows_builder(tf, tmp_path):
             builder.save()
     theirs = fastckpt.saved_model.load(their_dir, ["serve"]).meta_graph_def
     builder = saved_model.Builder(our_dir)
-    builder.add_meta_graph_and_variables({"w": [1.0]}, ["serve"], assets_collection=sources, main_op=saved_model.build_main_op())
+    builder.add_meta_graph_and_variables(
+        {"w": [1.0]}, ["serve"], assets_collection=sources, main_op=saved_model.build_main_op()
+    )
     builder.save()
     ours = our_meta_graph(our_dir, ["serve"])
     # Same basename: the same contents share the file, other contents are renamed as TensorFlow renames them.
-    assert asset_records(ours) == asset_records(theirs) == [
-        ("asset_path:0", "vocab.txt"), ("asset_path_1:0", "vocab.txt_1"), ("asset_path_2:0", "vocab.txt")]
+    assert (
+        asset_records(ours)
+        == asset_records(theirs)
+        == [("asset_path:0", "vocab.txt"), ("asset_path_1:0", "vocab.txt_1"), ("asset_path_2:0", "vocab.txt")]
+    )
     assert sorted(os.listdir(os.path.join(our_dir, "assets"))) == sorted(os.listdir(os.path.join(their_dir, "assets")))
     for name in os.listdir(os.path.join(our_dir, "assets")):
-        assert open(os.path.join(our_dir, "assets", name)).read() == open(os.path.join(their_dir, "assets", name)).read()
+        assert (
+            open(os.path.join(our_dir, "assets", name)).read() == open(os.path.join(their_dir, "assets", name)).read()
+        )
     for key in (saved_model.MAIN_OP_KEY, "asset_filepaths"):
         assert ours.collection_def[key] == theirs.collection_def[key]
     # The MetaGraphDef's asset_file_def (read first by the loader) says the same as the collection.
     assert [(a.tensor_info.name, a.filename) for a in ours.asset_file_def] == asset_records(ours)
-    their_consts = {n.name: n.attr["value"].tensor.string_val for n in theirs.graph_def.node if n.name.startswith("asset_path")}
-    assert {n.name: n.attr["value"].tensor.string_val for n in ours.graph_def.node if n.name in their_consts} == their_consts
+    their_consts = {
+        n.name: n.attr["value"].tensor.string_val for n in theirs.graph_def.node if n.name.startswith("asset_path")
+    }
+    assert {
+        n.name: n.attr["value"].tensor.string_val for n in ours.graph_def.node if n.name in their_consts
+    } == their_consts
 
 
 @pytest.mark.parametrize("clear_devices", [False, True])
@@ -198,11 +234,15 @@ def test_clear_devices_and_legacy_init_op(tf, tmp_path, clear_devices):
     export_dir = str(tmp_path / "export")
     builder = saved_model.Builder(export_dir)
     main_op = assign("init_step", "step", "step/Initializer/zeros", "int64", device="/device:CPU:0")
-    builder.add_meta_graph_and_variables({"step": np.int64(5)}, ["serve"], legacy_init_op=main_op, clear_devices=clear_devices)
+    builder.add_meta_graph_and_variables(
+        {"step": np.int64(5)}, ["serve"], legacy_init_op=main_op, clear_devices=clear_devices
+    )
     builder.save()
     meta = our_meta_graph(export_dir, ["serve"])
     assert list(meta.collection_def[saved_model.MAIN_OP_KEY].node_list.value) == ["init_step"]
-    assert next(n for n in meta.graph_def.node if n.name == "init_step").device == ("" if clear_devices else "/device:CPU:0")
+    assert next(n for n in meta.graph_def.node if n.name == "init_step").device == (
+        "" if clear_devices else "/device:CPU:0"
+    )
     with tf.Graph().as_default():
         with tf.compat.v1.Session() as sess:
             tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
@@ -211,14 +251,36 @@ def test_clear_devices_and_legacy_init_op(tf, tmp_path, clear_devices):
 
 # Without TensorFlow ---------------------------------------------------------------------------------------
 
+
 def test_builder_refuses_what_does_not_fit_the_graph_before_writing(tmp_path):
     export_dir = str(tmp_path / "export")
     builder = saved_model.Builder(export_dir)
     good = saved_model.build_tensor_info("w/read:0", "float32", [1])
     cases = [
-        (errors.InvalidArgumentError, dict(signature_def_map={"s": saved_model.build_signature_def(outputs={"y": saved_model.build_tensor_info("y:0", "float32")})})),
-        (errors.InvalidArgumentError, dict(signature_def_map={saved_model.INIT_OP_SIGNATURE_KEY: saved_model.build_signature_def(outputs={"w": good})})),
-        (errors.InvalidArgumentError, dict(signature_def_map={"s": saved_model.build_signature_def(outputs={"w": fastckpt.protos.TensorInfo(name="w/read:0")})})),
+        (
+            errors.InvalidArgumentError,
+            dict(
+                signature_def_map={
+                    "s": saved_model.build_signature_def(outputs={"y": saved_model.build_tensor_info("y:0", "float32")})
+                }
+            ),
+        ),
+        (
+            errors.InvalidArgumentError,
+            dict(
+                signature_def_map={
+                    saved_model.INIT_OP_SIGNATURE_KEY: saved_model.build_signature_def(outputs={"w": good})
+                }
+            ),
+        ),
+        (
+            errors.InvalidArgumentError,
+            dict(
+                signature_def_map={
+                    "s": saved_model.build_signature_def(outputs={"w": fastckpt.protos.TensorInfo(name="w/read:0")})
+                }
+            ),
+        ),
         (errors.InvalidArgumentError, dict(main_op="no_such_op")),
         (errors.InvalidArgumentError, dict(main_op=saved_model.build_main_op(["no_such_op"]))),
         (errors.InvalidArgumentError, dict(main_op=saved_model.build_main_op(name="w/read"))),
@@ -234,7 +296,9 @@ def test_builder_refuses_what_does_not_fit_the_graph_before_writing(tmp_path):
     with pytest.raises(errors.InvalidArgumentError):
         builder.add_meta_graph_and_variables({"w": [1.0]}, ["serve"])
     builder.save()
-    assert list(our_meta_graph(export_dir, ["serve"]).collection_def[saved_model.MAIN_OP_KEY].node_list.value) == ["w/Assign"]
+    assert list(our_meta_graph(export_dir, ["serve"]).collection_def[saved_model.MAIN_OP_KEY].node_list.value) == [
+        "w/Assign"
+    ]
 
 
 def test_build_tensor_info_needs_a_dtype_for_a_name():

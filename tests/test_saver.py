@@ -1,10 +1,10 @@
 """The Saver workflows users bring from tf.compat.v1.train.Saver, checked with fastckpt alone."""
+
 import os
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from fastckpt import errors
 
 
@@ -14,7 +14,10 @@ def test_save_two_variables_and_restore(tmp_path):
     prefix = saver.save({"v1": [1.0], "v2": [2.0]}, str(tmp_path / "model" / "model.ckpt"))
     assert prefix == str(tmp_path / "model" / "model.ckpt")
     assert sorted(os.listdir(tmp_path / "model")) == [
-        "checkpoint", "model.ckpt.data-00000-of-00001", "model.ckpt.index", "model.ckpt.meta"
+        "checkpoint",
+        "model.ckpt.data-00000-of-00001",
+        "model.ckpt.index",
+        "model.ckpt.meta",
     ]
     restored = fastckpt.Saver().restore(prefix)
     np.testing.assert_array_equal(restored["v1"] + restored["v2"], np.array([3.0], dtype=np.float32))
@@ -93,7 +96,9 @@ def test_checkpoints_left_out_of_the_state_are_taken_up(tmp_path):
     checkpoint out of the state; the next saver in the directory deletes it in turn."""
     save_steps(fastckpt.Saver(max_to_keep=2), tmp_path, [1, 2])
     fastckpt.update_checkpoint_state(str(tmp_path), str(tmp_path / "model.ckpt-2"), [str(tmp_path / "model.ckpt-2")])
-    fastckpt.Saver(max_to_keep=10).save({"v": [0.0]}, str(tmp_path / "other"), write_meta_graph=False, write_state=False)
+    fastckpt.Saver(max_to_keep=10).save(
+        {"v": [0.0]}, str(tmp_path / "other"), write_meta_graph=False, write_state=False
+    )
     save_steps(fastckpt.Saver(max_to_keep=2), tmp_path, [3])
     indexes = sorted(f for f in os.listdir(tmp_path) if f.endswith(".index"))
     assert indexes == ["model.ckpt-2.index", "model.ckpt-3.index", "other.index"]

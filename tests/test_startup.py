@@ -1,14 +1,14 @@
 """What ``import fastckpt`` loads: no ml_dtypes (slower to import than numpy) until a tensor needs it, and no
 machine learning framework at all. Each check runs in a fresh interpreter, whose modules are its own."""
+
 import json
 import subprocess
 import sys
 
+import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import FIXTURES
 
 HEAVY = ["ml_dtypes", "torch", "jax", "tensorflow"]

@@ -1,10 +1,10 @@
 """TensorFlow judges the graph side: it imports fastckpt's .meta files and restores, runs frozen graphs
 (with the node names its own freezing gives), and loads fastckpt's SavedModels. Skipped without
 TensorFlow, except in CI."""
-import numpy as np
-import pytest
 
 import fastckpt
+import numpy as np
+import pytest
 from conftest import tensorflow_or_skip
 
 
@@ -65,11 +65,15 @@ def test_our_variable_defs_are_those_tensorflow_writes(tf):
         our_defs = [fastckpt.protos.VariableDef.FromString(v) for v in ours.collection_def[key].bytes_list.value]
         assert our_defs == their_defs
     their_nodes = {node.name: (node.op, list(node.input)) for node in theirs.graph_def.node}
-    assert {node.name: (node.op, list(node.input)) for node in ours.graph_def.node if not node.name.startswith("save/")} == their_nodes
+    assert {
+        node.name: (node.op, list(node.input)) for node in ours.graph_def.node if not node.name.startswith("save/")
+    } == their_nodes
 
 
 def test_initial_values_take_no_room(tf):
-    meta = fastckpt.graphs.saver_meta_graph({"embedding": (fastckpt.dtypes.float32, [100000, 512])}, fastckpt.Saver().saver_def)
+    meta = fastckpt.graphs.saver_meta_graph(
+        {"embedding": (fastckpt.dtypes.float32, [100000, 512])}, fastckpt.Saver().saver_def
+    )
     assert meta.ByteSize() < 4096
     with tf.Graph().as_default():
         tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(meta.SerializeToString()))

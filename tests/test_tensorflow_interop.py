@@ -1,12 +1,12 @@
 """Live interoperability: checkpoints written now by the installed TensorFlow, read by fastckpt and by
 TensorFlow's own reader, must agree. These skip without TensorFlow, except in CI, where they must run."""
+
 import subprocess
 import sys
 
+import fastckpt
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import FIXTURES, Expected, assert_same_value, check_against_expected, fixture_kinds, tensorflow_or_skip
 
 
@@ -52,8 +52,16 @@ def random_value(rng, dtype, shape):
     if dtype.is_floating:
         return rng.standard_normal(shape) * 100
     if dtype == tf_module().string:
-        return np.array([bytes(rng.integers(0, 256, size=int(n), dtype=np.uint8)) for n in rng.integers(0, 300, size=int(np.prod(shape)))], dtype=object).reshape(shape)
-    return rng.integers(dtype.min, dtype.max, size=shape, endpoint=True, dtype=np.uint64 if dtype.name == "uint64" else np.int64)
+        return np.array(
+            [
+                bytes(rng.integers(0, 256, size=int(n), dtype=np.uint8))
+                for n in rng.integers(0, 300, size=int(np.prod(shape)))
+            ],
+            dtype=object,
+        ).reshape(shape)
+    return rng.integers(
+        dtype.min, dtype.max, size=shape, endpoint=True, dtype=np.uint64 if dtype.name == "uint64" else np.int64
+    )
 
 
 def tf_module():
@@ -64,8 +72,24 @@ def tf_module():
 
 def test_random_tensors_of_every_dtype(tf, tmp_path):
     rng = np.random.default_rng(0)
-    dtypes = [tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int8, tf.int16, tf.int32, tf.int64, tf.uint8,
-              tf.uint16, tf.uint32, tf.uint64, tf.bool, tf.complex64, tf.complex128, tf.string]
+    dtypes = [
+        tf.float16,
+        tf.bfloat16,
+        tf.float32,
+        tf.float64,
+        tf.int8,
+        tf.int16,
+        tf.int32,
+        tf.int64,
+        tf.uint8,
+        tf.uint16,
+        tf.uint32,
+        tf.uint64,
+        tf.bool,
+        tf.complex64,
+        tf.complex128,
+        tf.string,
+    ]
     names, tensors = [], []
     for dtype in dtypes:
         for shape in [(), (0,), (4, 0, 2), (7,), (3, 5, 2), (513, 1031)]:

@@ -1,12 +1,12 @@
 """TensorFlow is the judge of what fastckpt writes: it reads it back, restores it into graphs, and writes
 the same bytes itself. Skipped without TensorFlow, except in CI."""
+
 import os
 
+import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import assert_same_value, tensorflow_or_skip
 
 
@@ -18,8 +18,23 @@ def tf():
 def every_dtype_values():
     rng = np.random.default_rng(3)
     values = {}
-    for dtype in [np.float16, ml_dtypes.bfloat16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-                  np.uint8, np.uint16, np.uint32, np.uint64, np.bool_, np.complex64, np.complex128]:
+    for dtype in [
+        np.float16,
+        ml_dtypes.bfloat16,
+        np.float32,
+        np.float64,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.bool_,
+        np.complex64,
+        np.complex128,
+    ]:
         name = np.dtype(dtype).name
         values[f"{name}/matrix"] = (rng.standard_normal((5, 7)) * 50).astype(dtype)
         values[f"{name}/scalar"] = np.array(3, dtype=dtype)[()]
@@ -73,7 +88,9 @@ def test_tensorflow_reads_several_data_files(tf, tmp_path):
     prefix = str(tmp_path / "ckpt")
     with fastckpt.CheckpointWriter(prefix, num_shards=3) as writer:
         writer.add_tensors(values)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"ckpt.data-0000{i}-of-00003" for i in range(3)] + ["ckpt.index"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"ckpt.data-0000{i}-of-00003" for i in range(3)] + [
+        "ckpt.index"
+    ]
     reader = tf.train.load_checkpoint(prefix)
     assert set(reader.get_variable_to_shape_map()) == set(values)
     for name, value in values.items():
@@ -85,7 +102,10 @@ def test_same_bytes_as_save_v2_with_slices(tf, tmp_path):
     specs = ["6 4 0,2:-", "6 4 2,4:0,3", "6 4 2,4:3,1"]
     pieces = [full[:2], full[2:, :3], full[2:, 3:]]
     tf.raw_ops.SaveV2(
-        prefix=str(tmp_path / "tf"), tensor_names=["w"] * 3, shape_and_slices=specs, tensors=[tf.constant(p) for p in pieces]
+        prefix=str(tmp_path / "tf"),
+        tensor_names=["w"] * 3,
+        shape_and_slices=specs,
+        tensors=[tf.constant(p) for p in pieces],
     )
     with fastckpt.CheckpointWriter(str(tmp_path / "ours")) as writer:
         for spec, piece in zip(specs, pieces):
@@ -109,7 +129,9 @@ def test_tf1_saver_restores_ours_into_a_graph(tf, tmp_path):
     with tf.Graph().as_default():
         v1 = tf.compat.v1.get_variable("v1", shape=[1])
         v2 = tf.compat.v1.get_variable("v2", shape=[1])
-        name = tf.compat.v1.get_variable("name", shape=[], dtype=tf.string, initializer=tf.compat.v1.constant_initializer(""))
+        name = tf.compat.v1.get_variable(
+            "name", shape=[], dtype=tf.string, initializer=tf.compat.v1.constant_initializer("")
+        )
         emb = tf.compat.v1.get_variable("emb", shape=[10, 3], partitioner=tf.compat.v1.fixed_size_partitioner(3))
         add = v1 + v2
         with tf.compat.v1.Session() as sess:

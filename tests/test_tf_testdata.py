@@ -29,6 +29,7 @@ TensorFlow raises ValueError, an error that is also a ValueError). Where fastckp
 than TensorFlow, the rule is written out below (``resolved_in_dir``, ``expected_dir_checkpoint``,
 ``v1_shards_of``), never skipped.
 """
+
 import base64
 import functools
 import hashlib
@@ -36,13 +37,12 @@ import json
 import os
 from pathlib import Path
 
+import fastckpt
 import numpy as np
 import pytest
-from google.protobuf import text_format
-
-import fastckpt
 from fastckpt import errors
 from fastckpt.protos import CheckpointState, MetaGraphDef, SignatureDef
+from google.protobuf import text_format
 
 DATA = Path(__file__).parent.parent.parent / "shared" / "tf-testdata"
 
@@ -130,9 +130,7 @@ def v1_shards_of(prefix: str):
     directory, name = os.path.split(prefix)
     if not os.path.isdir(directory):
         return []
-    return sorted(
-        f for f in os.listdir(directory) if f.startswith(name + "-") and f[len(name) :].count("-of-") == 1
-    )
+    return sorted(f for f in os.listdir(directory) if f.startswith(name + "-") and f[len(name) :].count("-of-") == 1)
 
 
 def expected_dir_checkpoint(directory: str):
@@ -233,7 +231,9 @@ def test_object_paths_spell_the_checkpoint_keys(item, path):
     assert named >= set(paths)
     for key, object_path in paths.items():
         owner_key, attribute = key.rsplit("/.ATTRIBUTES/", 1)
-        if "/.OPTIMIZER_SLOT/" in owner_key:  # <variable>/.OPTIMIZER_SLOT/<optimizer>/<slot>: <variable>/<optimizer>/<slot>
+        if (
+            "/.OPTIMIZER_SLOT/" in owner_key
+        ):  # <variable>/.OPTIMIZER_SLOT/<optimizer>/<slot>: <variable>/<optimizer>/<slot>
             assert attribute == "VARIABLE_VALUE", key
             assert escaped(object_path) == owner_key.replace("/.OPTIMIZER_SLOT/", "/", 1), (key, object_path)
             continue

@@ -1,11 +1,11 @@
 """CheckpointWriter and merge_checkpoints, read back by fastckpt (TensorFlow's view is in the interop tests)."""
+
 import os
 
+import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-
-import fastckpt
 from conftest import assert_same_value
 from fastckpt import errors
 
@@ -13,9 +13,25 @@ from fastckpt import errors
 def test_round_trip_every_dtype(tmp_path):
     rng = np.random.default_rng(0)
     values = {}
-    for dtype in [np.float16, ml_dtypes.bfloat16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
-                  np.uint8, np.uint16, np.uint32, np.uint64, np.bool_, np.complex64, np.complex128,
-                  ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2]:
+    for dtype in [
+        np.float16,
+        ml_dtypes.bfloat16,
+        np.float32,
+        np.float64,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.bool_,
+        np.complex64,
+        np.complex128,
+        ml_dtypes.float8_e4m3fn,
+        ml_dtypes.float8_e5m2,
+    ]:
         values[f"{np.dtype(dtype).name}/matrix"] = (rng.standard_normal((3, 4)) * 10).astype(dtype)
         values[f"{np.dtype(dtype).name}/scalar"] = np.array(7, dtype=dtype)[()]
         values[f"{np.dtype(dtype).name}/empty"] = np.zeros((2, 0), dtype=dtype)
@@ -41,7 +57,12 @@ def test_python_values_follow_tf_constant(tmp_path):
         writer.add("non_native", np.arange(3, dtype=">f4"))
     dtypes = fastckpt.load_checkpoint(prefix).get_variable_to_dtype_map()
     assert {n: d.name for n, d in dtypes.items()} == {
-        "float": "float32", "int": "int32", "big": "int64", "text": "string", "texts": "string", "non_native": "float32"
+        "float": "float32",
+        "int": "int32",
+        "big": "int64",
+        "text": "string",
+        "texts": "string",
+        "non_native": "float32",
     }
     np.testing.assert_array_equal(fastckpt.load_variable(prefix, "non_native"), [0, 1, 2])
 
@@ -126,7 +147,9 @@ def test_merge_checkpoints(tmp_path):
     merged = fastckpt.merge_checkpoints(parts, str(tmp_path / "merged" / "model.ckpt"))
     reader = fastckpt.load_checkpoint(merged)
     assert sorted(os.listdir(tmp_path / "merged")) == [
-        "model.ckpt.data-00000-of-00002", "model.ckpt.data-00001-of-00002", "model.ckpt.index"
+        "model.ckpt.data-00000-of-00002",
+        "model.ckpt.data-00001-of-00002",
+        "model.ckpt.index",
     ]
     np.testing.assert_array_equal(reader.get_tensor("w"), full)
     assert reader.get_tensor("b") == b"text"

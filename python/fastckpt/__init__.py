@@ -9,6 +9,7 @@ array([3.], dtype=float32)
 >>> reader.get_variable_to_dtype_map()["v1"] == fastckpt.float32
 True
 """
+
 from . import conversion, dtypes, errors, examples, graphs, saved_model
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 

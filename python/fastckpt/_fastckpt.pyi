@@ -1,4 +1,5 @@
 """Type stubs of the extension module built from ``rust/fastckpt-python``."""
+
 from os import PathLike
 from typing import Dict, List, Optional, Sequence, Tuple, Union, final
 

@@ -10,6 +10,7 @@ A directory written by a Saver holds a text-format ``CheckpointState``::
 >>> fastckpt.latest_checkpoint("train_dir")          # doctest: +SKIP
 'train_dir/model.ckpt-2000'
 """
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ On a terminal, commands that read or write more than 100 MiB of tensors (``conve
 ``inspect --all`` or ``--tensor``) draw a progress bar on stderr: bytes done, rate and time left. Nothing of
 it is written when stderr is not a terminal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -178,6 +179,7 @@ def _is_terminal(stream) -> bool:
 
 # inspect ---------------------------------------------------------------------------------------------------
 
+
 def _inspect(args: argparse.Namespace) -> int:
     if args.example:
         path = examples.model_dir()
@@ -197,7 +199,10 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"total: {_format_bytes(sum(sizes.values()))} in fixed-size tensors")
     names = sorted(shapes) if args.all else args.tensor or []
     sys.stdout.flush()
-    with np.printoptions(threshold=args.threshold), _Progress("reading", sum(sizes.get(n, 0) for n in names), "rchar") as progress:
+    with (
+        np.printoptions(threshold=args.threshold),
+        _Progress("reading", sum(sizes.get(n, 0) for n in names), "rchar") as progress,
+    ):
         for name in names:
             value = reader.get_tensor(name)
             progress.advance(sizes.get(name, 0))
@@ -208,13 +213,17 @@ def _inspect(args: argparse.Namespace) -> int:
 
 # diff ------------------------------------------------------------------------------------------------------
 
+
 def _compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> Tuple[bool, str]:
     if a.dtype == object or b.dtype == object:
         same = np.asarray(a).tolist() == np.asarray(b).tolist()
         return same, "equal" if same else "strings differ"
     if a.tobytes() == b.tobytes():
         return True, "equal"
-    wide_a, wide_b = a.astype(np.complex128 if a.dtype.kind == "c" else np.float64), b.astype(np.complex128 if b.dtype.kind == "c" else np.float64)
+    wide_a, wide_b = (
+        a.astype(np.complex128 if a.dtype.kind == "c" else np.float64),
+        b.astype(np.complex128 if b.dtype.kind == "c" else np.float64),
+    )
     with np.errstate(invalid="ignore"):
         difference = np.abs(wide_a - wide_b)
         max_abs = float(np.nanmax(difference)) if difference.size else 0.0
@@ -241,7 +250,9 @@ def _diff(args: argparse.Namespace) -> int:
     with _Progress("comparing", sum(sizes_a[n] + sizes_b[n] for n in comparable), "rchar") as progress:
         for name in common:
             if (dtypes_a[name], shapes_a[name]) != (dtypes_b[name], shapes_b[name]):
-                progress.print(f"changed: {name} {dtypes_a[name].name} {shapes_a[name]} -> {dtypes_b[name].name} {shapes_b[name]}")
+                progress.print(
+                    f"changed: {name} {dtypes_a[name].name} {shapes_a[name]} -> {dtypes_b[name].name} {shapes_b[name]}"
+                )
                 different += 1
                 continue
             value_a, value_b = as_array(a.get_tensor(name)), as_array(b.get_tensor(name))
@@ -259,6 +270,7 @@ def _diff(args: argparse.Namespace) -> int:
 
 # convert ---------------------------------------------------------------------------------------------------
 
+
 def _convert(args: argparse.Namespace) -> int:
     count = conversion.convert(args.src, args.dst, _Progress)
     print(f"wrote {count} tensors to {args.dst}")
@@ -266,6 +278,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 # freeze ----------------------------------------------------------------------------------------------------
+
 
 def _freeze(args: argparse.Namespace) -> int:
     from .graphs import convert_variables_to_constants, extract_sub_graph, read_meta_graph, write_graph
@@ -296,6 +309,7 @@ def _freeze(args: argparse.Namespace) -> int:
 
 # saved-model show ------------------------------------------------------------------------------------------
 
+
 def _show_tensor_info(key: str, info) -> str:
     from .dtypes import as_dtype
 
@@ -303,7 +317,12 @@ def _show_tensor_info(key: str, info) -> str:
     if info.tensor_shape.unknown_rank:
         shape = "unknown_rank"
     else:
-        shape = "(" + ", ".join(str(d.size) for d in info.tensor_shape.dim) + ("," if len(info.tensor_shape.dim) == 1 else "") + ")"
+        shape = (
+            "("
+            + ", ".join(str(d.size) for d in info.tensor_shape.dim)
+            + ("," if len(info.tensor_shape.dim) == 1 else "")
+            + ")"
+        )
     return f"    {key}: dtype {dtype}, shape {shape}, name {info.name or info.WhichOneof('encoding')}"
 
 
@@ -336,6 +355,7 @@ def _saved_model_show(args: argparse.Namespace) -> int:
 
 # main ------------------------------------------------------------------------------------------------------
 
+
 class _VersionAction(argparse.Action):
     """``--version``: the version is looked up only when asked for (importlib.metadata is slow to import)."""
 
@@ -350,7 +370,9 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastckpt", description="TensorFlow checkpoints, graphs and SavedModels without TensorFlow.")
+    parser = argparse.ArgumentParser(
+        prog="fastckpt", description="TensorFlow checkpoints, graphs and SavedModels without TensorFlow."
+    )
     parser.add_argument("--version", action=_VersionAction, help="print the version of fastckpt and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 

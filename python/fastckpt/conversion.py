@@ -10,6 +10,7 @@ widened exactly (bfloat16 to float32 in ``.npz``).
 >>> sorted(read_tensors(out))
 ['v1', 'v2']
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,15 +31,34 @@ __all__ = ["convert", "read_tensors", "write_tensors"]
 STRING_METADATA_PREFIX = "fastckpt.string:"
 # The ml_dtypes types .npz cannot hold, and the standard types that hold their values exactly.
 _NPZ_WIDENED = {
-    "bfloat16": "float32", "float8_e4m3fn": "float32", "float8_e4m3fnuz": "float32", "float8_e4m3b11fnuz": "float32",
-    "float8_e5m2": "float32", "float8_e5m2fnuz": "float32", "int4": "int8", "uint4": "uint8",
+    "bfloat16": "float32",
+    "float8_e4m3fn": "float32",
+    "float8_e4m3fnuz": "float32",
+    "float8_e4m3b11fnuz": "float32",
+    "float8_e5m2": "float32",
+    "float8_e5m2fnuz": "float32",
+    "int4": "int8",
+    "uint4": "uint8",
 }
 # The numpy dtypes safetensors holds; tensors of other dtypes are skipped with a warning.
 _SAFETENSORS_DTYPES = {
-    "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32",
-    "float64", "bfloat16", "float8_e4m3fn", "float8_e5m2", "complex64",
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "bfloat16",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "complex64",
 }
-
 
 
 class NoProgress:
@@ -115,7 +135,7 @@ def read_tensors(src: str, progress=NoProgress) -> Dict[str, np.ndarray]:
                 stored = json.loads(value)
                 strings = np.empty(len(stored["values"]), dtype=object)
                 strings[:] = [base64.b64decode(s) for s in stored["values"]]
-                tensors[key[len(STRING_METADATA_PREFIX):]] = strings.reshape(stored["shape"])
+                tensors[key[len(STRING_METADATA_PREFIX) :]] = strings.reshape(stored["shape"])
         return tensors
     if src.endswith(".npz"):
         if not os.path.isfile(src):
@@ -170,7 +190,9 @@ def _import_safetensors():
     try:
         import safetensors.numpy
     except ImportError:
-        raise errors.InvalidArgumentError("converting to or from .safetensors needs the safetensors package (pip install safetensors)") from None
+        raise errors.InvalidArgumentError(
+            "converting to or from .safetensors needs the safetensors package (pip install safetensors)"
+        ) from None
     return safetensors.numpy
 
 
@@ -198,7 +220,10 @@ def write_tensors(tensors: Dict[str, np.ndarray], dst: str, progress=NoProgress)
             if value.dtype == object:
                 # npz holds strings only as fixed-width bytes, which drop trailing NULs.
                 if any(s.endswith(b"\0") for s in value.reshape(-1)):
-                    warnings.warn(f"skipping string tensor {name!r}: an element ends with a NUL byte, which .npz drops", stacklevel=2)
+                    warnings.warn(
+                        f"skipping string tensor {name!r}: an element ends with a NUL byte, which .npz drops",
+                        stacklevel=2,
+                    )
                     continue
                 value = value.astype(bytes)
             elif value.dtype.name in _NPZ_WIDENED:
@@ -230,5 +255,3 @@ def convert(src: str, dst: str, progress=NoProgress) -> int:
     tensors = read_tensors(src, progress)
     write_tensors(tensors, dst, progress)
     return len(tensors)
-
-

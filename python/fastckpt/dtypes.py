@@ -10,6 +10,7 @@ bfloat16, the float8 types, int4 and uint4 are ml_dtypes' types. ml_dtypes is im
 them is needed (the ``numpy_dtype`` or ``as_numpy_dtype`` of such a DType, or ``as_dtype`` of a numpy dtype
 this table does not otherwise hold), not with fastckpt: importing it takes longer than importing numpy.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -41,7 +42,7 @@ class DType:
         self.as_datatype_enum = enum
         self._size = size
         # ml_dtypes' types are resolved on first use (_resolve_ml_dtypes).
-        ml_dtypes_name = numpy_name[len("ml_dtypes."):] if numpy_name.startswith("ml_dtypes.") else None
+        ml_dtypes_name = numpy_name[len("ml_dtypes.") :] if numpy_name.startswith("ml_dtypes.") else None
         self._ml_dtypes_name: Optional[str] = ml_dtypes_name
         self._numpy_dtype: Optional[np.dtype] = None if ml_dtypes_name else np.dtype(numpy_name)
 

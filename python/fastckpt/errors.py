@@ -7,6 +7,7 @@ Every error says which file (and, where one is concerned, which tensor) it is ab
     except fastckpt.errors.DataLossError as err:
         print(err.filename, err.tensor_name)
 """
+
 from __future__ import annotations
 
 from typing import Optional

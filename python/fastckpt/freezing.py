@@ -7,6 +7,7 @@ what its outputs need, as ``tf.compat.v1.graph_util.convert_variables_to_constan
 >>> [(node.name, node.op) for node in frozen.node if node.name in ("v1", "add")]
 [('v1', 'Const'), ('add', 'AddV2')]
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -66,14 +67,12 @@ def convert_variables_to_constants(
     graph = extract_sub_graph(graph_def, output_node_names)
 
     def frozen(node) -> bool:
-        return (
-            node.op in VARIABLE_OPS
-            and (whitelist is None or node.name in whitelist)
-            and node.name not in blacklist
-        )
+        return node.op in VARIABLE_OPS and (whitelist is None or node.name in whitelist) and node.name not in blacklist
 
     constants = {node.name for node in graph.node if frozen(node)}
-    resource_constants = {node.name for node in graph.node if node.name in constants and node.op in _RESOURCE_VARIABLE_OPS}
+    resource_constants = {
+        node.name for node in graph.node if node.name in constants and node.op in _RESOURCE_VARIABLE_OPS
+    }
     out = protos.GraphDef()
     for node in graph.node:
         if node.name in constants:

@@ -9,6 +9,7 @@ TensorFlow).
 >>> sorted(node.op for node in frozen.node)
 ['AddV2', 'Const', 'Const', 'Identity', 'Identity']
 """
+
 from .freezing import convert_variables_to_constants, extract_sub_graph
 from .meta_graph import (
     export_meta_graph,

@@ -2,6 +2,7 @@
 importing or exporting a meta graph under a name scope as TensorFlow's ``import_meta_graph`` and
 ``export_meta_graph`` do, without TensorFlow.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,13 +77,19 @@ def write_graph(graph_def: "protos.GraphDef", logdir: str, name: str, as_text: b
     return path
 
 
-
 # Name scopes ----------------------------------------------------------------------------------------------
 
 # Collections of VariableDefs and of SaverDefs (those with proto functions registered in TensorFlow).
 _VARIABLE_COLLECTIONS = frozenset(
-    ("variables", "trainable_variables", "local_variables", "model_variables", "moving_average_variables",
-     "metric_variables", "global_step")
+    (
+        "variables",
+        "trainable_variables",
+        "local_variables",
+        "model_variables",
+        "moving_average_variables",
+        "metric_variables",
+        "global_step",
+    )
 )
 _SAVERS = "savers"
 # Collections of protos fastckpt has no definition of (QueueRunnerDef, CondContextDef, WhileContextDef): the
@@ -92,8 +99,18 @@ _OPAQUE_COLLECTIONS = frozenset(("queue_runners", "cond_context", "while_context
 _UNBOUND_INPUTS = "unbound_inputs"
 _UNBOUND_INPUT_PREFIX = "$unbound_inputs_"
 _SAVE_AND_RESTORE_OPS = frozenset(
-    ("SaveV2", "Save", "SaveSlice", "LegacySave", "LegacySaveSlice", "RestoreV2", "Restore", "RestoreSlice",
-     "LegacyRestore", "LegacyRestoreSlice")
+    (
+        "SaveV2",
+        "Save",
+        "SaveSlice",
+        "LegacySave",
+        "LegacySaveSlice",
+        "RestoreV2",
+        "Restore",
+        "RestoreSlice",
+        "LegacyRestore",
+        "LegacyRestoreSlice",
+    )
 )
 # Prefixes that stay in front of a name scope: control inputs and colocation groups.
 _NAME_MARKERS = ("^", "loc:@")
@@ -114,7 +131,7 @@ def prepend_name_scope(name: str, scope: Optional[str]) -> str:
         return name
     for marker in _NAME_MARKERS:
         if name.startswith(marker):
-            return f"{marker}{scope}/{name[len(marker):]}"
+            return f"{marker}{scope}/{name[len(marker) :]}"
     return f"{scope}/{name}"
 
 
@@ -130,7 +147,7 @@ def strip_name_scope(name: str, scope: Optional[str]) -> str:
     for marker in _NAME_MARKERS + ("",):
         head = marker + scope + "/"
         if name.startswith(head):
-            return marker + name[len(head):].lstrip("/")
+            return marker + name[len(head) :].lstrip("/")
     return name
 
 
@@ -160,7 +177,9 @@ def _opaque_collection_error(key: str, source: Optional[str]) -> errors.Unimplem
     )
 
 
-def _imported(meta: "protos.MetaGraphDef", import_scope: str, clear_devices: bool, source: Optional[str]) -> "protos.MetaGraphDef":
+def _imported(
+    meta: "protos.MetaGraphDef", import_scope: str, clear_devices: bool, source: Optional[str]
+) -> "protos.MetaGraphDef":
     """The MetaGraphDef TensorFlow's graph holds after ``import_meta_graph(meta, clear_devices, import_scope)``:
     ``import_graph_def`` puts node names, inputs and colocation groups under the scope, and the collections
     and the SaverDef are rebuilt under it (VariableDef and SaverDef names, node lists and strings)."""
@@ -247,7 +266,7 @@ def _exported_graph(
         for i, name in enumerate(node.input):
             if export_scope and not name.lstrip("^").startswith(export_scope):
                 control = "^" if name.startswith("^") else ""
-                new.input[i] = control + _UNBOUND_INPUT_PREFIX + name[len(control):]
+                new.input[i] = control + _UNBOUND_INPUT_PREFIX + name[len(control) :]
                 unbound.append(new.input[i])
             else:
                 new.input[i] = strip_name_scope(name, export_scope)

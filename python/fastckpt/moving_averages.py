@@ -12,6 +12,7 @@ np.float32(0.099999905)
 >>> ema.variables_to_restore(["v", "global_step"], moving_avg_names=["v"])
 {'v/ExponentialMovingAverage': 'v', 'global_step': 'global_step'}
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Mapping, Optional

@@ -2,6 +2,7 @@
 ``model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`` is the variable at the object path
 ``model/layer_with_weights-0/kernel``.
 """
+
 from __future__ import annotations
 
 from typing import Container, Dict
@@ -39,5 +40,7 @@ def object_paths(graph: "protos.TrackableObjectGraph", stored: Container[str]) -
     for node_id, path in paths.items():
         for attribute in graph.nodes[node_id].attributes:
             if attribute.checkpoint_key in stored:
-                keys[attribute.checkpoint_key] = path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
+                keys[attribute.checkpoint_key] = (
+                    path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
+                )
     return keys

@@ -11,6 +11,7 @@ classes as ``protos.GraphDef`` and import ``google.protobuf`` inside the functio
 >>> CheckpointState(model_checkpoint_path="model.ckpt-10").model_checkpoint_path
 'model.ckpt-10'
 """
+
 from __future__ import annotations
 
 import threading
@@ -153,4 +154,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> List[str]:
     return sorted(set(globals()) | _LAZY)
-

@@ -12,6 +12,7 @@ Large tensors can be read in part, touching only the bytes needed:
 >>> reader.get_slice("v2")[0]
 np.float32(2.0)
 """
+
 from __future__ import annotations
 
 import operator
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
-
 
 
 def tensor_key(name: str) -> bytes:
@@ -199,7 +199,12 @@ class CheckpointReader:
         keys, outs = [], []
         for name, out in targets.items():
             key, dtype, shape = self._lookup(name)
-            if dtype.is_string or not isinstance(out, np.ndarray) or out.dtype != dtype.numpy_dtype or out.shape != shape:
+            if (
+                dtype.is_string
+                or not isinstance(out, np.ndarray)
+                or out.dtype != dtype.numpy_dtype
+                or out.shape != shape
+            ):
                 raise errors.InvalidArgumentError(
                     f"cannot read {dtype.name} {list(shape)} tensor {name!r} into {getattr(out, 'dtype', type(out))} "
                     f"{list(getattr(out, 'shape', []))}",

@@ -11,6 +11,7 @@ TensorFlow's loader loads.
 array([[1., 1.],
        [1., 1.]], dtype=float32)
 """
+
 from __future__ import annotations
 
 import filecmp
@@ -99,10 +100,21 @@ SUPERVISED_EVAL_METHOD_NAME = "tensorflow/supervised/eval"
 
 _TAG_CONSTANTS = ("SERVING", "TRAINING", "EVAL", "GPU", "TPU")
 _SIGNATURE_CONSTANTS = (
-    "DEFAULT_SERVING_SIGNATURE_DEF_KEY", "DEFAULT_TRAIN_SIGNATURE_DEF_KEY", "DEFAULT_EVAL_SIGNATURE_DEF_KEY",
-    "CLASSIFY_INPUTS", "CLASSIFY_METHOD_NAME", "CLASSIFY_OUTPUT_CLASSES", "CLASSIFY_OUTPUT_SCORES",
-    "PREDICT_INPUTS", "PREDICT_METHOD_NAME", "PREDICT_OUTPUTS", "REGRESS_INPUTS", "REGRESS_METHOD_NAME",
-    "REGRESS_OUTPUTS", "SUPERVISED_TRAIN_METHOD_NAME", "SUPERVISED_EVAL_METHOD_NAME",
+    "DEFAULT_SERVING_SIGNATURE_DEF_KEY",
+    "DEFAULT_TRAIN_SIGNATURE_DEF_KEY",
+    "DEFAULT_EVAL_SIGNATURE_DEF_KEY",
+    "CLASSIFY_INPUTS",
+    "CLASSIFY_METHOD_NAME",
+    "CLASSIFY_OUTPUT_CLASSES",
+    "CLASSIFY_OUTPUT_SCORES",
+    "PREDICT_INPUTS",
+    "PREDICT_METHOD_NAME",
+    "PREDICT_OUTPUTS",
+    "REGRESS_INPUTS",
+    "REGRESS_METHOD_NAME",
+    "REGRESS_OUTPUTS",
+    "SUPERVISED_TRAIN_METHOD_NAME",
+    "SUPERVISED_EVAL_METHOD_NAME",
 )
 # The same as namespaces, for code written against tf.compat.v1.saved_model.tag_constants.SERVING.
 tag_constants = SimpleNamespace(**{name: globals()[name] for name in _TAG_CONSTANTS})
@@ -130,7 +142,10 @@ def _read_saved_model(export_dir: str) -> "protos.SavedModel":
             except text_format.ParseError as err:
                 raise errors.DataLossError(f"unparsable SavedModel {pbtxt}: {err}", pbtxt) from None
     else:
-        raise errors.NotFoundError(f"no SavedModel in {export_dir}: neither {SAVED_MODEL_FILENAME_PB} nor {SAVED_MODEL_FILENAME_PBTXT}", export_dir)
+        raise errors.NotFoundError(
+            f"no SavedModel in {export_dir}: neither {SAVED_MODEL_FILENAME_PB} nor {SAVED_MODEL_FILENAME_PBTXT}",
+            export_dir,
+        )
     return proto
 
 
@@ -258,7 +273,9 @@ class Builder:
     def __init__(self, export_dir: "str | os.PathLike[str]"):
         self.export_dir = os.fspath(export_dir)
         if os.path.exists(self.export_dir) and os.listdir(self.export_dir):
-            raise errors.InvalidArgumentError(f"export directory {self.export_dir} already exists and is not empty", self.export_dir)
+            raise errors.InvalidArgumentError(
+                f"export directory {self.export_dir} already exists and is not empty", self.export_dir
+            )
         self._saved_model = protos.SavedModel(saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
         self._variables: Optional[Dict[str, Any]] = None
         # {file name in assets/: the file it was copied from}, over all meta graphs.
@@ -303,7 +320,12 @@ class Builder:
             raise errors.InvalidArgumentError("the variables were added already: use add_meta_graph", self.export_dir)
         variables = {name: to_numpy(value) for name, value in values.items()}
         meta, assets = self._meta_graph(
-            variables, tags, signature_def_map, assets_collection, legacy_init_op if main_op is None else main_op, clear_devices
+            variables,
+            tags,
+            signature_def_map,
+            assets_collection,
+            legacy_init_op if main_op is None else main_op,
+            clear_devices,
         )
         prefix = os.path.join(self.export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
         with CheckpointWriter(prefix) as writer:
@@ -325,14 +347,21 @@ class Builder:
         if self._variables is None:
             raise errors.InvalidArgumentError("add_meta_graph_and_variables must come first", self.export_dir)
         meta, assets = self._meta_graph(
-            self._variables, tags, signature_def_map, assets_collection, legacy_init_op if main_op is None else main_op, clear_devices
+            self._variables,
+            tags,
+            signature_def_map,
+            assets_collection,
+            legacy_init_op if main_op is None else main_op,
+            clear_devices,
         )
         self._add(meta, assets)
 
     def _meta_graph(self, variables, tags, signature_def_map, assets_collection, main_op, clear_devices):
         """The meta graph, checked whole before anything is written, and its asset files to copy
         (``{file name in assets/: source}``)."""
-        meta = saver_meta_graph({name: (as_dtype(value.dtype), value.shape) for name, value in variables.items()}, Saver().saver_def)
+        meta = saver_meta_graph(
+            {name: (as_dtype(value.dtype), value.shape) for name, value in variables.items()}, Saver().saver_def
+        )
         meta.meta_info_def.tags.extend([tags] if isinstance(tags, str) else tags)
         assets = self._add_assets(meta, assets_collection)
         if main_op is not None:
@@ -364,7 +393,9 @@ class Builder:
         if isinstance(assets_collection, Mapping):
             sources = [(name, os.fspath(path)) for name, path in assets_collection.items()]
         elif isinstance(assets_collection, (str, bytes, os.PathLike)):
-            raise errors.InvalidArgumentError("assets_collection is a list of paths or {node name: path}, not a path", self.export_dir)
+            raise errors.InvalidArgumentError(
+                "assets_collection is a list of paths or {node name: path}, not a path", self.export_dir
+            )
         else:
             sources = [(None, os.fspath(path)) for path in assets_collection]
         graph = meta.graph_def
@@ -378,7 +409,9 @@ class Builder:
             if name is None:
                 name = _unique_name("asset_path", taken)
             elif name in taken:
-                raise errors.InvalidArgumentError(f"asset tensor name {name!r} is a node of the graph already", self.export_dir)
+                raise errors.InvalidArgumentError(
+                    f"asset tensor name {name!r} is a node of the graph already", self.export_dir
+                )
             taken.add(name)
             filename = _asset_filename(source, files)
             files[filename] = added[filename] = source
@@ -402,10 +435,14 @@ class Builder:
         else:
             node = _as_message(main_op, protos.NodeDef)
             if node.name in names:
-                raise errors.InvalidArgumentError(f"main_op {node.name!r} is a node of the graph already", self.export_dir)
+                raise errors.InvalidArgumentError(
+                    f"main_op {node.name!r} is a node of the graph already", self.export_dir
+                )
             missing = [i for i in node.input if i.lstrip("^").split(":")[0] not in names]
             if missing:
-                raise errors.InvalidArgumentError(f"main_op {node.name!r} has inputs that are no nodes of the graph: {missing}", self.export_dir)
+                raise errors.InvalidArgumentError(
+                    f"main_op {node.name!r} has inputs that are no nodes of the graph: {missing}", self.export_dir
+                )
             graph.node.add().CopyFrom(node)
             name = node.name
         meta.collection_def[MAIN_OP_KEY].node_list.value.append(name)
@@ -425,13 +462,23 @@ class Builder:
                     check(key, component)
                 return
             if encoding is None or info.dtype == 0:
-                raise errors.InvalidArgumentError(f"signature {key!r}: a TensorInfo needs a tensor name and a dtype: {info}", self.export_dir)
-            tensors = [info.name] if encoding == "name" else [
-                info.coo_sparse.values_tensor_name, info.coo_sparse.indices_tensor_name, info.coo_sparse.dense_shape_tensor_name
-            ]
+                raise errors.InvalidArgumentError(
+                    f"signature {key!r}: a TensorInfo needs a tensor name and a dtype: {info}", self.export_dir
+                )
+            tensors = (
+                [info.name]
+                if encoding == "name"
+                else [
+                    info.coo_sparse.values_tensor_name,
+                    info.coo_sparse.indices_tensor_name,
+                    info.coo_sparse.dense_shape_tensor_name,
+                ]
+            )
             for tensor in tensors:
                 if tensor.split(":")[0] not in names:
-                    raise errors.InvalidArgumentError(f"signature {key!r}: {tensor!r} is no tensor of the graph", self.export_dir)
+                    raise errors.InvalidArgumentError(
+                        f"signature {key!r}: {tensor!r} is no tensor of the graph", self.export_dir
+                    )
 
         for key, signature in signature_def_map.items():
             signature = _as_message(signature, protos.SignatureDef)
@@ -444,7 +491,11 @@ class Builder:
 
         os.makedirs(self.export_dir, exist_ok=True)
         path = os.path.join(self.export_dir, SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB)
-        data = text_format.MessageToString(self._saved_model) if as_text else self._saved_model.SerializeToString(deterministic=True)
+        data = (
+            text_format.MessageToString(self._saved_model)
+            if as_text
+            else self._saved_model.SerializeToString(deterministic=True)
+        )
         atomic_write(path, data)
         return path
 
@@ -527,7 +578,9 @@ def build_tensor_info(tensor, dtype=None, shape: Optional[Sequence[Optional[int]
     return info
 
 
-def build_signature_def(inputs=None, outputs=None, method_name: Optional[str] = None, defaults=None) -> "protos.SignatureDef":
+def build_signature_def(
+    inputs=None, outputs=None, method_name: Optional[str] = None, defaults=None
+) -> "protos.SignatureDef":
     """A SignatureDef, as ``tf.compat.v1.saved_model.build_signature_def`` builds it: ``inputs`` and
     ``outputs`` are ``{key: TensorInfo}`` (``build_tensor_info``), ``method_name`` is for example
     ``PREDICT_METHOD_NAME``, and ``defaults`` gives inputs default values (``{key: value or TensorProto}``).
@@ -548,5 +601,7 @@ def build_signature_def(inputs=None, outputs=None, method_name: Optional[str] = 
         signature.method_name = method_name
     for key, value in (defaults or {}).items():
         is_proto = getattr(getattr(value, "DESCRIPTOR", None), "full_name", None) == "tensorflow.TensorProto"
-        signature.defaults[key].CopyFrom(_as_message(value, protos.TensorProto) if is_proto else make_tensor_proto(value))
+        signature.defaults[key].CopyFrom(
+            _as_message(value, protos.TensorProto) if is_proto else make_tensor_proto(value)
+        )
     return signature

@@ -10,6 +10,7 @@
 >>> saver.restore(fastckpt.latest_checkpoint(train_dir))["v"]
 array([3000., 3000.], dtype=float32)
 """
+
 from __future__ import annotations
 
 import glob
@@ -37,7 +38,6 @@ from .writer import CheckpointWriter, to_numpy
 __all__ = ["Saver", "import_meta_graph"]
 
 VarList = Union[None, Sequence[str], Mapping[str, str]]
-
 
 
 def _name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, str]:
@@ -172,7 +172,11 @@ class Saver:
         orphans = []
         for name in os.listdir(save_dir):
             prefix = os.path.join(save_dir, name[: -len(".index")])
-            if name.endswith(".index") and ours.fullmatch(name[: -len(".index")]) and os.path.abspath(prefix) not in known:
+            if (
+                name.endswith(".index")
+                and ours.fullmatch(name[: -len(".index")])
+                and os.path.abspath(prefix) not in known
+            ):
                 orphans.append((prefix, os.stat(os.path.join(save_dir, name)).st_mtime))
         self._last_checkpoints = sorted(orphans, key=lambda item: item[1]) + self._last_checkpoints
 
@@ -318,7 +322,12 @@ class Saver:
         """``target``, or with ``reshape=True`` a view of it in the stored shape where it has another shape
         with as many elements (numpy arrays; torch tensors are reshaped when copied into)."""
         shape = reader.get_slice(name).shape
-        if self._reshape and isinstance(target, np.ndarray) and target.shape != shape and _same_size(target.shape, shape):
+        if (
+            self._reshape
+            and isinstance(target, np.ndarray)
+            and target.shape != shape
+            and _same_size(target.shape, shape)
+        ):
             view = target.view()
             try:
                 view.shape = shape  # raises instead of copying when the array is not contiguous
@@ -419,7 +428,11 @@ def _remove_checkpoint(prefix: str, save_dir: str, meta_graph_suffix: str) -> No
     if os.path.realpath(os.path.dirname(prefix) or ".") != os.path.realpath(save_dir):
         return
     escaped = glob.escape(prefix)
-    patterns = [escaped + ".index", escaped + ".data-?????-of-?????", glob.escape(meta_graph_filename(prefix, meta_graph_suffix))]
+    patterns = [
+        escaped + ".index",
+        escaped + ".data-?????-of-?????",
+        glob.escape(meta_graph_filename(prefix, meta_graph_suffix)),
+    ]
     for pattern in patterns:
         for path in glob.glob(pattern):
             try:

@@ -7,6 +7,7 @@
 >>> meta.saver_def.restore_op_name
 'save/restore_all'
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -124,7 +125,9 @@ def saver_meta_graph(
             meta.collection_def["trainable_variables"].bytes_list.value.append(variable_def)
     if names:
         _const(graph, "save/filename/input", b"model")
-        _node(graph, "save/filename", "PlaceholderWithDefault", ["save/filename/input"]).attr["dtype"].type = STRING_ENUM
+        _node(graph, "save/filename", "PlaceholderWithDefault", ["save/filename/input"]).attr[
+            "dtype"
+        ].type = STRING_ENUM
         graph.node[-1].attr["shape"].shape.SetInParent()
         _node(graph, "save/Const", "PlaceholderWithDefault", ["save/filename"]).attr["dtype"].type = STRING_ENUM
         graph.node[-1].attr["shape"].shape.SetInParent()
@@ -132,12 +135,22 @@ def saver_meta_graph(
         for op in ("SaveV2", "RestoreV2"):
             _const(graph, f"save/{op}/tensor_names", [n.encode("utf-8", "surrogateescape") for n in names])
             _const(graph, f"save/{op}/shape_and_slices", [b""] * len(names))
-        save = _node(graph, "save/SaveV2", "SaveV2", ["save/Const", "save/SaveV2/tensor_names", "save/SaveV2/shape_and_slices", *names])
+        save = _node(
+            graph,
+            "save/SaveV2",
+            "SaveV2",
+            ["save/Const", "save/SaveV2/tensor_names", "save/SaveV2/shape_and_slices", *names],
+        )
         save.attr["dtypes"].list.type.extend(dtypes)
         done = _node(graph, "save/control_dependency", "Identity", ["save/Const", "^save/SaveV2"])
         done.attr["T"].type = STRING_ENUM
         done.attr["_class"].list.s.append(b"loc:@save/Const")
-        restore = _node(graph, "save/RestoreV2", "RestoreV2", ["save/Const", "save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices"])
+        restore = _node(
+            graph,
+            "save/RestoreV2",
+            "RestoreV2",
+            ["save/Const", "save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices"],
+        )
         restore.attr["dtypes"].list.type.extend(dtypes)
         assigns = []
         for i, name in enumerate(names):

@@ -4,6 +4,7 @@
 >>> proto.tensor_shape.dim[1].size, tensor_proto_to_numpy(proto)
 (2, array([[1., 2.]], dtype=float32))
 """
+
 from __future__ import annotations
 
 import numpy as np

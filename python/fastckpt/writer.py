@@ -10,6 +10,7 @@ array([b'a', b'b'], dtype=object)
 
 The same tensors added in the same order give the same bytes as ``tf.raw_ops.SaveV2``.
 """
+
 from __future__ import annotations
 
 import os

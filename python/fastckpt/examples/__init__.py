@@ -5,6 +5,7 @@
 ``model.ckpt.data-00000-of-00001`` and ``model.ckpt.meta``. ``scripts/make_example.py`` in the source
 repository regenerates it.
 """
+
 import os
 
 __all__ = ["model_dir", "model_path"]
