@@ -12,7 +12,8 @@ import pytest
 from conftest import FIXTURES
 
 HEAVY = ["ml_dtypes", "torch", "jax", "tensorflow"]
-# Imported on first use too: protobuf (message classes and text formats), importlib.metadata (__version__).
+# Not imported either: protobuf (imported on first use of a message class or a text format), and
+# importlib.metadata (the version comes from the extension).
 ON_FIRST_USE = ["google.protobuf", "importlib.metadata"]
 
 

@@ -11,6 +11,7 @@ True
 """
 
 from . import conversion, dtypes, errors, examples, graphs, saved_model
+from ._fastckpt import __version__
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 
 # TensorFlow's dtype names, as tf.float32: fastckpt.float32 is what get_variable_to_dtype_map() returns.
@@ -98,17 +99,3 @@ __all__ = [
     "merge_checkpoints",
     "update_checkpoint_state",
 ]
-
-
-def __getattr__(name):
-    # __version__ is looked up on first use: importing importlib.metadata costs a third of importing numpy.
-    if name == "__version__":
-        global __version__
-        try:
-            from importlib.metadata import version
-
-            __version__ = version("fastckpt")
-        except Exception:  # pragma: no cover - running from a source tree without installing
-            __version__ = "0+unknown"
-        return __version__
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

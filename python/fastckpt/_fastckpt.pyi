@@ -6,6 +6,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union, final
 import numpy as np
 import numpy.typing as npt
 
+__version__: str
+
 __all__ = [
     "BundleFileWriter",
     "CheckpointFile",
@@ -17,6 +19,7 @@ __all__ = [
     "locate_checkpoint",
     "merge_checkpoints",
     "write_file",
+    "__version__",
 ]
 
 _Path = Union[str, PathLike[str]]

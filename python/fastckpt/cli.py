@@ -28,7 +28,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from . import conversion, errors, examples
+from . import __version__, conversion, errors, examples
 from .conversion import as_array, tensor_sizes
 from .reader import CheckpointReader
 
@@ -356,24 +356,11 @@ def _saved_model_show(args: argparse.Namespace) -> int:
 # main ------------------------------------------------------------------------------------------------------
 
 
-class _VersionAction(argparse.Action):
-    """``--version``: the version is looked up only when asked for (importlib.metadata is slow to import)."""
-
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
-        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from . import __version__
-
-        print(f"fastckpt {__version__}")
-        parser.exit()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastckpt", description="TensorFlow checkpoints, graphs and SavedModels without TensorFlow."
     )
-    parser.add_argument("--version", action=_VersionAction, help="print the version of fastckpt and exit")
+    parser.add_argument("--version", action="version", version=f"fastckpt {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     inspect = commands.add_parser("inspect", help="list the tensors of a checkpoint, and values on request")

@@ -632,6 +632,8 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Load numpy's C API now, as C extensions do in their init (import_array): done lazily, it would add a
     // tenth of a millisecond to the first read, which matters to a process that reads one row and exits.
     PyArray1::<u8>::zeros(m.py(), 0, false);
+    // The package's version (pyproject.toml takes it from Cargo.toml): no importlib.metadata at start-up.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<CheckpointFile>()?;
     m.add_class::<BundleFileWriter>()?;
     m.add_class::<MappedOwner>()?;
