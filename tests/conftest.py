@@ -14,6 +14,23 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The numpy dtypes a checkpoint stores as they are (ml_dtypes' bfloat16 and float8 types aside).
+NUMPY_DTYPES = [
+    np.float16,
+    np.float32,
+    np.float64,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.bool_,
+    np.complex64,
+    np.complex128,
+]
 
 
 def fixture_kinds():

@@ -7,7 +7,7 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import assert_same_value, tensorflow_or_skip
+from conftest import NUMPY_DTYPES, assert_same_value, tensorflow_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -18,23 +18,7 @@ def tf():
 def every_dtype_values():
     rng = np.random.default_rng(3)
     values = {}
-    for dtype in [
-        np.float16,
-        ml_dtypes.bfloat16,
-        np.float32,
-        np.float64,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.bool_,
-        np.complex64,
-        np.complex128,
-    ]:
+    for dtype in [ml_dtypes.bfloat16, *NUMPY_DTYPES]:
         name = np.dtype(dtype).name
         values[f"{name}/matrix"] = (rng.standard_normal((5, 7)) * 50).astype(dtype)
         values[f"{name}/scalar"] = np.array(3, dtype=dtype)[()]

@@ -6,32 +6,14 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import assert_same_value
+from conftest import NUMPY_DTYPES, assert_same_value
 from fastckpt import errors
 
 
 def test_round_trip_every_dtype(tmp_path):
     rng = np.random.default_rng(0)
     values = {}
-    for dtype in [
-        np.float16,
-        ml_dtypes.bfloat16,
-        np.float32,
-        np.float64,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.bool_,
-        np.complex64,
-        np.complex128,
-        ml_dtypes.float8_e4m3fn,
-        ml_dtypes.float8_e5m2,
-    ]:
+    for dtype in [ml_dtypes.bfloat16, *NUMPY_DTYPES, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2]:
         values[f"{np.dtype(dtype).name}/matrix"] = (rng.standard_normal((3, 4)) * 10).astype(dtype)
         values[f"{np.dtype(dtype).name}/scalar"] = np.array(7, dtype=dtype)[()]
         values[f"{np.dtype(dtype).name}/empty"] = np.zeros((2, 0), dtype=dtype)
