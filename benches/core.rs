@@ -1,9 +1,11 @@
 //! `cargo bench`: the core alone, without Python. Builds a bundle of many small tensors and one of a few large
 //! ones under the target directory, then times opening, reading and writing them.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fastckpt::bundle::{BundleWriter, NewTensor, TensorData, WriteOptions};
+use fastckpt::storage::LocalStorage;
 use fastckpt::{checksum, Checkpoint, DType, Selection, TensorRef};
 
 fn time<T>(label: &str, bytes: usize, rounds: u32, mut f: impl FnMut() -> T) {
@@ -18,7 +20,7 @@ fn time<T>(label: &str, bytes: usize, rounds: u32, mut f: impl FnMut() -> T) {
 }
 
 fn write_bundle(prefix: &Path, tensors: &[(String, Vec<u64>, Vec<u8>)]) {
-    let mut writer = BundleWriter::create(prefix, WriteOptions::default()).unwrap();
+    let mut writer = BundleWriter::create(Arc::new(LocalStorage), prefix, WriteOptions::default()).unwrap();
     for (name, shape, data) in tensors {
         writer.add(name.as_bytes(), DType::Float32, shape, TensorData::Bytes(data)).unwrap();
     }
@@ -27,7 +29,9 @@ fn write_bundle(prefix: &Path, tensors: &[(String, Vec<u64>, Vec<u8>)]) {
 
 /// Writes `tensors` in one batch over `num_shards` data files, written in parallel.
 fn write_batch(prefix: &Path, tensors: &[(String, Vec<u64>, Vec<u8>)], num_shards: u32) {
-    let mut writer = BundleWriter::create(prefix, WriteOptions { num_shards, ..Default::default() }).unwrap();
+    let mut writer =
+        BundleWriter::create(Arc::new(LocalStorage), prefix, WriteOptions { num_shards, ..Default::default() })
+            .unwrap();
     let batch: Vec<NewTensor> = tensors
         .iter()
         .map(|(name, shape, data)| NewTensor {

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::slices::TensorSlice;
+use fastckpt::storage::{self, FileKind};
 use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
 use numpy::ndarray::ArrayView1;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
@@ -220,8 +221,9 @@ impl CheckpointFile {
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let opened = py.detach(|| {
-            let location = locate(&path)?;
-            Ok::<_, Error>((Checkpoint::open_location(&location)?, location.path().to_path_buf()))
+            let storage = storage::for_path(&path)?;
+            let location = locate(&*storage, &path)?;
+            Ok::<_, Error>((Checkpoint::open_location(storage, &location)?, location.path().to_path_buf()))
         });
         let (inner, path) = opened.map_err(|e| to_py_err(py, e))?;
         Ok(CheckpointFile { inner, path })
@@ -482,7 +484,9 @@ impl BundleFileWriter {
     #[pyo3(signature = (prefix, durable=false, num_shards=1))]
     fn new(py: Python<'_>, prefix: PathBuf, durable: bool, num_shards: u32) -> PyResult<Self> {
         let options = WriteOptions { durable, num_shards };
-        let writer = py.detach(|| BundleWriter::create(&prefix, options)).map_err(|e| to_py_err(py, e))?;
+        let writer = py
+            .detach(|| BundleWriter::create(storage::for_path(&prefix)?, &prefix, options))
+            .map_err(|e| to_py_err(py, e))?;
         Ok(BundleFileWriter { inner: Mutex::new(Some(writer)) })
     }
 
@@ -570,30 +574,62 @@ impl BundleFileWriter {
 /// a NotACheckpointError saying what is there instead when nothing is.
 #[pyfunction]
 fn locate_checkpoint(py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
-    py.detach(|| locate(&path)).map(|location| location.path().to_path_buf()).map_err(|e| to_py_err(py, e))
+    py.detach(|| locate(&*storage::for_path(&path)?, &path))
+        .map(|location| location.path().to_path_buf())
+        .map_err(|e| to_py_err(py, e))
 }
 
 /// Merges checkpoints into one at `merged_prefix` (TensorFlow's MergeV2Checkpoints).
 #[pyfunction]
 #[pyo3(signature = (prefixes, merged_prefix, durable=false))]
 fn merge_checkpoints(py: Python<'_>, prefixes: Vec<PathBuf>, merged_prefix: PathBuf, durable: bool) -> PyResult<()> {
-    py.detach(|| merge_bundles(&prefixes, &merged_prefix, WriteOptions { durable, ..Default::default() }))
+    let options = WriteOptions { durable, ..Default::default() };
+    py.detach(|| merge_bundles(&*storage::for_path(&merged_prefix)?, &prefixes, &merged_prefix, options))
         .map_err(|e| to_py_err(py, e))
 }
 
-/// Replaces the file `path` with `data` atomically (written beside it under a temporary name, then renamed);
-/// with `durable`, fsyncs the file and its directory. Missing directories are created.
+/// The contents of the file `path`.
+#[pyfunction]
+fn read_file<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = py.detach(|| storage::for_path(&path)?.read(&path)).map_err(|e| to_py_err(py, e))?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// Replaces the file `path` with `data` at once: readers see the old contents or the new, never a part; with
+/// `durable`, the new contents survive a power loss. Missing directories are created.
 #[pyfunction]
 #[pyo3(signature = (path, data, durable=false))]
 fn write_file(py: Python<'_>, path: PathBuf, data: &[u8], durable: bool) -> PyResult<()> {
-    py.detach(|| fastckpt::atomic::write_file(&path, data, durable)).map_err(|e| to_py_err(py, e))
+    py.detach(|| storage::for_path(&path)?.write(&path, data, durable)).map_err(|e| to_py_err(py, e))
+}
+
+/// What `path` names: "file", "directory", or None when nothing is there.
+#[pyfunction]
+fn file_kind(py: Python<'_>, path: PathBuf) -> PyResult<Option<&'static str>> {
+    let kind = py.detach(|| storage::for_path(&path)?.kind(&path)).map_err(|e| to_py_err(py, e))?;
+    Ok(kind.map(|kind| match kind {
+        FileKind::File => "file",
+        FileKind::Directory => "directory",
+    }))
+}
+
+/// The names of the entries of the directory `path`, sorted; empty when it does not exist.
+#[pyfunction]
+fn list_directory(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
+    py.detach(|| storage::for_path(&path)?.list(&path)).map_err(|e| to_py_err(py, e))
+}
+
+/// Deletes the file `path`; a file already gone is not an error.
+#[pyfunction]
+fn delete_file(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    py.detach(|| storage::for_path(&path)?.delete(&path)).map_err(|e| to_py_err(py, e))
 }
 
 /// For the name of a temporary file a fastckpt writer made, `(target name, writer's process id)`; None for
 /// any other name.
 #[pyfunction]
 fn leftover_writer(file_name: &str) -> Option<(&str, u32)> {
-    fastckpt::atomic::leftover_writer(file_name)
+    storage::leftover_writer(file_name)
 }
 
 /// The dtype number, shape and values of a serialized TensorProto, decoded with TensorFlow's rule (see
@@ -643,6 +679,10 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dtype_table, m)?)?;
     m.add_function(wrap_pyfunction!(decode_tensor_proto, m)?)?;
     m.add_function(wrap_pyfunction!(write_file, m)?)?;
+    m.add_function(wrap_pyfunction!(read_file, m)?)?;
+    m.add_function(wrap_pyfunction!(file_kind, m)?)?;
+    m.add_function(wrap_pyfunction!(list_directory, m)?)?;
+    m.add_function(wrap_pyfunction!(delete_file, m)?)?;
     m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! One interface over both checkpoint formats.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::bundle::{index_path, BundleReader};
 use crate::error::Result;
 use crate::locate::{locate, Location};
 use crate::slices::Selection;
+use crate::storage::{self, Storage};
 use crate::tensor::{TensorInfo, TensorRef};
 use crate::v1::V1Reader;
 
@@ -34,23 +36,22 @@ pub enum Checkpoint {
 }
 
 impl Checkpoint {
-    /// Opens the checkpoint `path` names (see [`locate`]): a V2 prefix or one of its files, a V1 file or
-    /// the pattern of a sharded V1 checkpoint.
+    /// Opens the checkpoint `path` names (see [`locate`]), in the storage that holds it
+    /// ([`storage::for_path`]): a V2 prefix or one of its files, a V1 file or the pattern of a sharded V1
+    /// checkpoint.
     pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint> {
-        Self::open_location(&locate(path.as_ref())?)
+        let path = path.as_ref();
+        let storage = storage::for_path(path)?;
+        let location = locate(&*storage, path)?;
+        Self::open_location(storage, &location)
     }
 
-    /// Opens a checkpoint found by [`locate`].
-    pub fn open_location(location: &Location) -> Result<Checkpoint> {
+    /// Opens a checkpoint found by [`locate`] in `storage`.
+    pub fn open_location(storage: Arc<dyn Storage>, location: &Location) -> Result<Checkpoint> {
         match location {
-            Location::Bundle(prefix) => Ok(Checkpoint::Bundle(BundleReader::open(prefix)?)),
-            Location::V1 { files, .. } => Ok(Checkpoint::V1(V1Reader::open(files)?)),
+            Location::Bundle(prefix) => Ok(Checkpoint::Bundle(BundleReader::open(storage, prefix)?)),
+            Location::V1 { files, .. } => Ok(Checkpoint::V1(V1Reader::open(&*storage, files)?)),
         }
-    }
-
-    /// Opens the files of a sharded V1 checkpoint together.
-    pub fn open_v1(paths: &[PathBuf]) -> Result<Checkpoint> {
-        Ok(Checkpoint::V1(V1Reader::open(paths)?))
     }
 
     /// The file errors about the checkpoint as a whole name: the V2 index, or the (first) V1 file.

@@ -3,20 +3,19 @@
 //!
 //! The modules follow the layers of the formats: [`checksum`] and `coding` underneath; [`table`], the sorted
 //! string table of `.index` and V1 files; [`bundle`], the V2 checkpoint format; [`v1`], the V1 format;
-//! [`slices`] and [`dtype`], what both share; [`locate`](mod@locate), which decides what a path names; and
-//! [`checkpoint`], one interface over both.
-pub mod atomic;
+//! [`slices`] and [`dtype`], what both share; [`locate`](mod@locate), which decides what a path names;
+//! [`checkpoint`], one interface over both; and [`storage`], through which every byte is read and written.
 pub mod bundle;
 pub mod checkpoint;
 pub mod checksum;
 pub(crate) mod coding;
 pub mod dtype;
 pub mod error;
-pub(crate) mod io;
 pub mod locate;
 pub(crate) mod ordered_code;
 pub mod proto;
 pub mod slices;
+pub mod storage;
 pub mod table;
 pub mod tensor;
 pub mod tensor_proto;

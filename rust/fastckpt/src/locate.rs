@@ -9,12 +9,11 @@
 //!
 //! Directories (state files, SavedModels) are resolved by the caller before it asks here.
 use std::ffi::OsStr;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::index_path;
 use crate::error::{Error, Result};
+use crate::storage::{parent_dir, FileKind, Storage};
 use crate::table::TABLE_MAGIC;
 
 /// The files of a checkpoint, as found from a path.
@@ -41,22 +40,25 @@ impl Location {
     }
 }
 
-/// Finds the checkpoint `path` names, without opening it.
+/// Finds the checkpoint `path` names in `storage`, without opening it.
 ///
 /// `path` may be a V2 prefix, a V2 checkpoint's `.index` or `.data-NNNNN-of-NNNNN` file (which name their
 /// prefix), a V1 file, or a V1 file pattern (a glob, or `path` whose shards are `path-NNNNN-of-NNNNN`).
 ///
 /// Errors: [`crate::ErrorKind::NotACheckpoint`] when nothing there is a checkpoint, with a message that says
-/// what the file is, if it is something else, and what to pass instead.
-pub fn locate(path: &Path) -> Result<Location> {
-    if index_path(path).is_file() {
+/// what the file is, if it is something else, and what to pass instead. Errors of the storage itself (a
+/// directory that cannot be read) are its own.
+pub fn locate(storage: &dyn Storage, path: &Path) -> Result<Location> {
+    let is_file = |path: &Path| -> Result<bool> { Ok(storage.kind(path)? == Some(FileKind::File)) };
+    if is_file(&index_path(path))? {
         return Ok(Location::Bundle(path.to_path_buf()));
     }
+    let kind = storage.kind(path)?;
     if let Some(prefix) = bundle_prefix_of(path) {
-        if index_path(&prefix).is_file() {
+        if is_file(&index_path(&prefix))? {
             return Ok(Location::Bundle(prefix));
         }
-        if path.is_file() {
+        if kind == Some(FileKind::File) {
             let message = format!(
                 "this is a data file of checkpoint {}, whose index {} is missing: the checkpoint is incomplete",
                 prefix.display(),
@@ -65,22 +67,22 @@ pub fn locate(path: &Path) -> Result<Location> {
             return Err(Error::not_a_checkpoint(message).in_file(path));
         }
     }
-    if path.is_file() {
-        if let Some(what) = identify(path) {
+    if kind == Some(FileKind::File) {
+        if let Some(what) = identify(storage, path) {
             return Err(Error::not_a_checkpoint(what).in_file(path));
         }
         return Ok(Location::V1 { path: path.to_path_buf(), files: vec![path.to_path_buf()] });
     }
-    if path.is_dir() {
+    if kind == Some(FileKind::Directory) {
         let message = "this is a directory: pass a checkpoint prefix inside it, or open the directory through its \
                        'checkpoint' state file (load_checkpoint, latest_checkpoint)";
         return Err(Error::not_a_checkpoint(message).in_file(path));
     }
-    let shards = v1_shards(path);
+    let shards = v1_shards(storage, path)?;
     if !shards.is_empty() {
         return Ok(Location::V1 { path: path.to_path_buf(), files: shards });
     }
-    Err(Error::not_a_checkpoint(missing_message(path)).in_file(path))
+    Err(Error::not_a_checkpoint(missing_message(storage, path)).in_file(path))
 }
 
 /// The prefix of `path` if its name is that of a bundle's own file: `P.index` or `P.data-NNNNN-of-NNNNN`.
@@ -97,17 +99,16 @@ fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
 
 /// What a file that is not a checkpoint is, and what to pass instead; None when it may be a V1 checkpoint
 /// (a table file, or one too damaged to tell, which the V1 reader then reports as corrupt).
-fn identify(path: &Path) -> Option<String> {
+fn identify(storage: &dyn Storage, path: &Path) -> Option<String> {
     let mut head = [0u8; 64];
     let mut tail = [0u8; 8];
     let (head_len, size) = {
-        let mut file = File::open(path).ok()?;
-        let size = file.metadata().ok()?.len();
-        let head_len = read_up_to(&mut file, &mut head);
+        let file = storage.open(path).ok()?;
+        let size = file.size();
+        let head_len = head.len().min(size as usize);
+        file.read_at(0, &mut head[..head_len]).ok()?;
         if size >= 8 {
-            use std::io::{Seek, SeekFrom};
-            file.seek(SeekFrom::End(-8)).ok()?;
-            file.read_exact(&mut tail).ok()?;
+            file.read_at(size - 8, &mut tail).ok()?;
         }
         (head_len, size)
     };
@@ -118,7 +119,7 @@ fn identify(path: &Path) -> Option<String> {
     let name = path.file_name().and_then(OsStr::to_str).unwrap_or("");
     let extension = path.extension().and_then(OsStr::to_str).unwrap_or("").to_ascii_lowercase();
     let beside = |stem: &Path| -> String {
-        match locate(stem) {
+        match locate(storage, stem) {
             Ok(location) => format!(": pass the checkpoint {} beside it", location.path().display()),
             Err(_) => String::new(),
         }
@@ -162,17 +163,6 @@ fn identify(path: &Path) -> Option<String> {
     Some(format!("this is {what}"))
 }
 
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> usize {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => filled += n,
-        }
-    }
-    filled
-}
-
 fn trimmed(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     &bytes[start..]
@@ -185,34 +175,38 @@ fn is_safetensors(head: &[u8], size: u64) -> bool {
         && u64::from_le_bytes(head[..8].try_into().expect("8 bytes")).checked_add(8).is_some_and(|end| end <= size)
 }
 
-/// The shards of a V1 checkpoint: the files matching `path` as a glob pattern, or else `path-?????-of-?????`.
-fn v1_shards(path: &Path) -> Vec<PathBuf> {
-    let Some(text) = path.to_str() else { return Vec::new() };
-    let has_magic = text.contains(['*', '?', '[']);
-    let pattern = if has_magic { text.to_owned() } else { format!("{}-?????-of-?????", glob::Pattern::escape(text)) };
-    let Ok(paths) = glob::glob(&pattern) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
-    files.sort();
-    files
+/// The shards of a V1 checkpoint: the files whose names match the name of `path` as a glob pattern, or else
+/// `name-?????-of-?????`, in its directory.
+fn v1_shards(storage: &dyn Storage, path: &Path) -> Result<Vec<PathBuf>> {
+    let Some(name) = path.file_name().and_then(OsStr::to_str) else { return Ok(Vec::new()) };
+    let has_magic = name.contains(['*', '?', '[']);
+    let pattern = if has_magic { name.to_owned() } else { format!("{}-?????-of-?????", glob::Pattern::escape(name)) };
+    let Ok(pattern) = glob::Pattern::new(&pattern) else { return Ok(Vec::new()) };
+    let mut files = Vec::new();
+    for entry in storage.list(&parent_dir(path))?.into_iter().filter(|entry| pattern.matches(entry)) {
+        let file = path.with_file_name(entry);
+        if storage.kind(&file)? == Some(FileKind::File) {
+            files.push(file);
+        }
+    }
+    Ok(files)
 }
 
 /// Why nothing is at `path`, naming the checkpoints beside it that start with its name.
-fn missing_message(path: &Path) -> String {
+fn missing_message(storage: &dyn Storage, path: &Path) -> String {
     let mut message = format!(
         "no checkpoint at {}: no {} (V2) and no V1 checkpoint file",
         path.display(),
         index_path(path).display()
     );
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let Some(base) = path.file_name().and_then(OsStr::to_str) else { return message };
-    let Ok(entries) = std::fs::read_dir(dir) else { return message };
-    let mut beside: Vec<String> = entries
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+    let Ok(entries) = storage.list(&parent_dir(path)) else { return message };
+    let beside: Vec<String> = entries
+        .into_iter()
         .filter_map(|name| name.strip_suffix(".index").map(str::to_owned))
         .filter(|prefix| prefix.starts_with(base))
         .collect();
     if !beside.is_empty() {
-        beside.sort();
         let shown = beside.len().min(5);
         message.push_str(&format!("; checkpoints beside it: {}", beside[..shown].join(", ")));
         if beside.len() > shown {
@@ -225,6 +219,7 @@ fn missing_message(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::LocalStorage;
     use crate::ErrorKind;
 
     fn touch(path: &Path, bytes: &[u8]) {
@@ -232,7 +227,7 @@ mod tests {
     }
 
     fn message(path: &Path) -> String {
-        let err = locate(path).unwrap_err();
+        let err = locate(&LocalStorage, path).unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotACheckpoint, "{err}");
         err.to_string()
     }
@@ -244,9 +239,9 @@ mod tests {
         touch(&index_path(&prefix), b"");
         touch(&dir.path().join("model.ckpt.data-00000-of-00001"), b"");
         let expected = Location::Bundle(prefix.clone());
-        assert_eq!(locate(&prefix).unwrap(), expected);
-        assert_eq!(locate(&index_path(&prefix)).unwrap(), expected);
-        assert_eq!(locate(&dir.path().join("model.ckpt.data-00000-of-00001")).unwrap(), expected);
+        assert_eq!(locate(&LocalStorage, &prefix).unwrap(), expected);
+        assert_eq!(locate(&LocalStorage, &index_path(&prefix)).unwrap(), expected);
+        assert_eq!(locate(&LocalStorage, &dir.path().join("model.ckpt.data-00000-of-00001")).unwrap(), expected);
         // A data file whose index is gone.
         touch(&dir.path().join("other.data-00000-of-00001"), b"");
         assert!(message(&dir.path().join("other.data-00000-of-00001")).contains("index"));
@@ -281,10 +276,10 @@ mod tests {
         table.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
         // Named like a graph, but a table: a V1 checkpoint.
         touch(&dir.path().join("odd.pb"), &table);
-        assert!(matches!(locate(&dir.path().join("odd.pb")).unwrap(), Location::V1 { .. }));
+        assert!(matches!(locate(&LocalStorage, &dir.path().join("odd.pb")).unwrap(), Location::V1 { .. }));
         // Unrecognizable: the V1 reader will call it corrupt.
         touch(&dir.path().join("model.ckpt"), b"garbage");
-        assert!(matches!(locate(&dir.path().join("model.ckpt")).unwrap(), Location::V1 { .. }));
+        assert!(matches!(locate(&LocalStorage, &dir.path().join("model.ckpt")).unwrap(), Location::V1 { .. }));
     }
 
     #[test]
@@ -293,14 +288,14 @@ mod tests {
         for shard in ["model.ckpt-00001-of-00002", "model.ckpt-00000-of-00002"] {
             touch(&dir.path().join(shard), b"");
         }
-        let location = locate(&dir.path().join("model.ckpt")).unwrap();
+        let location = locate(&LocalStorage, &dir.path().join("model.ckpt")).unwrap();
         let Location::V1 { files, .. } = &location else { panic!("{location:?}") };
         assert_eq!(
             files,
             &[dir.path().join("model.ckpt-00000-of-00002"), dir.path().join("model.ckpt-00001-of-00002")]
         );
         assert_eq!(
-            locate(&dir.path().join("model.ckpt-?????-of-00002")).unwrap().path(),
+            locate(&LocalStorage, &dir.path().join("model.ckpt-?????-of-00002")).unwrap().path(),
             dir.path().join("model.ckpt-?????-of-00002")
         );
     }

@@ -1,16 +1,15 @@
 //! Reading V1 checkpoints (TensorFlow before 0.11): one table per file, whose `""` key holds the list of
 //! tensors and their slices, and whose other keys hold each slice's values in a `TensorProto`.
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use prost::Message;
 
 use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
 use crate::proto::{SavedTensorSlices, TensorProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
+use crate::storage::{FileBytes, Storage};
 use crate::table::Table;
 use crate::tensor::{self, shape_from_proto, TensorInfo, TensorRef};
 use crate::tensor_proto;
@@ -24,12 +23,12 @@ struct StoredSlice {
 
 /// An open V1 checkpoint: one file, or the shards of a sharded save.
 ///
-/// Thread safety: `Send` and `Sync`. Reads take `&self` and only read the memory maps, and nothing changes
+/// Thread safety: `Send` and `Sync`. Reads take `&self` and only read the files' bytes, and nothing changes
 /// after open, so any number of threads may read at once ([`Checkpoint::read_whole`] reads V1 tensors in
 /// parallel).
 ///
-/// Ownership: each file is mapped at open (its handle is not kept) and stays mapped until the reader is
-/// dropped. The list of tensors and of their slices is decoded at open; values are decoded from their
+/// Ownership: each file is mapped at open (read whole where the storage is not local) and stays so until the
+/// reader is dropped. The list of tensors and of their slices is decoded at open; values are decoded from their
 /// `TensorProto`s at each read, and nothing is cached.
 ///
 /// Verification: V1 files hold no checksums of tensors; the table's block checksums stand in for them. At
@@ -41,7 +40,7 @@ struct StoredSlice {
 ///
 /// [`Checkpoint::read_whole`]: crate::Checkpoint::read_whole
 pub struct V1Reader {
-    files: Vec<(PathBuf, Table<Mmap>)>,
+    files: Vec<(PathBuf, Table<FileBytes>)>,
     tensors: Vec<(Vec<u8>, TensorInfo)>,
     /// The stored slices of each tensor of `tensors`.
     slices: Vec<Vec<StoredSlice>>,
@@ -55,8 +54,8 @@ impl std::fmt::Debug for V1Reader {
 }
 
 impl V1Reader {
-    /// Opens the files of a V1 checkpoint; tensors split across them are joined.
-    pub fn open(paths: &[PathBuf]) -> Result<V1Reader> {
+    /// Opens the files of a V1 checkpoint in `storage`; tensors split across them are joined.
+    pub fn open(storage: &dyn Storage, paths: &[PathBuf]) -> Result<V1Reader> {
         if paths.is_empty() {
             return Err(Error::not_found("no V1 checkpoint files given"));
         }
@@ -64,10 +63,7 @@ impl V1Reader {
         let mut infos: HashMap<Vec<u8>, TensorInfo> = HashMap::new();
         let mut slices: HashMap<Vec<u8>, Vec<StoredSlice>> = HashMap::new();
         for (file_index, path) in paths.iter().enumerate() {
-            let file = File::open(path).map_err(|e| Error::io(e, path))?;
-            // Safety: see BundleReader::shard; checkpoint files are replaced by rename, not modified in place.
-            let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, path))?;
-            let table = Table::open(map).in_file(path)?;
+            let table = Table::open(FileBytes::of(storage.open(path)?)?).in_file(path)?;
             let meta = table
                 .get(b"")
                 .in_file(path)?

@@ -1,6 +1,7 @@
 //! Bundles built by hand: byte order, partitioned tensors, and hostile entries that must give errors, not
 //! panics or huge allocations.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fastckpt::bundle::{
     data_path, encode_strings, index_path, BundleReader, BundleWriter, NewTensor, TensorData, WriteOptions,
@@ -10,9 +11,14 @@ use fastckpt::proto::{
     tensor_slice_proto::Extent, BundleEntryProto, BundleHeaderProto, TensorShapeProto, TensorSliceProto,
 };
 use fastckpt::slices::{Extent as SliceExtent, TensorSlice};
+use fastckpt::storage::{LocalStorage, Storage};
 use fastckpt::table::{TableOptions, TableWriter};
 use fastckpt::{checksum, Checkpoint, DType, DimSelection, ErrorKind, Selection, TensorRef};
 use prost::Message;
+
+fn local() -> Arc<dyn Storage> {
+    Arc::new(LocalStorage)
+}
 
 fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
     Some(TensorShapeProto {
@@ -90,7 +96,7 @@ fn big_endian_bundles_are_swapped() {
         (b"c".to_vec(), entry(18, &[], stored.len() as i64, &complex)),
     ];
     write_bundle(&prefix(&dir), header(Endianness::Big), entries, &data);
-    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    let reader = BundleReader::open(local(), prefix(&dir)).unwrap();
     let native: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
     assert_eq!(read_all(&reader, "f").unwrap(), native);
     let native: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|v| v.to_ne_bytes()).collect();
@@ -120,7 +126,7 @@ fn big_endian_strings_verify() {
     let mut e = entry(7, &[2], 0, &data);
     e.crc32c = checksum::mask(crc);
     write_bundle(&prefix(&dir), header(Endianness::Big), vec![(b"s".to_vec(), e)], &data);
-    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    let reader = BundleReader::open(local(), prefix(&dir)).unwrap();
     assert_eq!(
         reader.read_strings(reader.find(b"s").unwrap(), &Selection::full(&[2])).unwrap(),
         vec![b"ab".to_vec(), b"cde".to_vec()]
@@ -208,7 +214,7 @@ fn huge_shard_count_allocates_nothing() {
     let data = vec![1u8; 4];
     let header = BundleHeaderProto { num_shards: i32::MAX, endianness: 0, version: None };
     write_bundle(&prefix(&dir), header, vec![(b"t".to_vec(), entry(1, &[1], 0, &data))], &data);
-    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    let reader = BundleReader::open(local(), prefix(&dir)).unwrap();
     assert_eq!(read_all(&reader, "t").unwrap_err().kind, ErrorKind::NotFound);
 }
 
@@ -220,7 +226,7 @@ fn string_tensor_round_trip() {
     let mut e = entry(7, &[3], 0, &data);
     e.crc32c = checksum::mask(crc);
     write_bundle(&prefix(&dir), header(Endianness::Little), vec![(b"s".to_vec(), e)], &data);
-    let reader = BundleReader::open(prefix(&dir)).unwrap();
+    let reader = BundleReader::open(local(), prefix(&dir)).unwrap();
     assert_eq!(reader.read_strings(reader.find(b"s").unwrap(), &Selection::full(&[3])).unwrap(), strings);
 }
 
@@ -255,18 +261,18 @@ fn a_batch_writes_the_bytes_of_one_add_per_tensor() {
     for num_shards in [1, 2, 3] {
         let options = WriteOptions { num_shards, ..Default::default() };
         let one_by_one = dir.path().join(format!("one-{num_shards}"));
-        let mut writer = BundleWriter::create(&one_by_one, options).unwrap();
+        let mut writer = BundleWriter::create(local(), &one_by_one, options).unwrap();
         for t in new_tensors(&tensors) {
             writer.add(t.key, t.dtype, t.shape, t.data).unwrap();
         }
         writer.finish().unwrap();
         let batched = dir.path().join(format!("batch-{num_shards}"));
-        let mut writer = BundleWriter::create(&batched, options).unwrap();
+        let mut writer = BundleWriter::create(local(), &batched, options).unwrap();
         writer.add_tensors(&new_tensors(&tensors)).unwrap();
         writer.finish().unwrap();
         assert_eq!(files(&one_by_one, num_shards), files(&batched, num_shards));
 
-        let reader = BundleReader::open(&batched).unwrap();
+        let reader = BundleReader::open(local(), &batched).unwrap();
         assert!(data_path(&batched, num_shards - 1, num_shards).is_file());
         for (key, _, bytes) in &tensors {
             assert_eq!(&read_all(&reader, std::str::from_utf8(key).unwrap()).unwrap(), bytes);
@@ -288,13 +294,13 @@ fn a_batch_with_strings_places_them_as_add_would() {
     ];
     let options = WriteOptions { num_shards: 2, ..Default::default() };
     let one_by_one = dir.path().join("one");
-    let mut writer = BundleWriter::create(&one_by_one, options).unwrap();
+    let mut writer = BundleWriter::create(local(), &one_by_one, options).unwrap();
     for t in &tensors {
         writer.add(t.key, t.dtype, t.shape, t.data).unwrap();
     }
     writer.finish().unwrap();
     let batched = dir.path().join("batch");
-    let mut writer = BundleWriter::create(&batched, options).unwrap();
+    let mut writer = BundleWriter::create(local(), &batched, options).unwrap();
     writer.add_tensors(&tensors).unwrap();
     writer.finish().unwrap();
     assert_eq!(files(&one_by_one, 2), files(&batched, 2));
@@ -304,7 +310,8 @@ fn a_batch_with_strings_places_them_as_add_would() {
 fn data_files_are_balanced_by_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = prefix(&dir);
-    let mut writer = BundleWriter::create(&prefix, WriteOptions { num_shards: 2, ..Default::default() }).unwrap();
+    let mut writer =
+        BundleWriter::create(local(), &prefix, WriteOptions { num_shards: 2, ..Default::default() }).unwrap();
     writer.add_tensors(&new_tensors(&sample_tensors())).unwrap();
     writer.finish().unwrap();
     // Each tensor goes to the lighter file: "a" to file 0, "big" to file 1, the rest to file 0.
@@ -317,7 +324,7 @@ fn a_bad_batch_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = prefix(&dir);
     let tensors = sample_tensors();
-    let mut writer = BundleWriter::create(&prefix, WriteOptions::default()).unwrap();
+    let mut writer = BundleWriter::create(local(), &prefix, WriteOptions::default()).unwrap();
     let mut duplicate = new_tensors(&tensors);
     duplicate.push(duplicate[0]);
     let err = writer.add_tensors(&duplicate).unwrap_err();
@@ -329,14 +336,14 @@ fn a_bad_batch_writes_nothing() {
     assert!(writer.add_tensors(&new_tensors(&tensors)).is_err(), "a name added before");
     writer.finish().unwrap();
     assert_eq!(std::fs::metadata(data_path(&prefix, 0, 1)).unwrap().len(), 4);
-    assert_eq!(BundleReader::open(&prefix).unwrap().tensors().len(), 1);
+    assert_eq!(BundleReader::open(local(), &prefix).unwrap().tensors().len(), 1);
 }
 
 #[test]
 fn no_data_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let options = WriteOptions { num_shards: 0, ..Default::default() };
-    assert_eq!(BundleWriter::create(prefix(&dir), options).err().unwrap().kind, ErrorKind::InvalidArgument);
+    assert_eq!(BundleWriter::create(local(), prefix(&dir), options).err().unwrap().kind, ErrorKind::InvalidArgument);
 }
 
 #[test]
@@ -347,13 +354,14 @@ fn many_tensors_are_read_at_once_in_file_order() {
     let tensors = [("z", floats(2_359_297, 1)), ("a", floats(3, 2)), ("m", vec![]), ("b", floats(1 << 20, 3))];
     for num_shards in [1, 2] {
         let prefix = dir.path().join(format!("ckpt-{num_shards}"));
-        let mut writer = BundleWriter::create(&prefix, WriteOptions { num_shards, ..Default::default() }).unwrap();
+        let mut writer =
+            BundleWriter::create(local(), &prefix, WriteOptions { num_shards, ..Default::default() }).unwrap();
         for (name, bytes) in &tensors {
             let shape = [bytes.len() as u64 / 4];
             writer.add(name.as_bytes(), DType::Float32, &shape, TensorData::Bytes(bytes)).unwrap();
         }
         writer.finish().unwrap();
-        let reader = BundleReader::open(&prefix).unwrap();
+        let reader = BundleReader::open(local(), &prefix).unwrap();
         let mut expected: Vec<(Vec<u8>, Vec<u8>)> =
             tensors.iter().map(|(name, bytes)| (name.as_bytes().to_vec(), bytes.clone())).collect();
         expected.sort();
@@ -366,7 +374,7 @@ fn many_tensors_are_read_at_once_in_file_order() {
     let mut bytes = std::fs::read(&data).unwrap();
     bytes[(4 << 20) + 10] ^= 1;
     std::fs::write(&data, bytes).unwrap();
-    let reader = BundleReader::open(&prefix).unwrap();
+    let reader = BundleReader::open(local(), &prefix).unwrap();
     let err = read_every_tensor(&reader).unwrap_err();
     assert_eq!((err.kind, err.tensor.as_deref(), err.file.as_deref()), (ErrorKind::DataLoss, Some("z"), Some(&*data)));
     assert_eq!(read_all(&reader, "b").unwrap(), tensors[3].1);

@@ -2,8 +2,10 @@
 //! Opens it and reads every tensor, whole and in part, one by one and all at once (which must agree).
 #![no_main]
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use fastckpt::bundle::{data_path, BundleReader};
+use fastckpt::storage::LocalStorage;
 use fastckpt::{DimSelection, Selection, TensorRef};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let prefix = prefix();
     std::fs::create_dir_all(prefix.parent().unwrap()).unwrap();
     std::fs::write(data_path(&prefix, 0, 1), contents).unwrap();
-    let Ok(reader) = BundleReader::from_index(prefix, index.to_vec()) else { return };
+    let Ok(reader) = BundleReader::from_index(Arc::new(LocalStorage), prefix, index.to_vec()) else { return };
     let tensors = reader.tensors().to_vec();
     let mut one_by_one: Vec<(TensorRef, Vec<u8>, bool)> = Vec::new();
     for (name, info) in tensors {

@@ -1,12 +1,14 @@
 //! Any bytes as a V1 checkpoint file: open and read every tensor.
 #![no_main]
+use fastckpt::storage::LocalStorage;
+use fastckpt::v1::V1Reader;
 use fastckpt::{Checkpoint, Selection};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let path = std::env::temp_dir().join(format!("fastckpt-fuzz-v1-{}", std::process::id()));
     std::fs::write(&path, data).unwrap();
-    let Ok(ckpt) = Checkpoint::open_v1(&[path]) else { return };
+    let Ok(ckpt) = V1Reader::open(&LocalStorage, &[path]).map(Checkpoint::V1) else { return };
     for (name, info) in ckpt.tensors().to_vec() {
         let t = ckpt.find(&name).expect("a listed tensor is found");
         let full = Selection::full(&info.shape);

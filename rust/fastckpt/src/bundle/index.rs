@@ -8,11 +8,11 @@ use prost::Message;
 
 use super::data::Location;
 use super::naming::index_path;
-use crate::atomic;
 use crate::dtype::DType;
 use crate::error::{Error, Result, ResultExt};
 use crate::proto::{BundleEntryProto, BundleHeaderProto};
 use crate::slices::TensorSlice;
+use crate::storage::Storage;
 use crate::table::{Table, TableOptions, TableWriter};
 use crate::tensor::{shape_from_proto, TensorInfo};
 
@@ -22,9 +22,9 @@ pub const BUNDLE_VERSION: i32 = 1;
 type Entries = BTreeMap<Vec<u8>, BundleEntryProto>;
 
 /// Reads the header and the entries of `prefix.index`.
-pub(crate) fn read_index(prefix: &Path) -> Result<(BundleHeaderProto, Entries)> {
+pub(crate) fn read_index(storage: &dyn Storage, prefix: &Path) -> Result<(BundleHeaderProto, Entries)> {
     let index = index_path(prefix);
-    let bytes = std::fs::read(&index).map_err(|e| Error::io(e, &index))?;
+    let bytes = storage.read(&index)?;
     parse_index(bytes).in_file(&index)
 }
 
@@ -116,8 +116,9 @@ pub(crate) fn entry_info(entry: &BundleEntryProto) -> Result<TensorInfo> {
     Ok(TensorInfo { dtype: DType::from_proto(entry.dtype)?, shape: shape_from_proto(entry.shape.as_ref())? })
 }
 
-/// Writes `prefix.index` through a temporary file; `durable` fsyncs it and its directory.
+/// Writes `prefix.index` at once ([`Storage::write`]); `durable` makes it survive a power loss.
 pub(crate) fn write_index(
+    storage: &dyn Storage,
     prefix: &Path,
     header: &BundleHeaderProto,
     entries: &BTreeMap<Vec<u8>, BundleEntryProto>,
@@ -128,5 +129,5 @@ pub(crate) fn write_index(
     for (key, entry) in entries {
         table.add(key, &entry.encode_to_vec());
     }
-    atomic::write_file(&index_path(prefix), &table.finish(), durable)
+    storage.write(&index_path(prefix), &table.finish(), durable)
 }

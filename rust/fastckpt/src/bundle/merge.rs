@@ -7,17 +7,23 @@ use super::naming::{data_path, index_path};
 use super::writer::WriteOptions;
 use crate::error::{Error, Result};
 use crate::proto::{BundleEntryProto, BundleHeaderProto};
+use crate::storage::Storage;
 
 /// Merges checkpoints written separately (by several processes or hosts) into one at `merged_prefix`, as
 /// TensorFlow's MergeV2Checkpoints does: the data files are renamed to the merged prefix, a merged index is
 /// written, and the source indexes are deleted. Partitioned tensors may have slices in several sources.
-pub fn merge_bundles(prefixes: &[PathBuf], merged_prefix: &Path, options: WriteOptions) -> Result<()> {
+pub fn merge_bundles(
+    storage: &dyn Storage,
+    prefixes: &[PathBuf],
+    merged_prefix: &Path,
+    options: WriteOptions,
+) -> Result<()> {
     let mut entries: BTreeMap<Vec<u8>, BundleEntryProto> = BTreeMap::new();
     let mut data_files: Vec<PathBuf> = Vec::new();
     let mut first_header: Option<BundleHeaderProto> = None;
     for prefix in prefixes {
         let index = index_path(prefix);
-        let (header, source_entries) = read_index(prefix)?;
+        let (header, source_entries) = read_index(storage, prefix)?;
         match &first_header {
             None => first_header = Some(header.clone()),
             Some(first) if first.endianness != header.endianness || first.version != header.version => {
@@ -66,18 +72,15 @@ pub fn merge_bundles(prefixes: &[PathBuf], merged_prefix: &Path, options: WriteO
     let Some(mut header) = first_header else {
         return Err(Error::invalid_argument("no checkpoints to merge"));
     };
-    if let Some(dir) = merged_prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir))?;
-    }
     let total = data_files.len() as u32;
     for (shard, file) in data_files.iter().enumerate() {
-        let target = data_path(merged_prefix, shard as u32, total);
-        std::fs::rename(file, &target).map_err(|e| Error::io(e, file))?;
+        storage.rename(file, &data_path(merged_prefix, shard as u32, total))?;
     }
     header.num_shards = total as i32;
-    write_index(merged_prefix, &header, &entries, options.durable)?;
+    write_index(storage, merged_prefix, &header, &entries, options.durable)?;
+    // The merged checkpoint is complete: a source index left behind is untidy, not an error.
     for prefix in prefixes {
-        let _ = std::fs::remove_file(index_path(prefix));
+        let _ = storage.delete(&index_path(prefix));
     }
     Ok(())
 }

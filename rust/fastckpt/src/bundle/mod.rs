@@ -7,7 +7,7 @@ mod reader;
 mod strings;
 mod writer;
 
-pub use data::{DataFile, MappedTensor};
+pub use data::MappedTensor;
 pub use index::BUNDLE_VERSION;
 pub use merge::merge_bundles;
 pub use naming::{data_path, index_path};

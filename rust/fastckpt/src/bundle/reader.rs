@@ -4,16 +4,16 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::data::{open_shard, shard_number, DataFile, Location, MappedTensor};
+use super::data::{open_shard, shard_number, Location, MappedTensor};
 use super::index::{entry_info, parse_reader_index, ReaderIndex, BUNDLE_VERSION};
 use super::naming::{data_path, index_path};
 use super::strings::decode_strings;
 use crate::checksum;
 use crate::dtype::{byte_swap, DType};
 use crate::error::{Error, Result, ResultExt};
-use crate::io::read_exact_at;
 use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto};
 use crate::slices::{self, num_elements, Selection, TensorSlice};
+use crate::storage::{ReadFile, Storage};
 use crate::tensor::{self, TensorInfo, TensorRef};
 
 /// `read_whole` reads whole tensors in pieces of at most this size, whose checksums it combines.
@@ -22,13 +22,14 @@ const READ_PIECE: usize = 4 << 20;
 /// An open V2 checkpoint.
 ///
 /// Thread safety: `Send` and `Sync`. Reads take `&self` and nothing changes after open, so any number of
-/// threads may read at once: reads go through positional reads (`pread`) or the read-only memory maps, and
+/// threads may read at once: reads are positional ([`ReadFile::read_at`]) or of read-only memory maps, and
 /// neither moves a shared file position.
 ///
 /// Ownership: the `.index` is read whole and decoded at open, and not kept open. The data files that entries
-/// name are opened and mapped at open and stay so until the reader is dropped (or longer, while a
-/// [`MappedTensor`] holds one), so that a checkpoint deleted after open (by a Saver's `max_to_keep`) is still
-/// read. A data file that failed to open then is opened again by each read of a tensor in it, to report why.
+/// name are opened (and, on local storage, mapped) at open and stay so until the reader is dropped (or longer,
+/// while a [`MappedTensor`] holds one), so that a checkpoint deleted after open (by a Saver's `max_to_keep`)
+/// is still read. A data file that failed to open then is opened again by each read of a tensor in it, to
+/// report why.
 ///
 /// Verification: at open, the checksum of every block of the index, the format version, the byte order, and
 /// each tensor's dtype and shape (a known dtype, its element count within an `i64`). At each read, before any
@@ -39,6 +40,7 @@ const READ_PIECE: usize = 4 << 20;
 /// tensors; not on partial reads of an unpartitioned tensor, which read only the bytes they need, nor for the
 /// views of [`BundleReader::mapped`].
 pub struct BundleReader {
+    storage: Arc<dyn Storage>,
     prefix: PathBuf,
     header: BundleHeaderProto,
     swap_bytes: bool,
@@ -48,14 +50,37 @@ pub struct BundleReader {
     locations: Vec<Location>,
     /// The entries of the slices of partitioned tensors, in key order.
     slice_entries: Vec<(Vec<u8>, BundleEntryProto)>,
-    /// The data files entries name that opened, mapped at open, by shard number (sorted). One that failed
-    /// to open is opened again when a tensor in it is read, to report why.
-    shards: Vec<(u32, Arc<DataFile>)>,
+    /// The data files entries name that opened at open, by shard number (sorted). One that failed to open
+    /// is opened again when a tensor in it is read, to report why.
+    shards: Vec<(u32, Arc<dyn ReadFile>)>,
 }
 
 impl std::fmt::Debug for BundleReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleReader").field("prefix", &self.prefix).field("tensors", &self.tensors.len()).finish()
+    }
+}
+
+/// Where an entry's bytes are: its data file, and a range checked against the file's size.
+struct Stored {
+    file: Arc<dyn ReadFile>,
+    range: std::ops::Range<u64>,
+}
+
+impl Stored {
+    /// The bytes: borrowed from the map of a local file, read from any other.
+    fn bytes(&self) -> Result<Cow<'_, [u8]>> {
+        let range = self.range.start as usize..self.range.end as usize;
+        if let Some(map) = self.file.mapped() {
+            return Ok(Cow::Borrowed(&map[range]));
+        }
+        let mut bytes = vec![0; range.len()];
+        self.file.read_at(self.range.start, &mut bytes)?;
+        Ok(Cow::Owned(bytes))
+    }
+
+    fn len(&self) -> usize {
+        (self.range.end - self.range.start) as usize
     }
 }
 
@@ -66,16 +91,16 @@ struct StoredSlices {
 }
 
 impl BundleReader {
-    /// Opens the checkpoint with prefix `prefix` (the path without `.index`).
-    pub fn open(prefix: impl AsRef<Path>) -> Result<BundleReader> {
+    /// Opens the checkpoint with prefix `prefix` (the path without `.index`) in `storage`.
+    pub fn open(storage: Arc<dyn Storage>, prefix: impl AsRef<Path>) -> Result<BundleReader> {
         let prefix = prefix.as_ref().to_path_buf();
         let index = index_path(&prefix);
-        let bytes = std::fs::read(&index).map_err(|e| Error::io(e, &index))?;
-        Self::from_index(prefix, bytes).in_file(&index)
+        let bytes = storage.read(&index)?;
+        Self::from_index(storage, prefix, bytes).in_file(&index)
     }
 
     /// Opens a checkpoint from the bytes of its index; its data files are looked up beside `prefix`.
-    pub fn from_index(prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
+    pub fn from_index(storage: Arc<dyn Storage>, prefix: PathBuf, bytes: Vec<u8>) -> Result<BundleReader> {
         let ReaderIndex { header, tensors, locations, slice_entries } = parse_reader_index(bytes)?;
         if let Some(version) = &header.version {
             if version.min_consumer > BUNDLE_VERSION || version.bad_consumers.contains(&BUNDLE_VERSION) {
@@ -99,10 +124,10 @@ impl BundleReader {
             .into_iter()
             .filter_map(|id| {
                 let id = shard_number(id, header.num_shards).ok()?;
-                Some((id, open_shard(&prefix, id, header.num_shards as u32).ok()?))
+                Some((id, open_shard(&*storage, &prefix, id, header.num_shards as u32).ok()?))
             })
             .collect();
-        Ok(BundleReader { prefix, header, swap_bytes, tensors, locations, slice_entries, shards })
+        Ok(BundleReader { storage, prefix, header, swap_bytes, tensors, locations, slice_entries, shards })
     }
 
     /// The prefix the checkpoint was opened at, as given: the path of its files without `.index` or
@@ -134,30 +159,28 @@ impl BundleReader {
     }
 
     /// Data file `shard`.
-    fn shard(&self, shard: i32) -> Result<Arc<DataFile>> {
+    fn shard(&self, shard: i32) -> Result<Arc<dyn ReadFile>> {
         let shard = shard_number(shard, self.header.num_shards)?;
         match self.shards.binary_search_by_key(&shard, |(id, _)| *id) {
             Ok(i) => Ok(Arc::clone(&self.shards[i].1)),
-            Err(_) => open_shard(&self.prefix, shard, self.header.num_shards as u32),
+            Err(_) => open_shard(&*self.storage, &self.prefix, shard, self.header.num_shards as u32),
         }
     }
 
-    /// The stored bytes of an unpartitioned entry, checked against the data file and the declared shape.
-    fn entry_bytes(&self, entry: &Location, info: &TensorInfo) -> Result<MappedTensor> {
-        let data = self.shard(entry.shard_id)?;
-        let map = &data.map;
+    /// Where the bytes of an unpartitioned entry are, checked against the data file and the declared shape.
+    fn stored(&self, entry: &Location, info: &TensorInfo) -> Result<Stored> {
+        let file = self.shard(entry.shard_id)?;
+        let file_size = file.size();
         let path = || data_path(&self.prefix, entry.shard_id as u32, self.header.num_shards as u32);
         let range = u64::try_from(entry.offset)
             .ok()
             .zip(u64::try_from(entry.size).ok())
             .and_then(|(offset, size)| Some(offset..offset.checked_add(size)?))
-            .filter(|r| r.end <= map.len() as u64)
+            .filter(|r| r.end <= file_size && usize::try_from(r.end).is_ok())
             .ok_or_else(|| {
                 Error::data_loss(format!(
-                    "entry bytes [{}, +{}) lie outside the {}-byte data file (truncated?)",
-                    entry.offset,
-                    entry.size,
-                    map.len()
+                    "entry bytes [{}, +{}) lie outside the {file_size}-byte data file (truncated?)",
+                    entry.offset, entry.size,
                 ))
                 .in_file(&path())
             })?;
@@ -173,19 +196,24 @@ impl BundleReader {
                 .in_file(&path()));
             }
         }
-        let range = range.start as usize..range.end as usize;
-        Ok(MappedTensor { data, range })
+        Ok(Stored { file, range })
     }
 
     /// The mapped bytes of an unpartitioned fixed-size tensor as stored, without reading or verifying them;
-    /// `None` where they cannot stand for the tensor as is (partitioned, strings, the other byte order).
+    /// `None` where they cannot stand for the tensor as is (partitioned, strings, the other byte order) or are
+    /// not mapped (storage that is not local).
     pub fn mapped(&self, t: TensorRef) -> Result<Option<MappedTensor>> {
         let (name, entry, info) = self.entry(t);
         let fixed_size = info.dtype.size().is_some();
         if !entry.slices.is_empty() || !fixed_size || (self.swap_bytes && info.dtype.swap_unit() > 1) {
             return Ok(None);
         }
-        self.entry_bytes(entry, info).map_err(self.in_context(name)).map(Some)
+        let stored = self.stored(entry, info).map_err(self.in_context(name))?;
+        if stored.file.mapped().is_none() {
+            return Ok(None);
+        }
+        let range = stored.range.start as usize..stored.range.end as usize;
+        Ok(Some(MappedTensor { data: stored.file, range }))
     }
 
     fn verify(&self, entry: &Location, actual: u32) -> Result<()> {
@@ -254,40 +282,40 @@ impl BundleReader {
             )));
         }
         if entry.slices.is_empty() {
-            let mapped = self.entry_bytes(entry, info)?;
-            let bytes = mapped.bytes();
+            let stored = self.stored(entry, info)?;
             if sel.is_full(&info.shape) {
-                if verify {
-                    // pread straight into the output, each piece checksummed while in cache: one copy. Not a copy
+                if verify || stored.file.mapped().is_none() {
+                    // Read straight into the output, each piece checksummed while in cache: one copy. Not a copy
                     // from the mapping: its page faults map in the kernel's readahead window around every tensor,
                     // which inflates the process's memory for nothing.
-                    let start = mapped.range.start as u64;
-                    let file = &mapped.data.file;
+                    let start = stored.range.start;
+                    let file = &stored.file;
                     let crc = checksum::fill_with_checksum_parallel(out, |offset, piece| {
-                        read_exact_at(file, piece, start + offset as u64)
-                    })
-                    .map_err(|e| Error::io(e, &mapped.data.path))?;
-                    self.verify(entry, crc)?;
+                        file.read_at(start + offset as u64, piece)
+                    })?;
+                    if verify {
+                        self.verify(entry, crc)?;
+                    }
                 } else {
-                    out.copy_from_slice(bytes);
+                    out.copy_from_slice(&stored.bytes()?);
                 }
             } else {
                 let full: Vec<(u64, u64)> = info.shape.iter().map(|&d| (0, d)).collect();
-                sel.copy_bytes(&full, bytes, elem, out);
+                sel.copy_bytes(&full, &stored.bytes()?, elem, out);
             }
         } else {
             let slices = self.slices(name, entry, info)?;
-            let maps = slices
+            let stored = slices
                 .entries
                 .iter()
-                .map(|(slice_entry, slice_info)| self.entry_bytes(slice_entry, slice_info))
+                .map(|(slice_entry, slice_info)| self.stored(slice_entry, slice_info))
                 .collect::<Result<Vec<_>>>()?;
             slices::assemble(sel, &slices.boxes, elem, out, |i| {
-                let bytes = maps[i].bytes();
+                let bytes = stored[i].bytes()?;
                 if verify {
-                    self.verify(&slices.entries[i].0, checksum::value_parallel(bytes))?;
+                    self.verify(&slices.entries[i].0, checksum::value_parallel(&bytes))?;
                 }
-                Ok(Cow::Borrowed(bytes))
+                Ok(bytes)
             })?;
         }
         if self.swap_bytes {
@@ -310,13 +338,13 @@ impl BundleReader {
         use rayon::prelude::*;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        struct Stored<'a> {
+        struct Whole<'a> {
             name: &'a [u8],
             location: &'a Location,
             unit: usize,
-            mapped: MappedTensor,
+            stored: Stored,
         }
-        let mut stored: Vec<(Stored, &mut [u8])> = Vec::new();
+        let mut stored: Vec<(Whole, &mut [u8])> = Vec::new();
         let mut others: Vec<(&[u8], &Location, &TensorInfo, &mut [u8])> = Vec::new();
         for (t, out) in jobs.iter_mut() {
             let (name, location, info) = self.entry(*t);
@@ -325,15 +353,15 @@ impl BundleReader {
                 continue;
             }
             let context = self.in_context(name);
-            let mapped = self.entry_bytes(location, info).map_err(&context)?;
-            if out.len() != mapped.range.len() {
-                let message = format!("output buffer of {} bytes for a tensor of {}", out.len(), mapped.range.len());
+            let whole = self.stored(location, info).map_err(&context)?;
+            if out.len() != whole.len() {
+                let message = format!("output buffer of {} bytes for a tensor of {}", out.len(), whole.len());
                 return Err(context(Error::invalid_argument(message)));
             }
             let unit = if self.swap_bytes { info.dtype.swap_unit() } else { 1 };
-            stored.push((Stored { name, location, unit, mapped }, out));
+            stored.push((Whole { name, location, unit, stored: whole }, out));
         }
-        stored.sort_by_key(|(t, _)| (t.location.shard_id, t.mapped.range.start));
+        stored.sort_by_key(|(t, _)| (t.location.shard_id, t.stored.range.start));
 
         // Pieces, in file order: (tensor, offset in the tensor, bytes to fill). Tensor i's are those from
         // first_piece[i] on.
@@ -369,13 +397,13 @@ impl BundleReader {
                         break; // another share failed: the error is theirs to report
                     }
                     let tensor = &tensors[i];
-                    let data = &tensor.mapped.data;
-                    let start = (tensor.mapped.range.start + offset) as u64;
-                    let fill = |at: usize, part: &mut [u8]| read_exact_at(&data.file, part, start + at as u64);
+                    let file = &tensor.stored.file;
+                    let start = tensor.stored.range.start + offset as u64;
+                    let fill = |at: usize, part: &mut [u8]| file.read_at(start + at as u64, part);
                     let read = if verify { checksum::fill_with_checksum(out, fill) } else { fill(0, out).map(|()| 0) };
                     let crc = read.map_err(|e| {
                         failed.store(true, Ordering::Relaxed);
-                        Error::io(e, &data.path).for_tensor(&String::from_utf8_lossy(tensor.name))
+                        e.for_key(tensor.name)
                     })?;
                     if tensor.unit > 1 {
                         byte_swap(out, tensor.unit);
@@ -390,7 +418,7 @@ impl BundleReader {
             .collect();
         if verify {
             for (tensor, first) in tensors.iter().zip(first_piece) {
-                let len = tensor.mapped.range.len();
+                let len = tensor.stored.len();
                 let piece_crc = |k: usize| crcs[first + k];
                 // Combining costs microseconds: a tensor of one piece (most of them) has its piece's checksum.
                 let crc = match len.div_ceil(READ_PIECE) {
@@ -425,9 +453,9 @@ impl BundleReader {
             return Err(Error::invalid_argument(format!("a {} tensor is not a string tensor", info.dtype.name())));
         }
         let read_entry = |entry: &Location, info: &TensorInfo| -> Result<Vec<Vec<u8>>> {
-            let mapped = self.entry_bytes(entry, info)?;
+            let stored = self.stored(entry, info)?;
             let count = num_elements(&info.shape).unwrap_or(u64::MAX);
-            let (strings, crc) = decode_strings(mapped.bytes(), count, self.swap_bytes)?;
+            let (strings, crc) = decode_strings(&stored.bytes()?, count, self.swap_bytes)?;
             self.verify(entry, crc)?;
             Ok(strings)
         };

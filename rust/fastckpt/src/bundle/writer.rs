@@ -5,25 +5,25 @@
 //! TensorFlow's sharded saves, so that `add_tensors` writes them in parallel: the kernel serializes writes to
 //! one file, not writes to different files.
 //!
-//! All files are written under temporary names and renamed into place only when complete ([`crate::atomic`]),
-//! the data files first: the index appearing is what makes a checkpoint exist.
+//! No file appears under its name before it is complete ([`Storage::create`]), and the data files are
+//! committed first: the index appearing is what makes a checkpoint exist.
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::index::{write_index, BUNDLE_VERSION};
 use super::naming::data_path;
 use super::strings::{encode_strings, encoded_len};
-use crate::atomic::TempFile;
 use crate::checksum;
 use crate::dtype::DType;
 use crate::error::{Error, Result, ResultExt};
 use crate::proto::{bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto, VersionDef};
 use crate::proto::{tensor_shape_proto::Dim, TensorShapeProto};
 use crate::slices::{num_elements, TensorSlice};
+use crate::storage::{Storage, WriteFile};
 
 /// Small tensors are gathered into writes of this size; larger ones are written directly, without a copy.
 const WRITE_BUFFER: usize = 256 << 10;
@@ -68,56 +68,37 @@ impl Default for WriteOptions {
 
 /// One data file being written.
 struct Shard {
-    file: TempFile,
-    out: BufWriter<File>,
+    out: BufWriter<Box<dyn WriteFile>>,
     /// Bytes written so far: the offset of the next tensor.
     offset: u64,
-    /// The end of the disk space allocated ahead of the writes (see `reserve`).
-    reserved: u64,
     /// Set when a write failed: the file's length is then unknown, so no later offset can be trusted.
     failed: bool,
 }
 
 impl Shard {
-    fn create(target: PathBuf) -> Result<Shard> {
-        let file = TempFile::new(target)?;
-        let out = BufWriter::with_capacity(WRITE_BUFFER, file.create()?);
-        Ok(Shard { file, out, offset: 0, reserved: 0, failed: false })
+    fn create(storage: &dyn Storage, target: &Path) -> Result<Shard> {
+        let out = BufWriter::with_capacity(WRITE_BUFFER, storage.create(target)?);
+        Ok(Shard { out, offset: 0, failed: false })
     }
 
-    /// Allocates disk space for the next `len` bytes before they are written. Writes into allocated space
-    /// skip the filesystem's per-page block reservation (ext4's delayed allocation), which makes a 1 GiB
-    /// buffered write about a third faster; and a full disk is reported before anything is written. The
-    /// file's size is left alone, so an unfinished file holds only what was written.
+    fn path(&self) -> &Path {
+        self.out.get_ref().path()
+    }
+
+    /// Says that the next `len` bytes are coming ([`WriteFile::reserve`]).
     fn reserve(&mut self, len: u64) -> Result<()> {
         let end = self.offset.saturating_add(len);
-        if end <= self.reserved {
-            return Ok(());
-        }
-        #[cfg(target_os = "linux")]
-        {
-            use rustix::fs::{fallocate, FallocateFlags};
-            use rustix::io::Errno;
-
-            let start = self.reserved.max(self.offset);
-            // Other errors mean the filesystem cannot preallocate: the file is then written as it is.
-            let reserved = fallocate(self.out.get_ref(), FallocateFlags::KEEP_SIZE, start, end - start);
-            if let Err(e @ (Errno::NOSPC | Errno::DQUOT | Errno::FBIG)) = reserved {
-                return Err(Error::io(e.into(), self.file.path()));
-            }
-        }
-        self.reserved = end;
-        Ok(())
+        self.out.get_mut().reserve(end)
     }
 
     /// Writes `bytes` at the end of the file; returns their offset.
     fn write_bytes(&mut self, bytes: &[u8]) -> Result<u64> {
         if self.failed {
-            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), self.file.path()));
+            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), self.path()));
         }
         if let Err(e) = self.out.write_all(bytes) {
             self.failed = true;
-            return Err(Error::io(e, self.file.path()));
+            return Err(Error::io(e, self.path()));
         }
         let offset = self.offset;
         self.offset += bytes.len() as u64;
@@ -147,17 +128,14 @@ impl Shard {
         }
     }
 
-    /// Flushes (and with `durable`, fsyncs) the file and renames it into place.
-    fn commit(mut self, durable: bool) -> Result<()> {
+    /// Flushes the file and commits it ([`WriteFile::commit`]).
+    fn commit(self, durable: bool) -> Result<()> {
         if self.failed {
-            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), self.file.path()));
+            return Err(Error::io(std::io::Error::other("an earlier write to this file failed"), self.path()));
         }
-        let temp = self.file.path();
-        self.out.flush().map_err(|e| Error::io(e, temp))?;
-        if durable {
-            self.out.get_ref().sync_all().map_err(|e| Error::io(e, temp))?;
-        }
-        self.file.commit()
+        let path = self.path().to_path_buf();
+        let file = self.out.into_inner().map_err(|e| Error::io(e.into_error(), &path))?;
+        file.commit(durable)
     }
 }
 
@@ -167,10 +145,10 @@ impl Shard {
 /// method that writes takes `&mut self`, so one thread writes at a time; [`BundleWriter::add_tensors`] writes
 /// the data files in parallel itself.
 ///
-/// Ownership: [`BundleWriter::create`] creates every data file at once under a temporary name, each kept open
-/// behind a 256 KiB buffer until [`BundleWriter::finish`]; the entries stay in memory until `finish` writes
-/// the index. Dropped unfinished, it removes its temporary files, and nothing at the prefix changes; `finish`
-/// renames the data files into place, then writes the index.
+/// Ownership: [`BundleWriter::create`] creates every data file at once ([`Storage::create`]: invisible
+/// until committed), each kept open behind a 256 KiB buffer until [`BundleWriter::finish`]; the entries stay
+/// in memory until `finish` writes the index. Dropped unfinished, it removes what it wrote, and nothing at the
+/// prefix changes; `finish` commits the data files, then writes the index.
 ///
 /// Verification: each tensor is checked before any of it is written: a key neither empty nor added before,
 /// data that fits its dtype and shape (an element count within an `i64`), and for a slice, that it lies inside
@@ -178,6 +156,7 @@ impl Shard {
 /// computed as they are written and stored in its entry. A failed write leaves its data file failed: later
 /// writes to it fail, and so does `finish`, since the file's length is no longer known.
 pub struct BundleWriter {
+    storage: Arc<dyn Storage>,
     prefix: PathBuf,
     options: WriteOptions,
     shards: Vec<Shard>,
@@ -211,17 +190,17 @@ fn check_data(dtype: DType, shape: &[u64], data: &TensorData) -> Result<()> {
 }
 
 impl BundleWriter {
-    /// Starts a checkpoint at `prefix`, creating its directory if needed.
-    pub fn create(prefix: impl AsRef<Path>, options: WriteOptions) -> Result<BundleWriter> {
+    /// Starts a checkpoint at `prefix` in `storage`, creating its directory if needed.
+    pub fn create(storage: Arc<dyn Storage>, prefix: impl AsRef<Path>, options: WriteOptions) -> Result<BundleWriter> {
         let prefix = prefix.as_ref().to_path_buf();
         if options.num_shards == 0 {
             return Err(Error::invalid_argument("a checkpoint needs at least one data file").in_file(&prefix));
         }
-        // Each data file's TempFile creates the directory.
+        // Creating each data file creates the directory.
         let shards = (0..options.num_shards)
-            .map(|shard| Shard::create(data_path(&prefix, shard, options.num_shards)))
+            .map(|shard| Shard::create(&*storage, &data_path(&prefix, shard, options.num_shards)))
             .collect::<Result<_>>()?;
-        Ok(BundleWriter { prefix, options, shards, entries: BTreeMap::new() })
+        Ok(BundleWriter { storage, prefix, options, shards, entries: BTreeMap::new() })
     }
 
     /// The prefix the checkpoint is written at, as given to [`BundleWriter::create`].
@@ -376,7 +355,7 @@ impl BundleWriter {
             endianness: if cfg!(target_endian = "big") { Endianness::Big } else { Endianness::Little } as i32,
             version: Some(VersionDef { producer: BUNDLE_VERSION, min_consumer: 0, bad_consumers: vec![] }),
         };
-        write_index(&self.prefix, &header, &self.entries, self.options.durable)
+        write_index(&*self.storage, &self.prefix, &header, &self.entries, self.options.durable)
     }
 }
 

@@ -1,0 +1,170 @@
+//! Where checkpoint files live: the one interface through which the core reads and writes every byte.
+//!
+//! A [`Storage`] opens files for positional reads ([`ReadFile`], mapped where the bytes are local), writes
+//! files that appear under their names only when complete ([`WriteFile`]), and lists, renames and deletes
+//! them. Readers, writers, merges and [`locate`](crate::locate()) take one, so that a second kind of storage
+//! is a second implementation of this interface, not a second path through the formats.
+//!
+//! Files are named by paths: local paths for [`LocalStorage`]. Error messages name them as given.
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+mod local;
+
+pub use local::{leftover_writer, LocalStorage};
+
+/// What a path names, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A file, which [`Storage::open`] opens.
+    File,
+    /// A directory, whose entries [`Storage::list`] names.
+    Directory,
+}
+
+/// Files that can be read, written, listed and deleted.
+///
+/// Thread safety: `Send` and `Sync`; every method takes `&self`, so one storage serves any number of readers
+/// and writers at once.
+///
+/// Ownership: a storage holds no file open itself; [`ReadFile`]s and [`WriteFile`]s hold what they need.
+///
+/// Errors name the path (or the temporary path being written). A missing file is
+/// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Opens the file at `path` for reading.
+    fn open(&self, path: &Path) -> Result<Arc<dyn ReadFile>>;
+
+    /// The whole file at `path`.
+    fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        match FileBytes::of(self.open(path)?)? {
+            FileBytes::Mapped(file) => Ok(file.mapped().unwrap_or_default().to_vec()),
+            FileBytes::Read(bytes) => Ok(bytes),
+        }
+    }
+
+    /// What `path` names; `None` when nothing is there.
+    fn kind(&self, path: &Path) -> Result<Option<FileKind>>;
+
+    /// The names of the entries directly inside the directory `dir`, sorted; empty when it does not exist (or
+    /// is a file).
+    fn list(&self, dir: &Path) -> Result<Vec<String>>;
+
+    /// Starts writing the file `path`: what is written stays invisible under `path` until
+    /// [`WriteFile::commit`]; a `WriteFile` dropped uncommitted leaves nothing behind. Missing parent
+    /// directories are created.
+    fn create(&self, path: &Path) -> Result<Box<dyn WriteFile>>;
+
+    /// Replaces the file `path` with `data` at once: readers see the old contents or the new, never a part.
+    /// `durable` makes the new contents survive a power loss before this returns.
+    fn write(&self, path: &Path, data: &[u8], durable: bool) -> Result<()> {
+        let mut file = self.create(path)?;
+        file.write_all(data).map_err(|e| Error::io(e, file.path()))?;
+        file.commit(durable)
+    }
+
+    /// Moves the complete file `from` to `to`, replacing what is there.
+    fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+
+    /// Deletes the file `path`; a file already gone is not an error.
+    fn delete(&self, path: &Path) -> Result<()>;
+}
+
+/// An open file, read at any offset.
+///
+/// Thread safety: `Send` and `Sync`: reads take `&self` and share no file position, so any number of threads
+/// read one file at once.
+///
+/// Ownership: keeps what it needs to read (a descriptor and a memory map, or a connection's address) until
+/// the last `Arc` to it is dropped; a local file deleted after open is still read.
+pub trait ReadFile: Send + Sync + fmt::Debug {
+    /// The path it was opened at, which errors name.
+    fn path(&self) -> &Path;
+
+    /// Its size in bytes, as of open.
+    fn size(&self) -> u64;
+
+    /// Fills `buf` with the bytes at `offset`; a range past the end is [`ErrorKind::DataLoss`]
+    /// (a truncated file).
+    ///
+    /// [`ErrorKind::DataLoss`]: crate::ErrorKind::DataLoss
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// All of its bytes, mapped into memory, where the file is local: reads of parts and views use them
+    /// without copying. `None` for storage that is not.
+    fn mapped(&self) -> Option<&[u8]>;
+}
+
+/// A file being written, invisible under its name until committed.
+///
+/// Thread safety: `Send`: one thread writes it at a time.
+///
+/// Ownership: dropped without [`WriteFile::commit`], it removes what it wrote, and nothing at its path
+/// changes.
+pub trait WriteFile: Write + Send {
+    /// The path errors about writing it name (a local file's temporary name).
+    fn path(&self) -> &Path;
+
+    /// Says that the file will grow to at least `end` bytes, so that local storage can allocate them at once
+    /// (a full disk is then reported before anything is written).
+    fn reserve(&mut self, end: u64) -> Result<()> {
+        let _ = end;
+        Ok(())
+    }
+
+    /// Makes the file appear under its name, complete; with `durable`, its contents and its name survive a
+    /// power loss once this returns.
+    fn commit(self: Box<Self>, durable: bool) -> Result<()>;
+}
+
+/// The storage that holds `path`.
+pub fn for_path(path: &Path) -> Result<Arc<dyn Storage>> {
+    let _ = path;
+    Ok(Arc::new(LocalStorage))
+}
+
+/// The directory holding `path`, for listing its neighbours: `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn too_large(path: &Path) -> Error {
+    Error::invalid_argument("the file is larger than this machine can address").in_file(path)
+}
+
+/// A whole file's bytes: its map where the storage is local, read into memory otherwise.
+#[derive(Debug)]
+pub enum FileBytes {
+    /// A file whose [`ReadFile::mapped`] bytes are all of it.
+    Mapped(Arc<dyn ReadFile>),
+    /// The bytes of a file read whole.
+    Read(Vec<u8>),
+}
+
+impl FileBytes {
+    /// The bytes of `file`, read only where they are not mapped.
+    pub fn of(file: Arc<dyn ReadFile>) -> Result<FileBytes> {
+        if file.mapped().is_some() {
+            return Ok(FileBytes::Mapped(file));
+        }
+        let mut bytes = vec![0; usize::try_from(file.size()).map_err(|_| too_large(file.path()))?];
+        file.read_at(0, &mut bytes)?;
+        Ok(FileBytes::Read(bytes))
+    }
+}
+
+impl AsRef<[u8]> for FileBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(file) => file.mapped().unwrap_or_default(),
+            FileBytes::Read(bytes) => bytes,
+        }
+    }
+}
