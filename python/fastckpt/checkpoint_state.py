@@ -62,9 +62,8 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
     checkpoint_dir = os.fspath(checkpoint_dir)
     filename = os.path.join(checkpoint_dir, latest_filename or _STATE_FILENAME)
     try:
-        with open(filename, "r", encoding="utf-8") as f:
-            contents = f.read()
-    except FileNotFoundError:
+        contents = _fastckpt.read_file(filename).decode("utf-8")
+    except errors.NotFoundError:
         return None
     except UnicodeDecodeError as err:
         raise errors.DataLossError(f"checkpoint state file is not text: {err} (in {filename})", filename) from None

@@ -298,7 +298,7 @@ def _freeze(args: argparse.Namespace) -> int:
 
         reader.get_tensor = get_tensor  # type: ignore[method-assign]
         frozen = convert_variables_to_constants(meta.graph_def, reader, outputs)
-    directory, name = os.path.split(os.path.abspath(args.output))
+    directory, name = os.path.split(args.output)
     as_text = args.output.endswith(".pbtxt")
     with _Progress("writing", frozen.ByteSize(), "wchar"):
         write_graph(frozen, directory, name, as_text=as_text)

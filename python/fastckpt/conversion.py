@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List
 
 import numpy as np
 
-from . import errors
+from . import _fastckpt, errors
 from .reader import CheckpointReader
 
 __all__ = ["convert", "read_tensors", "write_tensors"]
@@ -116,7 +116,7 @@ def read_tensors(src: str, progress=NoProgress) -> Dict[str, np.ndarray]:
         _import_safetensors()
         from safetensors import safe_open
 
-        if not os.path.isfile(src):
+        if _fastckpt.file_kind(src) != "file":
             raise errors.NotFoundError(f"no such file: {src}", src)
         tensors = {}
         with safe_open(src, "np") as f, progress("reading", os.path.getsize(src)) as progress:
@@ -138,7 +138,7 @@ def read_tensors(src: str, progress=NoProgress) -> Dict[str, np.ndarray]:
                 tensors[key[len(STRING_METADATA_PREFIX) :]] = strings.reshape(stored["shape"])
         return tensors
     if src.endswith(".npz"):
-        if not os.path.isfile(src):
+        if _fastckpt.file_kind(src) != "file":
             raise errors.NotFoundError(f"no such file: {src}", src)
         tensors = {}
         with np.load(src, allow_pickle=False) as npz:

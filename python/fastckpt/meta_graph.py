@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, Optional, Set, Tuple
 
-from . import errors, protos
+from . import _fastckpt, errors, protos
 from .checkpoint_state import atomic_write
 
 __all__ = [
@@ -34,9 +34,8 @@ def _read_message(path: "str | os.PathLike[str]", message_type):
 
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
+        data = _fastckpt.read_file(path)
+    except errors.NotFoundError:
         raise errors.NotFoundError(f"no such file: {path}", path) from None
     message = message_type()
     try:
@@ -71,7 +70,6 @@ def _write_message(filename: str, message, as_text: bool) -> None:
 
 def write_graph(graph_def: "protos.GraphDef", logdir: str, name: str, as_text: bool = True) -> str:
     """Writes a GraphDef to ``logdir/name`` (as ``tf.io.write_graph``); returns the path."""
-    os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, name)
     _write_message(path, graph_def, as_text)
     return path

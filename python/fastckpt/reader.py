@@ -21,7 +21,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 
 import numpy as np
 
-from . import errors, protos
+from . import _fastckpt, errors, protos
 from ._fastckpt import CheckpointFile
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state
 from .dtypes import DType, dtype_of_enum
@@ -59,7 +59,7 @@ def _resolve(path: str) -> str:
         fastckpt.errors.NotACheckpointError: a directory with neither (TensorFlow raises ValueError).
         fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
     """
-    if not os.path.isdir(path):
+    if _fastckpt.file_kind(path) != "directory":
         return path
     variables = os.path.join(path, "variables", "variables")
     if checkpoint_exists(variables):
@@ -71,7 +71,7 @@ def _resolve(path: str) -> str:
         why = f"its 'checkpoint' state file names {state.model_checkpoint_path}, where there is no checkpoint"
     else:
         why = "it has no 'checkpoint' state file"
-    if any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
+    if any(_fastckpt.file_kind(os.path.join(path, f)) == "file" for f in ("saved_model.pb", "saved_model.pbtxt")):
         why = f"it is a SavedModel without variables ({variables}), and {why}"
     raise errors.NotACheckpointError(f"no checkpoint in directory {path}: {why}", path)
 

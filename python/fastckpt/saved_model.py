@@ -14,14 +14,12 @@ array([[1., 1.],
 
 from __future__ import annotations
 
-import filecmp
 import os
-import shutil
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from . import errors, protos
+from . import _fastckpt, errors, protos
 from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
 from .object_graph import OBJECT_GRAPH_KEY
@@ -128,19 +126,18 @@ def _read_saved_model(export_dir: str) -> "protos.SavedModel":
     pb = os.path.join(export_dir, SAVED_MODEL_FILENAME_PB)
     pbtxt = os.path.join(export_dir, SAVED_MODEL_FILENAME_PBTXT)
     proto = protos.SavedModel()
-    if os.path.isfile(pb):
-        with open(pb, "rb") as f:
-            data = f.read()
+    if _fastckpt.file_kind(pb) == "file":
+        data = _fastckpt.read_file(pb)
         try:
             proto.ParseFromString(data)
         except Exception as err:
             raise errors.DataLossError(f"unparsable SavedModel {pb}: {err}", pb) from None
-    elif os.path.isfile(pbtxt):
-        with open(pbtxt, "r", encoding="utf-8") as f:
-            try:
-                text_format.Merge(f.read(), proto)
-            except text_format.ParseError as err:
-                raise errors.DataLossError(f"unparsable SavedModel {pbtxt}: {err}", pbtxt) from None
+    elif _fastckpt.file_kind(pbtxt) == "file":
+        text = _fastckpt.read_file(pbtxt).decode("utf-8")
+        try:
+            text_format.Merge(text, proto)
+        except text_format.ParseError as err:
+            raise errors.DataLossError(f"unparsable SavedModel {pbtxt}: {err}", pbtxt) from None
     else:
         raise errors.NotFoundError(
             f"no SavedModel in {export_dir}: neither {SAVED_MODEL_FILENAME_PB} nor {SAVED_MODEL_FILENAME_PBTXT}",
@@ -272,7 +269,7 @@ class Builder:
 
     def __init__(self, export_dir: "str | os.PathLike[str]"):
         self.export_dir = os.fspath(export_dir)
-        if os.path.exists(self.export_dir) and os.listdir(self.export_dir):
+        if _fastckpt.file_kind(self.export_dir) == "file" or _fastckpt.list_directory(self.export_dir):
             raise errors.InvalidArgumentError(
                 f"export directory {self.export_dir} already exists and is not empty", self.export_dir
             )
@@ -375,12 +372,10 @@ class Builder:
         return meta, assets
 
     def _add(self, meta: "protos.MetaGraphDef", assets: Mapping[str, str]) -> None:
-        # A file copied in part is harmless: the SavedModel exists once save() writes saved_model.pb.
         assets_dir = os.path.join(self.export_dir, ASSETS_DIRECTORY)
         for filename, source in assets.items():
             if filename not in self._asset_files:
-                os.makedirs(assets_dir, exist_ok=True)
-                shutil.copyfile(source, os.path.join(assets_dir, filename))
+                _fastckpt.write_file(os.path.join(assets_dir, filename), _fastckpt.read_file(source))
                 self._asset_files[filename] = source
         self._saved_model.meta_graphs.append(meta)
 
@@ -404,7 +399,7 @@ class Builder:
         added: Dict[str, str] = {}
         asset_file_def = message_class("tensorflow.AssetFileDef")
         for name, source in sources:
-            if not os.path.isfile(source):
+            if _fastckpt.file_kind(source) != "file":
                 raise errors.NotFoundError(f"asset file {source} does not exist", source)
             if name is None:
                 name = _unique_name("asset_path", taken)
@@ -489,7 +484,6 @@ class Builder:
         """Writes ``saved_model.pb`` (or ``.pbtxt``); returns its path."""
         from google.protobuf import text_format
 
-        os.makedirs(self.export_dir, exist_ok=True)
         path = os.path.join(self.export_dir, SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB)
         data = (
             text_format.MessageToString(self._saved_model)
@@ -513,7 +507,7 @@ def _asset_filename(source: str, files: Mapping[str, str]) -> str:
     (then ``name_1``, ``name_2``, ...), as TensorFlow's ``get_asset_filename_to_add`` names it."""
     filename = os.path.basename(source)
     other = files.get(filename)
-    if other is None or other == source or filecmp.cmp(source, other, shallow=False):
+    if other is None or other == source or _fastckpt.read_file(source) == _fastckpt.read_file(other):
         return filename
     return _unique_name(filename, files)
 

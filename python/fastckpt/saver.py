@@ -13,7 +13,7 @@ array([3000., 3000.], dtype=float32)
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import os
 import re
 import threading
@@ -170,13 +170,14 @@ class Saver:
         known = {os.path.abspath(path) for path, _ in self._last_checkpoints}
         ours = re.compile(re.escape(base_name) + r"-\d+")
         orphans = []
-        for name in os.listdir(save_dir):
+        for name in _fastckpt.list_directory(save_dir):
             prefix = os.path.join(save_dir, name[: -len(".index")])
             if (
                 name.endswith(".index")
                 and ours.fullmatch(name[: -len(".index")])
                 and os.path.abspath(prefix) not in known
             ):
+                # The storage interface has no modification times.
                 orphans.append((prefix, os.stat(os.path.join(save_dir, name)).st_mtime))
         self._last_checkpoints = sorted(orphans, key=lambda item: item[1]) + self._last_checkpoints
 
@@ -238,8 +239,6 @@ class Saver:
             if self._allow_empty:
                 return None
             raise errors.InvalidArgumentError("No variables to save", save_path)
-        if save_dir:
-            os.makedirs(save_dir, exist_ok=True)
         with self._lock:
             _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename)
             if write_state and self._max_to_keep:
@@ -399,27 +398,28 @@ def _process_alive(pid: int) -> bool:
 def _remove_leftovers(save_dir: str, base_name: str, latest_filename: str) -> None:
     """Removes the temporary files that saves into ``save_dir`` under ``base_name`` (or of its state file) left
     when their process was killed: only those whose writer process no longer runs."""
-    try:
-        names = os.listdir(save_dir)
-    except FileNotFoundError:
-        return
-    for name in names:
+    for name in _fastckpt.list_directory(save_dir):
         if not (name.startswith(base_name) or name.startswith(latest_filename)):
             continue
         leftover = _fastckpt.leftover_writer(name)
         if leftover is None or _process_alive(leftover[1]):
             continue
-        try:
-            os.remove(os.path.join(save_dir, name))
-        except FileNotFoundError:
-            pass
+        _fastckpt.delete_file(os.path.join(save_dir, name))
 
 
 def _checkpoint_mtime(prefix: str) -> Optional[float]:
-    for candidate in (prefix + ".index", prefix):
-        matches = glob.glob(candidate)
+    directory, base = os.path.split(prefix)
+    names = _fastckpt.list_directory(directory or ".")
+    # A V1 prefix may be a pattern of shards; matched as glob matches (hidden names only by a hidden pattern).
+    for pattern in (base + ".index", base):
+        matches = [
+            name
+            for name in names
+            if fnmatch.fnmatchcase(name, pattern) and (pattern.startswith(".") or not name.startswith("."))
+        ]
         if matches:
-            return os.stat(matches[0]).st_mtime
+            # The storage interface has no modification times.
+            return os.stat(os.path.join(directory, matches[0])).st_mtime
     return None
 
 
@@ -427,18 +427,13 @@ def _remove_checkpoint(prefix: str, save_dir: str, meta_graph_suffix: str) -> No
     """Deletes the files of a checkpoint this saver wrote, and only if it lies in the saver's directory."""
     if os.path.realpath(os.path.dirname(prefix) or ".") != os.path.realpath(save_dir):
         return
-    escaped = glob.escape(prefix)
-    patterns = [
-        escaped + ".index",
-        escaped + ".data-?????-of-?????",
-        glob.escape(meta_graph_filename(prefix, meta_graph_suffix)),
-    ]
-    for pattern in patterns:
-        for path in glob.glob(pattern):
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+    # The index first: a checkpoint half deleted is no checkpoint.
+    _fastckpt.delete_file(prefix + ".index")
+    directory, base = os.path.split(prefix)
+    for name in _fastckpt.list_directory(directory or "."):
+        if name.startswith(base) and fnmatch.fnmatchcase(name[len(base) :], ".data-?????-of-?????"):
+            _fastckpt.delete_file(os.path.join(directory, name))
+    _fastckpt.delete_file(meta_graph_filename(prefix, meta_graph_suffix))
 
 
 def import_meta_graph(
