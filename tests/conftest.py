@@ -13,6 +13,9 @@ import fastckpt
 import numpy as np
 import pytest
 
+# The object-store test servers' fixtures (s3_server, s3_bucket, s3_proxy, make_proxy, gcs_server, gcs_bucket).
+pytest_plugins = ["object_stores"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # The numpy dtypes a checkpoint stores as they are (ml_dtypes' bfloat16 and float8 types aside).
 NUMPY_DTYPES = [
