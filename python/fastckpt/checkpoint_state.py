@@ -17,7 +17,7 @@ import os
 import re
 from typing import Optional, Sequence, Union
 
-from . import _fastckpt, errors, protos
+from . import _fastckpt, _paths, errors, protos
 
 __all__ = [
     "atomic_write",
@@ -37,7 +37,7 @@ def _resolve_in_dir(path: str, checkpoint_dir: str) -> str:
     Relative paths are relative to the directory. An absolute path that does not exist (the directory was
     copied or moved, or written on another machine) is looked up by its base name in the directory.
     """
-    if not os.path.isabs(path):
+    if not _paths.is_absolute(path):
         return os.path.join(checkpoint_dir, path)
     if not checkpoint_exists(path):
         local = os.path.join(checkpoint_dir, os.path.basename(path))
@@ -152,10 +152,10 @@ def update_checkpoint_state(
         )
 
     def written(path: str) -> str:
-        if save_relative_paths and os.path.isabs(path):
-            return os.path.relpath(path, save_dir)
-        if not os.path.isabs(save_dir) and not os.path.isabs(path):
-            return os.path.relpath(path, save_dir)
+        if save_relative_paths and _paths.is_absolute(path):
+            return _paths.relative(path, save_dir)
+        if not _paths.is_absolute(save_dir) and not _paths.is_absolute(path):
+            return _paths.relative(path, save_dir)
         return path
 
     state = protos.CheckpointState(
@@ -165,7 +165,7 @@ def update_checkpoint_state(
         last_preserved_timestamp=last_preserved_timestamp or 0.0,
     )
     filename = os.path.join(save_dir, latest_filename or _STATE_FILENAME)
-    if os.path.normpath(filename) == os.path.normpath(os.path.join(save_dir, state.model_checkpoint_path)):
+    if _paths.normalized(filename) == _paths.normalized(os.path.join(save_dir, state.model_checkpoint_path)):
         raise errors.InvalidArgumentError(
             f"checkpoint path {model_checkpoint_path} collides with the state file {filename}", filename
         )

@@ -18,6 +18,9 @@ __all__ = [
     "DataLossError",
     "InvalidArgumentError",
     "UnimplementedError",
+    "PermissionDeniedError",
+    "UnavailableError",
+    "AbortedError",
     "NotACheckpointError",
     "InvalidCheckpointStateError",
 ]
@@ -56,7 +59,21 @@ class InvalidArgumentError(OpError, ValueError):
 
 
 class UnimplementedError(OpError):
-    """The file uses a feature fastckpt does not read (variant tensors, a newer format version)."""
+    """The file uses a feature fastckpt does not read (variant tensors, a newer format version), or the
+    storage cannot do what was asked (writing to an ``https://`` server)."""
+
+
+class PermissionDeniedError(OpError):
+    """An object store refused the credentials, or access with them."""
+
+
+class UnavailableError(OpError):
+    """An object store could not be reached, or kept failing, after retries with backoff; or a request
+    timed out."""
+
+
+class AbortedError(OpError):
+    """Another writer changed a file while this one was replacing it (a conditional write failed)."""
 
 
 # Where TensorFlow raises ValueError rather than an OpError, fastckpt's error is both, so that code written for

@@ -51,16 +51,26 @@ def _as_returned(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
 
-def _resolve(path: str) -> str:
-    """The checkpoint a user's path means: a prefix or file as is; for a directory, its SavedModel variables
-    (``variables/variables``) when they exist, else the latest checkpoint of its state file.
+def _open(path: str) -> CheckpointFile:
+    """The checkpoint a user's path means, open: a prefix or file as is; for a directory, its SavedModel
+    variables (``variables/variables``) when they exist, else the latest checkpoint of its state file.
+
+    The path is tried as a checkpoint first: a prefix in an object store then costs no listing.
 
     Raises:
         fastckpt.errors.NotACheckpointError: a directory with neither (TensorFlow raises ValueError).
         fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
     """
-    if _fastckpt.file_kind(path) != "directory":
-        return path
+    try:
+        return CheckpointFile.open(path)
+    except errors.NotACheckpointError:
+        if _fastckpt.file_kind(path) != "directory":
+            raise
+    return CheckpointFile.open(_directory_checkpoint(path))
+
+
+def _directory_checkpoint(path: str) -> str:
+    """The checkpoint of the directory ``path`` (see ``_open``)."""
     variables = os.path.join(path, "variables", "variables")
     if checkpoint_exists(variables):
         return variables
@@ -94,7 +104,7 @@ class CheckpointReader:
     """
 
     def __init__(self, path: PathLike, *, verify_checksums: bool = True):
-        self._file = CheckpointFile.open(_resolve(os.fspath(path)))
+        self._file = _open(os.fspath(path))
         self._path = os.fspath(self._file.path)
         self._verify = verify_checksums
         # Names, dtypes and shapes stay in the extension, looked up there: opening builds no Python object
@@ -168,7 +178,11 @@ class CheckpointReader:
         """Tensor ``name`` as a read-only numpy array over the memory-mapped data file: nothing is read or
         verified until the array is used (no checksum check: this is the opt-out of verification). Tensors that
         cannot be viewed as stored (strings, partitioned tensors, V1 files, the other byte order) are read
-        instead."""
+        instead. Views need local files: on an object store this raises ``UnimplementedError``."""
+        if _fastckpt.is_url(self._path):
+            raise errors.UnimplementedError(
+                f"views map local files, and {self._path} is in an object store: read it with get_tensors", self._path
+            )
         key, dtype, shape = self._lookup(name)
         raw = None if dtype.is_string else self._file.mapped(key)
         if raw is None:

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _fastckpt, errors, protos
+from . import _fastckpt, _paths, errors, protos
 from .checkpoint_state import (
     checkpoint_exists,
     get_checkpoint_state,
@@ -147,7 +147,7 @@ class Saver:
         """On the first save into a directory, takes up the history its state file records, and the
         checkpoints named as this saver names them (``<base_name>-<step>``) that a killed saver left out of it
         (killed after writing the state, before deleting): ``max_to_keep`` then holds across restarts."""
-        key = (os.path.abspath(save_dir), latest_filename)
+        key = (_paths.absolute(save_dir), latest_filename)
         if key in self._recovered_dirs:
             return
         self._recovered_dirs.add(key)
@@ -167,7 +167,7 @@ class Saver:
             if state.last_preserved_timestamp:
                 self._last_preserved_timestamp = state.last_preserved_timestamp
                 self._next_checkpoint_time = state.last_preserved_timestamp + self._keep_every_hours * 3600
-        known = {os.path.abspath(path) for path, _ in self._last_checkpoints}
+        known = {_paths.absolute(path) for path, _ in self._last_checkpoints}
         ours = re.compile(re.escape(base_name) + r"-\d+")
         orphans = []
         for name in _fastckpt.list_directory(save_dir):
@@ -175,10 +175,9 @@ class Saver:
             if (
                 name.endswith(".index")
                 and ours.fullmatch(name[: -len(".index")])
-                and os.path.abspath(prefix) not in known
+                and _paths.absolute(prefix) not in known
             ):
-                # The storage interface has no modification times.
-                orphans.append((prefix, os.stat(os.path.join(save_dir, name)).st_mtime))
+                orphans.append((prefix, _fastckpt.modified_time(os.path.join(save_dir, name)) or 0.0))
         self._last_checkpoints = sorted(orphans, key=lambda item: item[1]) + self._last_checkpoints
 
     def _record_last_checkpoint(self, path: str) -> None:
@@ -418,14 +417,13 @@ def _checkpoint_mtime(prefix: str) -> Optional[float]:
             if fnmatch.fnmatchcase(name, pattern) and (pattern.startswith(".") or not name.startswith("."))
         ]
         if matches:
-            # The storage interface has no modification times.
-            return os.stat(os.path.join(directory, matches[0])).st_mtime
+            return _fastckpt.modified_time(os.path.join(directory, matches[0]))
     return None
 
 
 def _remove_checkpoint(prefix: str, save_dir: str, meta_graph_suffix: str) -> None:
     """Deletes the files of a checkpoint this saver wrote, and only if it lies in the saver's directory."""
-    if os.path.realpath(os.path.dirname(prefix) or ".") != os.path.realpath(save_dir):
+    if _paths.real(os.path.dirname(prefix) or ".") != _paths.real(save_dir):
         return
     # The index first: a checkpoint half deleted is no checkpoint.
     _fastckpt.delete_file(prefix + ".index")

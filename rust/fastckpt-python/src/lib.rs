@@ -1,11 +1,11 @@
 //! The Python extension `fastckpt._fastckpt`: converts types and errors between Python and the core crate,
 //! and releases the GIL while the core reads.
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::slices::TensorSlice;
-use fastckpt::storage::{self, FileKind};
+use fastckpt::storage::{self, FileKind, Storage, StorageOptions};
 use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
 use numpy::ndarray::ArrayView1;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
@@ -24,6 +24,15 @@ pyo3::import_exception!(fastckpt.errors, NotACheckpointError);
 pyo3::import_exception!(fastckpt.errors, DataLossError);
 pyo3::import_exception!(fastckpt.errors, InvalidArgumentError);
 pyo3::import_exception!(fastckpt.errors, UnimplementedError);
+pyo3::import_exception!(fastckpt.errors, PermissionDeniedError);
+pyo3::import_exception!(fastckpt.errors, UnavailableError);
+pyo3::import_exception!(fastckpt.errors, AbortedError);
+
+/// The storage holding `path` and the path in it ([`storage::resolve`]), configured by the Python
+/// `storage_options` dict.
+fn resolve(path: &Path, options: Option<StorageOptions>) -> fastckpt::Result<(Arc<dyn Storage>, PathBuf)> {
+    storage::resolve(path, &options.unwrap_or_default())
+}
 
 /// The `fastckpt.errors` exception of the error's kind, with its message, file and tensor: the only
 /// exceptions this module raises.
@@ -36,6 +45,9 @@ fn to_py_err(_py: Python<'_>, err: Error) -> PyErr {
         ErrorKind::DataLoss => DataLossError::new_err(args),
         ErrorKind::InvalidArgument => InvalidArgumentError::new_err(args),
         ErrorKind::Unimplemented => UnimplementedError::new_err(args),
+        ErrorKind::PermissionDenied => PermissionDeniedError::new_err(args),
+        ErrorKind::Unavailable => UnavailableError::new_err(args),
+        ErrorKind::Aborted => AbortedError::new_err(args),
         ErrorKind::Io => OpError::new_err(args),
     }
 }
@@ -219,9 +231,10 @@ impl CheckpointFile {
 impl CheckpointFile {
     /// Opens the checkpoint a path names: a V2 prefix or one of its files, a V1 file or file pattern.
     #[staticmethod]
-    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, storage_options=None))]
+    fn open(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Self> {
         let opened = py.detach(|| {
-            let storage = storage::for_path(&path)?;
+            let (storage, path) = resolve(&path, storage_options)?;
             let location = locate(&*storage, &path)?;
             Ok::<_, Error>((Checkpoint::open_location(storage, &location)?, location.path().to_path_buf()))
         });
@@ -232,8 +245,9 @@ impl CheckpointFile {
     /// What was opened: the V2 prefix (also when a path to its `.index` or a data file was given), or the V1
     /// file or pattern.
     #[getter]
-    fn path(&self) -> &PathBuf {
-        &self.path
+    fn path(&self) -> String {
+        // A str, not a pathlib.Path, which would fold the `//` of a URL.
+        self.path.to_string_lossy().into_owned()
     }
 
     /// "v2" or "v1".
@@ -481,11 +495,20 @@ impl BundleFileWriter {
 #[pymethods]
 impl BundleFileWriter {
     #[new]
-    #[pyo3(signature = (prefix, durable=false, num_shards=1))]
-    fn new(py: Python<'_>, prefix: PathBuf, durable: bool, num_shards: u32) -> PyResult<Self> {
+    #[pyo3(signature = (prefix, durable=false, num_shards=1, storage_options=None))]
+    fn new(
+        py: Python<'_>,
+        prefix: PathBuf,
+        durable: bool,
+        num_shards: u32,
+        storage_options: Option<StorageOptions>,
+    ) -> PyResult<Self> {
         let options = WriteOptions { durable, num_shards };
         let writer = py
-            .detach(|| BundleWriter::create(storage::for_path(&prefix)?, &prefix, options))
+            .detach(|| {
+                let (storage, prefix) = resolve(&prefix, storage_options)?;
+                BundleWriter::create(storage, prefix, options)
+            })
             .map_err(|e| to_py_err(py, e))?;
         Ok(BundleFileWriter { inner: Mutex::new(Some(writer)) })
     }
@@ -573,56 +596,130 @@ impl BundleFileWriter {
 /// The name of the checkpoint `path` names (its V2 prefix, or the V1 file or pattern), without opening it;
 /// a NotACheckpointError saying what is there instead when nothing is.
 #[pyfunction]
-fn locate_checkpoint(py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
-    py.detach(|| locate(&*storage::for_path(&path)?, &path))
-        .map(|location| location.path().to_path_buf())
-        .map_err(|e| to_py_err(py, e))
+#[pyo3(signature = (path, storage_options=None))]
+fn locate_checkpoint(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<String> {
+    py.detach(|| {
+        let (storage, path) = resolve(&path, storage_options)?;
+        locate(&*storage, &path)
+    })
+    .map(|location| location.path().to_string_lossy().into_owned())
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// Merges checkpoints into one at `merged_prefix` (TensorFlow's MergeV2Checkpoints).
 #[pyfunction]
-#[pyo3(signature = (prefixes, merged_prefix, durable=false))]
-fn merge_checkpoints(py: Python<'_>, prefixes: Vec<PathBuf>, merged_prefix: PathBuf, durable: bool) -> PyResult<()> {
+#[pyo3(signature = (prefixes, merged_prefix, durable=false, storage_options=None))]
+fn merge_checkpoints(
+    py: Python<'_>,
+    prefixes: Vec<PathBuf>,
+    merged_prefix: PathBuf,
+    durable: bool,
+    storage_options: Option<StorageOptions>,
+) -> PyResult<()> {
     let options = WriteOptions { durable, ..Default::default() };
-    py.detach(|| merge_bundles(&*storage::for_path(&merged_prefix)?, &prefixes, &merged_prefix, options))
-        .map_err(|e| to_py_err(py, e))
+    py.detach(|| {
+        let options_of_storage = storage_options.unwrap_or_default();
+        let (storage, merged_prefix) = storage::resolve(&merged_prefix, &options_of_storage)?;
+        let prefixes = prefixes
+            .iter()
+            .map(|p| Ok(storage::resolve(p, &options_of_storage)?.1))
+            .collect::<fastckpt::Result<Vec<_>>>()?;
+        merge_bundles(&*storage, &prefixes, &merged_prefix, options)
+    })
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// The contents of the file `path`.
 #[pyfunction]
-fn read_file<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyBytes>> {
-    let bytes = py.detach(|| storage::for_path(&path)?.read(&path)).map_err(|e| to_py_err(py, e))?;
+#[pyo3(signature = (path, storage_options=None))]
+fn read_file<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    storage_options: Option<StorageOptions>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = py
+        .detach(|| {
+            let (storage, path) = resolve(&path, storage_options)?;
+            storage.read(&path)
+        })
+        .map_err(|e| to_py_err(py, e))?;
     Ok(PyBytes::new(py, &bytes))
 }
 
 /// Replaces the file `path` with `data` at once: readers see the old contents or the new, never a part; with
 /// `durable`, the new contents survive a power loss. Missing directories are created.
 #[pyfunction]
-#[pyo3(signature = (path, data, durable=false))]
-fn write_file(py: Python<'_>, path: PathBuf, data: &[u8], durable: bool) -> PyResult<()> {
-    py.detach(|| storage::for_path(&path)?.write(&path, data, durable)).map_err(|e| to_py_err(py, e))
+#[pyo3(signature = (path, data, durable=false, storage_options=None))]
+fn write_file(
+    py: Python<'_>,
+    path: PathBuf,
+    data: &[u8],
+    durable: bool,
+    storage_options: Option<StorageOptions>,
+) -> PyResult<()> {
+    py.detach(|| {
+        let (storage, path) = resolve(&path, storage_options)?;
+        storage.write(&path, data, durable)
+    })
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// What `path` names: "file", "directory", or None when nothing is there.
 #[pyfunction]
-fn file_kind(py: Python<'_>, path: PathBuf) -> PyResult<Option<&'static str>> {
-    let kind = py.detach(|| storage::for_path(&path)?.kind(&path)).map_err(|e| to_py_err(py, e))?;
+#[pyo3(signature = (path, storage_options=None))]
+fn file_kind(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Option<&'static str>> {
+    let kind = py
+        .detach(|| {
+            let (storage, path) = resolve(&path, storage_options)?;
+            storage.kind(&path)
+        })
+        .map_err(|e| to_py_err(py, e))?;
     Ok(kind.map(|kind| match kind {
         FileKind::File => "file",
         FileKind::Directory => "directory",
     }))
 }
 
+/// When the file `path` was last written, in seconds since the epoch; None when it does not exist.
+#[pyfunction]
+#[pyo3(signature = (path, storage_options=None))]
+fn modified_time(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Option<f64>> {
+    let modified = py
+        .detach(|| {
+            let (storage, path) = resolve(&path, storage_options)?;
+            storage.modified(&path)
+        })
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(modified.map(|time| time.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())))
+}
+
+/// Whether `path` is the URL of an object store (`s3://`, `gs://`, `az://`, `https://`, ...) rather than a
+/// local path.
+#[pyfunction]
+fn is_url(path: PathBuf) -> bool {
+    storage::is_url(&path)
+}
+
 /// The names of the entries of the directory `path`, sorted; empty when it does not exist.
 #[pyfunction]
-fn list_directory(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
-    py.detach(|| storage::for_path(&path)?.list(&path)).map_err(|e| to_py_err(py, e))
+#[pyo3(signature = (path, storage_options=None))]
+fn list_directory(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Vec<String>> {
+    py.detach(|| {
+        let (storage, path) = resolve(&path, storage_options)?;
+        storage.list(&path)
+    })
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// Deletes the file `path`; a file already gone is not an error.
 #[pyfunction]
-fn delete_file(py: Python<'_>, path: PathBuf) -> PyResult<()> {
-    py.detach(|| storage::for_path(&path)?.delete(&path)).map_err(|e| to_py_err(py, e))
+#[pyo3(signature = (path, storage_options=None))]
+fn delete_file(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<()> {
+    py.detach(|| {
+        let (storage, path) = resolve(&path, storage_options)?;
+        storage.delete(&path)
+    })
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// For the name of a temporary file a fastckpt writer made, `(target name, writer's process id)`; None for
@@ -683,6 +780,8 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(file_kind, m)?)?;
     m.add_function(wrap_pyfunction!(list_directory, m)?)?;
     m.add_function(wrap_pyfunction!(delete_file, m)?)?;
+    m.add_function(wrap_pyfunction!(modified_time, m)?)?;
+    m.add_function(wrap_pyfunction!(is_url, m)?)?;
     m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
     Ok(())
 }

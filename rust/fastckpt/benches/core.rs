@@ -46,7 +46,7 @@ fn write_batch(prefix: &Path, tensors: &[(String, Vec<u64>, Vec<u8>)], num_shard
 }
 
 fn read_all(prefix: &Path) -> usize {
-    let ckpt = Checkpoint::open(prefix).unwrap();
+    let ckpt = Checkpoint::open(prefix, &Default::default()).unwrap();
     let tensors: Vec<(Vec<u8>, Vec<u64>)> = ckpt.tensors().iter().map(|(n, i)| (n.clone(), i.shape.clone())).collect();
     let mut buffers: Vec<Vec<u8>> =
         tensors.iter().map(|(_, s)| vec![0u8; Selection::full(s).num_elements() as usize * 4]).collect();
@@ -65,7 +65,7 @@ fn main() {
         .collect();
     let small_prefix = dir.join("small");
     write_bundle(&small_prefix, &small);
-    time("open, 10,000 tensors", 0, 20, || Checkpoint::open(&small_prefix).unwrap());
+    time("open, 10,000 tensors", 0, 20, || Checkpoint::open(&small_prefix, &Default::default()).unwrap());
     time("read all, 10,000 tensors", small.len() * 256, 10, || read_all(&small_prefix));
 
     let large: Vec<(String, Vec<u64>, Vec<u8>)> = (0..16)

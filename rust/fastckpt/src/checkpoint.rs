@@ -6,7 +6,7 @@ use crate::bundle::{index_path, BundleReader};
 use crate::error::Result;
 use crate::locate::{locate, Location};
 use crate::slices::Selection;
-use crate::storage::{self, Storage};
+use crate::storage::{self, Storage, StorageOptions};
 use crate::tensor::{TensorInfo, TensorRef};
 use crate::v1::V1Reader;
 
@@ -37,12 +37,11 @@ pub enum Checkpoint {
 
 impl Checkpoint {
     /// Opens the checkpoint `path` names (see [`locate`]), in the storage that holds it
-    /// ([`storage::for_path`]): a V2 prefix or one of its files, a V1 file or the pattern of a sharded V1
-    /// checkpoint.
-    pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint> {
-        let path = path.as_ref();
-        let storage = storage::for_path(path)?;
-        let location = locate(&*storage, path)?;
+    /// ([`storage::resolve`], configured by `options`): a V2 prefix or one of its files, a V1 file or the
+    /// pattern of a sharded V1 checkpoint.
+    pub fn open(path: impl AsRef<Path>, options: &StorageOptions) -> Result<Checkpoint> {
+        let (storage, path) = storage::resolve(path.as_ref(), options)?;
+        let location = locate(&*storage, &path)?;
         Self::open_location(storage, &location)
     }
 

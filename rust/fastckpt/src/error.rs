@@ -15,8 +15,14 @@ pub enum ErrorKind {
     DataLoss,
     /// The caller asked for something that cannot be done (a bad slice, a wrong dtype).
     InvalidArgument,
-    /// The file uses a feature this library does not read.
+    /// The file uses a feature this library does not read, or the storage cannot do what was asked.
     Unimplemented,
+    /// The storage refused the credentials, or access with them.
+    PermissionDenied,
+    /// The storage could not be reached, or failed, after retries; or a request timed out.
+    Unavailable,
+    /// Another writer changed what this one was replacing (a conditional write failed).
+    Aborted,
     /// The operating system refused an operation for another reason.
     Io,
 }

@@ -151,7 +151,7 @@ fn partitioned_tensor_is_assembled_and_read_in_part() {
     let entries =
         vec![(b"w".to_vec(), full), (key(0, 2), entry(3, &[2, 4], 0, top)), (key(2, 1), entry(3, &[1, 4], 32, bottom))];
     write_bundle(&prefix(&dir), header(Endianness::Little), entries, &all);
-    let ckpt = Checkpoint::open(prefix(&dir)).unwrap();
+    let ckpt = Checkpoint::open(prefix(&dir), &Default::default()).unwrap();
     assert_eq!(ckpt.tensors().len(), 1, "slice entries are not listed");
     let reader = match &ckpt {
         Checkpoint::Bundle(r) => r,
@@ -187,7 +187,7 @@ fn hostile_entries_are_errors() {
     for (what, bad, kind) in cases {
         let dir = tempfile::tempdir().unwrap();
         write_bundle(&prefix(&dir), header(Endianness::Little), vec![(b"t".to_vec(), bad)], &data);
-        let err = match Checkpoint::open(prefix(&dir)) {
+        let err = match Checkpoint::open(prefix(&dir), &Default::default()) {
             Err(err) => err,
             Ok(ckpt) => {
                 let t = ckpt.find(b"t").unwrap();

@@ -84,6 +84,14 @@ impl Stored {
     }
 }
 
+/// An unpartitioned fixed-size tensor to read whole: its name, entry, byte-swap unit (1: none) and bytes.
+struct Whole<'a> {
+    name: &'a [u8],
+    location: &'a Location,
+    unit: usize,
+    stored: Stored,
+}
+
 /// The stored slices of a partitioned tensor: their boxes in the full tensor, and their entries.
 struct StoredSlices {
     boxes: Vec<Vec<(u64, u64)>>,
@@ -283,8 +291,14 @@ impl BundleReader {
         }
         if entry.slices.is_empty() {
             let stored = self.stored(entry, info)?;
-            if sel.is_full(&info.shape) {
-                if verify || stored.file.mapped().is_none() {
+            if sel.is_full(&info.shape) && stored.file.mapped().is_none() {
+                // Remote: one read, fetched in concurrent pieces, then checksummed.
+                stored.file.read_at(stored.range.start, out)?;
+                if verify {
+                    self.verify(entry, checksum::value_parallel(out))?;
+                }
+            } else if sel.is_full(&info.shape) {
+                if verify {
                     // Read straight into the output, each piece checksummed while in cache: one copy. Not a copy
                     // from the mapping: its page faults map in the kernel's readahead window around every tensor,
                     // which inflates the process's memory for nothing.
@@ -299,6 +313,8 @@ impl BundleReader {
                 } else {
                     out.copy_from_slice(&stored.bytes()?);
                 }
+            } else if stored.file.mapped().is_none() {
+                self.read_remote_selection(&stored, info, sel, elem, out)?;
             } else {
                 let full: Vec<(u64, u64)> = info.shape.iter().map(|&d| (0, d)).collect();
                 sel.copy_bytes(&full, &stored.bytes()?, elem, out);
@@ -324,26 +340,47 @@ impl BundleReader {
         Ok(())
     }
 
+    /// Reads part of an unpartitioned tensor of a remote file: only the bytes of the selected runs of
+    /// elements, fetched concurrently ([`ReadFile::read_ranges`]), then copied into `out`.
+    fn read_remote_selection(
+        &self,
+        stored: &Stored,
+        info: &TensorInfo,
+        sel: &Selection,
+        elem: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let full: Vec<(u64, u64)> = info.shape.iter().map(|&d| (0, d)).collect();
+        // (first element in the tensor, first element in `out`, elements, step between them)
+        let mut runs = Vec::new();
+        sel.for_each_run(&full, |src, dst, count, step| runs.push((src, dst, count, step)));
+        let mut fetched: Vec<Vec<u8>> =
+            runs.iter().map(|&(_, _, count, step)| vec![0u8; ((count - 1) * step + 1) * elem]).collect();
+        let ranges = runs
+            .iter()
+            .zip(fetched.iter_mut())
+            .map(|(&(src, ..), bytes)| (stored.range.start + (src * elem) as u64, bytes.as_mut_slice()))
+            .collect();
+        stored.file.read_ranges(ranges)?;
+        for (&(_, dst, count, step), bytes) in runs.iter().zip(&fetched) {
+            if step == 1 {
+                out[dst * elem..(dst + count) * elem].copy_from_slice(bytes);
+                continue;
+            }
+            for i in 0..count {
+                let (from, to) = (i * step * elem, (dst + i) * elem);
+                out[to..to + elem].copy_from_slice(&bytes[from..from + elem]);
+            }
+        }
+        Ok(())
+    }
+
     /// Reads whole numeric tensors, each `(name, out)` into its `out` (row-major, native byte order), on all
-    /// threads; with `verify`, every tensor's checksum is checked.
-    ///
-    /// Unpartitioned tensors are read in the order of their bytes in the data files, each thread reading one
-    /// equal share of those bytes from start to end: on a cold file the disk sees one sequential stream per
-    /// thread, which the kernel's readahead serves in large requests (tensors read in name order give it short
-    /// scattered ones: five times as many requests), and threads rarely fault in pages of the same array at
-    /// once (threads taking turns piece by piece made a first read twice as slow). Tensors are cut in pieces
-    /// of at most 4 MiB, so that shares can end inside one; each piece is checksummed while in cache, and a
-    /// tensor's checksum is combined from its pieces'.
+    /// threads; with `verify`, every tensor's checksum is checked. Unpartitioned tensors of local files are
+    /// read as [`BundleReader::read_local`] says, those of remote ones by concurrent range requests.
     pub fn read_whole(&self, jobs: &mut [(TensorRef, &mut [u8])], verify: bool) -> Result<()> {
         use rayon::prelude::*;
-        use std::sync::atomic::{AtomicBool, Ordering};
 
-        struct Whole<'a> {
-            name: &'a [u8],
-            location: &'a Location,
-            unit: usize,
-            stored: Stored,
-        }
         let mut stored: Vec<(Whole, &mut [u8])> = Vec::new();
         let mut others: Vec<(&[u8], &Location, &TensorInfo, &mut [u8])> = Vec::new();
         for (t, out) in jobs.iter_mut() {
@@ -362,6 +399,29 @@ impl BundleReader {
             stored.push((Whole { name, location, unit, stored: whole }, out));
         }
         stored.sort_by_key(|(t, _)| (t.location.shard_id, t.stored.range.start));
+        // Every data file of a checkpoint is in one storage: local (mapped) or not.
+        if stored.first().is_some_and(|(t, _)| t.stored.file.mapped().is_some()) {
+            self.read_local(stored, verify)?;
+        } else {
+            self.read_remote(stored, verify)?;
+        }
+        others.into_par_iter().try_for_each(|(name, location, info, out)| {
+            self.read_entry_into(name, location, info, &Selection::full(&info.shape), verify, out)
+                .map_err(self.in_context(name))
+        })
+    }
+
+    /// Reads whole unpartitioned tensors of local files, sorted by their place in the data files.
+    ///
+    /// Each thread reads one equal share of the bytes from start to end: on a cold file the disk sees one
+    /// sequential stream per thread, which the kernel's readahead serves in large requests (tensors read in
+    /// name order give it short scattered ones: five times as many requests), and threads rarely fault in
+    /// pages of the same array at once (threads taking turns piece by piece made a first read twice as slow).
+    /// Tensors are cut in pieces of at most 4 MiB, so that shares can end inside one; each piece is
+    /// checksummed while in cache, and a tensor's checksum is combined from its pieces'.
+    fn read_local(&self, stored: Vec<(Whole, &mut [u8])>, verify: bool) -> Result<()> {
+        use rayon::prelude::*;
+        use std::sync::atomic::{AtomicBool, Ordering};
 
         // Pieces, in file order: (tensor, offset in the tensor, bytes to fill). Tensor i's are those from
         // first_piece[i] on.
@@ -430,9 +490,36 @@ impl BundleReader {
                 self.verify(tensor.location, crc).for_key(tensor.name)?;
             }
         }
-        others.into_par_iter().try_for_each(|(name, location, info, out)| {
-            self.read_entry_into(name, location, info, &Selection::full(&info.shape), verify, out)
-                .map_err(self.in_context(name))
+        Ok(())
+    }
+
+    /// Reads whole unpartitioned tensors of remote files: every tensor of a data file in one batch of
+    /// concurrent range requests ([`ReadFile::read_ranges`]), then checksummed on all threads.
+    fn read_remote(&self, stored: Vec<(Whole, &mut [u8])>, verify: bool) -> Result<()> {
+        use rayon::prelude::*;
+
+        let (tensors, mut outs): (Vec<Whole>, Vec<&mut [u8]>) = stored.into_iter().unzip();
+        // Sorted by data file: each file's tensors are one batch.
+        let mut start = 0;
+        while start < tensors.len() {
+            let shard = tensors[start].location.shard_id;
+            let end = start + tensors[start..].iter().take_while(|t| t.location.shard_id == shard).count();
+            let ranges = tensors[start..end]
+                .iter()
+                .zip(outs[start..end].iter_mut())
+                .map(|(tensor, out)| (tensor.stored.range.start, &mut **out))
+                .collect();
+            tensors[start].stored.file.read_ranges(ranges).for_key(tensors[start].name)?;
+            start = end;
+        }
+        tensors.par_iter().zip(outs.par_iter_mut()).try_for_each(|(tensor, out)| {
+            if verify {
+                self.verify(tensor.location, checksum::value_parallel(out)).for_key(tensor.name)?;
+            }
+            if tensor.unit > 1 {
+                byte_swap(out, tensor.unit);
+            }
+            Ok(())
         })
     }
 

@@ -9,6 +9,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use memmap2::Mmap;
 
@@ -42,6 +43,14 @@ impl Storage for LocalStorage {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => Ok(Some(FileKind::Directory)),
             Ok(_) => Ok(Some(FileKind::File)),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
+            Err(e) => Err(Error::io(e, path)),
+        }
+    }
+
+    fn modified(&self, path: &Path) -> Result<Option<SystemTime>> {
+        match std::fs::metadata(path) {
+            Ok(meta) => meta.modified().map(Some).map_err(|e| Error::io(e, path)),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
             Err(e) => Err(Error::io(e, path)),
         }

@@ -5,17 +5,28 @@
 //! them. Readers, writers, merges and [`locate`](crate::locate()) take one, so that a second kind of storage
 //! is a second implementation of this interface, not a second path through the formats.
 //!
-//! Files are named by paths: local paths for [`LocalStorage`]. Error messages name them as given.
+//! Files are named by paths: local paths for [`LocalStorage`], URLs (`s3://bucket/key`) for [`ObjectStorage`].
+//! Error messages name them as given.
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 
 mod local;
+mod object;
 
 pub use local::{leftover_writer, LocalStorage};
+pub use object::ObjectStorage;
+
+/// The configuration of object stores, by key: `object_store`'s keys (`aws_region`, `aws_endpoint`,
+/// `google_service_account`, `azure_storage_account_name`, `timeout`, ...), besides the environment's
+/// variables, and the core's own: `concurrency` (requests in flight per read), `max_retries` and
+/// `retry_timeout` (seconds). Local files take none.
+pub type StorageOptions = BTreeMap<String, String>;
 
 /// What a path names, if anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +60,9 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// What `path` names; `None` when nothing is there.
     fn kind(&self, path: &Path) -> Result<Option<FileKind>>;
+
+    /// When the file `path` was last written; `None` when it does not exist.
+    fn modified(&self, path: &Path) -> Result<Option<SystemTime>>;
 
     /// The names of the entries directly inside the directory `dir`, sorted; empty when it does not exist (or
     /// is a file).
@@ -94,6 +108,12 @@ pub trait ReadFile: Send + Sync + fmt::Debug {
     /// [`ErrorKind::DataLoss`]: crate::ErrorKind::DataLoss
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
 
+    /// Fills each buffer with the bytes at its offset, as many [`ReadFile::read_at`] calls would; remote
+    /// storage fetches them concurrently.
+    fn read_ranges(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<()> {
+        ranges.into_iter().try_for_each(|(offset, buf)| self.read_at(offset, buf))
+    }
+
     /// All of its bytes, mapped into memory, where the file is local: reads of parts and views use them
     /// without copying. `None` for storage that is not.
     fn mapped(&self) -> Option<&[u8]>;
@@ -121,10 +141,23 @@ pub trait WriteFile: Write + Send {
     fn commit(self: Box<Self>, durable: bool) -> Result<()>;
 }
 
-/// The storage that holds `path`.
-pub fn for_path(path: &Path) -> Result<Arc<dyn Storage>> {
-    let _ = path;
-    Ok(Arc::new(LocalStorage))
+/// The storage that holds `path`, and the path in it: an object store for the URL of one (made once per
+/// bucket and configuration, and shared), local storage for a local path or a `file://` URL.
+pub fn resolve(path: &Path, options: &StorageOptions) -> Result<(Arc<dyn Storage>, PathBuf)> {
+    if object::is_url(path) {
+        return Ok((object::for_url(path, options)?, path.to_path_buf()));
+    }
+    let local = match path.to_str().and_then(|p| p.strip_prefix("file://")) {
+        Some(rest) => PathBuf::from(rest),
+        None => path.to_path_buf(),
+    };
+    Ok((Arc::new(LocalStorage), local))
+}
+
+/// Whether `path` is a URL that names an object store (`s3://`, `gs://`, `az://`, `https://`, ...), not a
+/// local path.
+pub fn is_url(path: &Path) -> bool {
+    object::is_url(path)
 }
 
 /// The directory holding `path`, for listing its neighbours: `.` for a bare file name.

@@ -1,0 +1,544 @@
+//! Object stores: Amazon S3 (and servers speaking its API), Google Cloud Storage, Azure Blob Storage and
+//! plain HTTP(S) servers (read-only), through the `object_store` crate, which signs requests, retries them
+//! with backoff and uploads large objects in parts.
+//!
+//! Files are named by URLs (`s3://bucket/key`); the store of a bucket is made once per configuration and
+//! shared. Requests run on one runtime of the core's own; callers block on them (the Python layer does so
+//! without the GIL).
+//!
+//! Reads are range requests: many ranges at once are coalesced where neighbours are close, cut into pieces,
+//! and fetched concurrently, each response copied into its destination as it arrives. Writes of large files
+//! are multipart uploads whose parts are sent in parallel while the writer goes on; an object appears only
+//! when its upload completes, and one dropped uncommitted is aborted.
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as Key;
+use object_store::{
+    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+};
+
+use super::{FileKind, ReadFile, Storage, StorageOptions, WriteFile};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The URL schemes of object stores.
+const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl", "http", "https"];
+
+/// Range requests are at most this long: large reads are cut into pieces fetched concurrently.
+const PIECE: u64 = 8 << 20;
+
+/// Ranges closer than this are fetched in one request (the bytes between are read and dropped).
+const COALESCE_GAP: u64 = 1 << 20;
+
+/// Multipart uploads send parts of this size (S3 allows 10,000 parts: objects up to 160 GB).
+const PART: usize = 16 << 20;
+
+/// Parts being uploaded at once, per file.
+const PARTS_IN_FLIGHT: usize = 8;
+
+/// Requests in flight at once per read, unless the `concurrency` option says otherwise.
+const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Whether `path` is the URL of an object (a scheme of [`SCHEMES`] and `://`).
+pub(super) fn is_url(path: &Path) -> bool {
+    let Some(text) = path.to_str() else { return false };
+    text.split_once("://").is_some_and(|(scheme, _)| SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+}
+
+/// The runtime every request runs on. Its threads only wait on the network.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .thread_name("fastckpt-io")
+            .enable_all()
+            .build()
+            .expect("the I/O runtime starts")
+    })
+}
+
+/// The storage of the bucket (container, server) `path` names, made once per configuration: its options
+/// and the environment variables the clouds' builders read (a test, or a program, that changes them gets a
+/// storage made anew).
+pub(super) fn for_url(path: &Path, options: &StorageOptions) -> Result<Arc<dyn Storage>> {
+    type Stores = Mutex<HashMap<(String, StorageOptions, Vec<(String, String)>), Arc<ObjectStorage>>>;
+    static STORES: OnceLock<Stores> = OnceLock::new();
+    let (root, _) = split_url(path)?;
+    let cloud_variables = std::env::vars()
+        .filter(|(name, _)| ["AWS_", "GOOGLE_", "AZURE_"].iter().any(|prefix| name.starts_with(prefix)))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    let key = (root.to_owned(), options.clone(), cloud_variables);
+    let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(store) = stores.get(&key) {
+        return Ok(Arc::clone(store) as Arc<dyn Storage>);
+    }
+    let store = Arc::new(ObjectStorage::new(root, options).map_err(|e| e.in_file(path))?);
+    stores.insert(key, Arc::clone(&store));
+    Ok(store)
+}
+
+/// `scheme://authority` and the key after it.
+fn split_url(path: &Path) -> Result<(&str, &str)> {
+    let text = path.to_str().ok_or_else(|| Error::invalid_argument("a URL that is not UTF-8").in_file(path))?;
+    let (_, rest) = text.split_once("://").unwrap_or((text, ""));
+    let root_len = text.len() - rest.len() + rest.find('/').unwrap_or(rest.len());
+    let (root, key) = text.split_at(root_len);
+    if root.len() == text.len() - rest.len() {
+        return Err(Error::invalid_argument("the URL names no bucket").in_file(path));
+    }
+    Ok((root, key.trim_start_matches('/')))
+}
+
+/// The buckets, containers or servers of one configuration.
+///
+/// Thread safety, ownership: those of [`Storage`]; it holds a client (its connection pool and credentials),
+/// shared by every file opened through it.
+#[derive(Debug)]
+pub struct ObjectStorage {
+    store: Arc<dyn ObjectStore>,
+    /// `scheme://authority`, which paths start with.
+    root: String,
+    /// Requests in flight at once per read.
+    concurrency: usize,
+    /// HTTP servers are read-only and cannot list.
+    http: bool,
+}
+
+impl ObjectStorage {
+    fn new(root: &str, options: &StorageOptions) -> Result<ObjectStorage> {
+        use object_store::aws::AmazonS3Builder;
+        use object_store::azure::MicrosoftAzureBuilder;
+        use object_store::gcp::GoogleCloudStorageBuilder;
+        use object_store::http::HttpBuilder;
+
+        let mut concurrency = DEFAULT_CONCURRENCY;
+        let mut retry = RetryConfig { max_retries: 5, retry_timeout: Duration::from_secs(60), ..Default::default() };
+        let mut config = Vec::new();
+        for (key, value) in options {
+            let invalid = || Error::invalid_argument(format!("storage option {key}={value:?}: not a number"));
+            match key.as_str() {
+                "concurrency" => concurrency = value.parse().ok().filter(|&n| n > 0).ok_or_else(invalid)?,
+                "max_retries" => retry.max_retries = value.parse().map_err(|_| invalid())?,
+                "retry_timeout" => {
+                    let seconds: f64 = value.trim_end_matches('s').parse().map_err(|_| invalid())?;
+                    retry.retry_timeout = Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
+                }
+                _ => config.push((key.to_ascii_lowercase(), value.clone())),
+            }
+        }
+        let client =
+            ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(5));
+        let scheme = root.split_once("://").map_or("", |(scheme, _)| scheme).to_ascii_lowercase();
+        // The clouds' own variables, as each builder's `from_env` reads them, but applied after the client
+        // options above (which `with_client_options` would replace whole) and before the caller's options.
+        let (prefix, http) = match scheme.as_str() {
+            "s3" | "s3a" => ("AWS_", false),
+            "gs" => ("GOOGLE_", false),
+            "http" | "https" => ("", true),
+            _ => ("AZURE_", false),
+        };
+        let variables: Vec<(String, String)> = std::env::vars()
+            .filter(|(name, _)| !prefix.is_empty() && name.starts_with(prefix))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
+        let unknown = |key: &str| Error::invalid_argument(format!("unknown storage option {key:?} for {scheme}://"));
+        macro_rules! build {
+            ($builder:expr) => {{
+                let mut builder = $builder.with_client_options(client).with_retry(retry);
+                for (key, value) in variables {
+                    if let Ok(key) = key.parse() {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+                builder = builder.with_url(root);
+                for (key, value) in config {
+                    builder = builder.with_config(key.parse().map_err(|_| unknown(&key))?, value);
+                }
+                Arc::new(builder.build().map_err(|e| store_error(e, root))?) as Arc<dyn ObjectStore>
+            }};
+        }
+        let store = match scheme.as_str() {
+            "s3" | "s3a" => build!(AmazonS3Builder::new()),
+            "gs" => build!(GoogleCloudStorageBuilder::new()),
+            "http" | "https" => build!(HttpBuilder::new()),
+            _ => build!(MicrosoftAzureBuilder::new()),
+        };
+        Ok(ObjectStorage { store, root: root.to_owned(), concurrency, http })
+    }
+
+    /// The key of `path` in this storage.
+    fn key(&self, path: &Path) -> Result<Key> {
+        let (root, key) = split_url(path)?;
+        if root != self.root {
+            return Err(Error::invalid_argument(format!("not in {}", self.root)).in_file(path));
+        }
+        Key::parse(key).map_err(|e| Error::invalid_argument(format!("not a valid object key: {e}")).in_file(path))
+    }
+
+    fn read_only(&self, path: &Path) -> Result<()> {
+        if self.http {
+            return Err(Error::unimplemented("HTTP servers are read-only: write to an object store").in_file(path));
+        }
+        Ok(())
+    }
+}
+
+/// The error of a request about `path` (a URL).
+fn store_error(err: object_store::Error, path: impl AsRef<Path>) -> Error {
+    use object_store::Error as E;
+    let (kind, message) = match &err {
+        E::NotFound { .. } => (ErrorKind::NotFound, "no such object (or bucket)".to_owned()),
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => (ErrorKind::PermissionDenied, err.to_string()),
+        E::AlreadyExists { .. } | E::Precondition { .. } => (ErrorKind::Aborted, err.to_string()),
+        E::NotSupported { .. } | E::NotImplemented { .. } => (ErrorKind::Unimplemented, err.to_string()),
+        E::InvalidPath { .. } | E::UnknownConfigurationKey { .. } => (ErrorKind::InvalidArgument, err.to_string()),
+        // Some requests (S3's listing) report a missing bucket or refused credentials only in their status.
+        E::Generic { .. } if http_status(&err) == Some(404) => {
+            (ErrorKind::NotFound, "no such object (or bucket)".to_owned())
+        }
+        E::Generic { .. } if http_status(&err) == Some(403) => (ErrorKind::PermissionDenied, err.to_string()),
+        // What is left failed after the retries: the network, the server, a timeout.
+        _ => (ErrorKind::Unavailable, err.to_string()),
+    };
+    Error::new(kind, message).in_file(path.as_ref())
+}
+
+/// The HTTP status a failed request's error reports (`object_store` keeps it only in its message).
+fn http_status(err: &object_store::Error) -> Option<u16> {
+    let message = err.to_string();
+    let (_, after) = message.split_once("status code: ").or_else(|| message.split_once("status "))?;
+    after.get(..3)?.parse().ok()
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}
+
+impl Storage for ObjectStorage {
+    fn open(&self, path: &Path) -> Result<Arc<dyn ReadFile>> {
+        let key = self.key(path)?;
+        let meta = block_on(self.store.head(&key)).map_err(|e| store_error(e, path))?;
+        Ok(Arc::new(ObjectFile {
+            store: Arc::clone(&self.store),
+            key,
+            path: path.to_path_buf(),
+            size: meta.size,
+            concurrency: self.concurrency,
+        }))
+    }
+
+    fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        let key = self.key(path)?;
+        let bytes = block_on(async { self.store.get(&key).await?.bytes().await }).map_err(|e| store_error(e, path))?;
+        Ok(bytes.to_vec())
+    }
+
+    fn kind(&self, path: &Path) -> Result<Option<FileKind>> {
+        let key = self.key(path)?;
+        if key.as_ref().is_empty() {
+            return Ok(Some(FileKind::Directory));
+        }
+        match block_on(self.store.head(&key)) {
+            Ok(_) => return Ok(Some(FileKind::File)),
+            Err(object_store::Error::NotFound { .. }) if !self.http => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_error(e, path)),
+        }
+        let listed = block_on(self.store.list_with_delimiter(Some(&key))).map_err(|e| store_error(e, path))?;
+        let empty = listed.objects.is_empty() && listed.common_prefixes.is_empty();
+        Ok((!empty).then_some(FileKind::Directory))
+    }
+
+    fn modified(&self, path: &Path) -> Result<Option<SystemTime>> {
+        let key = self.key(path)?;
+        match block_on(self.store.head(&key)) {
+            Ok(meta) => Ok(Some(meta.last_modified.into())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e, path)),
+        }
+    }
+
+    fn list(&self, dir: &Path) -> Result<Vec<String>> {
+        if self.http {
+            return Ok(Vec::new()); // HTTP servers have no listing to ask for
+        }
+        let key = self.key(dir)?;
+        let prefix = (!key.as_ref().is_empty()).then_some(&key);
+        let listed = block_on(self.store.list_with_delimiter(prefix)).map_err(|e| store_error(e, dir))?;
+        let objects = listed.objects.into_iter().map(|meta| meta.location);
+        let mut names: Vec<String> =
+            objects.chain(listed.common_prefixes).filter_map(|k| k.filename().map(str::to_owned)).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn create(&self, path: &Path) -> Result<Box<dyn WriteFile>> {
+        self.read_only(path)?;
+        Ok(Box::new(ObjectWriteFile {
+            store: Arc::clone(&self.store),
+            key: self.key(path)?,
+            path: path.to_path_buf(),
+            buffer: Vec::new(),
+            upload: None,
+        }))
+    }
+
+    fn write(&self, path: &Path, data: &[u8], _durable: bool) -> Result<()> {
+        self.read_only(path)?;
+        let key = self.key(path)?;
+        let payload = PutPayload::from(data.to_vec());
+        block_on(self.store.put(&key, payload)).map_err(|e| store_error(e, path))?;
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.read_only(from)?;
+        let (from_key, to_key) = (self.key(from)?, self.key(to)?);
+        block_on(self.store.rename(&from_key, &to_key)).map_err(|e| store_error(e, from))
+    }
+
+    fn delete(&self, path: &Path) -> Result<()> {
+        self.read_only(path)?;
+        let key = self.key(path)?;
+        match block_on(self.store.delete(&key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(e, path)),
+        }
+    }
+}
+
+/// An object opened for range reads; its size is that of open.
+#[derive(Debug)]
+struct ObjectFile {
+    store: Arc<dyn ObjectStore>,
+    key: Key,
+    path: PathBuf,
+    size: u64,
+    concurrency: usize,
+}
+
+/// One range request, and where its bytes go: destinations sorted by offset, inside `range`.
+struct Request<'a> {
+    range: std::ops::Range<u64>,
+    targets: Vec<(u64, &'a mut [u8])>,
+}
+
+/// The requests that read `ranges`: each cut into pieces of at most [`PIECE`], and neighbours closer than
+/// [`COALESCE_GAP`] joined while the request stays within [`PIECE`].
+fn plan(ranges: Vec<(u64, &mut [u8])>) -> Vec<Request<'_>> {
+    let mut pieces: Vec<(u64, &mut [u8])> = Vec::new();
+    for (offset, buf) in ranges {
+        let mut at = offset;
+        for piece in buf.chunks_mut(PIECE as usize) {
+            let len = piece.len() as u64;
+            pieces.push((at, piece));
+            at += len;
+        }
+    }
+    pieces.sort_by_key(|(offset, _)| *offset);
+    let mut requests: Vec<Request> = Vec::new();
+    for (offset, buf) in pieces {
+        let end = offset + buf.len() as u64;
+        if let Some(last) = requests.last_mut() {
+            if offset >= last.range.end && offset - last.range.end <= COALESCE_GAP && end - last.range.start <= PIECE {
+                last.range.end = end;
+                last.targets.push((offset, buf));
+                continue;
+            }
+        }
+        requests.push(Request { range: offset..end, targets: vec![(offset, buf)] });
+    }
+    requests
+}
+
+impl ObjectFile {
+    /// Fetches one request, copying each part of the response into its destinations as it arrives.
+    async fn fetch(&self, request: Request<'_>) -> Result<()> {
+        let Request { range, mut targets } = request;
+        let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), ..Default::default() };
+        let fail = |e| store_error(e, &self.path);
+        let mut stream = self.store.get_opts(&self.key, options).await.map_err(fail)?.into_stream();
+        let mut at = range.start;
+        let mut next = 0;
+        while let Some(chunk) = stream.try_next().await.map_err(fail)? {
+            let (chunk_start, chunk_end) = (at, at + chunk.len() as u64);
+            while next < targets.len() {
+                let (offset, buf) = &mut targets[next];
+                let (start, end) = (*offset, *offset + buf.len() as u64);
+                if start >= chunk_end {
+                    break;
+                }
+                let (from, to) = (start.max(chunk_start), end.min(chunk_end));
+                if from < to {
+                    let dst = &mut buf[(from - start) as usize..(to - start) as usize];
+                    dst.copy_from_slice(&chunk[(from - chunk_start) as usize..(to - chunk_start) as usize]);
+                }
+                if end > chunk_end {
+                    break;
+                }
+                next += 1;
+            }
+            at = chunk_end;
+        }
+        if at != range.end {
+            let message = format!("the object ended at byte {at}, not {} (truncated or replaced?)", range.end);
+            return Err(Error::data_loss(message).in_file(&self.path));
+        }
+        Ok(())
+    }
+}
+
+impl ReadFile for ObjectFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_ranges(vec![(offset, buf)])
+    }
+
+    fn read_ranges(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<()> {
+        let ranges: Vec<_> = ranges.into_iter().filter(|(_, buf)| !buf.is_empty()).collect();
+        if let Some((offset, buf)) = ranges.iter().find(|(o, b)| o.saturating_add(b.len() as u64) > self.size) {
+            let message = format!("bytes [{offset}, +{}) lie past the end of the {}-byte object", buf.len(), self.size);
+            return Err(Error::data_loss(message).in_file(&self.path));
+        }
+        let requests = plan(ranges);
+        block_on(async {
+            let fetches = futures::stream::iter(requests.into_iter().map(|request| self.fetch(request)));
+            fetches.buffer_unordered(self.concurrency).try_collect::<Vec<()>>().await
+        })?;
+        Ok(())
+    }
+
+    fn mapped(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+/// An object being written: kept in memory until it outgrows one part, then uploaded in parts.
+struct ObjectWriteFile {
+    store: Arc<dyn ObjectStore>,
+    key: Key,
+    path: PathBuf,
+    /// What was written before the upload started.
+    buffer: Vec<u8>,
+    upload: Option<WriteMultipart>,
+}
+
+impl ObjectWriteFile {
+    fn to_io(err: Error) -> std::io::Error {
+        std::io::Error::other(err)
+    }
+}
+
+impl Write for ObjectWriteFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if self.upload.is_none() {
+            if self.buffer.len() + buf.len() < PART {
+                self.buffer.extend_from_slice(buf);
+                return Ok(());
+            }
+            let started = block_on(self.store.put_multipart(&self.key)).map_err(|e| store_error(e, &self.path));
+            let mut upload = WriteMultipart::new_with_chunk_size(started.map_err(Self::to_io)?, PART);
+            let _runtime = runtime().enter(); // parts are sent by tasks of the runtime
+            upload.write(&std::mem::take(&mut self.buffer));
+            self.upload = Some(upload);
+        }
+        let upload = self.upload.as_mut().expect("started above");
+        block_on(upload.wait_for_capacity(PARTS_IN_FLIGHT)).map_err(|e| Self::to_io(store_error(e, &self.path)))?;
+        let _runtime = runtime().enter();
+        upload.write(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl WriteFile for ObjectWriteFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn commit(mut self: Box<Self>, _durable: bool) -> Result<()> {
+        // Object stores make an object durable before they acknowledge it.
+        match self.upload.take() {
+            None => {
+                let payload = PutPayload::from(std::mem::take(&mut self.buffer));
+                block_on(self.store.put(&self.key, payload)).map_err(|e| store_error(e, &self.path))?;
+            }
+            Some(upload) => {
+                block_on(upload.finish()).map_err(|e| store_error(e, &self.path))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ObjectWriteFile {
+    fn drop(&mut self) {
+        if let Some(upload) = self.upload.take() {
+            // Uncommitted: the parts sent so far are discarded, and no object appears.
+            let _ = block_on(upload.abort());
+        }
+    }
+}
+
+/// Builds `StorageOptions` from pairs, for tests.
+#[cfg(test)]
+fn options(pairs: &[(&str, &str)]) -> StorageOptions {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_root_and_key() {
+        assert!(is_url(Path::new("s3://bucket/a/b")));
+        assert!(is_url(Path::new("GS://bucket")));
+        assert!(!is_url(Path::new("/tmp/s3://x")));
+        assert!(!is_url(Path::new("model.ckpt")));
+        assert_eq!(split_url(Path::new("s3://bucket/a/b.index")).unwrap(), ("s3://bucket", "a/b.index"));
+        assert_eq!(split_url(Path::new("s3://bucket")).unwrap(), ("s3://bucket", ""));
+        assert_eq!(split_url(Path::new("https://host:8080/x")).unwrap(), ("https://host:8080", "x"));
+        assert!(split_url(Path::new("s3:///key")).is_err());
+    }
+
+    #[test]
+    fn plans_coalesce_neighbours_and_cut_large_reads() {
+        let mut a = [0u8; 10];
+        let mut b = [0u8; 10];
+        let mut large = vec![0u8; (PIECE * 2 + 1) as usize];
+        let requests = plan(vec![(100, &mut b[..]), (0, &mut a[..]), (PIECE * 4, &mut large[..])]);
+        let ranges: Vec<_> = requests.iter().map(|r| r.range.clone()).collect();
+        assert_eq!(ranges, vec![0..110, PIECE * 4..PIECE * 5, PIECE * 5..PIECE * 6, PIECE * 6..PIECE * 6 + 1]);
+        assert_eq!(requests[0].targets.len(), 2);
+    }
+
+    #[test]
+    fn unknown_options_are_refused() {
+        let err = ObjectStorage::new("s3://bucket", &options(&[("no_such_option", "1")])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err}");
+        let err = ObjectStorage::new("s3://bucket", &options(&[("concurrency", "0")])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err}");
+    }
+}
