@@ -5,8 +5,9 @@ since ``os.path`` would fold their ``//``."""
 from __future__ import annotations
 
 import os
+from typing import Dict, Mapping, Optional
 
-from . import _fastckpt
+from . import _fastckpt, errors
 
 
 def is_absolute(path: str) -> bool:
@@ -32,3 +33,15 @@ def relative(path: str, start: str) -> str:
         inside = start.rstrip("/") + "/"
         return path[len(inside) :] if path.startswith(inside) else path
     return os.path.relpath(path, start)
+
+
+def storage_options(options: "Optional[Mapping[str, str]]") -> Optional[Dict[str, str]]:
+    """A user's ``storage_options`` as the core takes them: a plain ``dict`` of strings (values ``str()``'d,
+    booleans as ``"true"``/``"false"``), or None."""
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise errors.InvalidArgumentError(
+            f"storage_options must be a mapping of option names to strings, not {type(options).__name__}"
+        )
+    return {str(key): str(value).lower() if isinstance(value, bool) else str(value) for key, value in options.items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 from . import _fastckpt, _paths, errors, protos
 
@@ -31,7 +31,7 @@ __all__ = [
 _STATE_FILENAME = "checkpoint"
 
 
-def _resolve_in_dir(path: str, checkpoint_dir: str) -> str:
+def _resolve_in_dir(path: str, checkpoint_dir: str, storage_options: Optional[Dict[str, str]] = None) -> str:
     """A path named by a state file, resolved against the state file's directory.
 
     Relative paths are relative to the directory. An absolute path that does not exist (the directory was
@@ -39,17 +39,24 @@ def _resolve_in_dir(path: str, checkpoint_dir: str) -> str:
     """
     if not _paths.is_absolute(path):
         return os.path.join(checkpoint_dir, path)
-    if not checkpoint_exists(path):
+    if not checkpoint_exists(path, storage_options=storage_options):
         local = os.path.join(checkpoint_dir, os.path.basename(path))
-        if checkpoint_exists(local):
+        if checkpoint_exists(local, storage_options=storage_options):
             return local
     return path
 
 
-def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = None):
+def get_checkpoint_state(
+    checkpoint_dir: str,
+    latest_filename: Optional[str] = None,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
+):
     """Reads the ``CheckpointState`` of a directory, or returns None if it has no state file.
 
     Paths in the returned message are resolved against the directory (see ``latest_checkpoint``).
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores").
 
     Raises:
         fastckpt.errors.InvalidCheckpointStateError: the state file names no checkpoint (it is empty, or has
@@ -60,9 +67,10 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
     from google.protobuf import text_format
 
     checkpoint_dir = os.fspath(checkpoint_dir)
+    options = _paths.storage_options(storage_options)
     filename = os.path.join(checkpoint_dir, latest_filename or _STATE_FILENAME)
     try:
-        contents = _fastckpt.read_file(filename).decode("utf-8")
+        contents = _fastckpt.read_file(filename, storage_options=options).decode("utf-8")
     except errors.NotFoundError:
         return None
     except UnicodeDecodeError as err:
@@ -77,35 +85,45 @@ def get_checkpoint_state(checkpoint_dir: str, latest_filename: Optional[str] = N
             f"invalid checkpoint state: the state file names no checkpoint (no model_checkpoint_path) (in {filename})",
             filename,
         )
-    state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir)
-    resolved = [_resolve_in_dir(p, checkpoint_dir) for p in state.all_model_checkpoint_paths]
+    state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir, options)
+    resolved = [_resolve_in_dir(p, checkpoint_dir, options) for p in state.all_model_checkpoint_paths]
     del state.all_model_checkpoint_paths[:]
     state.all_model_checkpoint_paths.extend(resolved)
     return state
 
 
-def checkpoint_exists(prefix: str) -> bool:
+def checkpoint_exists(prefix: str, *, storage_options: Optional[Mapping[str, str]] = None) -> bool:
     """Whether a checkpoint exists at ``prefix``: a V2 index, a V1 file, or the shards of a V1 checkpoint
-    (files of other kinds, such as a ``.meta``, are not checkpoints)."""
+    (files of other kinds, such as a ``.meta``, are not checkpoints).
+
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores")."""
     try:
-        _fastckpt.locate_checkpoint(os.fspath(prefix))
+        _fastckpt.locate_checkpoint(os.fspath(prefix), storage_options=_paths.storage_options(storage_options))
     except errors.NotACheckpointError:
         return False
     return True
 
 
-def latest_checkpoint(checkpoint_dir: str, latest_filename: Optional[str] = None) -> Optional[str]:
+def latest_checkpoint(
+    checkpoint_dir: str,
+    latest_filename: Optional[str] = None,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> Optional[str]:
     """The prefix of the newest checkpoint named by the directory's state file, or None.
 
     Unlike TensorFlow, absolute paths written on another machine or before the directory was moved still
-    resolve, against the directory the state file is in.
+    resolve, against the directory the state file is in. ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores").
 
     Raises:
         fastckpt.errors.InvalidCheckpointStateError: the state file names no checkpoint (as TensorFlow raises
             ValueError).
     """
-    state = get_checkpoint_state(checkpoint_dir, latest_filename)
-    if state is not None and checkpoint_exists(state.model_checkpoint_path):
+    options = _paths.storage_options(storage_options)
+    state = get_checkpoint_state(checkpoint_dir, latest_filename, storage_options=options)
+    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=options):
         return state.model_checkpoint_path
     return None
 
@@ -117,10 +135,21 @@ def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta
     return f"{basename}.{meta_graph_suffix}"
 
 
-def atomic_write(filename: str, data: Union[str, bytes], durable: bool = False) -> None:
+def atomic_write(
+    filename: str,
+    data: Union[str, bytes],
+    durable: bool = False,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> None:
     """Replaces ``filename`` with ``data`` so that readers see the old or the new contents, never a mix, as
     every file fastckpt writes is replaced (missing directories are created; ``durable`` fsyncs)."""
-    _fastckpt.write_file(filename, data.encode("utf-8") if isinstance(data, str) else data, durable)
+    _fastckpt.write_file(
+        filename,
+        data.encode("utf-8") if isinstance(data, str) else data,
+        durable,
+        storage_options=_paths.storage_options(storage_options),
+    )
 
 
 def update_checkpoint_state(
@@ -132,12 +161,15 @@ def update_checkpoint_state(
     last_preserved_timestamp: Optional[float] = None,
     save_relative_paths: bool = False,
     durable: bool = False,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
 ) -> None:
     """Writes the directory's ``checkpoint`` state file, atomically (a reader never sees it torn).
 
     As in TensorFlow, ``all_model_checkpoint_paths`` (oldest first) gets ``model_checkpoint_path``
     appended if it is not its last element, and with ``save_relative_paths`` absolute paths are written
-    relative to ``save_dir``.
+    relative to ``save_dir``. ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores").
     """
     from google.protobuf import text_format
 
@@ -169,4 +201,6 @@ def update_checkpoint_state(
         raise errors.InvalidArgumentError(
             f"checkpoint path {model_checkpoint_path} collides with the state file {filename}", filename
         )
-    atomic_write(filename, text_format.MessageToString(state), durable)
+    atomic_write(
+        filename, text_format.MessageToString(state), durable, storage_options=_paths.storage_options(storage_options)
+    )

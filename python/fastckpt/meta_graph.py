@@ -6,9 +6,9 @@ importing or exporting a meta graph under a name scope as TensorFlow's ``import_
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional, Set, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-from . import _fastckpt, errors, protos
+from . import _fastckpt, _paths, errors, protos
 from .checkpoint_state import atomic_write
 
 __all__ = [
@@ -28,13 +28,13 @@ def node_name(input_name: str) -> str:
     return input_name.lstrip("^").split(":")[0]
 
 
-def _read_message(path: "str | os.PathLike[str]", message_type):
+def _read_message(path: "str | os.PathLike[str]", message_type, storage_options: Optional[Dict[str, str]] = None):
     from google.protobuf import message as protobuf_message
     from google.protobuf import text_format
 
     path = os.fspath(path)
     try:
-        data = _fastckpt.read_file(path)
+        data = _fastckpt.read_file(path, storage_options=storage_options)
     except errors.NotFoundError:
         raise errors.NotFoundError(f"no such file: {path}", path) from None
     message = message_type()
@@ -52,26 +52,50 @@ def _read_message(path: "str | os.PathLike[str]", message_type):
         ) from None
 
 
-def read_meta_graph(path: "str | os.PathLike[str]") -> "protos.MetaGraphDef":
-    """Reads a MetaGraphDef in binary or text format (a ``.meta`` file)."""
-    return _read_message(path, protos.MetaGraphDef)
+def read_meta_graph(
+    path: "str | os.PathLike[str]", *, storage_options: Optional[Mapping[str, str]] = None
+) -> "protos.MetaGraphDef":
+    """Reads a MetaGraphDef in binary or text format (a ``.meta`` file).
+
+    ``storage_options``: configuration of object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    return _read_message(path, protos.MetaGraphDef, _paths.storage_options(storage_options))
 
 
-def read_graph(path: "str | os.PathLike[str]") -> "protos.GraphDef":
-    """Reads a GraphDef in binary or text format (a ``.pb`` or ``.pbtxt`` file)."""
-    return _read_message(path, protos.GraphDef)
+def read_graph(
+    path: "str | os.PathLike[str]", *, storage_options: Optional[Mapping[str, str]] = None
+) -> "protos.GraphDef":
+    """Reads a GraphDef in binary or text format (a ``.pb`` or ``.pbtxt`` file).
+
+    ``storage_options``: configuration of object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    return _read_message(path, protos.GraphDef, _paths.storage_options(storage_options))
 
 
-def _write_message(filename: str, message, as_text: bool) -> None:
+def _write_message(filename: str, message, as_text: bool, storage_options: Optional[Dict[str, str]] = None) -> None:
     from google.protobuf import text_format
 
-    atomic_write(filename, text_format.MessageToString(message) if as_text else message.SerializeToString())
+    atomic_write(
+        filename,
+        text_format.MessageToString(message) if as_text else message.SerializeToString(),
+        storage_options=storage_options,
+    )
 
 
-def write_graph(graph_def: "protos.GraphDef", logdir: str, name: str, as_text: bool = True) -> str:
-    """Writes a GraphDef to ``logdir/name`` (as ``tf.io.write_graph``); returns the path."""
+def write_graph(
+    graph_def: "protos.GraphDef",
+    logdir: str,
+    name: str,
+    as_text: bool = True,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> str:
+    """Writes a GraphDef to ``logdir/name`` (as ``tf.io.write_graph``); returns the path.
+
+    ``storage_options``: configuration of object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
     path = os.path.join(logdir, name)
-    _write_message(path, graph_def, as_text)
+    _write_message(path, graph_def, as_text, _paths.storage_options(storage_options))
     return path
 
 
@@ -369,7 +393,9 @@ def _exported(
     return out
 
 
-def _meta_graph_argument(meta_graph_or_file) -> Tuple["protos.MetaGraphDef", Optional[str]]:
+def _meta_graph_argument(
+    meta_graph_or_file, storage_options: Optional[Dict[str, str]] = None
+) -> Tuple["protos.MetaGraphDef", Optional[str]]:
     """The MetaGraphDef (fastckpt's or TensorFlow's message, or a file of one) and its file name."""
     descriptor = getattr(meta_graph_or_file, "DESCRIPTOR", None)
     if descriptor is not None and descriptor.full_name == "tensorflow.MetaGraphDef":
@@ -377,7 +403,7 @@ def _meta_graph_argument(meta_graph_or_file) -> Tuple["protos.MetaGraphDef", Opt
             return meta_graph_or_file, None
         return protos.MetaGraphDef.FromString(meta_graph_or_file.SerializeToString()), None
     path = os.fspath(meta_graph_or_file)
-    return read_meta_graph(path), path
+    return read_meta_graph(path, storage_options=storage_options), path
 
 
 def export_meta_graph(
@@ -388,6 +414,8 @@ def export_meta_graph(
     export_scope: Optional[str] = None,
     clear_devices: bool = False,
     clear_extraneous_savers: bool = False,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
 ) -> "protos.MetaGraphDef":
     """Writes ``meta_graph_def`` to ``filename`` (binary, or text with ``as_text``; the file replaced
     atomically, nothing written when ``filename`` is None) and returns what was written, with the options of
@@ -402,7 +430,8 @@ def export_meta_graph(
     - ``clear_extraneous_savers``: the nodes in the name scopes of other savers' save and restore ops are
       left out, and the ``savers`` collection holds only the MetaGraphDef's own SaverDef.
 
-    Signatures and asset files are exported as they are.
+    Signatures and asset files are exported as they are. ``storage_options``: configuration of object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     >>> import fastckpt
     >>> from fastckpt.saver_graph import saver_meta_graph
@@ -423,21 +452,26 @@ def export_meta_graph(
             meta_graph_def, collection_list, export_scope, clear_devices, clear_extraneous_savers, filename
         )
     if filename is not None:
-        _write_message(filename, exported, as_text)
+        _write_message(filename, exported, as_text, _paths.storage_options(storage_options))
     return exported
 
 
 def import_scoped_meta_graph(
-    meta_graph_or_file, import_scope: Optional[str] = None, clear_devices: bool = False
+    meta_graph_or_file,
+    import_scope: Optional[str] = None,
+    clear_devices: bool = False,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
 ) -> Tuple["protos.MetaGraphDef", "protos.MetaGraphDef"]:
     """A meta graph (a ``.meta`` file, or a MetaGraphDef) as given, and as TensorFlow's graph holds it once
     imported: with ``import_scope``, node names, inputs and colocation groups, and the names in the SaverDef
     and the collections (variables, savers, node lists, strings) under that name scope; with
-    ``clear_devices``, the nodes' devices emptied.
+    ``clear_devices``, the nodes' devices emptied. ``storage_options``: configuration of object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     Raises:
         fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
         fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
     """
-    meta, source = _meta_graph_argument(meta_graph_or_file)
+    meta, source = _meta_graph_argument(meta_graph_or_file, _paths.storage_options(storage_options))
     return meta, _imported(meta, _without_slash(import_scope), clear_devices, source)

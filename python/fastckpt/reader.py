@@ -21,7 +21,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 
 import numpy as np
 
-from . import _fastckpt, errors, protos
+from . import _fastckpt, _paths, errors, protos
 from ._fastckpt import CheckpointFile
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state
 from .dtypes import DType, dtype_of_enum
@@ -51,7 +51,7 @@ def _as_returned(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
 
-def _open(path: str) -> CheckpointFile:
+def _open(path: str, storage_options: Optional[Dict[str, str]] = None) -> CheckpointFile:
     """The checkpoint a user's path means, open: a prefix or file as is; for a directory, its SavedModel
     variables (``variables/variables``) when they exist, else the latest checkpoint of its state file.
 
@@ -62,26 +62,29 @@ def _open(path: str) -> CheckpointFile:
         fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
     """
     try:
-        return CheckpointFile.open(path)
+        return CheckpointFile.open(path, storage_options=storage_options)
     except errors.NotACheckpointError:
-        if _fastckpt.file_kind(path) != "directory":
+        if _fastckpt.file_kind(path, storage_options=storage_options) != "directory":
             raise
-    return CheckpointFile.open(_directory_checkpoint(path))
+    return CheckpointFile.open(_directory_checkpoint(path, storage_options), storage_options=storage_options)
 
 
-def _directory_checkpoint(path: str) -> str:
+def _directory_checkpoint(path: str, storage_options: Optional[Dict[str, str]] = None) -> str:
     """The checkpoint of the directory ``path`` (see ``_open``)."""
     variables = os.path.join(path, "variables", "variables")
-    if checkpoint_exists(variables):
+    if checkpoint_exists(variables, storage_options=storage_options):
         return variables
-    state = get_checkpoint_state(path)
-    if state is not None and checkpoint_exists(state.model_checkpoint_path):
+    state = get_checkpoint_state(path, storage_options=storage_options)
+    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=storage_options):
         return state.model_checkpoint_path
     if state is not None:
         why = f"its 'checkpoint' state file names {state.model_checkpoint_path}, where there is no checkpoint"
     else:
         why = "it has no 'checkpoint' state file"
-    if any(_fastckpt.file_kind(os.path.join(path, f)) == "file" for f in ("saved_model.pb", "saved_model.pbtxt")):
+    if any(
+        _fastckpt.file_kind(os.path.join(path, f), storage_options=storage_options) == "file"
+        for f in ("saved_model.pb", "saved_model.pbtxt")
+    ):
         why = f"it is a SavedModel without variables ({variables}), and {why}"
     raise errors.NotACheckpointError(f"no checkpoint in directory {path}: {why}", path)
 
@@ -96,6 +99,10 @@ class CheckpointReader:
     A path to one of a V2 checkpoint's own files (``model.ckpt.index``, ``model.ckpt.data-00000-of-00001``)
     opens that checkpoint.
 
+    ``path`` may be the URL of an object store (``s3://bucket/run/model.ckpt``, ``gs://``, ``az://``,
+    ``https://``); ``storage_options`` configures object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``, added to what the environment variables say; see README "Object stores").
+
     Raises:
         fastckpt.errors.NotACheckpointError: nothing at ``path`` is a checkpoint (a ``NotFoundError`` and a
             ``ValueError``); for a file of another kind (a ``.meta``, a state file, ``.h5``, ``.safetensors``,
@@ -103,8 +110,14 @@ class CheckpointReader:
         fastckpt.errors.DataLossError: the checkpoint is corrupt or truncated.
     """
 
-    def __init__(self, path: PathLike, *, verify_checksums: bool = True):
-        self._file = _open(os.fspath(path))
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        verify_checksums: bool = True,
+        storage_options: Optional[Mapping[str, str]] = None,
+    ):
+        self._file = _open(os.fspath(path), _paths.storage_options(storage_options))
         self._path = os.fspath(self._file.path)
         self._verify = verify_checksums
         # Names, dtypes and shapes stay in the extension, looked up there: opening builds no Python object
@@ -363,24 +376,44 @@ def _basic_index(index, shape: Tuple[int, ...]):
     return region, flips if any(flips) else [], tuple(result_shape)
 
 
-def NewCheckpointReader(filepattern: PathLike) -> CheckpointReader:  # noqa: N802 - TensorFlow's name
-    """Opens a checkpoint, as ``tf.compat.v1.train.NewCheckpointReader`` does."""
-    return CheckpointReader(filepattern)
+def NewCheckpointReader(  # noqa: N802 - TensorFlow's name
+    filepattern: PathLike, *, storage_options: Optional[Mapping[str, str]] = None
+) -> CheckpointReader:
+    """Opens a checkpoint, as ``tf.compat.v1.train.NewCheckpointReader`` does.
+
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores")."""
+    return CheckpointReader(filepattern, storage_options=storage_options)
 
 
-def load_checkpoint(ckpt_dir_or_file: PathLike) -> CheckpointReader:
-    """Opens a checkpoint from a prefix, a file or a directory, as ``tf.train.load_checkpoint`` does."""
-    return CheckpointReader(ckpt_dir_or_file)
+def load_checkpoint(
+    ckpt_dir_or_file: PathLike, *, storage_options: Optional[Mapping[str, str]] = None
+) -> CheckpointReader:
+    """Opens a checkpoint from a prefix, a file or a directory, as ``tf.train.load_checkpoint`` does.
+
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores")."""
+    return CheckpointReader(ckpt_dir_or_file, storage_options=storage_options)
 
 
-def list_variables(ckpt_dir_or_file: PathLike) -> List[Tuple[str, List[int]]]:
-    """``[(name, shape)]`` of every tensor, sorted by name, as ``tf.train.list_variables`` returns."""
-    reader = CheckpointReader(ckpt_dir_or_file)
+def list_variables(
+    ckpt_dir_or_file: PathLike, *, storage_options: Optional[Mapping[str, str]] = None
+) -> List[Tuple[str, List[int]]]:
+    """``[(name, shape)]`` of every tensor, sorted by name, as ``tf.train.list_variables`` returns.
+
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores")."""
+    reader = CheckpointReader(ckpt_dir_or_file, storage_options=storage_options)
     return sorted(reader.get_variable_to_shape_map().items())
 
 
-def load_variable(ckpt_dir_or_file: PathLike, name: str) -> np.ndarray:
-    """The value of one tensor, as ``tf.train.load_variable`` returns (a trailing ``:0`` is ignored)."""
+def load_variable(
+    ckpt_dir_or_file: PathLike, name: str, *, storage_options: Optional[Mapping[str, str]] = None
+) -> np.ndarray:
+    """The value of one tensor, as ``tf.train.load_variable`` returns (a trailing ``:0`` is ignored).
+
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores")."""
     if name.endswith(":0"):
         name = name[:-2]
-    return CheckpointReader(ckpt_dir_or_file).get_tensor(name)
+    return CheckpointReader(ckpt_dir_or_file, storage_options=storage_options).get_tensor(name)

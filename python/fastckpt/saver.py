@@ -70,6 +70,8 @@ class Saver:
             as TensorFlow's ``reshape=True`` does.
         allow_empty: with nothing to save, ``save`` writes nothing and returns None, as TensorFlow's does;
             without it, saving nothing is an ``InvalidArgumentError`` ("No variables to save").
+        storage_options: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+            ``aws_region``; see README "Object stores"), for everything this saver reads, writes and deletes.
 
     Unlike TensorFlow's Saver, a new Saver on a directory that already holds checkpoints takes its history
     from the state file, so ``max_to_keep`` holds across restarts of the training process.
@@ -87,6 +89,8 @@ class Saver:
         durable: bool = False,
         reshape: bool = False,
         allow_empty: bool = False,
+        *,
+        storage_options: Optional[Mapping[str, str]] = None,
     ):
         if var_list is not None and not isinstance(var_list, str) and len(var_list) == 0 and not allow_empty:
             raise errors.InvalidArgumentError("No variables to save")
@@ -100,6 +104,7 @@ class Saver:
         self._pad_step_number = pad_step_number
         self._save_relative_paths = save_relative_paths
         self._durable = durable
+        self._storage_options = _paths.storage_options(storage_options)
         self._last_checkpoints: List[Tuple[str, float]] = []
         self._checkpoints_to_be_deleted: List[Tuple[str, float]] = []
         self._next_checkpoint_time = time.time() + keep_checkpoint_every_n_hours * 3600
@@ -138,7 +143,7 @@ class Saver:
         by their files' modification times (after a crash, for example)."""
         recovered = []
         for path in checkpoint_paths:
-            mtime = _checkpoint_mtime(path)
+            mtime = _checkpoint_mtime(path, self._storage_options)
             if mtime is not None:
                 recovered.append((path, mtime))
         self.set_last_checkpoints_with_time(recovered)
@@ -154,14 +159,16 @@ class Saver:
         if self._last_checkpoints:
             return
         try:
-            state = get_checkpoint_state(save_dir, latest_filename)
+            state = get_checkpoint_state(save_dir, latest_filename, storage_options=self._storage_options)
         except errors.DataLossError:
             state = None
         if state is not None:
             paths = list(state.all_model_checkpoint_paths)
             stamps = list(state.all_model_checkpoint_timestamps)
             if len(stamps) == len(paths):
-                self._last_checkpoints = [(p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p)]
+                self._last_checkpoints = [
+                    (p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p, storage_options=self._storage_options)
+                ]
             else:
                 self.recover_last_checkpoints(paths)
             if state.last_preserved_timestamp:
@@ -170,14 +177,15 @@ class Saver:
         known = {_paths.absolute(path) for path, _ in self._last_checkpoints}
         ours = re.compile(re.escape(base_name) + r"-\d+")
         orphans = []
-        for name in _fastckpt.list_directory(save_dir):
+        for name in _fastckpt.list_directory(save_dir, storage_options=self._storage_options):
             prefix = os.path.join(save_dir, name[: -len(".index")])
             if (
                 name.endswith(".index")
                 and ours.fullmatch(name[: -len(".index")])
                 and _paths.absolute(prefix) not in known
             ):
-                orphans.append((prefix, _fastckpt.modified_time(os.path.join(save_dir, name)) or 0.0))
+                mtime = _fastckpt.modified_time(os.path.join(save_dir, name), storage_options=self._storage_options)
+                orphans.append((prefix, mtime or 0.0))
         self._last_checkpoints = sorted(orphans, key=lambda item: item[1]) + self._last_checkpoints
 
     def _record_last_checkpoint(self, path: str) -> None:
@@ -198,7 +206,7 @@ class Saver:
                 self._next_checkpoint_time += self._keep_every_hours * 3600
                 self._last_preserved_timestamp = timestamp
                 continue
-            _remove_checkpoint(path, save_dir, meta_graph_suffix)
+            _remove_checkpoint(path, save_dir, meta_graph_suffix, self._storage_options)
 
     # Saving and restoring --------------------------------------------------------------------------------
 
@@ -239,7 +247,7 @@ class Saver:
                 return None
             raise errors.InvalidArgumentError("No variables to save", save_path)
         with self._lock:
-            _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename)
+            _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename, self._storage_options)
             if write_state and self._max_to_keep:
                 # The directory's history matters only to max_to_keep: without it, as in TensorFlow, the state
                 # file names the newest checkpoint alone.
@@ -247,7 +255,9 @@ class Saver:
             num_shards = 1
             if self._sharded:
                 num_shards = max(1, min(self._num_shards or os.cpu_count() or 1, len(tensors)))
-            with CheckpointWriter(checkpoint_file, durable=self._durable, num_shards=num_shards) as writer:
+            with CheckpointWriter(
+                checkpoint_file, durable=self._durable, num_shards=num_shards, storage_options=self._storage_options
+            ) as writer:
                 writer.add_tensors({name: tensors[name] for name in sorted(tensors)})
             if write_state:
                 self._record_last_checkpoint(checkpoint_file)
@@ -260,12 +270,15 @@ class Saver:
                     last_preserved_timestamp=self._last_preserved_timestamp,
                     save_relative_paths=self._save_relative_paths,
                     durable=self._durable,
+                    storage_options=self._storage_options,
                 )
                 self._maybe_delete_old_checkpoints(save_dir or ".", meta_graph_suffix)
         if write_meta_graph:
             variables = {name: (as_dtype(value.dtype), value.shape) for name, value in tensors.items()}
             export_meta_graph(
-                meta_graph_filename(checkpoint_file, meta_graph_suffix), saver_meta_graph(variables, self.saver_def)
+                meta_graph_filename(checkpoint_file, meta_graph_suffix),
+                saver_meta_graph(variables, self.saver_def),
+                storage_options=self._storage_options,
             )
         return checkpoint_file
 
@@ -293,7 +306,7 @@ class Saver:
         if self._allow_empty and self._var_list is not None and len(self._var_list) == 0:
             return {} if into is None else dict(into)
         try:
-            reader = CheckpointReader(save_path)
+            reader = CheckpointReader(save_path, storage_options=self._storage_options)
         except errors.NotACheckpointError as error:
             message = f"The passed save_path is not a valid checkpoint: {os.fspath(save_path)} ({error.message})"
             raise errors.NotACheckpointError(message, error.filename) from None
@@ -394,21 +407,23 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _remove_leftovers(save_dir: str, base_name: str, latest_filename: str) -> None:
+def _remove_leftovers(
+    save_dir: str, base_name: str, latest_filename: str, storage_options: Optional[Dict[str, str]] = None
+) -> None:
     """Removes the temporary files that saves into ``save_dir`` under ``base_name`` (or of its state file) left
     when their process was killed: only those whose writer process no longer runs."""
-    for name in _fastckpt.list_directory(save_dir):
+    for name in _fastckpt.list_directory(save_dir, storage_options=storage_options):
         if not (name.startswith(base_name) or name.startswith(latest_filename)):
             continue
         leftover = _fastckpt.leftover_writer(name)
         if leftover is None or _process_alive(leftover[1]):
             continue
-        _fastckpt.delete_file(os.path.join(save_dir, name))
+        _fastckpt.delete_file(os.path.join(save_dir, name), storage_options=storage_options)
 
 
-def _checkpoint_mtime(prefix: str) -> Optional[float]:
+def _checkpoint_mtime(prefix: str, storage_options: Optional[Dict[str, str]] = None) -> Optional[float]:
     directory, base = os.path.split(prefix)
-    names = _fastckpt.list_directory(directory or ".")
+    names = _fastckpt.list_directory(directory or ".", storage_options=storage_options)
     # A V1 prefix may be a pattern of shards; matched as glob matches (hidden names only by a hidden pattern).
     for pattern in (base + ".index", base):
         matches = [
@@ -417,25 +432,31 @@ def _checkpoint_mtime(prefix: str) -> Optional[float]:
             if fnmatch.fnmatchcase(name, pattern) and (pattern.startswith(".") or not name.startswith("."))
         ]
         if matches:
-            return _fastckpt.modified_time(os.path.join(directory, matches[0]))
+            return _fastckpt.modified_time(os.path.join(directory, matches[0]), storage_options=storage_options)
     return None
 
 
-def _remove_checkpoint(prefix: str, save_dir: str, meta_graph_suffix: str) -> None:
+def _remove_checkpoint(
+    prefix: str, save_dir: str, meta_graph_suffix: str, storage_options: Optional[Dict[str, str]] = None
+) -> None:
     """Deletes the files of a checkpoint this saver wrote, and only if it lies in the saver's directory."""
     if _paths.real(os.path.dirname(prefix) or ".") != _paths.real(save_dir):
         return
     # The index first: a checkpoint half deleted is no checkpoint.
-    _fastckpt.delete_file(prefix + ".index")
+    _fastckpt.delete_file(prefix + ".index", storage_options=storage_options)
     directory, base = os.path.split(prefix)
-    for name in _fastckpt.list_directory(directory or "."):
+    for name in _fastckpt.list_directory(directory or ".", storage_options=storage_options):
         if name.startswith(base) and fnmatch.fnmatchcase(name[len(base) :], ".data-?????-of-?????"):
-            _fastckpt.delete_file(os.path.join(directory, name))
-    _fastckpt.delete_file(meta_graph_filename(prefix, meta_graph_suffix))
+            _fastckpt.delete_file(os.path.join(directory, name), storage_options=storage_options)
+    _fastckpt.delete_file(meta_graph_filename(prefix, meta_graph_suffix), storage_options=storage_options)
 
 
 def import_meta_graph(
-    meta_graph_or_file, clear_devices: bool = False, import_scope: Optional[str] = None
+    meta_graph_or_file,
+    clear_devices: bool = False,
+    import_scope: Optional[str] = None,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
 ) -> Optional[Saver]:
     """A Saver for the variables of a meta graph (a ``.meta`` file, or a MetaGraphDef), as
     ``tf.compat.v1.train.import_meta_graph`` returns: ``import_meta_graph("model.ckpt.meta").restore("model.ckpt")``
@@ -446,7 +467,8 @@ def import_meta_graph(
     and the names in the SaverDef and the collections (variables, savers, node lists, strings), exactly as
     TensorFlow imports it. The Saver restores each variable from the checkpoint under its name there, as
     TensorFlow's does: ``v1`` in the checkpoint is restored as ``tower/v1``. ``clear_devices`` empties the
-    nodes' devices.
+    nodes' devices. ``storage_options`` (configuration of object stores, object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores") reads the file and goes to the Saver.
 
     >>> import fastckpt
     >>> from fastckpt.saver_graph import saver_meta_graph
@@ -461,7 +483,8 @@ def import_meta_graph(
         fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
         fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
     """
-    meta, imported = import_scoped_meta_graph(meta_graph_or_file, import_scope, clear_devices)
+    options = _paths.storage_options(storage_options)
+    meta, imported = import_scoped_meta_graph(meta_graph_or_file, import_scope, clear_devices, storage_options=options)
     variables = restored_variables(meta)
     if not variables:
         return None
@@ -472,6 +495,7 @@ def import_meta_graph(
         max_to_keep=settings.max_to_keep if meta.HasField("saver_def") else 5,
         keep_checkpoint_every_n_hours=settings.keep_checkpoint_every_n_hours or 10000.0,
         sharded=settings.sharded,
+        storage_options=options,
     )
     saver.meta_graph_def = imported
     return saver

@@ -14,11 +14,11 @@ The same tensors added in the same order give the same bytes as ``tf.raw_ops.Sav
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Sequence, Tuple, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _fastckpt, errors
+from . import _fastckpt, _paths, errors
 from .dtypes import DType, as_dtype
 from .reader import tensor_key
 
@@ -107,6 +107,10 @@ class CheckpointWriter:
     faster on a machine with several cores, since the kernel serializes the writes to one file. With one
     data file (the default), the bytes are those of ``tf.raw_ops.SaveV2``.
 
+    ``prefix`` may be the URL of an object store (``s3://bucket/run/model.ckpt``; data files are then
+    multipart uploads); ``storage_options`` configures object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores").
+
     >>> import numpy as np, tempfile, os, fastckpt
     >>> prefix = os.path.join(tempfile.mkdtemp(), "model.ckpt")
     >>> with fastckpt.CheckpointWriter(prefix, num_shards=2) as writer:
@@ -115,11 +119,20 @@ class CheckpointWriter:
     [('b', [4]), ('w', [4, 4])]
     """
 
-    def __init__(self, prefix: "str | os.PathLike[str]", *, durable: bool = False, num_shards: int = 1):
+    def __init__(
+        self,
+        prefix: "str | os.PathLike[str]",
+        *,
+        durable: bool = False,
+        num_shards: int = 1,
+        storage_options: Optional[Mapping[str, str]] = None,
+    ):
         if int(num_shards) < 1:
             raise errors.InvalidArgumentError(f"num_shards must be at least 1, not {num_shards}", os.fspath(prefix))
         self.prefix = os.fspath(prefix)
-        self._writer = _fastckpt.BundleFileWriter(self.prefix, durable, int(num_shards))
+        self._writer = _fastckpt.BundleFileWriter(
+            self.prefix, durable, int(num_shards), storage_options=_paths.storage_options(storage_options)
+        )
 
     def add(self, name: str, value: Any) -> None:
         """Adds tensor ``name`` (numpy, torch or jax array, Python scalar or list, ``str`` or ``bytes``)."""
@@ -178,9 +191,23 @@ class CheckpointWriter:
             self.abort()
 
 
-def merge_checkpoints(checkpoint_prefixes: Sequence[str], merged_prefix: str, *, durable: bool = False) -> str:
+def merge_checkpoints(
+    checkpoint_prefixes: Sequence[str],
+    merged_prefix: str,
+    *,
+    durable: bool = False,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> str:
     """Merges checkpoints written separately (by several processes or hosts) into one, as TensorFlow's
     ``MergeV2Checkpoints`` does: data files are renamed under ``merged_prefix``, one index is written, and
-    the source indexes are deleted. Returns ``merged_prefix``."""
-    _fastckpt.merge_checkpoints([os.fspath(p) for p in checkpoint_prefixes], os.fspath(merged_prefix), durable)
+    the source indexes are deleted. Returns ``merged_prefix``.
+
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores")."""
+    _fastckpt.merge_checkpoints(
+        [os.fspath(p) for p in checkpoint_prefixes],
+        os.fspath(merged_prefix),
+        durable,
+        storage_options=_paths.storage_options(storage_options),
+    )
     return os.fspath(merged_prefix)
