@@ -7,6 +7,9 @@ the server, and request counts from its records.
 """
 
 import os
+import subprocess
+import sys
+import types
 
 import fastckpt
 import numpy as np
@@ -153,3 +156,123 @@ def test_opening_ten_thousand_tensors_takes_few_requests(s3_server, s3_proxy, mo
     reader = fastckpt.NewCheckpointReader(f"s3://{bucket}/model.ckpt")
     assert len(reader.get_variable_to_shape_map()) == 10_000
     assert s3_proxy.requests_seen <= 3, s3_proxy.summary()
+
+
+# Every variable an S3 client reads to find a server, credentials or a region.
+_AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ALLOW_HTTP",
+)
+
+
+def s3_options(endpoint: str) -> dict:
+    return {
+        "aws_endpoint": endpoint,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "aws_region": "us-east-1",
+        "aws_allow_http": "true",
+    }
+
+
+def without_aws_variables(monkeypatch) -> None:
+    for name in _AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    apply_env(monkeypatch, {})  # and the other variables that would take S3 clients elsewhere
+
+
+def run_cli(*args):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "fastckpt", *map(str, args)], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_storage_options_configure_without_environment_variables(s3_server, monkeypatch):
+    without_aws_variables(monkeypatch)
+    bucket = s3_server.create_bucket()
+    options = s3_options(s3_server.endpoint)
+    run = f"s3://{bucket}/run"
+
+    saver = fastckpt.Saver(max_to_keep=1, storage_options=options)
+    for step in (1, 2):
+        saver.save({"w": np.full((3,), step, np.float32)}, f"{run}/model.ckpt", global_step=step)
+    client = s3_server.client()
+    assert keys(client, bucket) == [
+        f"run/{name}"
+        for name in ("checkpoint", *(f"model.ckpt-2{s}" for s in (".data-00000-of-00001", ".index", ".meta")))
+    ]
+    assert fastckpt.latest_checkpoint(run, storage_options=options) == f"{run}/model.ckpt-2"
+    # Any Mapping, its values made strings.
+    frozen = types.MappingProxyType({**options, "aws_allow_http": True})
+    reader = fastckpt.NewCheckpointReader(f"{run}/model.ckpt-2", storage_options=frozen)
+    np.testing.assert_array_equal(reader.get_tensor("w"), np.full((3,), 2, np.float32))
+    directory = fastckpt.load_checkpoint(run, storage_options=options)
+    assert directory.path == f"{run}/model.ckpt-2"
+    assert fastckpt.list_variables(run, storage_options=options) == [("w", [3])]
+    np.testing.assert_array_equal(fastckpt.load_variable(run, "w:0", storage_options=options), [2, 2, 2])
+    assert saver.restore(run)["w"].tolist() == [2, 2, 2]
+    meta_saver = fastckpt.import_meta_graph(f"{run}/model.ckpt-2.meta", storage_options=options)
+    assert meta_saver.restore(f"{run}/model.ckpt-2")["w"].tolist() == [2, 2, 2]
+
+    # A SavedModel, its asset copied from the bucket, and loaded back.
+    from fastckpt import saved_model
+
+    vocabulary = f"s3://{bucket}/vocab.txt"
+    client.put_object(Bucket=bucket, Key="vocab.txt", Body=b"the\nof\n")
+    export_dir = f"s3://{bucket}/export"
+    builder = saved_model.Builder(export_dir, storage_options=options)
+    builder.add_meta_graph_and_variables(
+        {"w": np.ones(2, np.float32)}, [saved_model.SERVING], assets_collection=[vocabulary]
+    )
+    builder.save()
+    assert client.get_object(Bucket=bucket, Key="export/assets/vocab.txt")["Body"].read() == b"the\nof\n"
+    loaded = saved_model.load(export_dir, storage_options=options)
+    assert loaded.tags == [saved_model.SERVING]
+    np.testing.assert_array_equal(loaded.variables["w"], np.ones(2, np.float32))
+    assert saved_model.tag_sets(export_dir, storage_options=options) == [[saved_model.SERVING]]
+
+    # The command line, in a process without any AWS_* variable: options before and after the command.
+    flags = [f"--storage-option={key}={value}" for key, value in options.items()]
+    result = run_cli(*flags, "inspect", run, "--tensor", "w")
+    assert result.returncode == 0, result.stderr
+    assert f"checkpoint: {run}/model.ckpt-2" in result.stdout and "[2. 2. 2.]" in result.stdout
+    result = run_cli("saved-model", "show", export_dir, *flags)
+    assert result.returncode == 0, result.stderr
+    assert "serve" in result.stdout
+    result = run_cli(*flags[:2], "convert", run, f"s3://{bucket}/converted/model.ckpt", *flags[2:])
+    assert result.returncode == 0, result.stderr
+    converted = fastckpt.load_variable(f"s3://{bucket}/converted/model.ckpt", "w", storage_options=options)
+    assert converted.tolist() == [2, 2, 2]
+
+
+def test_storage_options_win_over_environment_variables(s3_server, monkeypatch):
+    from object_stores import free_port
+
+    bucket = s3_server.create_bucket()
+    apply_env(monkeypatch, s3_server.env(f"http://127.0.0.1:{free_port()}"))  # nothing answers there
+    options = {"aws_endpoint": s3_server.endpoint, "max_retries": "0"}
+    with fastckpt.CheckpointWriter(f"s3://{bucket}/model.ckpt", storage_options=options) as writer:
+        writer.add("v", np.arange(3, dtype=np.float32))
+    assert fastckpt.checkpoint_exists(f"s3://{bucket}/model.ckpt", storage_options=options)
+    assert fastckpt.load_variable(f"s3://{bucket}/model.ckpt", "v", storage_options=options).tolist() == [0, 1, 2]
+
+
+def test_an_unknown_storage_option_is_an_invalid_argument_naming_it():
+    options = {"aws_no_such_option": "1"}
+    url = "s3://fastckpt-unknown-option/run/model.ckpt"
+    with pytest.raises(errors.InvalidArgumentError, match="aws_no_such_option"):
+        fastckpt.NewCheckpointReader(url, storage_options=options)
+    with pytest.raises(errors.InvalidArgumentError, match="aws_no_such_option"):
+        fastckpt.Saver(storage_options=options).save({"v": [1.0]}, url)
+    with pytest.raises(errors.InvalidArgumentError, match="aws_no_such_option"):
+        fastckpt.latest_checkpoint("s3://fastckpt-unknown-option/run", storage_options=options)
+    result = run_cli("--storage-option", "aws_no_such_option=1", "inspect", url)
+    assert result.returncode == 2 and "aws_no_such_option" in result.stderr, result
+    assert result.stderr.startswith("fastckpt: error:") and result.stderr.count("\n") == 1, result.stderr
+    result = run_cli("inspect", url, "--storage-option", "no-equals-sign")
+    assert result.returncode == 2 and "KEY=VALUE" in result.stderr, result

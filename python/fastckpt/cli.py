@@ -10,7 +10,9 @@
 
 PATH, A, B and SRC are anything ``fastckpt.NewCheckpointReader`` opens: a checkpoint prefix, a V1 file, a
 directory with a ``checkpoint`` state file, or a SavedModel directory (``convert`` also reads .safetensors
-and .npz). Exit status: 0 on success, 1 when ``diff`` finds differences, 2 on bad input or a failure, with a
+and .npz); any path may be the URL of an object store (``s3://bucket/run``), configured by the cloud's
+variables and by ``--storage-option KEY=VALUE`` (repeatable, before or after the command: object_store's
+keys such as ``aws_endpoint``, ``aws_region``, as the API's ``storage_options``). Exit status: 0 on success, 1 when ``diff`` finds differences, 2 on bad input or a failure, with a
 one-line message on stderr.
 
 On a terminal, commands that read or write more than 100 MiB of tensors (``convert``, ``diff``, ``freeze``,
@@ -24,7 +26,7 @@ import argparse
 import os
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -187,7 +189,7 @@ def _inspect(args: argparse.Namespace) -> int:
         path = args.path
     else:
         raise errors.InvalidArgumentError("give a checkpoint PATH, or --example")
-    reader = CheckpointReader(path)
+    reader = CheckpointReader(path, storage_options=args.storage_options)
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
     sizes = tensor_sizes(reader)
@@ -233,7 +235,8 @@ def _compare(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> Tuple[bo
 
 
 def _diff(args: argparse.Namespace) -> int:
-    a, b = CheckpointReader(args.a), CheckpointReader(args.b)
+    a = CheckpointReader(args.a, storage_options=args.storage_options)
+    b = CheckpointReader(args.b, storage_options=args.storage_options)
     shapes_a, shapes_b = a.get_variable_to_shape_map(), b.get_variable_to_shape_map()
     dtypes_a, dtypes_b = a.get_variable_to_dtype_map(), b.get_variable_to_dtype_map()
     different = 0
@@ -272,7 +275,7 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    count = conversion.convert(args.src, args.dst, _Progress)
+    count = conversion.convert(args.src, args.dst, _Progress, storage_options=args.storage_options)
     print(f"wrote {count} tensors to {args.dst}")
     return 0
 
@@ -283,9 +286,9 @@ def _convert(args: argparse.Namespace) -> int:
 def _freeze(args: argparse.Namespace) -> int:
     from .graphs import convert_variables_to_constants, extract_sub_graph, read_meta_graph, write_graph
 
-    meta = read_meta_graph(args.meta)
+    meta = read_meta_graph(args.meta, storage_options=args.storage_options)
     outputs = [name.strip() for name in args.outputs.split(",") if name.strip()]
-    reader = CheckpointReader(args.checkpoint)
+    reader = CheckpointReader(args.checkpoint, storage_options=args.storage_options)
     sizes = tensor_sizes(reader)
     needed = {node.name for node in extract_sub_graph(meta.graph_def, outputs).node}
     with _Progress("freezing", sum(size for name, size in sizes.items() if name in needed), "rchar") as progress:
@@ -301,7 +304,7 @@ def _freeze(args: argparse.Namespace) -> int:
     directory, name = os.path.split(args.output)
     as_text = args.output.endswith(".pbtxt")
     with _Progress("writing", frozen.ByteSize(), "wchar"):
-        write_graph(frozen, directory, name, as_text=as_text)
+        write_graph(frozen, directory, name, as_text=as_text, storage_options=args.storage_options)
     constants = sum(1 for node in frozen.node if node.op == "Const")
     print(f"wrote {args.output}: {len(frozen.node)} nodes, {constants} constants")
     return 0
@@ -329,7 +332,7 @@ def _show_tensor_info(key: str, info) -> str:
 def _saved_model_show(args: argparse.Namespace) -> int:
     from . import saved_model
 
-    tag_sets = saved_model.tag_sets(args.dir)
+    tag_sets = saved_model.tag_sets(args.dir, storage_options=args.storage_options)
     if not args.tag_set and not args.all:
         print("tag sets of this SavedModel:")
         for tags in tag_sets:
@@ -337,7 +340,7 @@ def _saved_model_show(args: argparse.Namespace) -> int:
         return 0
     selected = [args.tag_set.split(",")] if args.tag_set else tag_sets
     for tags in selected:
-        model = saved_model.load(args.dir, tags=tags)
+        model = saved_model.load(args.dir, tags=tags, storage_options=args.storage_options)
         print(f"tag set: {','.join(tags)}")
         for key in sorted(model.signatures):
             if args.signature_def and key != args.signature_def:
@@ -356,14 +359,50 @@ def _saved_model_show(args: argparse.Namespace) -> int:
 # main ------------------------------------------------------------------------------------------------------
 
 
+def _storage_option(text: str) -> Tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key.strip(), value
+
+
+# Where --storage-option given after the command goes (the command's parser would otherwise replace the
+# values given before it).
+_STORAGE_OPTIONS_AFTER = "storage_options_after_command"
+
+
+def _add_storage_option(parser: argparse.ArgumentParser, dest: str, default) -> None:
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        type=_storage_option,
+        dest=dest,
+        default=default,
+        metavar="KEY=VALUE",
+        help="configure object stores (object_store's keys such as aws_endpoint, aws_region, aws_allow_http; "
+        "repeatable)",
+    )
+
+
+def _storage_options(args: argparse.Namespace) -> Optional[Dict[str, str]]:
+    pairs = (args.storage_option or []) + getattr(args, _STORAGE_OPTIONS_AFTER, [])
+    return dict(pairs) if pairs else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastckpt", description="TensorFlow checkpoints, graphs and SavedModels without TensorFlow."
     )
     parser.add_argument("--version", action="version", version=f"fastckpt {__version__}")
+    _add_storage_option(parser, "storage_option", None)
+    # Accepted after the command too: fastckpt inspect s3://bucket/run --storage-option aws_region=eu-west-1.
+    after = argparse.ArgumentParser(add_help=False)
+    _add_storage_option(after, _STORAGE_OPTIONS_AFTER, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    inspect = commands.add_parser("inspect", help="list the tensors of a checkpoint, and values on request")
+    inspect = commands.add_parser(
+        "inspect", help="list the tensors of a checkpoint, and values on request", parents=[after]
+    )
     inspect.add_argument("path", nargs="?", help="checkpoint prefix, V1 file, checkpoint directory or SavedModel")
     inspect.add_argument("--example", action="store_true", help="inspect the example checkpoint shipped with fastckpt")
     inspect.add_argument("--tensor", action="append", metavar="NAME", help="print the value of NAME (repeatable)")
@@ -371,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--threshold", type=int, default=1000, help="elements printed in full before numpy elides")
     inspect.set_defaults(run=_inspect)
 
-    diff = commands.add_parser("diff", help="per-tensor differences of two checkpoints (exit status 1 if any)")
+    diff = commands.add_parser(
+        "diff", help="per-tensor differences of two checkpoints (exit status 1 if any)", parents=[after]
+    )
     diff.add_argument("a")
     diff.add_argument("b")
     diff.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for numeric tensors")
@@ -379,12 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("-v", "--verbose", action="store_true", help="also list the tensors that are the same")
     diff.set_defaults(run=_diff)
 
-    convert = commands.add_parser("convert", help="checkpoint to or from .safetensors / .npz, chosen by DST")
+    convert = commands.add_parser(
+        "convert", help="checkpoint to or from .safetensors / .npz, chosen by DST", parents=[after]
+    )
     convert.add_argument("src", help="a checkpoint (any path inspect takes), a .safetensors or a .npz file")
     convert.add_argument("dst", help="a .safetensors or .npz file, or a checkpoint prefix to write")
     convert.set_defaults(run=_convert)
 
-    freeze = commands.add_parser("freeze", help="turn a graph's variables into constants from a checkpoint")
+    freeze = commands.add_parser(
+        "freeze", help="turn a graph's variables into constants from a checkpoint", parents=[after]
+    )
     freeze.add_argument("--meta", required=True, help="the .meta MetaGraphDef (binary or text)")
     freeze.add_argument("--checkpoint", required=True, help="the checkpoint holding the values")
     freeze.add_argument("--outputs", required=True, help="comma-separated output node names")
@@ -393,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     saved_model = commands.add_parser("saved-model", help="SavedModel commands")
     saved_model_commands = saved_model.add_subparsers(dest="saved_model_command", required=True)
-    show = saved_model_commands.add_parser("show", help="tag sets, signatures, inputs and outputs")
+    show = saved_model_commands.add_parser("show", help="tag sets, signatures, inputs and outputs", parents=[after])
     show.add_argument("dir", help="the SavedModel directory")
     show.add_argument("--tag-set", "--tag_set", help="comma-separated tags of one meta graph")
     show.add_argument("--signature-def", "--signature_def", help="show only this signature")
@@ -404,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    args.storage_options = _storage_options(args)
     try:
         return args.run(args)
     except BrokenPipeError:

@@ -18,11 +18,11 @@ import json
 import os
 import sys
 import warnings
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 
-from . import _fastckpt, errors
+from . import _fastckpt, _paths, errors
 from .reader import CheckpointReader
 
 __all__ = ["convert", "read_tensors", "write_tensors"]
@@ -109,14 +109,18 @@ def batch_bytes(total: int) -> int:
     return max(64 << 20, total // 50)
 
 
-def read_tensors(src: str, progress=NoProgress) -> Dict[str, np.ndarray]:
+def read_tensors(
+    src: str, progress=NoProgress, *, storage_options: Optional[Mapping[str, str]] = None
+) -> Dict[str, np.ndarray]:
     """All tensors of a checkpoint (any path ``NewCheckpointReader`` opens), .safetensors or .npz file, as
-    arrays (string scalars as 0-d object arrays)."""
+    arrays (string scalars as 0-d object arrays). ``storage_options``: configuration of object stores
+    (object_store's keys such as ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    options = _paths.storage_options(storage_options)
     if src.endswith(".safetensors"):
         _import_safetensors()
         from safetensors import safe_open
 
-        if _fastckpt.file_kind(src) != "file":
+        if _fastckpt.file_kind(src, storage_options=options) != "file":
             raise errors.NotFoundError(f"no such file: {src}", src)
         tensors = {}
         with safe_open(src, "np") as f, progress("reading", os.path.getsize(src)) as progress:
@@ -138,7 +142,7 @@ def read_tensors(src: str, progress=NoProgress) -> Dict[str, np.ndarray]:
                 tensors[key[len(STRING_METADATA_PREFIX) :]] = strings.reshape(stored["shape"])
         return tensors
     if src.endswith(".npz"):
-        if _fastckpt.file_kind(src) != "file":
+        if _fastckpt.file_kind(src, storage_options=options) != "file":
             raise errors.NotFoundError(f"no such file: {src}", src)
         tensors = {}
         with np.load(src, allow_pickle=False) as npz:
@@ -148,7 +152,7 @@ def read_tensors(src: str, progress=NoProgress) -> Dict[str, np.ndarray]:
                     tensors[name] = npz[name]
                     progress.advance(nbytes(tensors[name]))
         return tensors
-    reader = CheckpointReader(src)
+    reader = CheckpointReader(src, storage_options=options)
     sizes = tensor_sizes(reader)
     total = sum(sizes.values())
     tensors = {}
@@ -196,8 +200,15 @@ def _import_safetensors():
     return safetensors.numpy
 
 
-def write_tensors(tensors: Dict[str, np.ndarray], dst: str, progress=NoProgress) -> None:
-    """Writes ``{name: array}`` to ``dst``: a .safetensors or .npz file, or else a checkpoint prefix."""
+def write_tensors(
+    tensors: Dict[str, np.ndarray],
+    dst: str,
+    progress=NoProgress,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> None:
+    """Writes ``{name: array}`` to ``dst``: a .safetensors or .npz file, or else a checkpoint prefix (written
+    with ``storage_options``, the configuration of object stores)."""
     if dst.endswith(".safetensors"):
         safetensors_numpy = _import_safetensors()
         arrays, metadata = {}, {}
@@ -242,16 +253,22 @@ def write_tensors(tensors: Dict[str, np.ndarray], dst: str, progress=NoProgress)
         sizes = {name: nbytes(value) for name, value in tensors.items()}
         total = sum(sizes.values())
         # In batches, each written by add_tensors (in parallel, without the GIL), so that the bar moves.
-        with progress("writing", total, "wchar") as progress, CheckpointWriter(dst) as writer:
+        with (
+            progress("writing", total, "wchar") as progress,
+            CheckpointWriter(dst, storage_options=storage_options) as writer,
+        ):
             for batch in batches(sorted(tensors), sizes, batch_bytes(total)):
                 writer.add_tensors([(name, tensors[name]) for name in batch])
                 progress.advance(sum(sizes[name] for name in batch))
 
 
-def convert(src: str, dst: str, progress=NoProgress) -> int:
+def convert(src: str, dst: str, progress=NoProgress, *, storage_options: Optional[Mapping[str, str]] = None) -> int:
     """Converts the tensors of ``src`` (a checkpoint, .safetensors or .npz) into ``dst`` (.safetensors, .npz,
-    or a checkpoint prefix), the format chosen by ``dst``'s suffix; returns how many tensors were written."""
+    or a checkpoint prefix), the format chosen by ``dst``'s suffix; returns how many tensors were written.
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores"), for the checkpoints read and written."""
     src, dst = os.fspath(src), os.fspath(dst)
-    tensors = read_tensors(src, progress)
-    write_tensors(tensors, dst, progress)
+    options = _paths.storage_options(storage_options)
+    tensors = read_tensors(src, progress, storage_options=options)
+    write_tensors(tensors, dst, progress, storage_options=options)
     return len(tensors)

@@ -11,7 +11,7 @@ what its outputs need, as ``tf.compat.v1.graph_util.convert_variables_to_constan
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable, Optional, Sequence, Set
+from typing import Iterable, Mapping, Optional, Sequence, Set
 
 from . import errors, protos
 from .meta_graph import node_name
@@ -51,17 +51,25 @@ def convert_variables_to_constants(
     output_node_names: Sequence[str],
     variable_names_whitelist: Optional[Iterable[str]] = None,
     variable_names_blacklist: Optional[Iterable[str]] = None,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
 ) -> "protos.GraphDef":
     """Freezes a graph as ``tf.compat.v1.graph_util.convert_variables_to_constants`` does, with values from
     a checkpoint instead of a session.
 
     The graph is pruned to what ``output_node_names`` need; ``VariableV2`` and ``VarHandleOp`` nodes become
     ``Const`` nodes of the same name holding the checkpoint's values, and ``ReadVariableOp`` nodes reading
-    them become ``Identity``. ``checkpoint`` is a CheckpointReader or anything ``load_checkpoint`` opens.
+    them become ``Identity``. ``checkpoint`` is a CheckpointReader or anything ``load_checkpoint`` opens
+    (with ``storage_options``, the configuration of object stores: object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores").
     """
     from .reader import CheckpointReader
 
-    reader = checkpoint if isinstance(checkpoint, CheckpointReader) else CheckpointReader(checkpoint)
+    reader = (
+        checkpoint
+        if isinstance(checkpoint, CheckpointReader)
+        else CheckpointReader(checkpoint, storage_options=storage_options)
+    )
     whitelist = set(variable_names_whitelist) if variable_names_whitelist is not None else None
     blacklist = set(variable_names_blacklist or ())
     graph = extract_sub_graph(graph_def, output_node_names)

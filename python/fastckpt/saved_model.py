@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from . import _fastckpt, errors, protos
+from . import _fastckpt, _paths, errors, protos
 from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
 from .object_graph import OBJECT_GRAPH_KEY
@@ -120,20 +120,20 @@ signature_constants = SimpleNamespace(**{name: globals()[name] for name in _SIGN
 __all__ += _TAG_CONSTANTS + _SIGNATURE_CONSTANTS
 
 
-def _read_saved_model(export_dir: str) -> "protos.SavedModel":
+def _read_saved_model(export_dir: str, storage_options: Optional[Dict[str, str]] = None) -> "protos.SavedModel":
     from google.protobuf import text_format
 
     pb = os.path.join(export_dir, SAVED_MODEL_FILENAME_PB)
     pbtxt = os.path.join(export_dir, SAVED_MODEL_FILENAME_PBTXT)
     proto = protos.SavedModel()
-    if _fastckpt.file_kind(pb) == "file":
-        data = _fastckpt.read_file(pb)
+    if _fastckpt.file_kind(pb, storage_options=storage_options) == "file":
+        data = _fastckpt.read_file(pb, storage_options=storage_options)
         try:
             proto.ParseFromString(data)
         except Exception as err:
             raise errors.DataLossError(f"unparsable SavedModel {pb}: {err}", pb) from None
-    elif _fastckpt.file_kind(pbtxt) == "file":
-        text = _fastckpt.read_file(pbtxt).decode("utf-8")
+    elif _fastckpt.file_kind(pbtxt, storage_options=storage_options) == "file":
+        text = _fastckpt.read_file(pbtxt, storage_options=storage_options).decode("utf-8")
         try:
             text_format.Merge(text, proto)
         except text_format.ParseError as err:
@@ -146,9 +146,13 @@ def _read_saved_model(export_dir: str) -> "protos.SavedModel":
     return proto
 
 
-def tag_sets(export_dir: str) -> List[List[str]]:
-    """The tag sets of the meta graphs of a SavedModel, e.g. ``[["serve"], ["train"]]``."""
-    return [list(meta.meta_info_def.tags) for meta in _read_saved_model(os.fspath(export_dir)).meta_graphs]
+def tag_sets(export_dir: str, *, storage_options: Optional[Mapping[str, str]] = None) -> List[List[str]]:
+    """The tag sets of the meta graphs of a SavedModel, e.g. ``[["serve"], ["train"]]``.
+
+    ``storage_options``: configuration of object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    proto = _read_saved_model(os.fspath(export_dir), _paths.storage_options(storage_options))
+    return [list(meta.meta_info_def.tags) for meta in proto.meta_graphs]
 
 
 class LazyVariables(Mapping):
@@ -216,20 +220,28 @@ class LoadedSavedModel:
         return f"<fastckpt.saved_model.LoadedSavedModel {self.export_dir!r} tags={self.tags} signatures={sorted(self.signatures)}>"
 
 
-def load(export_dir: "str | os.PathLike[str]", tags: Optional[Sequence[str]] = None) -> LoadedSavedModel:
+def load(
+    export_dir: "str | os.PathLike[str]",
+    tags: Optional[Sequence[str]] = None,
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> LoadedSavedModel:
     """Reads the SavedModel in ``export_dir``: the meta graph whose tag set is ``tags`` (any order), or the
-    only one when ``tags`` is None.
+    only one when ``tags`` is None. ``storage_options``: configuration of object stores (object_store's keys such as
+    ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     Raises:
         fastckpt.errors.NotFoundError: no SavedModel there, or no meta graph with those tags.
     """
     export_dir = os.fspath(export_dir)
-    proto = _read_saved_model(export_dir)
+    options = _paths.storage_options(storage_options)
+    proto = _read_saved_model(export_dir, options)
     metas = list(proto.meta_graphs)
+    found = [list(meta.meta_info_def.tags) for meta in metas]
     if tags is None:
         if len(metas) != 1:
             raise errors.InvalidArgumentError(
-                f"{export_dir} has {len(metas)} meta graphs with tag sets {tag_sets(export_dir)}: choose one with tags=",
+                f"{export_dir} has {len(metas)} meta graphs with tag sets {found}: choose one with tags=",
                 export_dir,
             )
         meta = metas[0]
@@ -238,12 +250,13 @@ def load(export_dir: "str | os.PathLike[str]", tags: Optional[Sequence[str]] = N
         matches = [m for m in metas if set(m.meta_info_def.tags) == wanted]
         if not matches:
             raise errors.NotFoundError(
-                f"no meta graph with tags {sorted(wanted)} in {export_dir}; it has {tag_sets(export_dir)}", export_dir
+                f"no meta graph with tags {sorted(wanted)} in {export_dir}; it has {found}", export_dir
             )
         meta = matches[0]
     # variables/variables is a V2 checkpoint, or (SavedModels of 2016) a V1 file or V1 shards.
     prefix = os.path.join(export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
-    reader = CheckpointReader(prefix) if checkpoint_exists(prefix) else None
+    exists = checkpoint_exists(prefix, storage_options=options)
+    reader = CheckpointReader(prefix, storage_options=options) if exists else None
     return LoadedSavedModel(export_dir, meta, reader)
 
 
@@ -265,11 +278,19 @@ class Builder:
     ...                                      {DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature})
     >>> os.path.basename(builder.save())
     'saved_model.pb'
+
+    ``export_dir`` may be the URL of an object store; ``storage_options`` configures object stores
+    (object_store's keys such as ``aws_endpoint``, ``aws_region``; see README "Object stores") for everything
+    the builder reads and writes: the variables, ``saved_model.pb``, and the asset files (read and copied).
     """
 
-    def __init__(self, export_dir: "str | os.PathLike[str]"):
+    def __init__(self, export_dir: "str | os.PathLike[str]", *, storage_options: Optional[Mapping[str, str]] = None):
         self.export_dir = os.fspath(export_dir)
-        if _fastckpt.file_kind(self.export_dir) == "file" or _fastckpt.list_directory(self.export_dir):
+        self._storage_options = _paths.storage_options(storage_options)
+        options = self._storage_options
+        if _fastckpt.file_kind(self.export_dir, storage_options=options) == "file" or _fastckpt.list_directory(
+            self.export_dir, storage_options=options
+        ):
             raise errors.InvalidArgumentError(
                 f"export directory {self.export_dir} already exists and is not empty", self.export_dir
             )
@@ -325,7 +346,7 @@ class Builder:
             clear_devices,
         )
         prefix = os.path.join(self.export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
-        with CheckpointWriter(prefix) as writer:
+        with CheckpointWriter(prefix, storage_options=self._storage_options) as writer:
             writer.add_tensors({name: variables[name] for name in sorted(variables)})
         self._variables = variables
         self._add(meta, assets)
@@ -373,9 +394,11 @@ class Builder:
 
     def _add(self, meta: "protos.MetaGraphDef", assets: Mapping[str, str]) -> None:
         assets_dir = os.path.join(self.export_dir, ASSETS_DIRECTORY)
+        options = self._storage_options
         for filename, source in assets.items():
             if filename not in self._asset_files:
-                _fastckpt.write_file(os.path.join(assets_dir, filename), _fastckpt.read_file(source))
+                data = _fastckpt.read_file(source, storage_options=options)
+                _fastckpt.write_file(os.path.join(assets_dir, filename), data, storage_options=options)
                 self._asset_files[filename] = source
         self._saved_model.meta_graphs.append(meta)
 
@@ -399,7 +422,7 @@ class Builder:
         added: Dict[str, str] = {}
         asset_file_def = message_class("tensorflow.AssetFileDef")
         for name, source in sources:
-            if _fastckpt.file_kind(source) != "file":
+            if _fastckpt.file_kind(source, storage_options=self._storage_options) != "file":
                 raise errors.NotFoundError(f"asset file {source} does not exist", source)
             if name is None:
                 name = _unique_name("asset_path", taken)
@@ -408,7 +431,7 @@ class Builder:
                     f"asset tensor name {name!r} is a node of the graph already", self.export_dir
                 )
             taken.add(name)
-            filename = _asset_filename(source, files)
+            filename = _asset_filename(source, files, self._storage_options)
             files[filename] = added[filename] = source
             node = graph.node.add(name=name, op="Const")
             node.attr["dtype"].type = as_dtype("string").as_datatype_enum
@@ -490,7 +513,7 @@ class Builder:
             if as_text
             else self._saved_model.SerializeToString(deterministic=True)
         )
-        atomic_write(path, data)
+        atomic_write(path, data, storage_options=self._storage_options)
         return path
 
 
@@ -502,12 +525,17 @@ def _unique_name(name: str, taken) -> str:
     return unique
 
 
-def _asset_filename(source: str, files: Mapping[str, str]) -> str:
+def _asset_filename(source: str, files: Mapping[str, str], storage_options: Optional[Dict[str, str]] = None) -> str:
     """The file name of ``source`` in ``assets/``: its base name, unless a file of other contents has it
     (then ``name_1``, ``name_2``, ...), as TensorFlow's ``get_asset_filename_to_add`` names it."""
     filename = os.path.basename(source)
     other = files.get(filename)
-    if other is None or other == source or _fastckpt.read_file(source) == _fastckpt.read_file(other):
+    if (
+        other is None
+        or other == source
+        or _fastckpt.read_file(source, storage_options=storage_options)
+        == _fastckpt.read_file(other, storage_options=storage_options)
+    ):
         return filename
     return _unique_name(filename, files)
 
