@@ -276,3 +276,17 @@ def test_an_unknown_storage_option_is_an_invalid_argument_naming_it():
     assert result.stderr.startswith("fastckpt: error:") and result.stderr.count("\n") == 1, result.stderr
     result = run_cli("inspect", url, "--storage-option", "no-equals-sign")
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr, result
+
+
+def test_a_second_saver_replacing_the_state_file_is_reported(s3_bucket):
+    base = f"s3://{s3_bucket}/run/model.ckpt"
+    first, second = fastckpt.Saver(), fastckpt.Saver()
+    first.save({"v": np.zeros(2, np.float32)}, base, global_step=1)
+    second.save({"v": np.ones(2, np.float32)}, base, global_step=2)
+    with pytest.raises(errors.AbortedError, match="another writer replaced the state file"):
+        first.save({"v": np.zeros(2, np.float32)}, base, global_step=3)
+    # The state file is the second saver's; the first one's checkpoint is complete nonetheless.
+    assert fastckpt.latest_checkpoint(f"s3://{s3_bucket}/run") == f"{base}-2"
+    assert fastckpt.checkpoint_exists(f"{base}-3")
+    # A saver whose own writes are in order never sees the error.
+    second.save({"v": np.ones(2, np.float32)}, base, global_step=4)

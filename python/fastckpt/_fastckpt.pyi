@@ -15,6 +15,8 @@ __all__ = [
     "decode_tensor_proto",
     "delete_file",
     "modified_time",
+    "read_file_versioned",
+    "write_file_if",
     "is_url",
     "descriptor_set",
     "dtype_table",
@@ -110,4 +112,14 @@ def list_directory(path: _Path, storage_options: Optional[Dict[str, str]] = None
 def delete_file(path: _Path, storage_options: Optional[Dict[str, str]] = None) -> None: ...
 def modified_time(path: _Path, storage_options: Optional[Dict[str, str]] = None) -> Optional[float]: ...
 def is_url(path: _Path) -> bool: ...
+def read_file_versioned(
+    path: _Path, storage_options: Optional[Dict[str, str]] = None
+) -> Tuple[bytes, Optional[str]]: ...
+def write_file_if(
+    path: _Path,
+    data: bytes,
+    expected_version: Optional[str],
+    durable: bool = False,
+    storage_options: Optional[Dict[str, str]] = None,
+) -> Optional[str]: ...
 def leftover_writer(file_name: str) -> Optional[Tuple[str, int]]: ...

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _fastckpt, _paths, errors, protos
 
@@ -171,6 +171,28 @@ def update_checkpoint_state(
     relative to ``save_dir``. ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
     ``aws_region``; see README "Object stores").
     """
+    filename, contents = state_file_contents(
+        save_dir,
+        model_checkpoint_path,
+        all_model_checkpoint_paths,
+        latest_filename,
+        all_model_checkpoint_timestamps,
+        last_preserved_timestamp,
+        save_relative_paths,
+    )
+    atomic_write(filename, contents, durable, storage_options=_paths.storage_options(storage_options))
+
+
+def state_file_contents(
+    save_dir: str,
+    model_checkpoint_path: str,
+    all_model_checkpoint_paths: Optional[Sequence[str]],
+    latest_filename: Optional[str],
+    all_model_checkpoint_timestamps: Optional[Sequence[float]],
+    last_preserved_timestamp: Optional[float],
+    save_relative_paths: bool,
+) -> Tuple[str, str]:
+    """The path and the text of the state file ``update_checkpoint_state`` writes."""
     from google.protobuf import text_format
 
     save_dir = os.fspath(save_dir)
@@ -201,6 +223,4 @@ def update_checkpoint_state(
         raise errors.InvalidArgumentError(
             f"checkpoint path {model_checkpoint_path} collides with the state file {filename}", filename
         )
-    atomic_write(
-        filename, text_format.MessageToString(state), durable, storage_options=_paths.storage_options(storage_options)
-    )
+    return filename, text_format.MessageToString(state)

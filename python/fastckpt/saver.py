@@ -24,10 +24,11 @@ import numpy as np
 
 from . import _fastckpt, _paths, errors, protos
 from .checkpoint_state import (
+    atomic_write,
     checkpoint_exists,
     get_checkpoint_state,
     meta_graph_filename,
-    update_checkpoint_state,
+    state_file_contents,
 )
 from .dtypes import as_dtype
 from .meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
@@ -38,6 +39,10 @@ from .writer import CheckpointWriter, to_numpy
 __all__ = ["Saver", "import_meta_graph"]
 
 VarList = Union[None, Sequence[str], Mapping[str, str]]
+
+
+# A state file that did not exist when a saver first wrote it (see Saver._write_state).
+_ABSENT = object()
 
 
 def _name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, str]:
@@ -110,6 +115,8 @@ class Saver:
         self._next_checkpoint_time = time.time() + keep_checkpoint_every_n_hours * 3600
         self._last_preserved_timestamp: Optional[float] = None
         self._recovered_dirs: set = set()
+        # The version of each state file this saver last wrote in an object store (_write_state).
+        self._state_versions: Dict[str, Any] = {}
         self._lock = threading.Lock()
         # The MetaGraphDef this saver was imported from (import_meta_graph), if any.
         self.meta_graph_def = None
@@ -261,16 +268,16 @@ class Saver:
                 writer.add_tensors({name: tensors[name] for name in sorted(tensors)})
             if write_state:
                 self._record_last_checkpoint(checkpoint_file)
-                update_checkpoint_state(
-                    save_dir or ".",
-                    checkpoint_file,
-                    self.last_checkpoints,
-                    latest_filename=latest_filename,
-                    all_model_checkpoint_timestamps=[t for _, t in self._last_checkpoints],
-                    last_preserved_timestamp=self._last_preserved_timestamp,
-                    save_relative_paths=self._save_relative_paths,
-                    durable=self._durable,
-                    storage_options=self._storage_options,
+                self._write_state(
+                    *state_file_contents(
+                        save_dir or ".",
+                        checkpoint_file,
+                        self.last_checkpoints,
+                        latest_filename,
+                        [t for _, t in self._last_checkpoints],
+                        self._last_preserved_timestamp,
+                        self._save_relative_paths,
+                    )
                 )
                 self._maybe_delete_old_checkpoints(save_dir or ".", meta_graph_suffix)
         if write_meta_graph:
@@ -281,6 +288,40 @@ class Saver:
                 storage_options=self._storage_options,
             )
         return checkpoint_file
+
+    def _write_state(self, filename: str, contents: str) -> None:
+        """Replaces the state file. In an object store, only if it is still the one this saver last wrote
+        (or, on its first write, found): a second writer saving into the directory is reported, not
+        silently overwritten. Local files, which keep no versions, are replaced unconditionally."""
+        if not _fastckpt.is_url(filename):
+            atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
+            return
+        if filename not in self._state_versions:
+            try:
+                self._state_versions[filename] = _fastckpt.read_file_versioned(
+                    filename, storage_options=self._storage_options
+                )[1]
+            except errors.NotFoundError:
+                self._state_versions[filename] = _ABSENT
+        expected = self._state_versions[filename]
+        if expected is None:  # a store that gives no versions
+            atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
+            return
+        try:
+            self._state_versions[filename] = _fastckpt.write_file_if(
+                filename,
+                contents.encode("utf-8"),
+                None if expected is _ABSENT else expected,
+                self._durable,
+                storage_options=self._storage_options,
+            )
+        except errors.AbortedError:
+            del self._state_versions[filename]
+            raise errors.AbortedError(
+                f"another writer replaced the state file {filename} since this saver last wrote it: two savers "
+                "are saving into one directory",
+                filename,
+            ) from None
 
     def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, np.ndarray]:
         names = _name_map(self._var_list, list(values))

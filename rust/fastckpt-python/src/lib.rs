@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::slices::TensorSlice;
-use fastckpt::storage::{self, FileKind, Storage, StorageOptions};
+use fastckpt::storage::{self, Expected, FileKind, Storage, StorageOptions};
 use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
 use numpy::ndarray::ArrayView1;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
@@ -664,6 +664,45 @@ fn write_file(
     .map_err(|e| to_py_err(py, e))
 }
 
+/// The contents of the file `path` and their version (an opaque str that changes with every write, for
+/// `write_file_if`), or None for the version where the storage keeps none (local files).
+#[pyfunction]
+#[pyo3(signature = (path, storage_options=None))]
+fn read_file_versioned<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    storage_options: Option<StorageOptions>,
+) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
+    let (bytes, version) = py
+        .detach(|| {
+            let (storage, path) = resolve(&path, storage_options)?;
+            storage.read_versioned(&path)
+        })
+        .map_err(|e| to_py_err(py, e))?;
+    Ok((PyBytes::new(py, &bytes), version))
+}
+
+/// `write_file`, only if the file is still at `expected_version` (None: only if there is no file); returns
+/// the version written. An AbortedError when another writer replaced it. Local files, which keep no
+/// versions, are written unconditionally.
+#[pyfunction]
+#[pyo3(signature = (path, data, expected_version, durable=false, storage_options=None))]
+fn write_file_if(
+    py: Python<'_>,
+    path: PathBuf,
+    data: &[u8],
+    expected_version: Option<String>,
+    durable: bool,
+    storage_options: Option<StorageOptions>,
+) -> PyResult<Option<String>> {
+    py.detach(|| {
+        let (storage, path) = resolve(&path, storage_options)?;
+        let expected = expected_version.as_deref().map_or(Expected::Absent, Expected::Version);
+        storage.write_if(&path, data, durable, expected)
+    })
+    .map_err(|e| to_py_err(py, e))
+}
+
 /// What `path` names: "file", "directory", or None when nothing is there.
 #[pyfunction]
 #[pyo3(signature = (path, storage_options=None))]
@@ -781,6 +820,8 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_directory, m)?)?;
     m.add_function(wrap_pyfunction!(delete_file, m)?)?;
     m.add_function(wrap_pyfunction!(modified_time, m)?)?;
+    m.add_function(wrap_pyfunction!(read_file_versioned, m)?)?;
+    m.add_function(wrap_pyfunction!(write_file_if, m)?)?;
     m.add_function(wrap_pyfunction!(is_url, m)?)?;
     m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
     Ok(())

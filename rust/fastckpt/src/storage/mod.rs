@@ -28,6 +28,15 @@ pub use object::ObjectStorage;
 /// `retry_timeout` (seconds). Local files take none.
 pub type StorageOptions = BTreeMap<String, String>;
 
+/// What a conditional write ([`Storage::write_if`]) expects to find at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected<'a> {
+    /// Nothing: the file must not exist.
+    Absent,
+    /// The file at the version [`Storage::read_versioned`] or `write_if` returned.
+    Version(&'a str),
+}
+
 /// What a path names, if anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -79,6 +88,21 @@ pub trait Storage: Send + Sync + fmt::Debug {
         let mut file = self.create(path)?;
         file.write_all(data).map_err(|e| Error::io(e, file.path()))?;
         file.commit(durable)
+    }
+
+    /// The contents of the file `path` and their version, an opaque token that changes with every write, for
+    /// [`Storage::write_if`]; `None` where the storage keeps no versions (local files).
+    fn read_versioned(&self, path: &Path) -> Result<(Vec<u8>, Option<String>)> {
+        Ok((self.read(path)?, None))
+    }
+
+    /// [`Storage::write`], only if what is at `path` is still what `expected` says; returns the version
+    /// written. A different file there is [`ErrorKind::Aborted`](crate::ErrorKind::Aborted): another writer
+    /// replaced it. Storage that keeps no versions (local files) writes unconditionally and returns `None`.
+    fn write_if(&self, path: &Path, data: &[u8], durable: bool, expected: Expected<'_>) -> Result<Option<String>> {
+        let _ = expected;
+        self.write(path, data, durable)?;
+        Ok(None)
     }
 
     /// Moves the complete file `from` to `to`, replacing what is there.

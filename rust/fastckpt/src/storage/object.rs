@@ -19,10 +19,11 @@ use std::time::{Duration, SystemTime};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig,
+    UpdateVersion, WriteMultipart,
 };
 
-use super::{FileKind, ReadFile, Storage, StorageOptions, WriteFile};
+use super::{Expected, FileKind, ReadFile, Storage, StorageOptions, WriteFile};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The URL schemes of object stores.
@@ -298,6 +299,39 @@ impl Storage for ObjectStorage {
         Ok(())
     }
 
+    fn read_versioned(&self, path: &Path) -> Result<(Vec<u8>, Option<String>)> {
+        let key = self.key(path)?;
+        let (bytes, e_tag, version) = block_on(async {
+            let got = self.store.get(&key).await?;
+            let (e_tag, version) = (got.meta.e_tag.clone(), got.meta.version.clone());
+            Ok::<_, object_store::Error>((got.bytes().await?, e_tag, version))
+        })
+        .map_err(|e| store_error(e, path))?;
+        Ok((bytes.to_vec(), version_token(e_tag, version)))
+    }
+
+    fn write_if(&self, path: &Path, data: &[u8], _durable: bool, expected: Expected<'_>) -> Result<Option<String>> {
+        self.read_only(path)?;
+        let key = self.key(path)?;
+        let mode = match expected {
+            Expected::Absent => PutMode::Create,
+            Expected::Version(token) => {
+                let (e_tag, version) = token.split_once('\n').unwrap_or((token, ""));
+                let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                PutMode::Update(UpdateVersion { e_tag: some(e_tag), version: some(version) })
+            }
+        };
+        let options = PutOptions { mode, ..Default::default() };
+        let written = block_on(self.store.put_opts(&key, PutPayload::from(data.to_vec()), options));
+        let written = written.map_err(|e| match e {
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+                Error::new(ErrorKind::Aborted, "another writer replaced this file since it was read").in_file(path)
+            }
+            e => store_error(e, path),
+        })?;
+        Ok(version_token(written.e_tag, written.version))
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         self.read_only(from)?;
         let (from_key, to_key) = (self.key(from)?, self.key(to)?);
@@ -312,6 +346,12 @@ impl Storage for ObjectStorage {
             Err(e) => Err(store_error(e, path)),
         }
     }
+}
+
+/// The version token of an object: its ETag and version, one per line.
+fn version_token(e_tag: Option<String>, version: Option<String>) -> Option<String> {
+    (e_tag.is_some() || version.is_some())
+        .then(|| format!("{}\n{}", e_tag.unwrap_or_default(), version.unwrap_or_default()))
 }
 
 /// An object opened for range reads; its size is that of open.
