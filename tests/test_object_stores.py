@@ -7,8 +7,10 @@ the server, and request counts from its records.
 """
 
 import os
+import socket
 import subprocess
 import sys
+import time
 import types
 
 import fastckpt
@@ -290,3 +292,20 @@ def test_a_second_saver_replacing_the_state_file_is_reported(s3_bucket):
     assert fastckpt.checkpoint_exists(f"{base}-3")
     # A saver whose own writes are in order never sees the error.
     second.save({"v": np.ones(2, np.float32)}, base, global_step=4)
+
+
+def test_a_server_that_never_answers_times_out(s3_server, monkeypatch):
+    """Every request has a timeout: a server that accepts connections and says nothing is an UnavailableError
+    within the bounds the options set, not a hang."""
+    without_aws_variables(monkeypatch)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        options = {**s3_options(f"http://127.0.0.1:{silent.getsockname()[1]}"), "timeout": "1s", "max_retries": "1"}
+        started = time.monotonic()
+        with pytest.raises(errors.UnavailableError, match="s3://silent-fastckpt"):
+            fastckpt.NewCheckpointReader("s3://silent-fastckpt/model.ckpt", storage_options=options)
+        assert time.monotonic() - started < 30
+    finally:
+        silent.close()
