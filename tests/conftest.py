@@ -13,7 +13,7 @@ import fastckpt
 import numpy as np
 import pytest
 
-# The object-store test servers' fixtures (s3_server, s3_bucket, s3_proxy, make_proxy, gcs_server, gcs_bucket).
+# The object-store test servers' fixtures (s3_server, s3_bucket, s3_proxy, make_proxy).
 pytest_plugins = ["object_stores"]
 
 FIXTURES = Path(__file__).parent / "fixtures"

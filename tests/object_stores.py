@@ -1,4 +1,4 @@
-"""Object-store test servers on loopback: moto's S3 server, a GCS emulator, and a fault-injecting HTTP proxy.
+"""Object-store test servers on loopback: moto's S3 server and a fault-injecting HTTP proxy.
 
 tests/conftest.py names this module as a plugin (``pytest_plugins = ["object_stores"]``), so every test module has
 its fixtures without importing them (the servers start only when a test asks for them); helpers are imported::
@@ -12,9 +12,6 @@ Fixtures:
   (through monkeypatch) to reach it.
 - ``make_proxy`` (function): a factory of :class:`FaultProxy` in front of any HTTP server, closed at the end.
 - ``s3_proxy`` (function): a :class:`FaultProxy` in front of ``s3_server``, with no faults until configured.
-- ``gcs_server`` (session): gcp-storage-emulator as a subprocess, a :class:`GCSServer`.
-- ``gcs_bucket`` (function): the name of a fresh bucket on it, with GOOGLE_SERVICE_ACCOUNT set to a service
-  account file whose ``gcs_base_url`` is the emulator.
 
 Every server listens on 127.0.0.1 only; each request loop in here is bounded in time.
 """
@@ -22,7 +19,6 @@ Every server listens on 127.0.0.1 only; each request loop in here is bounded in 
 from __future__ import annotations
 
 import http.client
-import json
 import random
 import socket
 import subprocess
@@ -34,7 +30,6 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, Union
 
@@ -183,9 +178,10 @@ def s3_env(endpoint: str) -> dict[str, str]:
     }
 
 
-def apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], clear: Sequence[str] = _AWS_VARS_TO_CLEAR) -> None:
-    """Sets ``env`` through monkeypatch (undone after the test) and removes the variables ``clear`` names."""
-    for name in clear:
+def apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Sets ``env`` through monkeypatch (undone after the test) and removes the AWS_* variables that would take an
+    S3 client elsewhere."""
+    for name in _AWS_VARS_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -259,7 +255,7 @@ class S3Server:
 
 
 def unique_bucket_name(prefix: str = "test") -> str:
-    """A bucket name valid for S3 and GCS (lower case, 3 to 63 characters) and unused so far."""
+    """A bucket name valid for S3 (lower case, 3 to 63 characters) and unused so far."""
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
@@ -336,12 +332,12 @@ class FaultProxy:
     """An HTTP/1.1 proxy on 127.0.0.1 in front of ``upstream`` that fails, drops and delays a share of requests.
 
     Each request is read whole (Content-Length or chunked body), sent to the upstream on a fresh connection
-    (the Host header kept as the client sent it, the proxy's, unless ``rewrite_host``: then the upstream's), and
-    its response relayed with a Content-Length; client connections
-    are kept alive as HTTP/1.1 allows. Which requests are faulted is decided by a ``random.Random(seed)`` drawn
-    three times per request in arrival order, so the n-th request meets the same fate on every run (faults
-    among requests in flight at once follow their order of arrival). ``rule``, if given, is asked first for
-    every request: it returns one of ``ACTIONS`` to force it, or None to leave it to the shares.
+    (the Host header kept as the client sent it, the proxy's), and its response relayed with a Content-Length;
+    client connections are kept alive as HTTP/1.1 allows. Which requests are faulted is decided by a
+    ``random.Random(seed)`` drawn three times per request in arrival order, so the n-th request meets the same
+    fate on every run (faults among requests in flight at once follow their order of arrival). ``rule``, if
+    given, is asked first for every request: it returns one of ``ACTIONS`` to force it, or None to leave it to
+    the shares.
 
     - ``fail_503``: share answered 503 with an S3-style XML error (code ``error_code``), never forwarded.
     - ``drop``: share whose connection is closed, one of ``drop_modes`` (drawn) -- see ``DROP_MODES``.
@@ -361,7 +357,6 @@ class FaultProxy:
         drop_modes: Sequence[str] = ("mid_request", "before_response"),
         rule: Optional[Callable[[RequestRecord], Optional[str]]] = None,
         error_code: str = "ServiceUnavailable",
-        rewrite_host: bool = False,
         upstream_timeout: float = 60.0,
         idle_timeout: float = 120.0,
     ):
@@ -372,7 +367,6 @@ class FaultProxy:
         self._upstream_host = url.hostname
         self._upstream_port = url.port or 80
         self.upstream_timeout = upstream_timeout
-        self.rewrite_host = rewrite_host
         self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
@@ -641,7 +635,7 @@ class FaultProxy:
             has_host = False
             for name, value in headers:
                 low = name.lower()
-                if low in _HOP_BY_HOP or low == "content-length" or (low == "host" and self.rewrite_host):
+                if low in _HOP_BY_HOP or low == "content-length":
                     continue
                 has_host = has_host or low == "host"
                 upstream.putheader(name, value)
@@ -764,141 +758,3 @@ def s3_proxy(s3_server: S3Server, make_proxy) -> FaultProxy:
     """A FaultProxy in front of ``s3_server``, faultless until ``configure``d; ``s3_server.env(s3_proxy.endpoint)``
     gives the variables to go through it."""
     return make_proxy(s3_server)
-
-
-# --- GCS (gcp-storage-emulator) -----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=None)
-def rsa_private_key_pem() -> str:
-    """A 2048-bit RSA private key, PKCS#8 PEM (what a service account file holds), made once per process."""
-    try:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-    except ImportError:
-        return subprocess.run(
-            ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
-def write_service_account(
-    path: Union[str, Path], gcs_base_url: str, disable_oauth: bool = False, token_uri: Optional[str] = None
-) -> Path:
-    """Writes a fake service account JSON file: object_store's GCS client takes ``gcs_base_url`` from it.
-
-    With ``disable_oauth`` false, object_store signs a JWT itself with ``private_key`` (a real RSA key, made
-    here) and sends it as the bearer token: no token endpoint is asked (``token_uri`` is for other clients).
-    With ``disable_oauth`` true it sends an empty bearer token and never reads the key.
-    """
-    path = Path(path)
-    info = {
-        "type": "service_account",
-        "project_id": "fastckpt-test",
-        "private_key_id": "0123456789abcdef0123456789abcdef01234567",
-        "private_key": rsa_private_key_pem(),
-        "client_email": "fastckpt-test@fastckpt-test.iam.gserviceaccount.com",
-        "client_id": "100000000000000000001",
-        "auth_uri": f"{gcs_base_url}/o/oauth2/auth",
-        "token_uri": token_uri or f"{gcs_base_url}/token",
-        "gcs_base_url": gcs_base_url,
-        "disable_oauth": disable_oauth,
-    }
-    path.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    return path
-
-
-class GCSServer:
-    """gcp-storage-emulator (in memory), which checks no credentials at all (any Authorization, or none).
-
-    It answers the JSON API (/storage/v1/b..., /upload/storage/v1/b/..., /download/storage/v1/b/...) and, of the
-    XML API, only GET (with a Range) and PUT of /BUCKET/OBJECT, without ETag or Last-Modified headers; no HEAD
-    (501), no XML listing, multipart upload, copy or delete. It is single-threaded and speaks HTTP/1.0 (one
-    request per connection). Its routes match the raw, percent-encoded path, so the XML URLs object_store's GCS
-    client sends (/test%2D.../dir%2Fa%2Ebin: it encodes '-', '/' and '.') find no route: 501, which
-    object_store retries 10 times. object_store's GCS client cannot use this emulator as it is.
-    """
-
-    def __init__(self, process: ServerProcess):
-        self.process = process
-        self.endpoint = process.endpoint
-        self.port = process.port
-        self.startup_seconds = process.startup_seconds
-
-    def create_bucket(self, name: Optional[str] = None) -> str:
-        """Creates a bucket through the JSON API (a fresh name unless given) and returns its name."""
-        name = name or unique_bucket_name()
-        status, _, body = http_request(
-            "POST",
-            f"{self.endpoint}/storage/v1/b?project=fastckpt-test",
-            json.dumps({"name": name}).encode(),
-            {"Content-Type": "application/json"},
-        )
-        if status != 200:
-            raise RuntimeError(f"creating bucket {name} answered {status}: {body[:300]!r}")
-        return name
-
-    def write_service_account(self, path: Union[str, Path], base_url: Optional[str] = None, **kwargs) -> Path:
-        """A service account file whose ``gcs_base_url`` is this emulator (or ``base_url``, a proxy's)."""
-        return write_service_account(path, base_url or self.endpoint, **kwargs)
-
-    def env(self, service_account_path: Union[str, Path]) -> dict[str, str]:
-        """The GOOGLE_* variables object_store's GoogleCloudStorageBuilder::from_env reads to reach the file's URL."""
-        return {"GOOGLE_SERVICE_ACCOUNT": str(service_account_path), "GOOGLE_ALLOW_HTTP": "true"}
-
-    def reset(self) -> None:
-        """Forgets every bucket and object."""
-        http_request("GET", self.endpoint + "/wipe")
-
-    def log(self) -> str:
-        return self.process.log()
-
-    def stop(self) -> None:
-        self.process.stop()
-
-
-def start_gcs_server(log_dir: Path) -> GCSServer:
-    process = _start_server(
-        "gcs-emulator",
-        lambda port: [
-            sys.executable,
-            "-m",
-            "gcp_storage_emulator",
-            "start",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--in-memory",
-        ],
-        "/",
-        log_dir,
-    )
-    return GCSServer(process)
-
-
-@pytest.fixture(scope="session")
-def gcs_server(tmp_path_factory) -> Iterator[GCSServer]:
-    """gcp-storage-emulator on a free loopback port for the whole session."""
-    server = start_gcs_server(tmp_path_factory.mktemp("gcs"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def gcs_bucket(gcs_server: GCSServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh bucket on ``gcs_server``, GOOGLE_SERVICE_ACCOUNT set to a service account file pointing at it."""
-    name = gcs_server.create_bucket()
-    account = gcs_server.write_service_account(tmp_path / "service-account.json")
-    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT_KEY", "GOOGLE_BEARER_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    apply_env(monkeypatch, gcs_server.env(account), clear=())
-    return name

@@ -1,13 +1,10 @@
-"""The object-store test servers work: moto's S3 and the GCS emulator answer, the fault proxy fails, drops,
+"""The object-store test servers work: moto's S3 answers, the fault proxy fails, drops,
 delays and counts requests as configured (tests/object_stores.py)."""
 
 import http.client
-import json
 import os
 import socket
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from object_stores import FAIL_503, FaultProxy, http_request
@@ -204,62 +201,6 @@ def test_delay(s3_server, make_proxy):
     assert http_request("GET", proxy.endpoint + "/")[0] == 200
     assert time.monotonic() - started >= 0.2
     assert proxy.count_delayed == 1
-
-
-def test_gcs_emulator_json_api(gcs_server, gcs_bucket):
-    base = gcs_server.endpoint
-    name = urllib.parse.quote("dir/obj", safe="")
-    status, _, body = http_request(
-        "POST",
-        f"{base}/upload/storage/v1/b/{gcs_bucket}/o?uploadType=media&name={name}",
-        b"0123456789",
-        {"Content-Type": "application/octet-stream"},
-    )
-    assert status == 200, body
-    assert json.loads(body)["size"] == "10"
-    status, _, body = http_request("GET", f"{base}/download/storage/v1/b/{gcs_bucket}/o/{name}?alt=media")
-    assert (status, body) == (200, b"0123456789")
-    status, _, body = http_request("GET", f"{base}/storage/v1/b/{gcs_bucket}/o")
-    assert [item["name"] for item in json.loads(body)["items"]] == ["dir/obj"]
-    # the XML API's GET, with a Range
-    status, headers, body = http_request("GET", f"{base}/{gcs_bucket}/dir/obj", headers={"Range": "bytes=2-4"})
-    assert (status, body, headers["content-range"]) == (206, b"234", "bytes 2-4/10")
-
-
-def test_gcs_service_account_file(gcs_server, gcs_bucket):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    info = json.loads(Path(os.environ["GOOGLE_SERVICE_ACCOUNT"]).read_text(encoding="utf-8"))
-    assert info["type"] == "service_account" and info["gcs_base_url"] == gcs_server.endpoint
-    assert info["client_email"] and info["private_key_id"] and info["token_uri"]
-    key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
-    assert os.environ["GOOGLE_ALLOW_HTTP"] == "true"
-
-
-def test_proxy_in_front_of_the_http10_gcs_emulator(gcs_server, gcs_bucket, make_proxy):
-    proxy = make_proxy(gcs_server)
-    status, _, _ = http_request("PUT", f"{proxy.endpoint}/{gcs_bucket}/obj", b"hello")
-    assert status == 200
-    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-    for _ in range(2):  # kept alive by the proxy although the emulator closes each connection
-        conn.request("GET", f"/{gcs_bucket}/obj")
-        assert conn.getresponse().read() == b"hello"
-    conn.close()
-    assert [(r.method, r.status) for r in proxy.records] == [("PUT", 200), ("GET", 200), ("GET", 200)]
-
-
-@pytest.mark.parametrize("rewrite_host", [False, True])
-def test_host_header_kept_or_rewritten(gcs_server, gcs_bucket, make_proxy, rewrite_host):
-    # the emulator builds an object's mediaLink from the Host header it was sent
-    proxy = make_proxy(gcs_server, rewrite_host=rewrite_host)
-    status, _, body = http_request(
-        "POST", f"{proxy.endpoint}/upload/storage/v1/b/{gcs_bucket}/o?uploadType=media&name=h", b"x"
-    )
-    assert status == 200, body
-    expected = gcs_server.endpoint if rewrite_host else proxy.endpoint
-    assert json.loads(body)["mediaLink"].startswith(expected + "/")
 
 
 def test_proxy_rejects_bad_configuration():
