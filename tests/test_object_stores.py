@@ -309,3 +309,52 @@ def test_a_server_that_never_answers_times_out(s3_server, monkeypatch):
         assert time.monotonic() - started < 30
     finally:
         silent.close()
+
+
+def _written(bucket: str) -> str:
+    prefix = f"s3://{bucket}/model.ckpt"
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add("v", np.arange(1000, dtype=np.float32))
+    return prefix
+
+
+def test_public_buckets_read_anonymously_and_private_ones_refuse(s3_server, s3_bucket, monkeypatch):
+    public = s3_server.create_bucket(public=True)
+    _written(public)
+    _written(s3_bucket)
+    without_aws_variables(monkeypatch)
+    anonymous = {**s3_options(s3_server.endpoint), "aws_skip_signature": "true"}
+    for key in ("aws_access_key_id", "aws_secret_access_key"):
+        del anonymous[key]
+    reader = fastckpt.NewCheckpointReader(f"s3://{public}/model.ckpt", storage_options=anonymous)
+    np.testing.assert_array_equal(reader.get_tensor("v"), np.arange(1000, dtype=np.float32))
+    with pytest.raises(errors.PermissionDeniedError, match=f"s3://{s3_bucket}/model.ckpt"):
+        fastckpt.NewCheckpointReader(f"s3://{s3_bucket}/model.ckpt", storage_options=anonymous).get_tensor("v")
+
+
+def test_a_truncated_object_is_data_loss(s3_server, s3_bucket):
+    prefix = _written(s3_bucket)
+    client = s3_server.client()
+    data = client.get_object(Bucket=s3_bucket, Key="model.ckpt.data-00000-of-00001")["Body"].read()
+    client.put_object(Bucket=s3_bucket, Key="model.ckpt.data-00000-of-00001", Body=data[:1000])
+    with pytest.raises(errors.DataLossError, match="truncated"):
+        fastckpt.NewCheckpointReader(prefix).get_tensor("v")
+    # Truncated after open: the bytes the reader asks for are no longer there.
+    client.put_object(Bucket=s3_bucket, Key="model.ckpt.data-00000-of-00001", Body=data)
+    reader = fastckpt.NewCheckpointReader(prefix)
+    client.put_object(Bucket=s3_bucket, Key="model.ckpt.data-00000-of-00001", Body=data[:1000])
+    with pytest.raises(errors.DataLossError, match="model.ckpt.data-00000-of-00001"):
+        reader.get_tensor("v")
+
+
+def test_an_object_cut_short_of_a_whole_piece_is_data_loss(s3_server, s3_bucket):
+    prefix = f"s3://{s3_bucket}/model.ckpt"
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add("first", np.zeros(1000, np.float32))
+        writer.add("second", np.ones(1000, np.float32))
+    reader = fastckpt.NewCheckpointReader(prefix)
+    client = s3_server.client()
+    client.put_object(Bucket=s3_bucket, Key="model.ckpt.data-00000-of-00001", Body=b"\0" * 100)
+    # Every byte of "second" lies past the new end: the server refuses the range (416).
+    with pytest.raises(errors.DataLossError, match="second"):
+        reader.get_tensor("second")

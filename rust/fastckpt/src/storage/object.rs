@@ -205,6 +205,9 @@ fn store_error(err: object_store::Error, path: impl AsRef<Path>) -> Error {
             (ErrorKind::NotFound, "no such object (or bucket)".to_owned())
         }
         E::Generic { .. } if http_status(&err) == Some(403) => (ErrorKind::PermissionDenied, err.to_string()),
+        E::Generic { .. } if http_status(&err) == Some(416) => {
+            (ErrorKind::DataLoss, "the object ends before the bytes asked for (truncated or replaced?)".to_owned())
+        }
         // What is left failed after the retries: the network, the server, a timeout.
         _ => (ErrorKind::Unavailable, err.to_string()),
     };
