@@ -462,12 +462,13 @@ def main() -> None:
         print(report)
     else:
         out = Path(args.out)
-        # The Start-up section is benches/startup.py's, kept as it was.
+        # The sections of the other benchmarks (benches/startup.py, benches/s3.py) are kept as they were.
         previous = out.read_text() if out.exists() else ""
-        start = previous.find("\n## Start-up\n")
-        if start >= 0:
-            end = previous.find("\n## ", start + 1)
-            report += previous[start:] if end < 0 else previous[start : end + 1]
+        for heading in ("## Start-up", "## Object stores (S3 on loopback)"):
+            start = previous.find(f"\n{heading}\n")
+            if start >= 0:
+                end = previous.find("\n## ", start + 1)
+                report += previous[start:] if end < 0 else previous[start : end + 1]
         out.write_text(report)
         print(f"wrote {args.out}")
 
