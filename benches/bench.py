@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import PagesKept, page_reporting
 
 GIB = 1 << 30
 HERE = Path(__file__).resolve().parent
 # Free page reporting (virtio-balloon): free blocks of 2**order pages are handed back to the VM's host.
-PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
 
 
 # Scenarios ---------------------------------------------------------------------------------------------------
@@ -265,42 +265,6 @@ def measure(args, scenario, contender, cold) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"{scenario}/{contender} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def page_reporting() -> "str | None":
-    """The order of the free blocks this VM reports to its host, or None where there is no such reporting."""
-    try:
-        return PAGE_REPORTING_ORDER.read_text().strip()
-    except OSError:
-        return None
-
-
-class PagesKept:
-    """Pauses free page reporting for a run, so that every contender allocates memory the host has backed.
-
-    Memory freed in a VM with free page reporting is handed back to the host within moments; touching it again
-    faults on the host (~3 us a page). Dropping a file's pages for a cold read frees them, so a cold read then
-    either gets backed pages or not, depending on the race with the reporting: on the machine of BENCHMARKS.md
-    this alone swung a plain 1 GiB read between 0.42 and 2.4 s. An order above the largest free block reports
-    nothing; the previous order is restored on exit."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.previous = enabled, None
-
-    def __enter__(self):
-        if self.enabled:
-            self.previous = page_reporting()
-            if self.previous is None:
-                raise SystemExit("--keep-pages: this machine has no free page reporting to pause")
-            try:
-                PAGE_REPORTING_ORDER.write_text("11")  # above MAX_PAGE_ORDER (10): no block is large enough
-            except OSError as e:
-                raise SystemExit(f"--keep-pages: cannot pause free page reporting ({e}); run as root") from e
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            PAGE_REPORTING_ORDER.write_text(self.previous)
 
 
 def machine(pages_kept: bool) -> str:

@@ -33,7 +33,6 @@ import argparse
 import gc
 import os
 import platform
-import re
 import shlex
 import shutil
 import socket
@@ -46,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import PagesKept, replace_section
 
 MIB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -57,7 +57,6 @@ DATA_KEY = f"{CHECKPOINT}.data-00000-of-00001"
 PIECE, GET_THREADS = 8 * MIB, 16
 PART, PUT_THREADS = 16 * MIB, 8
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
 
 
 # The server -------------------------------------------------------------------------------------------------
@@ -129,28 +128,6 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class PagesKept:
-    """Pauses free page reporting (as benches/bench.py does): on a VM that hands freed memory back to its host,
-    touching it again faults on the host (~3 us a page, close to a second per GiB), which would make every
-    contender's fresh 1 GiB of output pay it or not at random."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.previous = enabled, None
-
-    def __enter__(self):
-        if self.enabled:
-            try:
-                self.previous = PAGE_REPORTING_ORDER.read_text().strip()
-                PAGE_REPORTING_ORDER.write_text("11")  # above MAX_PAGE_ORDER (10): no free block is reported
-            except OSError as e:
-                raise SystemExit(f"--keep-pages: cannot pause free page reporting ({e}); run as root") from e
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            PAGE_REPORTING_ORDER.write_text(self.previous)
 
 
 # Contenders -------------------------------------------------------------------------------------------------
@@ -447,17 +424,6 @@ def report(args, bench: Bench, times, loads, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    # The section runs from its heading to the next "## " heading (or the end); replaced, or appended.
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--s3s-fs", default="s3s-fs", help="the s3s-fs binary (default: s3s-fs on PATH)")
@@ -492,7 +458,7 @@ def main() -> None:
     section = report(args, bench, times, loads, command)
     print(section)
     if args.out != "-":
-        write_section(Path(args.out), section)
+        replace_section(Path(args.out), SECTION, section)
         print(f"wrote the {SECTION[3:]} section of {args.out}", file=sys.stderr)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import replace_section
 
 HERE = Path(__file__).resolve().parent
 SECTION = "## Start-up"
@@ -198,14 +199,7 @@ def main() -> None:
     if args.out == "-":
         return
     path = Path(args.out)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    # The section runs from its heading to the next "## " heading (or the end); replaced, or appended.
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    replace_section(path, SECTION, section)
     print(f"wrote the {SECTION[3:]} section of {path}")
 
 

@@ -1,0 +1,57 @@
+"""What the benchmarks share: pausing a VM's free page reporting for a run (``--keep-pages``), and replacing
+one benchmark's section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
+
+
+def page_reporting() -> "str | None":
+    """The order of the free blocks this VM reports to its host, or None where there is no such reporting."""
+    try:
+        return PAGE_REPORTING_ORDER.read_text().strip()
+    except OSError:
+        return None
+
+
+class PagesKept:
+    """Pauses free page reporting for a run, so that every contender allocates memory the host has backed.
+
+    Memory freed in a VM with free page reporting is handed back to the host within moments; touching it again
+    faults on the host (~3 us a page). Dropping a file's pages for a cold read frees them, so a cold read then
+    either gets backed pages or not, depending on the race with the reporting: on the machine of BENCHMARKS.md
+    this alone swung a plain 1 GiB read between 0.42 and 2.4 s. An order above the largest free block reports
+    nothing; the previous order is restored on exit."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.previous = enabled, None
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = page_reporting()
+            if self.previous is None:
+                raise SystemExit("--keep-pages: this machine has no free page reporting to pause")
+            try:
+                PAGE_REPORTING_ORDER.write_text("11")  # above MAX_PAGE_ORDER (10): no block is large enough
+            except OSError as e:
+                raise SystemExit(f"--keep-pages: cannot pause free page reporting ({e}); run as root") from e
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            PAGE_REPORTING_ORDER.write_text(self.previous)
+
+
+def replace_section(path: Path, heading: str, section: str) -> None:
+    """Replaces the section under ``heading`` (up to the next ``## `` heading, or the end) of the markdown file
+    ``path`` with ``section``, or appends it."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
