@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import PagesKept, page_reporting
+from common import PagesKept, cpu_model, page_reporting
 
 GIB = 1 << 30
 HERE = Path(__file__).resolve().parent
@@ -268,12 +268,7 @@ def measure(args, scenario, contender, cold) -> dict:
 
 
 def machine(pages_kept: bool) -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
     versions = []
     for module in ("fastckpt", "numpy", "tensorflow", "safetensors"):

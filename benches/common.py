@@ -1,5 +1,5 @@
-"""What the benchmarks share: pausing a VM's free page reporting for a run (``--keep-pages``), and replacing
-one benchmark's section of BENCHMARKS.md."""
+"""What the benchmarks share: pausing a VM's free page reporting for a run (``--keep-pages``), the CPU's
+name, and replacing one benchmark's section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ class PagesKept:
     def __exit__(self, *exc):
         if self.previous is not None:
             PAGE_REPORTING_ORDER.write_text(self.previous)
+
+
+def cpu_model() -> str:
+    """The CPU's model name, for the machine line of a report."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def replace_section(path: Path, heading: str, section: str) -> None:

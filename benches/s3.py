@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import PagesKept, replace_section
+from common import PagesKept, cpu_model, replace_section
 
 MIB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -326,12 +326,7 @@ def run(bench: Bench, groups, rounds: int):
 
 
 def machine(server: Server) -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     from importlib.metadata import version
 
     versions = ", ".join(f"{m} {version(m)}" for m in ("fastckpt", "numpy", "boto3", "botocore", "s3fs"))
