@@ -358,3 +358,36 @@ def test_an_object_cut_short_of_a_whole_piece_is_data_loss(s3_server, s3_bucket)
     # Every byte of "second" lies past the new end: the server refuses the range (416).
     with pytest.raises(errors.DataLossError, match="second"):
         reader.get_tensor("second")
+
+
+def test_a_changed_byte_in_any_piece_of_a_remote_tensor_is_data_loss(s3_server, s3_bucket):
+    # 20 MiB tensors are fetched in three pieces (and their small neighbours in a request of their own
+    # each); the checksum of each piece is taken as it arrives and combined into the tensor's.
+    prefix = f"s3://{s3_bucket}/model.ckpt"
+    values = {
+        "small": np.arange(10, dtype=np.int64),
+        "large": np.random.default_rng(0).standard_normal(5 << 20).astype(np.float32),
+        "tail": np.arange(1000, dtype=np.float64),
+    }
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        for name, value in values.items():
+            writer.add(name, value)
+    reader = fastckpt.NewCheckpointReader(prefix)
+    for name, value in reader.get_tensors().items():
+        np.testing.assert_array_equal(value, values[name])
+    key = "model.ckpt.data-00000-of-00001"
+    client = s3_server.client()
+    data = client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    large_start = data.index(values["large"][:4].tobytes())
+    for at, damaged in [
+        (large_start + (9 << 20), "large"),
+        (large_start + (20 << 20) - 1, "large"),
+        (len(data) - 1, "tail"),
+    ]:
+        changed = bytearray(data)
+        changed[at] ^= 0x40
+        client.put_object(Bucket=s3_bucket, Key=key, Body=bytes(changed))
+        with pytest.raises(errors.DataLossError, match=f"{damaged}.*checksum|checksum.*{damaged}"):
+            fastckpt.NewCheckpointReader(prefix).get_tensors()
+    client.put_object(Bucket=s3_bucket, Key=key, Body=data)
+    np.testing.assert_array_equal(fastckpt.NewCheckpointReader(prefix).get_tensor("large"), values["large"])

@@ -494,7 +494,7 @@ impl BundleReader {
     }
 
     /// Reads whole unpartitioned tensors of remote files: every tensor of a data file in one batch of
-    /// concurrent range requests ([`ReadFile::read_ranges`]), then checksummed on all threads.
+    /// concurrent range requests ([`ReadFile::read_ranges_checksummed`]), checksummed as the bytes arrive.
     fn read_remote(&self, stored: Vec<(Whole, &mut [u8])>, verify: bool) -> Result<()> {
         use rayon::prelude::*;
 
@@ -504,23 +504,24 @@ impl BundleReader {
         while start < tensors.len() {
             let shard = tensors[start].location.shard_id;
             let end = start + tensors[start..].iter().take_while(|t| t.location.shard_id == shard).count();
-            let ranges = tensors[start..end]
-                .iter()
-                .zip(outs[start..end].iter_mut())
-                .map(|(tensor, out)| (tensor.stored.range.start, &mut **out))
-                .collect();
-            tensors[start].stored.file.read_ranges(ranges).for_key(tensors[start].name)?;
+            let batch = &tensors[start..end];
+            let ranges =
+                batch.iter().zip(outs[start..end].iter_mut()).map(|(t, out)| (t.stored.range.start, &mut **out));
+            let file = &batch[0].stored.file;
+            if verify {
+                let crcs = file.read_ranges_checksummed(ranges.collect()).for_key(batch[0].name)?;
+                for (tensor, crc) in batch.iter().zip(crcs) {
+                    self.verify(tensor.location, crc).for_key(tensor.name)?;
+                }
+            } else {
+                file.read_ranges(ranges.collect()).for_key(batch[0].name)?;
+            }
             start = end;
         }
-        tensors.par_iter().zip(outs.par_iter_mut()).try_for_each(|(tensor, out)| {
-            if verify {
-                self.verify(tensor.location, checksum::value_parallel(out)).for_key(tensor.name)?;
-            }
-            if tensor.unit > 1 {
-                byte_swap(out, tensor.unit);
-            }
-            Ok(())
-        })
+        tensors.par_iter().zip(outs.par_iter_mut()).filter(|(tensor, _)| tensor.unit > 1).for_each(|(tensor, out)| {
+            byte_swap(out, tensor.unit);
+        });
+        Ok(())
     }
 
     /// Reads the selection `sel` of a string tensor, verifying checksums.

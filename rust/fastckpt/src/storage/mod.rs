@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::checksum;
 use crate::error::{Error, Result};
 
 mod local;
@@ -136,6 +137,15 @@ pub trait ReadFile: Send + Sync + fmt::Debug {
     /// storage fetches them concurrently.
     fn read_ranges(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<()> {
         ranges.into_iter().try_for_each(|(offset, buf)| self.read_at(offset, buf))
+    }
+
+    /// Fills each buffer as [`ReadFile::read_ranges`] does and returns the CRC32C of each, in order, computed
+    /// as the bytes arrive (while they are in cache).
+    fn read_ranges_checksummed(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<Vec<u32>> {
+        ranges
+            .into_iter()
+            .map(|(offset, buf)| checksum::fill_with_checksum(buf, |at, part| self.read_at(offset + at as u64, part)))
+            .collect()
     }
 
     /// All of its bytes, mapped into memory, where the file is local: reads of parts and views use them

@@ -24,6 +24,7 @@ use object_store::{
 };
 
 use super::{Expected, FileKind, ReadFile, Storage, StorageOptions, WriteFile};
+use crate::checksum;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The URL schemes of object stores.
@@ -370,58 +371,73 @@ struct ObjectFile {
 /// One range request, and where its bytes go: destinations sorted by offset, inside `range`.
 struct Request<'a> {
     range: std::ops::Range<u64>,
-    targets: Vec<(u64, &'a mut [u8])>,
+    targets: Vec<Target<'a>>,
+}
+
+/// Where part of a response goes: piece `piece` of the ranges asked for, at `offset` in the object.
+struct Target<'a> {
+    offset: u64,
+    buf: &'a mut [u8],
+    piece: usize,
 }
 
 /// The requests that read `ranges`: each cut into pieces of at most [`PIECE`], and neighbours closer than
-/// [`COALESCE_GAP`] joined while the request stays within [`PIECE`].
-fn plan(ranges: Vec<(u64, &mut [u8])>) -> Vec<Request<'_>> {
-    let mut pieces: Vec<(u64, &mut [u8])> = Vec::new();
-    for (offset, buf) in ranges {
+/// [`COALESCE_GAP`] joined while the request stays within [`PIECE`]. Also, for each piece in the order of
+/// `ranges`, the range it belongs to and its length.
+fn plan(ranges: Vec<(u64, &mut [u8])>) -> (Vec<Request<'_>>, Vec<(usize, usize)>) {
+    let mut pieces: Vec<Target> = Vec::new();
+    let mut owners = Vec::new();
+    for (range, (offset, buf)) in ranges.into_iter().enumerate() {
         let mut at = offset;
-        for piece in buf.chunks_mut(PIECE as usize) {
-            let len = piece.len() as u64;
-            pieces.push((at, piece));
-            at += len;
+        for buf in buf.chunks_mut(PIECE as usize) {
+            let len = buf.len();
+            pieces.push(Target { offset: at, buf, piece: owners.len() });
+            owners.push((range, len));
+            at += len as u64;
         }
     }
-    pieces.sort_by_key(|(offset, _)| *offset);
+    pieces.sort_by_key(|target| target.offset);
     let mut requests: Vec<Request> = Vec::new();
-    for (offset, buf) in pieces {
-        let end = offset + buf.len() as u64;
+    for target in pieces {
+        let (offset, end) = (target.offset, target.offset + target.buf.len() as u64);
         if let Some(last) = requests.last_mut() {
             if offset >= last.range.end && offset - last.range.end <= COALESCE_GAP && end - last.range.start <= PIECE {
                 last.range.end = end;
-                last.targets.push((offset, buf));
+                last.targets.push(target);
                 continue;
             }
         }
-        requests.push(Request { range: offset..end, targets: vec![(offset, buf)] });
+        requests.push(Request { range: offset..end, targets: vec![target] });
     }
-    requests
+    (requests, owners)
 }
 
 impl ObjectFile {
-    /// Fetches one request, copying each part of the response into its destinations as it arrives.
-    async fn fetch(&self, request: Request<'_>) -> Result<()> {
+    /// Fetches one request, copying each part of the response into its destinations as it arrives (and, with
+    /// `checksums`, checksumming it there while in cache). Returns each destination's piece and CRC32C.
+    async fn fetch(&self, request: Request<'_>, checksums: bool) -> Result<Vec<(usize, u32)>> {
         let Request { range, mut targets } = request;
         let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), ..Default::default() };
         let fail = |e| store_error(e, &self.path);
         let mut stream = self.store.get_opts(&self.key, options).await.map_err(fail)?.into_stream();
+        let mut crcs = vec![0; targets.len()];
         let mut at = range.start;
         let mut next = 0;
         while let Some(chunk) = stream.try_next().await.map_err(fail)? {
             let (chunk_start, chunk_end) = (at, at + chunk.len() as u64);
             while next < targets.len() {
-                let (offset, buf) = &mut targets[next];
-                let (start, end) = (*offset, *offset + buf.len() as u64);
+                let target = &mut targets[next];
+                let (start, end) = (target.offset, target.offset + target.buf.len() as u64);
                 if start >= chunk_end {
                     break;
                 }
                 let (from, to) = (start.max(chunk_start), end.min(chunk_end));
                 if from < to {
-                    let dst = &mut buf[(from - start) as usize..(to - start) as usize];
+                    let dst = &mut target.buf[(from - start) as usize..(to - start) as usize];
                     dst.copy_from_slice(&chunk[(from - chunk_start) as usize..(to - chunk_start) as usize]);
+                    if checksums {
+                        crcs[next] = checksum::extend(crcs[next], dst);
+                    }
                 }
                 if end > chunk_end {
                     break;
@@ -434,7 +450,34 @@ impl ObjectFile {
             let message = format!("the object ended at byte {at}, not {} (truncated or replaced?)", range.end);
             return Err(Error::data_loss(message).in_file(&self.path));
         }
-        Ok(())
+        Ok(targets.iter().map(|target| target.piece).zip(crcs).collect())
+    }
+
+    /// Reads `ranges` by concurrent requests; with `checksums`, returns the CRC32C of each range, combined
+    /// from those of its pieces.
+    fn fetch_all(&self, ranges: Vec<(u64, &mut [u8])>, checksums: bool) -> Result<Vec<u32>> {
+        // An empty range has no piece, no request and the checksum 0.
+        let count = ranges.len();
+        if let Some((offset, buf)) =
+            ranges.iter().find(|(o, b)| !b.is_empty() && o.saturating_add(b.len() as u64) > self.size)
+        {
+            let message = format!("bytes [{offset}, +{}) lie past the end of the {}-byte object", buf.len(), self.size);
+            return Err(Error::data_loss(message).in_file(&self.path));
+        }
+        let (requests, owners) = plan(ranges);
+        let fetched = block_on(async {
+            let fetches = futures::stream::iter(requests.into_iter().map(|request| self.fetch(request, checksums)));
+            fetches.buffer_unordered(self.concurrency).try_collect::<Vec<_>>().await
+        })?;
+        let mut piece_crcs = vec![0; owners.len()];
+        for (piece, crc) in fetched.into_iter().flatten() {
+            piece_crcs[piece] = crc;
+        }
+        let mut crcs = vec![0; count];
+        for ((range, len), crc) in owners.into_iter().zip(piece_crcs) {
+            crcs[range] = checksum::combine(crcs[range], crc, len);
+        }
+        Ok(crcs)
     }
 }
 
@@ -452,17 +495,11 @@ impl ReadFile for ObjectFile {
     }
 
     fn read_ranges(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<()> {
-        let ranges: Vec<_> = ranges.into_iter().filter(|(_, buf)| !buf.is_empty()).collect();
-        if let Some((offset, buf)) = ranges.iter().find(|(o, b)| o.saturating_add(b.len() as u64) > self.size) {
-            let message = format!("bytes [{offset}, +{}) lie past the end of the {}-byte object", buf.len(), self.size);
-            return Err(Error::data_loss(message).in_file(&self.path));
-        }
-        let requests = plan(ranges);
-        block_on(async {
-            let fetches = futures::stream::iter(requests.into_iter().map(|request| self.fetch(request)));
-            fetches.buffer_unordered(self.concurrency).try_collect::<Vec<()>>().await
-        })?;
-        Ok(())
+        self.fetch_all(ranges, false).map(drop)
+    }
+
+    fn read_ranges_checksummed(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<Vec<u32>> {
+        self.fetch_all(ranges, true)
     }
 
     fn mapped(&self) -> Option<&[u8]> {
@@ -571,10 +608,12 @@ mod tests {
         let mut a = [0u8; 10];
         let mut b = [0u8; 10];
         let mut large = vec![0u8; (PIECE * 2 + 1) as usize];
-        let requests = plan(vec![(100, &mut b[..]), (0, &mut a[..]), (PIECE * 4, &mut large[..])]);
+        let (requests, owners) = plan(vec![(100, &mut b[..]), (0, &mut a[..]), (PIECE * 4, &mut large[..])]);
         let ranges: Vec<_> = requests.iter().map(|r| r.range.clone()).collect();
         assert_eq!(ranges, vec![0..110, PIECE * 4..PIECE * 5, PIECE * 5..PIECE * 6, PIECE * 6..PIECE * 6 + 1]);
-        assert_eq!(requests[0].targets.len(), 2);
+        assert_eq!(requests[0].targets.iter().map(|t| t.piece).collect::<Vec<_>>(), vec![1, 0]);
+        let piece = PIECE as usize;
+        assert_eq!(owners, vec![(0, 10), (1, 10), (2, piece), (2, piece), (2, 1)]);
     }
 
     #[test]
