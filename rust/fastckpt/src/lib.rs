@@ -14,6 +14,7 @@ pub mod error;
 pub mod locate;
 pub(crate) mod ordered_code;
 pub mod proto;
+pub mod safetensors_file;
 pub mod slices;
 pub mod storage;
 pub mod table;
