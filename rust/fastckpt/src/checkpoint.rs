@@ -3,9 +3,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bundle::{index_path, BundleReader};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::locate::{locate, Location};
-use crate::slices::Selection;
+use crate::slices::{DimSelection, Selection};
 use crate::storage::{self, Storage, StorageOptions};
 use crate::tensor::{TensorInfo, TensorRef};
 use crate::v1::V1Reader;
@@ -96,6 +96,31 @@ impl Checkpoint {
             Checkpoint::Bundle(r) => r.read_selection(t, sel, verify, out),
             Checkpoint::V1(r) => r.read_selection(t, sel, out),
         }
+    }
+
+    /// Reads rows `first..first + count` of numeric tensor `t` (indices of its first dimension; a scalar has
+    /// one row) into `out`, so that a tensor larger than memory can be read in consecutive parts.
+    ///
+    /// `crc` carries the checksum from part to part: 0 for the first part, then what the call before
+    /// returned. The part that ends the tensor checks it against the stored checksum, so a tensor read in
+    /// order from row 0 is verified as a whole read verifies it. Partitioned tensors and V1 files check
+    /// what their reads of a region check, and return `crc` as it was.
+    pub fn read_rows(&self, t: TensorRef, first: u64, count: u64, crc: u32, out: &mut [u8]) -> Result<u32> {
+        if let Checkpoint::Bundle(r) = self {
+            if let Some(crc) = r.read_rows(t, first, count, crc, out)? {
+                return Ok(crc);
+            }
+        }
+        let shape = &self.tensor(t).1.shape;
+        let mut dims: Vec<DimSelection> = shape.iter().map(|&d| DimSelection { start: 0, count: d, step: 1 }).collect();
+        if let Some(rows) = dims.first_mut() {
+            *rows = DimSelection { start: first, count, step: 1 };
+        } else if (first, count) != (0, 1) {
+            return Err(Error::invalid_argument("a scalar has one row, row 0").for_key(self.tensor(t).0));
+        }
+        let sel = Selection::new(shape, dims).map_err(|e| e.for_key(self.tensor(t).0))?;
+        self.read_selection(t, &sel, true, out)?;
+        Ok(crc)
     }
 
     /// Reads whole numeric tensors, each `(tensor, out)` pair into its `out`, on all threads.

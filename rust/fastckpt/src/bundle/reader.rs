@@ -207,6 +207,46 @@ impl BundleReader {
         Ok(Stored { file, range })
     }
 
+    /// Reads rows `first..first + count` of an unpartitioned fixed-size tensor, as [`Checkpoint::read_rows`]
+    /// says; `None` for other tensors, which the caller reads by selection.
+    ///
+    /// [`Checkpoint::read_rows`]: crate::Checkpoint::read_rows
+    pub fn read_rows(&self, t: TensorRef, first: u64, count: u64, crc: u32, out: &mut [u8]) -> Result<Option<u32>> {
+        let (name, entry, info) = self.entry(t);
+        let Some(elem) = info.dtype.size() else { return Ok(None) };
+        if !entry.slices.is_empty() {
+            return Ok(None);
+        }
+        let context = self.in_context(name);
+        let stored = self.stored(entry, info).map_err(&context)?;
+        let rows = info.shape.first().copied().unwrap_or(1);
+        let row_bytes = num_elements(info.shape.get(1..).unwrap_or(&[])).unwrap_or(0) * elem as u64;
+        let end = first.checked_add(count).filter(|&end| end <= rows);
+        if end.is_none() || out.len() as u64 != count * row_bytes {
+            let message = format!(
+                "rows {first}..+{count} into {} bytes, of a tensor of {rows} rows of {row_bytes} bytes",
+                out.len()
+            );
+            return Err(context(Error::invalid_argument(message)));
+        }
+        let start = stored.range.start + first * row_bytes;
+        let file = &stored.file;
+        let part_crc = if file.mapped().is_some() {
+            checksum::fill_with_checksum_parallel(out, |at, part| file.read_at(start + at as u64, part))
+        } else {
+            file.read_ranges_checksummed(vec![(start, &mut *out)]).map(|crcs| crcs[0])
+        }
+        .map_err(&context)?;
+        let crc = if first == 0 { part_crc } else { checksum::combine(crc, part_crc, out.len()) };
+        if end == Some(rows) {
+            self.verify(entry, crc).map_err(&context)?;
+        }
+        if self.swap_bytes {
+            byte_swap(out, info.dtype.swap_unit());
+        }
+        Ok(Some(crc))
+    }
+
     /// The mapped bytes of an unpartitioned fixed-size tensor as stored, without reading or verifying them;
     /// `None` where they cannot stand for the tensor as is (partitioned, strings, the other byte order) or are
     /// not mapped (storage that is not local).
