@@ -1,11 +1,13 @@
 //! The Python extension `fastckpt._fastckpt`: converts types and errors between Python and the core crate,
 //! and releases the GIL while the core reads.
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
+use fastckpt::safetensors_file::{SafetensorsReader, SafetensorsWriter};
 use fastckpt::slices::TensorSlice;
-use fastckpt::storage::{self, Expected, FileKind, Storage, StorageOptions};
+use fastckpt::storage::{self, Expected, FileKind, Storage, StorageOptions, WriteFile};
 use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
 use numpy::ndarray::ArrayView1;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
@@ -393,6 +395,24 @@ impl CheckpointFile {
         py.detach(|| self.inner.read_whole(&mut jobs, verify)).map_err(|e| to_py_err(py, e))
     }
 
+    /// Reads rows `first..first + count` of numeric tensor `name` into `out` (a writable flat uint8 view),
+    /// with the GIL released, for a tensor read in parts; `crc` carries the checksum from part to part (0,
+    /// then what the call before returned), and the part that ends the tensor verifies it.
+    fn read_rows(
+        &self,
+        py: Python<'_>,
+        name: &[u8],
+        first: u64,
+        count: u64,
+        crc: u32,
+        mut out: PyReadwriteArray1<'_, u8>,
+    ) -> PyResult<u32> {
+        let t = self.find(py, name)?;
+        let out = out.as_slice_mut()?;
+        py.detach(|| self.inner.read_rows(t, first, count, crc, out))
+            .map_err(|e| to_py_err(py, self.in_context(e, name)))
+    }
+
     /// A read-only uint8 array over the mapped bytes of a tensor, without reading them, or None where the
     /// stored bytes cannot be used as they are (V1 files, partitioned or string tensors, the other byte order).
     fn mapped<'py>(&self, py: Python<'py>, name: &[u8]) -> PyResult<Option<Bound<'py, PyArray1<u8>>>> {
@@ -590,6 +610,173 @@ impl BundleFileWriter {
     /// Drops the checkpoint being written: its temporary files are removed, nothing is renamed into place.
     fn abort(&self) {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    }
+}
+
+/// A file being written as a stream (local, or an object uploaded in parts), for writers of other formats
+/// (zip archives, torch's files); nothing appears at its path until `commit`.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+struct FileWriter {
+    inner: Mutex<Option<Box<dyn WriteFile>>>,
+    path: PathBuf,
+}
+
+impl FileWriter {
+    fn take(&self) -> Option<Box<dyn WriteFile>> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
+}
+
+#[pymethods]
+impl FileWriter {
+    #[new]
+    #[pyo3(signature = (path, storage_options=None))]
+    fn new(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Self> {
+        let file = py
+            .detach(|| {
+                let (storage, path) = resolve(&path, storage_options)?;
+                storage.create(&path)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(FileWriter { inner: Mutex::new(Some(file)), path })
+    }
+
+    /// Appends the bytes of `data` (a flat uint8 array), with the GIL released; returns their count.
+    fn write(&self, py: Python<'_>, data: PyReadonlyArray1<'_, u8>) -> PyResult<usize> {
+        let bytes = data.as_slice()?;
+        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let file = guard.as_mut().ok_or_else(|| invalid_argument("the file writer is closed"))?;
+        let path = &self.path;
+        py.detach(|| file.write_all(bytes).map_err(|e| Error::io(e, path))).map_err(|e| to_py_err(py, e))?;
+        Ok(bytes.len())
+    }
+
+    /// Finishes the file: it appears at its path now, complete.
+    #[pyo3(signature = (durable=false))]
+    fn commit(&self, py: Python<'_>, durable: bool) -> PyResult<()> {
+        let file = self.take().ok_or_else(|| invalid_argument("the file writer is closed"))?;
+        py.detach(|| file.commit(durable)).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Drops the file being written: nothing appears at its path.
+    fn abort(&self) {
+        self.take();
+    }
+}
+
+/// A safetensors file opened for reading (its header read at open).
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+struct SafetensorsFile {
+    inner: SafetensorsReader,
+}
+
+#[pymethods]
+impl SafetensorsFile {
+    #[new]
+    #[pyo3(signature = (path, storage_options=None))]
+    fn new(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Self> {
+        let inner = py
+            .detach(|| {
+                let (storage, path) = resolve(&path, storage_options)?;
+                SafetensorsReader::open(storage.as_ref(), &path)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(SafetensorsFile { inner })
+    }
+
+    /// The path it was opened at.
+    #[getter]
+    fn path(&self) -> String {
+        self.inner.path().to_string_lossy().into_owned()
+    }
+
+    /// Its tensors in the order of their bytes, as `(name, dtype enum or None, stored dtype name, shape)`:
+    /// the dtype enum is None for safetensors dtypes TensorFlow lacks.
+    fn tensors(&self) -> Vec<(String, Option<i32>, String, Vec<u64>)> {
+        let tensors = self.inner.tensors().iter();
+        tensors
+            .map(|t| (t.name.clone(), t.dtype.map(DType::as_proto), t.stored_dtype.clone(), t.shape.clone()))
+            .collect()
+    }
+
+    /// The header's `__metadata__` strings.
+    fn metadata(&self) -> std::collections::BTreeMap<String, String> {
+        self.inner.metadata().clone()
+    }
+
+    /// Fills `out` (a writable flat uint8 view) with the bytes of tensor `index` (of `tensors()`) from its
+    /// byte `start` on, with the GIL released.
+    fn read_into(&self, py: Python<'_>, index: usize, start: u64, mut out: PyReadwriteArray1<'_, u8>) -> PyResult<()> {
+        let out = out.as_slice_mut()?;
+        py.detach(|| self.inner.read(index, start, out)).map_err(|e| to_py_err(py, e))
+    }
+}
+
+/// A safetensors file being written: the header at creation, then the tensors' bytes in `order()`.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+struct SafetensorsFileWriter {
+    inner: Mutex<Option<SafetensorsWriter>>,
+}
+
+impl SafetensorsFileWriter {
+    fn take(&self) -> Option<SafetensorsWriter> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
+}
+
+#[pymethods]
+impl SafetensorsFileWriter {
+    /// Creates `path` for `tensors` (name, dtype enum, shape), with `metadata` as the header's `__metadata__`.
+    #[new]
+    #[pyo3(signature = (path, tensors, metadata, storage_options=None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        tensors: Vec<(String, i32, Vec<u64>)>,
+        metadata: std::collections::BTreeMap<String, String>,
+        storage_options: Option<StorageOptions>,
+    ) -> PyResult<Self> {
+        let tensors = tensors
+            .into_iter()
+            .map(|(name, dtype, shape)| {
+                Ok((name.clone(), DType::from_proto(dtype).map_err(|e| e.for_tensor(&name))?, shape))
+            })
+            .collect::<fastckpt::Result<Vec<_>>>()
+            .map_err(|e| to_py_err(py, e))?;
+        let writer = py
+            .detach(|| {
+                let (storage, path) = resolve(&path, storage_options)?;
+                SafetensorsWriter::create(storage.as_ref(), &path, tensors, metadata)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(SafetensorsFileWriter { inner: Mutex::new(Some(writer)) })
+    }
+
+    /// The tensors' names in the order their bytes are to be written.
+    fn order(&self) -> PyResult<Vec<String>> {
+        let guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let writer = guard.as_ref().ok_or_else(|| invalid_argument("the safetensors writer is closed"))?;
+        Ok(writer.order().map(str::to_string).collect())
+    }
+
+    /// Appends `data` (a flat uint8 array), the next bytes in `order()`, with the GIL released.
+    fn write(&self, py: Python<'_>, data: PyReadonlyArray1<'_, u8>) -> PyResult<()> {
+        let data = data.as_slice()?;
+        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let writer = guard.as_mut().ok_or_else(|| invalid_argument("the safetensors writer is closed"))?;
+        py.detach(|| writer.write(data)).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Finishes the file: it appears at its path now, complete.
+    #[pyo3(signature = (durable=false))]
+    fn commit(&self, py: Python<'_>, durable: bool) -> PyResult<()> {
+        let writer = self.take().ok_or_else(|| invalid_argument("the safetensors writer is closed"))?;
+        py.detach(|| writer.commit(durable)).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Drops the file being written: nothing appears at its path.
+    fn abort(&self) {
+        self.take();
     }
 }
 
@@ -809,6 +996,9 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CheckpointFile>()?;
     m.add_class::<BundleFileWriter>()?;
     m.add_class::<MappedOwner>()?;
+    m.add_class::<FileWriter>()?;
+    m.add_class::<SafetensorsFile>()?;
+    m.add_class::<SafetensorsFileWriter>()?;
     m.add_function(wrap_pyfunction!(locate_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
