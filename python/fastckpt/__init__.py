@@ -10,9 +10,10 @@ array([3.], dtype=float32)
 True
 """
 
-from . import conversion, dtypes, errors, examples, graphs, saved_model
+from . import conversion, dtypes, errors, examples, graphs, mapping, saved_model
 from ._fastckpt import __version__
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
+from .conversion import convert
 
 # TensorFlow's dtype names, as tf.float32: fastckpt.float32 is what get_variable_to_dtype_map() returns.
 from .dtypes import (  # noqa: A004 - `bool` shadows the builtin only in this namespace, as in tf
@@ -76,6 +77,7 @@ __all__ = [
     *(d for d in dtypes.__all__ if d not in ("DType", "as_dtype")),
     "ExponentialMovingAverage",
     "NewCheckpointReader",
+    "convert",
     "convert_variables_to_constants",
     "export_meta_graph",
     "import_meta_graph",
@@ -96,6 +98,7 @@ __all__ = [
     "list_variables",
     "load_checkpoint",
     "load_variable",
+    "mapping",
     "merge_checkpoints",
     "update_checkpoint_state",
 ]

@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import __version__, conversion, errors, examples
+from . import __version__, conversion, errors, examples, mapping
 from .conversion import as_array, tensor_sizes
 from .reader import CheckpointReader
 
@@ -274,8 +274,27 @@ def _diff(args: argparse.Namespace) -> int:
 # convert ---------------------------------------------------------------------------------------------------
 
 
+def _rename_rule(text: str) -> Tuple[str, str]:
+    pattern, equals, replacement = text.partition("=")
+    if not equals or not pattern:
+        raise argparse.ArgumentTypeError(f"--rename takes PATTERN=REPLACEMENT, not {text!r}")
+    return pattern, replacement
+
+
 def _convert(args: argparse.Namespace) -> int:
-    count = conversion.convert(args.src, args.dst, _Progress, storage_options=args.storage_options)
+    count = conversion.convert(
+        args.src,
+        args.dst,
+        _Progress,
+        names=args.names,
+        rename=args.rename,
+        skip=args.skip,
+        skip_optimizer=args.skip_optimizer,
+        transpose=args.transpose,
+        dtype=args.dtype,
+        max_shard_size=args.max_shard_size,
+        storage_options=args.storage_options,
+    )
     print(f"wrote {count} tensors to {args.dst}")
     return 0
 
@@ -421,10 +440,40 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(run=_diff)
 
     convert = commands.add_parser(
-        "convert", help="checkpoint to or from .safetensors / .npz, chosen by DST", parents=[after]
+        "convert",
+        help="checkpoint to or from .safetensors / .npz / .pt, chosen by DST",
+        parents=[after],
+        description="Converts SRC into DST, tensor by tensor (a large tensor in parts): the rules choose, name and "
+        "shape the tensors as fastckpt.convert and fastckpt.torch.load_into apply them.",
     )
-    convert.add_argument("src", help="a checkpoint (any path inspect takes), a .safetensors or a .npz file")
-    convert.add_argument("dst", help="a .safetensors or .npz file, or a checkpoint prefix to write")
+    convert.add_argument(
+        "src", help="a checkpoint (any path inspect takes), .safetensors (or its index .json), .npz or .pt file"
+    )
+    convert.add_argument(
+        "dst",
+        help="a .safetensors, .npz or .pt/.bin file, a directory (with --max-shard-size), or a checkpoint prefix",
+    )
+    convert.add_argument(
+        "--names", choices=mapping.NAMES, default="key", help="name tensors by checkpoint key, object path or full name"
+    )
+    convert.add_argument(
+        "--rename",
+        action="append",
+        type=_rename_rule,
+        metavar="PAT=REPL",
+        help="rename by regular expression (repeatable, applied in order)",
+    )
+    convert.add_argument("--skip", action="append", metavar="PAT", help="leave out names matching PAT (repeatable)")
+    convert.add_argument(
+        "--skip-optimizer", action="store_true", help="leave out optimizer slots, global_step and bookkeeping"
+    )
+    convert.add_argument(
+        "--transpose", action="append", metavar="PAT", help="transpose 2-D tensors whose new name matches PAT"
+    )
+    convert.add_argument("--dtype", help="cast floating tensors to this dtype (bfloat16, float16, float32)")
+    convert.add_argument(
+        "--max-shard-size", metavar="SIZE", help="write DST as a directory of safetensors shards of SIZE (e.g. 5GB)"
+    )
     convert.set_defaults(run=_convert)
 
     freeze = commands.add_parser(
