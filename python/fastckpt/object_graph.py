@@ -9,7 +9,7 @@ from typing import Container, Dict
 
 from . import protos
 
-__all__ = ["OBJECT_GRAPH_KEY", "object_paths"]
+__all__ = ["OBJECT_GRAPH_KEY", "full_names", "object_paths"]
 
 # The key under which TF2 checkpoints store their TrackableObjectGraph; it is no variable.
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -44,3 +44,16 @@ def object_paths(graph: "protos.TrackableObjectGraph", stored: Container[str]) -
                     path if attribute.name == "VARIABLE_VALUE" else f"{path}/{attribute.name}"
                 )
     return keys
+
+
+def full_names(graph: "protos.TrackableObjectGraph", stored: Container[str]) -> Dict[str, str]:
+    """``{checkpoint_key: full name}`` of the keys of ``graph`` that are in ``stored`` and have a full name: the
+    name the variable had in TensorFlow (``sequential/dense/kernel``, what ``tf.compat.v1.train.Saver`` would
+    have saved it as), which TF2 checkpoints keep only in the object graph (the ``full_name`` of each
+    ``SerializedTensor``). Keys saved without one (a name-less attribute) are left out."""
+    names = {}
+    for node in graph.nodes:
+        for attribute in node.attributes:
+            if attribute.full_name and attribute.checkpoint_key in stored:
+                names.setdefault(attribute.checkpoint_key, attribute.full_name)
+    return names

@@ -25,7 +25,7 @@ from . import _fastckpt, _paths, errors, protos
 from ._fastckpt import CheckpointFile
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state
 from .dtypes import DType, dtype_of_enum
-from .object_graph import OBJECT_GRAPH_KEY, object_paths
+from .object_graph import OBJECT_GRAPH_KEY, full_names, object_paths
 
 __all__ = [
     "CheckpointReader",
@@ -276,6 +276,23 @@ class CheckpointReader:
         ``object_graph``) without a value."""
         graph = self.object_graph()
         return {} if graph is None else object_paths(graph, self)
+
+    def full_names(self) -> Dict[str, str]:
+        """For a TF2 checkpoint, ``{checkpoint_key: full name}``: the names the variables had in TensorFlow (what a
+        TF1 ``Saver`` would have saved them as), which only the object graph keeps, beside each key: e.g.
+        ``model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`` → ``dense/kernel`` (tf.keras 2), and with
+        Keras 3 ``optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE`` → ``sequential/dense/kernel``, the
+        Adam state under ``adam/...``.
+
+        Keys without a full name are left out; a checkpoint without an object graph (``tf.compat.v1.train.Saver``,
+        whose keys are the full names) gives ``{}``.
+
+        >>> import fastckpt
+        >>> fastckpt.NewCheckpointReader(fastckpt.examples.model_path()).full_names()
+        {}
+        """
+        graph = self.object_graph()
+        return {} if graph is None else full_names(graph, self)
 
     def debug_string(self) -> bytes:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""
