@@ -1,0 +1,516 @@
+"""fastckpt.torch: TensorFlow's checkpoints as torch tensors bit for bit (load), read into a module's own memory
+(load_into, with the mapping rules), and torch tensors saved as checkpoints TensorFlow reads (save)."""
+
+import doctest
+import json
+import subprocess
+import sys
+import warnings
+
+import fastckpt
+import ml_dtypes
+import numpy as np
+import pytest
+from conftest import FIXTURES, Expected, fixture_kinds, tensorflow_or_skip
+from fastckpt.errors import InvalidArgumentError, NotFoundError
+from test_mapping import write_keras_checkpoint, write_tf1_training_checkpoint
+
+torch = pytest.importorskip("torch")
+import fastckpt.torch  # noqa: E402 - after torch is known to be there
+
+# The TensorFlow dtypes torch has no type for (strings aside).
+TORCH_LACKS = {"int4", "uint4", "float8_e4m3b11fnuz"}
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return tensorflow_or_skip()
+
+
+def torch_bits(tensor):
+    """The bytes of a tensor's elements, in order."""
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def numpy_bits(value):
+    value = np.asarray(value)
+    return np.ascontiguousarray(value).reshape(-1).view(np.uint8).tobytes()
+
+
+def assert_same_bits(tensor, expected, name=""):
+    expected = np.asarray(expected)
+    assert tuple(tensor.shape) == expected.shape, name
+    assert tensor.dtype == fastckpt.torch.torch_dtype(expected.dtype), (name, tensor.dtype, expected.dtype)
+    assert torch_bits(tensor) == numpy_bits(expected), name
+
+
+# --- load ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", fixture_kinds())
+def test_load_every_fixture_as_tensorflows_reader_read_it(kind):
+    expected = Expected(kind)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tensors = fastckpt.torch.load(expected.path)
+    loadable = {
+        name
+        for name, info in expected.tensors.items()
+        if info["dtype"] != "string" and info["dtype"] not in TORCH_LACKS
+    }
+    assert set(tensors) == loadable
+    for name in loadable:
+        assert_same_bits(tensors[name], expected.value(name), name)
+    lacking = [name for name, info in expected.tensors.items() if info["dtype"] in TORCH_LACKS]
+    assert bool(caught) == bool(lacking)
+    for name in lacking:
+        assert repr(name) in str(caught[0].message)
+
+
+def test_load_every_dtype_bit_for_bit_against_tensorflow(tf):
+    path = str(FIXTURES / "all_dtypes" / "ckpt")
+    tf_reader = tf.train.load_checkpoint(path)
+    with pytest.warns(UserWarning, match="float8_e4m3b11fnuz"):
+        tensors = fastckpt.torch.load(path)
+    expected_dtypes = {
+        "float/bfloat16": torch.bfloat16,
+        "float/float16": torch.float16,
+        "float/float64": torch.float64,
+        "float/float8_e4m3fn": torch.float8_e4m3fn,
+        "float/float8_e5m2": torch.float8_e5m2,
+        "float/float8_e4m3fnuz": torch.float8_e4m3fnuz,
+        "float/float8_e5m2fnuz": torch.float8_e5m2fnuz,
+        "int/uint16": torch.uint16,
+        "int/uint32": torch.uint32,
+        "int/uint64": torch.uint64,
+        "other/complex128": torch.complex128,
+        "other/bool": torch.bool,
+        "quantized/qint8": torch.int8,
+        "quantized/quint16": torch.uint16,
+        "scalar/bfloat16": torch.bfloat16,
+    }
+    for name, dtype in expected_dtypes.items():
+        assert tensors[name].dtype == dtype, name
+    assert tensors["scalar/bfloat16"].shape == ()
+    for name, tensor in tensors.items():
+        value = np.asarray(tf_reader.get_tensor(name))
+        assert tuple(tensor.shape) == value.shape, name
+        assert torch_bits(tensor) == numpy_bits(value), name
+    # NaN payloads and -0.0 survive: the bits of bfloat16 are never widened through float32.
+    bf16 = tensors["float/bfloat16"].view(torch.int16).numpy()
+    assert (bf16 == np.asarray(tf_reader.get_tensor("float/bfloat16")).view(np.int16)).all()
+
+
+def test_load_reads_into_the_returned_tensors(monkeypatch):
+    """No second copy: read_tensors_into is given the returned tensors' own memory, once, for all of them."""
+    calls = []
+    original = fastckpt.CheckpointReader.read_tensors_into
+
+    def recording(self, targets):
+        calls.append({name: out.__array_interface__["data"][0] for name, out in targets.items()})
+        return original(self, targets)
+
+    monkeypatch.setattr(fastckpt.CheckpointReader, "read_tensors_into", recording)
+    with pytest.warns(UserWarning):
+        tensors = fastckpt.torch.load(FIXTURES / "all_dtypes" / "ckpt")
+    assert len(calls) == 1 and set(calls[0]) == set(tensors)
+    for name, tensor in tensors.items():
+        if tensor.numel():
+            assert calls[0][name] == tensor.data_ptr(), name
+            assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size(), name
+
+
+def test_load_names():
+    path = FIXTURES / "tf2_keras" / "ckpt"
+    reader = fastckpt.NewCheckpointReader(path)
+    by_key = fastckpt.torch.load(path)
+    assert set(by_key) == set(reader) - {"_CHECKPOINTABLE_OBJECT_GRAPH"}
+    assert set(fastckpt.torch.load(path, names="key")) == set(by_key)
+    full = fastckpt.torch.load(path, names="full")
+    key = "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE"
+    assert torch.equal(full["sequential/dense/kernel"], by_key[key])
+    assert set(full) == {reader.full_names().get(k, k) for k in by_key}
+    objects = fastckpt.torch.load(path, names="object")
+    assert torch.equal(objects["optimizer/_trainable_variables/0"], by_key[key])
+    some = fastckpt.torch.load(path, names=[key])
+    assert list(some) == [key] and torch.equal(some[key], by_key[key])
+    assert fastckpt.torch.load(path, names=[]) == {}
+
+
+def test_load_names_errors():
+    path = FIXTURES / "all_dtypes" / "ckpt"
+    with pytest.raises(NotFoundError) as err:
+        fastckpt.torch.load(path, names=["int/int8", "no/such"])
+    assert err.value.tensor_name == "no/such"
+    with pytest.raises(InvalidArgumentError, match="torch has no strings") as err:
+        fastckpt.torch.load(path, names=["other/string"])
+    assert err.value.tensor_name == "other/string"
+    with pytest.raises(InvalidArgumentError, match="torch has no int4"):
+        fastckpt.torch.load(path, names=["int/int4"])
+    with pytest.raises(InvalidArgumentError, match="names must be None"):
+        fastckpt.torch.load(path, names="int/int8")
+
+
+def test_load_to_another_device():
+    path = Expected("tf1_saver_ref").path
+    on_cpu = fastckpt.torch.load(path, device=torch.device("cpu"))
+    meta = fastckpt.torch.load(path, device="meta")
+    assert set(meta) == set(on_cpu)
+    for name, tensor in meta.items():
+        assert tensor.device.type == "meta" and tensor.shape == on_cpu[name].shape
+        assert tensor.dtype == on_cpu[name].dtype
+
+
+# --- load_into -----------------------------------------------------------------------------------------------------
+
+
+class Tied(torch.nn.Module):
+    """An embedding whose table is also the output layer's weight, a dense layer, and buffers."""
+
+    def __init__(self, dense_out=4):
+        super().__init__()
+        self.emb = torch.nn.Embedding(5, 3)
+        self.proj = torch.nn.Linear(3, dense_out)
+        self.head = torch.nn.Linear(3, 5, bias=False)
+        self.head.weight = self.emb.weight
+        self.register_buffer("scale", torch.zeros(4, dtype=torch.float64))
+        self.register_buffer("scratch", torch.full((2,), 7.0), persistent=False)
+
+
+EMB = np.arange(15, dtype=np.float32).reshape(5, 3) / 7
+KERNEL = np.arange(12, dtype=np.float32).reshape(3, 4) - 5.5
+BIAS = np.array([0.25, -1.0, 2.0, 0.0], np.float32)
+SCALE = np.array([1.0, 2.0, 3.0, 1e-300], np.float64)
+TIED_RULES = dict(
+    rename=[(r"^emb/embeddings$", "emb.weight"), (r"/kernel$", ".weight"), (r"/bias$", ".bias")],
+    transpose=[r"^proj\.weight$"],
+)
+
+
+def tf_save(tf, prefix, tensors):
+    """A checkpoint written by TensorFlow's SaveV2."""
+    names = list(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(tensors[name]) for name in names],
+    )
+    return str(prefix)
+
+
+@pytest.fixture(scope="module")
+def tied_ckpt(tf, tmp_path_factory):
+    return tf_save(
+        tf,
+        tmp_path_factory.mktemp("tied") / "ckpt",
+        {"emb/embeddings": EMB, "proj/kernel": KERNEL, "proj/bias": BIAS, "scale": SCALE},
+    )
+
+
+def snapshot(module):
+    return {name: tensor.clone() for name, tensor in module.state_dict().items()}
+
+
+def assert_unchanged(module, before):
+    after = module.state_dict()
+    assert set(after) == set(before)
+    for name, tensor in before.items():
+        assert torch.equal(after[name], tensor), name
+
+
+def test_load_into_a_module_with_tied_weights_and_buffers(tied_ckpt):
+    module = Tied()
+    pointers = {name: t.data_ptr() for name, t in module.state_dict().items()}
+    result = fastckpt.torch.load_into(module, tied_ckpt, **TIED_RULES)
+    assert result == fastckpt.torch.IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    assert np.array_equal(module.emb.weight.detach().numpy(), EMB)
+    assert module.head.weight is module.emb.weight
+    assert np.array_equal(module.proj.weight.detach().numpy(), KERNEL.T)
+    assert np.array_equal(module.proj.bias.detach().numpy(), BIAS)
+    assert np.array_equal(module.scale.numpy(), SCALE)
+    assert torch.equal(module.scratch, torch.full((2,), 7.0))  # not persistent: not in the state dict
+    # In place: the same memory, still parameters that train.
+    assert {name: t.data_ptr() for name, t in module.state_dict().items()} == pointers
+    assert module.proj.weight.requires_grad and isinstance(module.proj.weight, torch.nn.Parameter)
+
+
+def test_a_tied_weight_filled_by_its_other_name(tf, tmp_path):
+    prefix = tf_save(tf, tmp_path / "ckpt", {"head.weight": EMB})
+    module = Tied()
+    result = fastckpt.torch.load_into(module, prefix, strict=False)
+    assert "emb.weight" not in result.missing_keys and "head.weight" not in result.missing_keys
+    assert sorted(result.missing_keys) == ["proj.bias", "proj.weight", "scale"]
+    assert np.array_equal(module.emb.weight.detach().numpy(), EMB)
+
+
+def test_load_into_reads_straight_into_the_parameters(tied_ckpt, monkeypatch):
+    calls = []
+    original = fastckpt.CheckpointReader.read_tensors_into
+
+    def recording(self, targets):
+        calls.append({name: out.__array_interface__["data"][0] for name, out in targets.items()})
+        return original(self, targets)
+
+    monkeypatch.setattr(fastckpt.CheckpointReader, "read_tensors_into", recording)
+    module = Tied()
+    fastckpt.torch.load_into(module, tied_ckpt, **TIED_RULES)
+    # The untransposed tensors went straight into the module's memory; the transposed one through a temporary.
+    direct = calls[0]
+    assert direct == {
+        "emb/embeddings": module.emb.weight.data_ptr(),
+        "proj/bias": module.proj.bias.data_ptr(),
+        "scale": module.scale.data_ptr(),
+    }
+    assert list(calls[1]) == ["proj/kernel"] and calls[1]["proj/kernel"] != module.proj.weight.data_ptr()
+
+
+def test_missing_and_unexpected(tied_ckpt):
+    module = Tied()
+    before = snapshot(module)
+    rules = dict(rename=[(r"/kernel$", ".weight"), (r"/bias$", ".bias")], transpose=[r"^proj\.weight$"])
+    with pytest.raises(InvalidArgumentError) as err:
+        fastckpt.torch.load_into(module, tied_ckpt, **rules)
+    message = str(err.value)
+    assert 'Missing key(s) in the Tied: "emb.weight", "head.weight".' in message
+    assert 'Unexpected key(s) in the checkpoint: "emb/embeddings".' in message
+    assert err.value.filename == tied_ckpt
+    assert_unchanged(module, before)  # nothing was written
+    result = fastckpt.torch.load_into(module, tied_ckpt, strict=False, **rules)
+    assert result == (["emb.weight", "head.weight"], ["emb/embeddings"])
+    assert np.array_equal(module.proj.weight.detach().numpy(), KERNEL.T)
+    assert torch.equal(module.emb.weight, before["emb.weight"])
+
+
+def test_unexpected_names_give_their_checkpoint_keys(tied_ckpt):
+    with pytest.raises(InvalidArgumentError) as err:
+        fastckpt.torch.load_into({}, tied_ckpt, rename=[("^scale$", "the.scale")])
+    assert "\"the.scale\" (checkpoint key 'scale')" in str(err.value)
+
+
+def test_shape_mismatch_names_both_sides(tied_ckpt):
+    module = Tied(dense_out=5)
+    before = snapshot(module)
+    with pytest.raises(InvalidArgumentError) as err:
+        fastckpt.torch.load_into(module, tied_ckpt, **TIED_RULES)
+    message = str(err.value)
+    assert "'proj/kernel' (float32 [3, 4], transposed to [4, 3])" in message
+    assert "'proj.weight' of the Tied (float32 [5, 3])" in message
+    assert "'proj/bias' (float32 [4])" in message and "'proj.bias' of the Tied (float32 [5])" in message
+    assert err.value.tensor_name == "proj/bias"  # the first, in the checkpoint's order
+    assert_unchanged(module, before)  # not even the tensors that fit
+
+
+def test_dtype_mismatch_names_both_sides(tied_ckpt):
+    module = Tied()
+    module.scale = torch.zeros(4, dtype=torch.float32)
+    before = snapshot(module)
+    with pytest.raises(InvalidArgumentError) as err:
+        fastckpt.torch.load_into(module, tied_ckpt, **TIED_RULES)
+    assert "'scale' (float64 [4]) does not fit 'scale' of the Tied (float32 [4])" in str(err.value)
+    assert_unchanged(module, before)
+
+
+def test_transpose_of_a_tensor_that_is_not_2d(tied_ckpt):
+    module = Tied()
+    before = snapshot(module)
+    with pytest.raises(InvalidArgumentError, match=r"'proj\.bias' \(checkpoint key 'proj/bias'\), which is 1-D"):
+        fastckpt.torch.load_into(module, tied_ckpt, rename=TIED_RULES["rename"], transpose=[r"^proj\."])
+    assert_unchanged(module, before)
+
+
+def test_load_into_a_state_dict_of_non_contiguous_and_bfloat16_tensors(tf, tmp_path):
+    bf16 = (np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5).astype(ml_dtypes.bfloat16)
+    prefix = tf_save(tf, tmp_path / "ckpt", {"w": KERNEL, "bf": bf16, "bf_t": bf16, "grad": BIAS})
+    transposed = torch.zeros(4, 3).t()  # a non-contiguous view of [4, 3]
+    grad = torch.nn.Parameter(torch.zeros(4))
+    state = {
+        "w": transposed,
+        "bf": torch.zeros(2, 3, dtype=torch.bfloat16),
+        "bf_t": torch.zeros(3, 2, dtype=torch.bfloat16),
+        "grad": grad,
+    }
+    assert fastckpt.torch.load_into(state, prefix, transpose="bf_t") == ([], [])
+    assert not transposed.is_contiguous() and np.array_equal(transposed.numpy(), KERNEL)
+    assert state["bf"].view(torch.int16).numpy().tobytes() == bf16.tobytes()
+    assert state["bf_t"].view(torch.int16).numpy().tobytes() == np.ascontiguousarray(bf16.T).tobytes()
+    assert grad.requires_grad and np.array_equal(grad.detach().numpy(), BIAS)
+
+
+def test_load_into_needs_a_module_or_tensors(tied_ckpt):
+    with pytest.raises(InvalidArgumentError, match="not a list"):
+        fastckpt.torch.load_into([], tied_ckpt)
+    with pytest.raises(InvalidArgumentError, match="'w' is a ndarray, not a torch.Tensor"):
+        fastckpt.torch.load_into({"w": np.zeros(3)}, tied_ckpt)
+    module = Tied().to("meta")  # (not torch.device("meta") as a context: that imports torch._dynamo, which
+    # cannot load beside TensorFlow in one process: both bring LLVM)
+    with pytest.raises(InvalidArgumentError, match="meta device"):
+        fastckpt.torch.load_into(module, tied_ckpt, **TIED_RULES)
+
+
+def test_skip_optimizer_of_a_tf1_training_checkpoint(tf, tmp_path):
+    written = write_tf1_training_checkpoint(tf, tmp_path)
+    state = {name: torch.zeros(shape) for name, shape in fastckpt.list_variables(written["prefix"])}
+    state = {name: state[name] for name in written["weights"]}
+    with pytest.raises(InvalidArgumentError, match="skip_optimizer=True leaves out the optimizer's state") as err:
+        fastckpt.torch.load_into(state, written["prefix"])
+    assert '"dense/kernel/Adam_1"' in str(err.value) and '"global_step"' in str(err.value)
+    assert fastckpt.torch.load_into(state, written["prefix"], skip_optimizer=True) == ([], [])
+    reader = fastckpt.NewCheckpointReader(written["prefix"])
+    for name, tensor in state.items():
+        assert np.array_equal(tensor.numpy(), reader.get_tensor(name)), name
+        assert tensor.abs().sum() > 0, name
+
+
+def test_a_keras_model_into_its_torch_twin(tf, tmp_path):
+    """A Keras 3 model trained by TensorFlow, loaded by its variables' full names into the same model in torch,
+    computes what Keras computes."""
+    written = write_keras_checkpoint(tf, tmp_path)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4, eps=1e-3), torch.nn.Linear(4, 2))
+    rules = dict(
+        names="full",
+        skip_optimizer=True,
+        rename=[
+            (r"^sequential/", ""),
+            (r"^dense/", "0."),
+            (r"^batch_normalization/", "1."),
+            (r"^dense_1/", "2."),
+            (r"kernel$", "weight"),
+            (r"gamma$", "weight"),
+            (r"beta$", "bias"),
+            (r"moving_mean$", "running_mean"),
+            (r"moving_variance$", "running_var"),
+        ],
+        transpose=[r"^[02]\.weight$"],
+    )
+    with pytest.raises(InvalidArgumentError, match='"1.num_batches_tracked"'):
+        fastckpt.torch.load_into(net, written["prefix"], **rules)
+    result = fastckpt.torch.load_into(net, written["prefix"], strict=False, **rules)
+    assert result == (["1.num_batches_tracked"], [])
+    net.eval()
+    with torch.no_grad():
+        ours = net(torch.from_numpy(written["x"].numpy())).numpy()
+    theirs = written["model"](written["x"], training=False).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    # Without skip_optimizer, Keras 3's optimizer state is what is unexpected, and the error says how to drop it.
+    rules["skip_optimizer"] = False
+    with pytest.raises(InvalidArgumentError, match="skip_optimizer=True") as err:
+        fastckpt.torch.load_into(net, written["prefix"], **rules)
+    assert '"adam/iteration"' in str(err.value) and '"save_counter"' in str(err.value)
+
+
+def test_names_key_suggests_full_names(tf, tmp_path):
+    written = write_keras_checkpoint(tf, tmp_path)
+    with pytest.raises(InvalidArgumentError, match='names="full"'):
+        fastckpt.torch.load_into({"0.weight": torch.zeros(4, 3)}, written["prefix"], skip_optimizer=True)
+
+
+# --- save -----------------------------------------------------------------------------------------------------------
+
+# torch dtype -> the name TensorFlow gives the same type.
+SAVEABLE = {
+    torch.float16: "float16",
+    torch.float32: "float32",
+    torch.float64: "float64",
+    torch.bfloat16: "bfloat16",
+    torch.float8_e4m3fn: "float8_e4m3fn",
+    torch.float8_e5m2: "float8_e5m2",
+    torch.float8_e4m3fnuz: "float8_e4m3fnuz",
+    torch.float8_e5m2fnuz: "float8_e5m2fnuz",
+    torch.int8: "int8",
+    torch.int16: "int16",
+    torch.int32: "int32",
+    torch.int64: "int64",
+    torch.uint8: "uint8",
+    torch.uint16: "uint16",
+    torch.uint32: "uint32",
+    torch.uint64: "uint64",
+    torch.bool: "bool",
+    torch.complex64: "complex64",
+    torch.complex128: "complex128",
+}
+
+
+def random_tensor(dtype, shape, generator):
+    """A tensor of random bits (NaNs, infinities and -0.0 among the floats)."""
+    count = int(np.prod(shape, dtype=np.int64))
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=generator).bool()
+    size = torch.empty((), dtype=dtype).element_size()
+    bits = torch.randint(0, 256, (count * size,), dtype=torch.uint8, generator=generator)
+    return bits.view(dtype).reshape(shape)
+
+
+def test_tensorflow_reads_what_save_wrote_bit_for_bit(tf, tmp_path):
+    generator = torch.Generator().manual_seed(16)
+    tensors = {f"t/{SAVEABLE[dtype]}": random_tensor(dtype, (3, 5), generator) for dtype in SAVEABLE}
+    tensors["scalar/bfloat16"] = random_tensor(torch.bfloat16, (), generator)
+    tensors["empty/float32"] = torch.zeros(0, 4)
+    tensors["view/transposed"] = random_tensor(torch.float32, (4, 6), generator).t()
+    tensors["view/strided_bf16"] = random_tensor(torch.bfloat16, (8, 8), generator)[::2, 1::3]
+    tensors["view/conj"] = torch.randn(3, dtype=torch.complex64, generator=generator).conj()
+    tensors["param"] = torch.nn.Parameter(torch.randn(2, 2, generator=generator))
+    assert fastckpt.torch.save(tensors, tmp_path / "model.ckpt") == str(tmp_path / "model.ckpt")
+    tf_reader = tf.train.load_checkpoint(str(tmp_path / "model.ckpt"))
+    tf_dtypes = tf_reader.get_variable_to_dtype_map()
+    assert set(tf_dtypes) == set(tensors)
+    for name, tensor in tensors.items():
+        value = np.asarray(tf_reader.get_tensor(name))
+        assert tf_dtypes[name].name == SAVEABLE[tensor.dtype], name
+        assert value.shape == tuple(tensor.shape), name
+        expected = tensor.detach().resolve_conj()
+        assert numpy_bits(value) == torch_bits(expected), name
+    # And back, bit for bit.
+    for name, tensor in fastckpt.torch.load(tmp_path / "model.ckpt").items():
+        assert torch_bits(tensor) == torch_bits(tensors[name].detach().resolve_conj()), name
+
+
+def test_save_refuses_what_checkpoints_cannot_hold(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized tensors are deprecated
+        quantized = torch.quantize_per_tensor(torch.ones(2), 0.1, 0, torch.quint8)
+    with pytest.raises(InvalidArgumentError, match="'q'.*quint8.*dequantize") as err:
+        fastckpt.torch.save({"ok": torch.ones(2), "q": quantized}, tmp_path / "a")
+    assert err.value.tensor_name == "q" and err.value.filename == str(tmp_path / "a")
+    with pytest.raises(InvalidArgumentError, match="'s'.*sparse"):
+        fastckpt.torch.save({"s": torch.eye(2).to_sparse()}, tmp_path / "b")
+    with pytest.raises(InvalidArgumentError, match="'m'.*meta"):
+        fastckpt.torch.save({"m": torch.empty(2, device="meta")}, tmp_path / "c")
+    assert not list(tmp_path.iterdir())
+
+
+def test_save_then_load_into_a_module(tmp_path):
+    source = Tied()
+    prefix = fastckpt.torch.save(source.state_dict(), tmp_path / "ckpt")
+    # The tied weight is saved under both names, the same values.
+    assert sorted(fastckpt.NewCheckpointReader(prefix)) == [
+        "emb.weight",
+        "head.weight",
+        "proj.bias",
+        "proj.weight",
+        "scale",
+    ]
+    target = Tied()
+    assert fastckpt.torch.load_into(target, prefix) == ([], [])
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(target.state_dict()[name], tensor), name
+
+
+# --- the module ---------------------------------------------------------------------------------------------------
+
+
+def test_docstring_examples():
+    result = doctest.testmod(fastckpt.torch, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_importing_fastckpt_torch_imports_torch_not_jax():
+    code = (
+        "import json, sys, fastckpt\n"
+        "before = 'torch' in sys.modules\n"
+        "import fastckpt.torch\n"
+        "print(json.dumps([before, 'torch' in sys.modules, 'jax' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [False, True, False]
