@@ -384,10 +384,8 @@ def test_a_keras_model_into_its_torch_twin(tf, tmp_path):
         ],
         transpose=[r"^[02]\.weight$"],
     )
-    with pytest.raises(InvalidArgumentError, match='"1.num_batches_tracked"'):
-        fastckpt.torch.load_into(net, written["prefix"], **rules)
-    result = fastckpt.torch.load_into(net, written["prefix"], strict=False, **rules)
-    assert result == (["1.num_batches_tracked"], [])
+    # Strict: the batch norm's num_batches_tracked, which Keras lacks, stays as torch's load_state_dict keeps it.
+    assert fastckpt.torch.load_into(net, written["prefix"], **rules) == ([], [])
     net.eval()
     with torch.no_grad():
         ours = net(torch.from_numpy(written["x"].numpy())).numpy()
@@ -495,6 +493,22 @@ def test_save_then_load_into_a_module(tmp_path):
     assert fastckpt.torch.load_into(target, prefix) == ([], [])
     for name, tensor in source.state_dict().items():
         assert torch.equal(target.state_dict()[name], tensor), name
+
+
+def test_batch_norm_counters_are_not_missing_as_torch_load_state_dict_keeps_them(tmp_path):
+    # TensorFlow's batch norms have no num_batches_tracked: torch's own strict load_state_dict keeps the
+    # module's counter when a state dict lacks it, and load_into does the same.
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    state = {name: t.clone() for name, t in model.state_dict().items() if not name.endswith("num_batches_tracked")}
+    model.load_state_dict(state, strict=True)
+    prefix = fastckpt.torch.save({name: t + 1 for name, t in state.items()}, tmp_path / "ckpt")
+    model[1].num_batches_tracked.fill_(7)
+    assert fastckpt.torch.load_into(model, prefix) == ([], [])
+    assert int(model[1].num_batches_tracked) == 7
+    assert torch.equal(model[1].running_var, state["1.running_var"] + 1)
+    # A state dict names what it holds: there, the counter is missing.
+    target = dict(model.state_dict())
+    assert fastckpt.torch.load_into(target, prefix, strict=False).missing_keys == ["1.num_batches_tracked"]
 
 
 # --- the module ---------------------------------------------------------------------------------------------------

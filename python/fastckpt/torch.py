@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import torch
@@ -244,6 +244,19 @@ def _state_dict(target) -> Tuple[Dict[str, torch.Tensor], str]:
     return tensors, "state dict"
 
 
+def _kept_when_absent(target) -> Set[str]:
+    """The names of a module's tensors that torch's own ``load_state_dict`` keeps as they are when a state dict
+    lacks them, so that they are not missing here either: the ``num_batches_tracked`` counters of batch norms
+    (TensorFlow and Keras have none)."""
+    if not isinstance(target, torch.nn.Module):
+        return set()
+    return {
+        f"{prefix}.num_batches_tracked" if prefix else "num_batches_tracked"
+        for prefix, module in target.named_modules()
+        if isinstance(module, torch.nn.modules.batchnorm._NormBase) and module.num_batches_tracked is not None
+    }
+
+
 def _alias_groups(tensors: Mapping[str, torch.Tensor]) -> Dict[str, str]:
     """``{name: first name}``: the first of the names of the same tensor (tied weights: the same memory, shape,
     strides and dtype), which filling one of them fills."""
@@ -320,7 +333,8 @@ def load_into(
             )
     aliases = _alias_groups(targets)
     filled = {aliases[name] for name in planned if name in targets}
-    missing = [name for name in targets if aliases[name] not in filled]
+    optional = _kept_when_absent(module_or_state_dict)
+    missing = [name for name in targets if aliases[name] not in filled and name not in optional]
     unexpected = [name for name in planned if name not in targets]
     if strict and (missing or unexpected):
         lines = [f"Error(s) in loading {reader.path} into the {what}:"]
