@@ -421,9 +421,9 @@ def main() -> None:
         print(report)
     else:
         out = Path(args.out)
-        # The sections of the other benchmarks (benches/startup.py, benches/s3.py) are kept as they were.
+        # The sections of the other benchmarks (benches/startup.py, s3.py, frameworks.py) are kept as they were.
         previous = out.read_text() if out.exists() else ""
-        for heading in ("## Start-up", "## Object stores (S3 on loopback)"):
+        for heading in ("## Start-up", "## Object stores (S3 on loopback)", "## Frameworks"):
             start = previous.find(f"\n{heading}\n")
             if start >= 0:
                 end = previous.find("\n## ", start + 1)
