@@ -385,14 +385,6 @@ def test_transformers_shards_both_ways(tf, tmp_path):
 
 # --- 3. .npz and .pt ---------------------------------------------------------------------------------------------
 
-# A bug: conversion.TorchSource calls fastckpt.torch._to_numpy(str(key), value), but _to_numpy takes
-# (name, value, prefix): every .pt / .bin source fails with a TypeError before a tensor is read.
-TORCH_SOURCE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: conversion.TorchSource calls fastckpt.torch._to_numpy with 2 of its 3 arguments (prefix missing)",
-)
-
 
 def test_npz_both_ways(tf, tf_checkpoint, tmp_path):
     prefix, values = tf_checkpoint
@@ -437,7 +429,6 @@ def test_into_torch_files(tf_checkpoint, tmp_path, suffix):
         assert_torch_equal(tensor, expected[name], name)
 
 
-@TORCH_SOURCE_BUG
 @pytest.mark.parametrize("suffix", [".pt", ".bin"])
 def test_torch_files_back_into_a_checkpoint(tf, tf_checkpoint, tmp_path, suffix):
     prefix, values = tf_checkpoint
@@ -469,7 +460,6 @@ def test_every_dtype_into_a_torch_file_as_tensorflow_read_it(tmp_path):
         assert tensor.reshape(-1).view(torch.uint8).numpy().tobytes() == value.tobytes(), name
 
 
-@TORCH_SOURCE_BUG
 def test_a_state_dict_torch_saved_into_a_checkpoint(tf, tmp_path):
     generator = torch.Generator().manual_seed(5)
     state = {
@@ -852,14 +842,6 @@ def small_corrupt_checkpoint(directory):
     return prefix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: NpzDestination.abort aborts its FileWriter but leaves the ZipFile (and an open member) open; "
-    "when collected, ZipFile.__del__ writes the end record into the aborted writer and Python prints "
-    "'Exception ignored in: <function ZipFile.__del__ ...> InvalidArgumentError: the file writer is closed' "
-    "with a traceback, after the command line's one-line error too",
-)
 @pytest.mark.parametrize("part_bytes", [conversion.PART_BYTES, PART])
 def test_an_aborted_npz_conversion_prints_nothing_after_its_error(tmp_path, monkeypatch, part_bytes):
     prefix = small_corrupt_checkpoint(tmp_path)
@@ -990,7 +972,7 @@ def test_object_stores_both_ways(tf, sharded_source, s3_server, s3_bucket, monke
         assert_same_tensors(tf_read(tf, back), values)
 
 
-@pytest.mark.parametrize("name", ["model.npz", pytest.param("model.pt", marks=TORCH_SOURCE_BUG), "model.ckpt"])
+@pytest.mark.parametrize("name", ["model.npz", "model.pt", "model.ckpt"])
 def test_npz_pt_and_checkpoints_in_a_bucket(sharded_source, s3_server, s3_bucket, tmp_path, name):
     prefix, values = sharded_source
     with warnings.catch_warnings():

@@ -349,7 +349,7 @@ class TorchSource(Source):
                 state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise errors.InvalidArgumentError(f"{path} holds no flat state dict of tensors", path)
-        self._arrays = {str(key): fastckpt_torch._to_numpy(str(key), value) for key, value in state.items()}
+        self._arrays = {str(key): fastckpt_torch._to_numpy(str(key), value, path) for key, value in state.items()}
         self._tensors = {key: Tensor(as_dtype(a.dtype), a.shape) for key, a in self._arrays.items()}
 
     def tensors(self) -> Dict[str, Tensor]:
@@ -408,15 +408,20 @@ class Destination:
 
 
 class _Stream(io.RawIOBase):
-    """A write-only file object over a core ``FileWriter`` (a local file or an object being uploaded)."""
+    """A write-only file object over a core ``FileWriter`` (a local file or an object being uploaded).
+    ``discard`` drops what is written from then on: a zip archive being given up can still be closed (it writes
+    its end record), and nothing reaches the aborted file."""
 
     def __init__(self, writer: "_fastckpt.FileWriter"):
         self._writer = writer
+        self.discard = False
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
+        if self.discard:
+            return memoryview(data).nbytes
         return self._writer.write(np.frombuffer(data, np.uint8))
 
 
@@ -514,7 +519,8 @@ class NpzDestination(Destination):
         self._order = list(tensors)
         self._tensors = tensors
         self._file = _fastckpt.FileWriter(path, options)
-        self._zip = zipfile.ZipFile(_Stream(self._file), "w")
+        self._stream = _Stream(self._file)
+        self._zip = zipfile.ZipFile(self._stream, "w")
         self._member = None
         self._rows_written = 0
 
@@ -561,6 +567,9 @@ class NpzDestination(Destination):
         self._file.commit()
 
     def abort(self) -> None:
+        self._stream.discard = True
+        self._end_member()
+        self._zip.close()
         self._file.abort()
 
 
