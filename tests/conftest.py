@@ -119,3 +119,15 @@ def tensorflow_or_skip():
             raise
         pytest.skip("tensorflow is not installed: interop tests need it (pip install tensorflow-cpu)")
     return tf
+
+
+def tf_save(tf, prefix, tensors):
+    """A checkpoint written by TensorFlow's SaveV2 of ``{name: array}``; returns the prefix."""
+    names = list(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(tensors[name]) for name in names],
+    )
+    return str(prefix)

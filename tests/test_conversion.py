@@ -25,7 +25,7 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import Expected, assert_same_value, tensorflow_or_skip
+from conftest import Expected, assert_same_value, tensorflow_or_skip, tf_save
 from fastckpt import conversion, errors
 
 torch = pytest.importorskip("torch")
@@ -79,18 +79,6 @@ def as_array(value):
         array[()] = value
         return array
     return np.asarray(value)
-
-
-def tf_save(tf, prefix, tensors):
-    """A checkpoint written by TensorFlow's SaveV2 of ``{name: array}``; returns the prefix."""
-    names = list(tensors)
-    tf.raw_ops.SaveV2(
-        prefix=str(prefix),
-        tensor_names=names,
-        shape_and_slices=[""] * len(names),
-        tensors=[tf.constant(tensors[name]) for name in names],
-    )
-    return str(prefix)
 
 
 def tf_read(tf, prefix):

@@ -11,7 +11,7 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import FIXTURES, Expected, fixture_kinds, tensorflow_or_skip
+from conftest import FIXTURES, NUMPY_DTYPES, Expected, fixture_kinds, tensorflow_or_skip
 from fastckpt.errors import InvalidArgumentError, NotFoundError
 
 jax = pytest.importorskip("jax")
@@ -138,26 +138,13 @@ def test_tensorflow_reads_what_save_wrote_bit_for_bit(tf, tmp_path, x64):
         return rng.integers(0, 256, int(np.prod(shape)) * dtype.itemsize, dtype=np.uint8).view(dtype).reshape(shape)
 
     dtypes = [
-        np.float16,
-        np.float32,
-        np.float64,
+        *NUMPY_DTYPES,
         ml_dtypes.bfloat16,
         ml_dtypes.float8_e4m3fn,
         ml_dtypes.float8_e5m2,
         ml_dtypes.float8_e4m3fnuz,
         ml_dtypes.float8_e5m2fnuz,
         ml_dtypes.float8_e4m3b11fnuz,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.bool_,
-        np.complex64,
-        np.complex128,
     ]
     arrays = {f"t/{np.dtype(d).name}": jnp.asarray(random(d, (3, 4))) for d in dtypes}
     arrays["t/int4"] = jnp.asarray(np.array([-8, -1, 0, 7], ml_dtypes.int4))

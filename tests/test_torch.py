@@ -11,7 +11,7 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import FIXTURES, Expected, fixture_kinds, tensorflow_or_skip
+from conftest import FIXTURES, Expected, fixture_kinds, tensorflow_or_skip, tf_save
 from fastckpt.errors import InvalidArgumentError, NotFoundError
 from test_mapping import write_keras_checkpoint, write_tf1_training_checkpoint
 
@@ -185,18 +185,6 @@ TIED_RULES = dict(
     rename=[(r"^emb/embeddings$", "emb.weight"), (r"/kernel$", ".weight"), (r"/bias$", ".bias")],
     transpose=[r"^proj\.weight$"],
 )
-
-
-def tf_save(tf, prefix, tensors):
-    """A checkpoint written by TensorFlow's SaveV2."""
-    names = list(tensors)
-    tf.raw_ops.SaveV2(
-        prefix=str(prefix),
-        tensor_names=names,
-        shape_and_slices=[""] * len(names),
-        tensors=[tf.constant(tensors[name]) for name in names],
-    )
-    return str(prefix)
 
 
 @pytest.fixture(scope="module")
