@@ -28,7 +28,7 @@ import re
 import sys
 import warnings
 import zipfile
-from typing import Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from .reader import CheckpointReader, tensor_key
 __all__ = ["convert", "open_source"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+T = TypeVar("T")
 
 # Bytes of tensors read and written at once: whole tensors are read in batches of about this size, larger ones
 # in parts of rows of at most this size (a row larger than this is read alone).
@@ -58,25 +59,6 @@ _NPZ_WIDENED = {
     "float8_e5m2fnuz": "float32",
     "int4": "int8",
     "uint4": "uint8",
-}
-# The dtypes safetensors holds (the core's correspondence decides; this set only words the warning early).
-_SAFETENSORS_DTYPES = {
-    "bool",
-    "int8",
-    "uint8",
-    "int16",
-    "uint16",
-    "int32",
-    "uint32",
-    "int64",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-    "bfloat16",
-    "float8_e4m3fn",
-    "float8_e5m2",
-    "complex64",
 }
 _FLOATING = {
     "float16",
@@ -636,7 +618,11 @@ class CheckpointDestination(Destination):
 def _held(kind: str, name: str, tensor: Tensor, strings: Optional[np.ndarray]) -> Optional[Tensor]:
     """The tensor ``kind`` of destination stores for ``tensor``, or None (with a warning) where it cannot."""
     dtype = tensor.dtype.name
-    if kind == "safetensors" and dtype not in _SAFETENSORS_DTYPES and dtype != "string":
+    if (
+        kind == "safetensors"
+        and dtype != "string"
+        and tensor.dtype.as_datatype_enum not in _fastckpt.safetensors_dtypes()
+    ):
         warnings.warn(f"skipping {name!r}: safetensors cannot hold {dtype}", stacklevel=4)
         return None
     if kind == "npz":
@@ -773,7 +759,7 @@ def convert(
         try:
             total = sum(p.stored.nbytes for p in planned.values())
             with progress("converting", total, "rchar") as bar:
-                for batch in _batches(destination.order(), planned, destination.takes_parts):
+                for batch in _batches(destination, planned):
                     _convert_batch(source, destination, batch, planned, strings, bar)
             destination.commit()
         except BaseException:
@@ -784,25 +770,37 @@ def convert(
         source.close()
 
 
-def _batches(order: List[str], planned: Dict[str, _Planned], parts: bool) -> Iterator[List[str]]:
-    """``order`` in consecutive batches of about ``PART_BYTES``; a tensor to be read in parts alone."""
-    batch: List[str] = []
-    size = 0
-    for name in order:
-        p = planned[name]
-        if parts and not p.transpose and p.stored.nbytes > PART_BYTES and p.stored.shape:
-            if batch:
-                yield batch
-            yield [name]
-            batch, size = [], 0
-            continue
-        batch.append(name)
-        size += p.stored.nbytes
-        if size >= PART_BYTES:
+def batches(items: Sequence[T], sizes: Sequence[int], limit: int) -> Iterator[List[T]]:
+    """``items`` in consecutive batches whose ``sizes`` add up to at most ``limit`` (an item larger than that
+    alone): what is read or written at once, so that memory holds one batch, not the model."""
+    batch: List[T] = []
+    total = 0
+    for item, size in zip(items, sizes):
+        if batch and total + size > limit:
             yield batch
-            batch, size = [], 0
+            batch, total = [], 0
+        batch.append(item)
+        total += size
     if batch:
         yield batch
+
+
+def _in_parts(p: _Planned, destination: Destination) -> bool:
+    """Whether a tensor is read and written in parts of rows rather than whole."""
+    return destination.takes_parts and not p.transpose and bool(p.stored.shape) and p.stored.nbytes > PART_BYTES
+
+
+def _batches(destination: Destination, planned: Dict[str, _Planned]) -> Iterator[List[str]]:
+    """The destination's order in batches of at most ``PART_BYTES``; a tensor read in parts alone."""
+    run: List[str] = []
+    for name in destination.order():
+        if _in_parts(planned[name], destination):
+            yield from batches(run, [planned[n].stored.nbytes for n in run], PART_BYTES)
+            yield [name]
+            run = []
+        else:
+            run.append(name)
+    yield from batches(run, [planned[n].stored.nbytes for n in run], PART_BYTES)
 
 
 def _converted(p: _Planned, value: np.ndarray) -> np.ndarray:
@@ -815,7 +813,7 @@ def _converted(p: _Planned, value: np.ndarray) -> np.ndarray:
 
 def _convert_batch(source: Source, destination: Destination, batch: List[str], planned, strings, bar) -> None:
     first = planned[batch[0]]
-    if len(batch) == 1 and destination.takes_parts and not first.transpose and first.stored.nbytes > PART_BYTES:
+    if _in_parts(first, destination):
         rows = max(1, PART_BYTES // max(1, first.stored.row_bytes()))
         checksum = 0
         total = first.stored.shape[0]

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 import numpy as np
 import torch
 
 from . import errors, mapping
+from .conversion import batches
 from .reader import CheckpointReader
 from .writer import CheckpointWriter
 
@@ -130,19 +131,6 @@ def _buffer(shape, dtype: torch.dtype, for_device: torch.device) -> torch.Tensor
     return torch.empty(tuple(shape), dtype=dtype, pin_memory=pin)
 
 
-def _batches(items: Sequence, sizes: Sequence[int], limit: int) -> Iterable[List]:
-    batch: List = []
-    total = 0
-    for item, size in zip(items, sizes):
-        if batch and total + size > limit:
-            yield batch
-            batch, total = [], 0
-        batch.append(item)
-        total += size
-    if batch:
-        yield batch
-
-
 def load(
     path: PathLike,
     *,
@@ -216,7 +204,7 @@ def load(
         return out
     # Another device: through CPU buffers, a batch at a time, so that the CPU holds one batch, not the checkpoint.
     sizes = [int(np.prod(shapes[key], dtype=np.int64)) * dtypes[key].size for _, key, _ in wanted]
-    for batch in _batches(wanted, sizes, _BATCH_BYTES):
+    for batch in batches(wanted, sizes, _BATCH_BYTES):
         buffers = {key: _buffer(shapes[key], target, device) for _, key, target in batch}
         reader.read_tensors_into({key: _numpy_view(t, dtypes[key].numpy_dtype) for key, t in buffers.items()})
         for name, key, _ in batch:
@@ -403,7 +391,7 @@ def load_into(
     reader.read_tensors_into(direct)
     sizes = [target.numel() * target.element_size() for _, target, _ in indirect]
     with torch.no_grad():
-        for batch in _batches(indirect, sizes, _BATCH_BYTES):
+        for batch in batches(indirect, sizes, _BATCH_BYTES):
             buffers = {key: _buffer(shapes[key], target.dtype, target.device) for key, target, _ in batch}
             reader.read_tensors_into({key: _numpy_view(t, dtypes[key].numpy_dtype) for key, t in buffers.items()})
             for key, target, transposed in batch:
