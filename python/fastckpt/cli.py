@@ -3,14 +3,14 @@
     fastckpt inspect PATH [--tensor NAME] [--all]   names, dtypes, shapes and sizes; values on request
     fastckpt inspect --example                      the example checkpoint shipped with fastckpt
     fastckpt diff A B [--atol X] [--rtol Y]         per-tensor differences of two checkpoints
-    fastckpt convert SRC DST                        checkpoint <-> .safetensors / .npz, chosen by DST
+    fastckpt convert SRC DST [--skip-optimizer ...] checkpoint <-> .safetensors / .npz / .pt, chosen by DST
     fastckpt freeze --meta M --checkpoint C --outputs a,b -o out.pb
     fastckpt saved-model show DIR [--tag-set serve] [--all]
     fastckpt --version
 
 PATH, A, B and SRC are anything ``fastckpt.NewCheckpointReader`` opens: a checkpoint prefix, a V1 file, a
-directory with a ``checkpoint`` state file, or a SavedModel directory (``convert`` also reads .safetensors
-and .npz); any path may be the URL of an object store (``s3://bucket/run``), configured by the cloud's
+directory with a ``checkpoint`` state file, or a SavedModel directory (``convert`` also reads .safetensors,
+.npz and .pt); any path may be the URL of an object store (``s3://bucket/run``), configured by the cloud's
 variables and by ``--storage-option KEY=VALUE`` (repeatable, before or after the command: object_store's
 keys such as ``aws_endpoint``, ``aws_region``, as the API's ``storage_options``). Exit status: 0 on success, 1 when ``diff`` finds differences, 2 on bad input or a failure, with a
 one-line message on stderr.

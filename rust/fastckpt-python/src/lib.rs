@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
-use fastckpt::safetensors_file::{SafetensorsReader, SafetensorsWriter};
+use fastckpt::safetensors_file::{to_safetensors, SafetensorsReader, SafetensorsWriter};
 use fastckpt::slices::TensorSlice;
 use fastckpt::storage::{self, Expected, FileKind, Storage, StorageOptions, WriteFile};
 use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
@@ -980,6 +980,13 @@ fn dtype_table() -> Vec<(&'static str, i32, usize, &'static str)> {
         .collect()
 }
 
+/// The `DataType` numbers of the dtypes safetensors files hold.
+#[pyfunction]
+fn safetensors_dtypes() -> Vec<i32> {
+    let table = fastckpt::dtype::TABLE.iter();
+    table.filter(|row| to_safetensors(row.dtype).is_some()).map(|row| row.dtype.as_proto()).collect()
+}
+
 /// The serialized FileDescriptorSet of the project's .proto files.
 #[pyfunction]
 fn descriptor_set(py: Python<'_>) -> Bound<'_, PyBytes> {
@@ -1003,6 +1010,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
     m.add_function(wrap_pyfunction!(dtype_table, m)?)?;
+    m.add_function(wrap_pyfunction!(safetensors_dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(decode_tensor_proto, m)?)?;
     m.add_function(wrap_pyfunction!(write_file, m)?)?;
     m.add_function(wrap_pyfunction!(read_file, m)?)?;
