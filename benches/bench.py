@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import PagesKept, cpu_model, page_reporting
+from common import PagesKept, back_memory, cpu_model, drop_cache, page_reporting, status_kib
 
 GIB = 1 << 30
 HERE = Path(__file__).resolve().parent
@@ -87,36 +87,6 @@ def prepare(workdir: Path, name: str, size_gib: float) -> dict:
 # Workers: each measurement in its own process ---------------------------------------------------------------
 
 
-def _rss_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _drop_cache(paths) -> None:
-    os.sync()
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
-def _back_memory(size: int) -> None:
-    """Touches and frees `size` bytes, so that the operation timed next finds free memory its host has backed.
-
-    On a virtual machine whose balloon reports free memory to the host (this one's does, about two seconds
-    after it is freed), touching such memory again faults on the host, ~3 us a page: the first contender to
-    allocate after a pause (page cache for a write, arrays for a read) would run several times slower than the
-    rest. The pages freed here are the first the kernel hands out again."""
-    buffer = np.empty(size, np.uint8)
-    buffer[:: os.sysconf("SC_PAGE_SIZE")] = 1
-    del buffer
-
-
 def _files_of(paths: dict, contender: str):
     if contender.startswith("safetensors"):
         return [paths["safetensors"]]
@@ -156,9 +126,9 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
         os.remove(previous)
     os.sync()
     if cold:
-        _drop_cache(_files_of(paths, contender))
+        drop_cache(_files_of(paths, contender))
     if not contender.endswith(("-row", "-open")):  # freeing gigabytes just before would disturb them
-        _back_memory(3 * paths["bytes"])
+        back_memory(3 * paths["bytes"])
 
     def run():
         if contender == "fastckpt":
@@ -215,11 +185,11 @@ def worker(scenario: str, contender: str, cold: bool, size_gib: float, workdir: 
 
     with open("/proc/self/clear_refs", "w") as f:  # resets the peak resident size (VmHWM)
         f.write("5")
-    before = _rss_kib("VmRSS")
+    before = status_kib("VmRSS")
     start = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - start
-    peak = _rss_kib("VmHWM") - before
+    peak = status_kib("VmHWM") - before
     del result
     return {"seconds": seconds, "peak_bytes": peak * 1024, "bytes": paths["bytes"]}
 

@@ -1,10 +1,14 @@
-"""What the benchmarks share: pausing a VM's free page reporting for a run (``--keep-pages``), the CPU's
-name, and replacing one benchmark's section of BENCHMARKS.md."""
+"""What the benchmarks share: pausing a VM's free page reporting for a run (``--keep-pages``), backing memory
+and dropping cached files before a measurement, reading a process's memory figures, the CPU's name, and
+replacing one benchmark's section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+
+import numpy as np
 
 PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
 
@@ -64,3 +68,35 @@ def replace_section(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def status_kib(field: str) -> int:
+    """A figure of this process's /proc/self/status in KiB (``VmRSS``, ``VmHWM``); 0 where it has none."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def drop_cache(paths) -> None:
+    """Drops the page cache of ``paths``, so that they are read cold."""
+    os.sync()
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def back_memory(size: int) -> None:
+    """Touches and frees `size` bytes, so that the operation timed next finds free memory its host has backed.
+
+    On a virtual machine whose balloon reports free memory to the host (this one's does, about two seconds
+    after it is freed), touching such memory again faults on the host, ~3 us a page: the first contender to
+    allocate after a pause (page cache for a write, arrays for a read) would run several times slower than the
+    rest. The pages freed here are the first the kernel hands out again."""
+    buffer = np.empty(size, np.uint8)
+    buffer[:: os.sysconf("SC_PAGE_SIZE")] = 1
+    del buffer

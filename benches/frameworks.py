@@ -27,7 +27,7 @@ next run) by ``fastckpt.CheckpointWriter``, and the same tensors as a .safetenso
 
 Every measurement runs in a fresh process: it imports what it needs, builds what is not measured (the source of
 the copy, the state dicts), removes the previous round's output and syncs, touches and frees three times the
-data (see ``_back_memory`` in bench.py: so that what it allocates is memory the VM's host has backed), then
+data (see ``back_memory`` in common.py: so that what it allocates is memory the VM's host has backed), then
 times the operation alone and its CPU seconds (all threads), and reads the peak of its resident set (VmHWM in
 /proc/self/status, reset just before with /proc/self/clear_refs). Reads are warm (the files are read once
 before every round) unless --cold drops the pages of the files each contender reads (posix_fadvise DONTNEED).
@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import PagesKept, cpu_model, page_reporting, replace_section
+from common import PagesKept, back_memory, cpu_model, drop_cache, page_reporting, replace_section, status_kib
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -216,32 +216,6 @@ def prepare(workdir: Path, size_gib: float) -> dict:
 # Workers: each measurement in its own process -----------------------------------------------------------------
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _drop_cache(files) -> None:
-    os.sync()
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
-def _back_memory(size: int) -> None:
-    """Touches and frees ``size`` bytes, so that what the operation allocates is memory the VM's host has backed
-    (the pages freed here are the first the kernel hands out again; see bench.py's ``_back_memory``)."""
-    buffer = np.empty(size, np.uint8)
-    buffer[::PAGE] = 1
-    del buffer
-
-
 def files_read(paths: dict, contender: str) -> list:
     """The files a contender reads during its operation (none for the copy, whose source is in memory)."""
     if contender == "torch-copy":
@@ -291,8 +265,8 @@ def worker(contender: str, workdir: Path, cold: bool, check: bool) -> dict:
         previous.unlink()
     os.sync()
     if cold:
-        _drop_cache(files_read(paths, contender))
-    _back_memory(3 * manifest["bytes"])
+        drop_cache(files_read(paths, contender))
+    back_memory(3 * manifest["bytes"])
 
     # What is not measured: the state dicts to fill, and the copy's source, allocated and written to.
     state = source = None
@@ -344,13 +318,13 @@ def worker(contender: str, workdir: Path, cold: bool, check: bool) -> dict:
 
     with open("/proc/self/clear_refs", "w") as f:  # resets the peak resident size (VmHWM) to the current one
         f.write("5")
-    before = _status_kib("VmRSS")
+    before = status_kib("VmRSS")
     cpu = time.process_time()
     start = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     if check:
         _check(contender, result, paths, torch, safetensors.torch)
     del result
