@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from conftest import Expected, assert_same_value, tensorflow_or_skip, tf_save
 from fastckpt import conversion, errors
+from test_mapping import write_tf2_module_checkpoint
 
 torch = pytest.importorskip("torch")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
@@ -646,20 +647,8 @@ def test_names_of_a_tf2_checkpoint(tf, tmp_path):
     """A tf.Module trained by tf.compat.v1's Adam and saved by tf.train.Checkpoint: by full names its variables
     are the names TensorFlow gave them (slots too), by object paths the paths of its checkpoint keys."""
 
-    class Dense(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.kernel = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2), name="dense/kernel")
-            self.bias = tf.Variable(np.zeros(2, np.float32), name="dense/bias")
-
-    module = Dense()
-    optimizer = tf.compat.v1.train.AdamOptimizer()
-    for _ in range(2):
-        optimizer.minimize(
-            lambda: tf.reduce_sum(tf.matmul(tf.ones((1, 3)), module.kernel) + module.bias),
-            var_list=[module.kernel, module.bias],
-        )
-    prefix = tf.train.Checkpoint(model=module, optimizer=optimizer).save(str(tmp_path / "ckpt"))
+    written = write_tf2_module_checkpoint(tf, tmp_path)
+    prefix, module, optimizer = written["prefix"], written["module"], written["optimizer"]
     values = tf_read(tf, prefix)
     weights = {"dense/kernel": module.kernel.numpy(), "dense/bias": module.bias.numpy()}
 

@@ -117,7 +117,7 @@ def write_tf2_module_checkpoint(tf, directory):
             var_list=[module.kernel, module.bias],
         )
     prefix = tf.train.Checkpoint(model=module, optimizer=optimizer).save(str(directory / "ckpt"))
-    return {"prefix": prefix, "weights": ["dense/kernel", "dense/bias"]}
+    return {"prefix": prefix, "weights": ["dense/kernel", "dense/bias"], "module": module, "optimizer": optimizer}
 
 
 @pytest.fixture(scope="module")

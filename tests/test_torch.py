@@ -101,8 +101,9 @@ def test_load_every_dtype_bit_for_bit_against_tensorflow(tf):
     assert (bf16 == np.asarray(tf_reader.get_tensor("float/bfloat16")).view(np.int16)).all()
 
 
-def test_load_reads_into_the_returned_tensors(monkeypatch):
-    """No second copy: read_tensors_into is given the returned tensors' own memory, once, for all of them."""
+@pytest.fixture
+def reads_into(monkeypatch):
+    """The calls of CheckpointReader.read_tensors_into, each as ``{name: address of the array read into}``."""
     calls = []
     original = fastckpt.CheckpointReader.read_tensors_into
 
@@ -111,6 +112,12 @@ def test_load_reads_into_the_returned_tensors(monkeypatch):
         return original(self, targets)
 
     monkeypatch.setattr(fastckpt.CheckpointReader, "read_tensors_into", recording)
+    return calls
+
+
+def test_load_reads_into_the_returned_tensors(reads_into):
+    """No second copy: read_tensors_into is given the returned tensors' own memory, once, for all of them."""
+    calls = reads_into
     with pytest.warns(UserWarning):
         tensors = fastckpt.torch.load(FIXTURES / "all_dtypes" / "ckpt")
     assert len(calls) == 1 and set(calls[0]) == set(tensors)
@@ -233,15 +240,8 @@ def test_a_tied_weight_filled_by_its_other_name(tf, tmp_path):
     assert np.array_equal(module.emb.weight.detach().numpy(), EMB)
 
 
-def test_load_into_reads_straight_into_the_parameters(tied_ckpt, monkeypatch):
-    calls = []
-    original = fastckpt.CheckpointReader.read_tensors_into
-
-    def recording(self, targets):
-        calls.append({name: out.__array_interface__["data"][0] for name, out in targets.items()})
-        return original(self, targets)
-
-    monkeypatch.setattr(fastckpt.CheckpointReader, "read_tensors_into", recording)
+def test_load_into_reads_straight_into_the_parameters(tied_ckpt, reads_into):
+    calls = reads_into
     module = Tied()
     fastckpt.torch.load_into(module, tied_ckpt, **TIED_RULES)
     # The untransposed tensors went straight into the module's memory; the transposed one through a temporary.
