@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::safetensors_file::{to_safetensors, SafetensorsReader, SafetensorsWriter};
 use fastckpt::slices::TensorSlice;
+use fastckpt::snapshot;
 use fastckpt::storage::{self, Expected, FileKind, Storage, StorageOptions, WriteFile};
 use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
 use numpy::ndarray::ArrayView1;
@@ -919,6 +920,24 @@ fn modified_time(py: Python<'_>, path: PathBuf, storage_options: Option<StorageO
     Ok(modified.map(|time| time.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())))
 }
 
+/// Copies each source (a contiguous uint8 array) into its destination of the same length, on every core
+/// with the GIL released: how `Saver.save_async` captures the values it then writes in the background.
+#[pyfunction]
+fn copy_arrays(
+    py: Python<'_>,
+    sources: Vec<PyReadonlyArray1<'_, u8>>,
+    mut destinations: Vec<PyReadwriteArray1<'_, u8>>,
+) -> PyResult<()> {
+    if sources.len() != destinations.len() {
+        return Err(invalid_argument(format!("{} sources for {} destinations", sources.len(), destinations.len())));
+    }
+    let mut copies = Vec::with_capacity(sources.len());
+    for (source, destination) in sources.iter().zip(destinations.iter_mut()) {
+        copies.push((source.as_slice()?, destination.as_slice_mut()?));
+    }
+    py.detach(|| snapshot::copy_parallel(&mut copies)).map_err(|e| to_py_err(py, e))
+}
+
 /// Whether `path` is the URL of an object store (`s3://`, `gs://`, `az://`, `https://`, ...) rather than a
 /// local path.
 #[pyfunction]
@@ -1021,6 +1040,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_file_versioned, m)?)?;
     m.add_function(wrap_pyfunction!(write_file_if, m)?)?;
     m.add_function(wrap_pyfunction!(is_url, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! The modules follow the layers of the formats: [`checksum`] and `coding` underneath; [`table`], the sorted
 //! string table of `.index` and V1 files; [`bundle`], the V2 checkpoint format; [`v1`], the V1 format;
 //! [`slices`] and [`dtype`], what both share; [`locate`](mod@locate), which decides what a path names;
-//! [`checkpoint`], one interface over both; and [`storage`], through which every byte is read and written.
+//! [`checkpoint`], one interface over both; [`storage`], through which every byte is read and written; and
+//! [`snapshot`], which captures values for saves that finish in the background.
 pub mod bundle;
 pub mod checkpoint;
 pub mod checksum;
@@ -16,6 +17,7 @@ pub(crate) mod ordered_code;
 pub mod proto;
 pub mod safetensors_file;
 pub mod slices;
+pub mod snapshot;
 pub mod storage;
 pub mod table;
 pub mod tensor;
