@@ -10,7 +10,7 @@ array([3.], dtype=float32)
 True
 """
 
-from . import conversion, dtypes, errors, examples, graphs, mapping, saved_model
+from . import conversion, distributed, dtypes, errors, examples, graphs, mapping, saved_model
 from ._fastckpt import __version__
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .conversion import convert
@@ -68,7 +68,7 @@ from .reader import (
     load_variable,
 )
 from .saver import Saver
-from .writer import CheckpointWriter, merge_checkpoints
+from .writer import CheckpointWriter, Slice, merge_checkpoints
 
 __all__ = [
     "CheckpointReader",
@@ -86,9 +86,11 @@ __all__ = [
     "saved_model",
     "write_graph",
     "Saver",
+    "Slice",
     "LazyTensor",
     "as_dtype",
     "checkpoint_exists",
+    "distributed",
     "dtypes",
     "errors",
     "examples",

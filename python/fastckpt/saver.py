@@ -13,12 +13,16 @@ array([3000., 3000.], dtype=float32)
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
 import fnmatch
 import os
 import re
 import threading
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+import warnings
+import weakref
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -30,11 +34,12 @@ from .checkpoint_state import (
     meta_graph_filename,
     state_file_contents,
 )
+from .distributed import Coordinator, coordinator
 from .dtypes import as_dtype
 from .meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
 from .reader import CheckpointReader
 from .saver_graph import restored_variables, saver_meta_graph
-from .writer import CheckpointWriter, to_numpy
+from .writer import CheckpointWriter, Slice, merge_checkpoints, to_numpy
 
 __all__ = ["Saver", "import_meta_graph"]
 
@@ -77,6 +82,11 @@ class Saver:
             without it, saving nothing is an ``InvalidArgumentError`` ("No variables to save").
         storage_options: configuration of object stores (object_store's keys such as ``aws_endpoint``,
             ``aws_region``; see README "Object stores"), for everything this saver reads, writes and deletes.
+        process_group: save one checkpoint from many processes: a torch.distributed process group (or a
+            ``fastckpt.distributed.Coordinator``). Every process calls ``save`` with its own values, whole
+            tensors under names unique across the processes and parts of partitioned ones as
+            ``fastckpt.Slice``; each writes its part in parallel, process 0 merges them, writes the state file
+            and applies ``max_to_keep``, and every process gets the prefix (see ``fastckpt.distributed``).
 
     Unlike TensorFlow's Saver, a new Saver on a directory that already holds checkpoints takes its history
     from the state file, so ``max_to_keep`` holds across restarts of the training process.
@@ -96,6 +106,7 @@ class Saver:
         allow_empty: bool = False,
         *,
         storage_options: Optional[Mapping[str, str]] = None,
+        process_group: Any = None,
     ):
         if var_list is not None and not isinstance(var_list, str) and len(var_list) == 0 and not allow_empty:
             raise errors.InvalidArgumentError("No variables to save")
@@ -110,6 +121,7 @@ class Saver:
         self._save_relative_paths = save_relative_paths
         self._durable = durable
         self._storage_options = _paths.storage_options(storage_options)
+        self._coordinator: Optional[Coordinator] = None if process_group is None else coordinator(process_group)
         self._last_checkpoints: List[Tuple[str, float]] = []
         self._checkpoints_to_be_deleted: List[Tuple[str, float]] = []
         self._next_checkpoint_time = time.time() + keep_checkpoint_every_n_hours * 3600
@@ -118,6 +130,13 @@ class Saver:
         # The version of each state file this saver last wrote in an object store (_write_state).
         self._state_versions: Dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Saves in the background (save_async): the one in flight, with its prefix; its error, until raised
+        # again; the buffers its values were copied into, reused by the next.
+        self._submit_lock = threading.Lock()
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._in_flight: Optional[Tuple[concurrent.futures.Future, str]] = None
+        self._background_error: Optional[BaseException] = None
+        self._snapshot_buffers: Dict[str, np.ndarray] = {}
         # The MetaGraphDef this saver was imported from (import_meta_graph), if any.
         self.meta_graph_def = None
 
@@ -227,13 +246,108 @@ class Saver:
         write_meta_graph: bool = True,
         write_state: bool = True,
     ) -> Optional[str]:
-        """Saves ``values`` (``{local_name: array-like}``) as a checkpoint; returns its prefix.
+        """Saves ``values`` (``{local_name: array-like}``, or a ``fastckpt.Slice`` for one part of a partitioned
+        tensor) as a checkpoint; returns its prefix.
 
         Missing directories of ``save_path`` are created. With ``global_step``, the prefix is
         ``save_path-<step>``. The ``checkpoint`` state file of the
         directory is replaced atomically, and checkpoints beyond ``max_to_keep`` are deleted. If anything
-        fails, the previous checkpoints and the state file are left as they were.
+        fails, the previous checkpoints and the state file are left as they were. A save in the background
+        (``save_async``) finishes first, and if it failed, its error is raised here and nothing is saved.
         """
+        self.wait()
+        request = self._request(save_path, global_step, latest_filename)
+        tensors = self._tensors_to_save(values)
+        return self._write(tensors, request, meta_graph_suffix, write_meta_graph, write_state)
+
+    def save_async(
+        self,
+        values: Mapping[str, Any],
+        save_path: str,
+        global_step: Optional[int] = None,
+        latest_filename: Optional[str] = None,
+        meta_graph_suffix: str = "meta",
+        write_meta_graph: bool = True,
+        write_state: bool = True,
+    ) -> "concurrent.futures.Future[Optional[str]]":
+        """Saves as ``save`` does, in the background: returns as soon as ``values`` are captured, with a Future
+        of the prefix ``save`` would return.
+
+        The values are copied (on every core, with the GIL released) before this returns, so the caller may
+        change its arrays at once; the copy is kept and reused by the next ``save_async`` of values of the
+        same sizes, so that it copies into memory already touched. One save is in flight per Saver at a time:
+        a second ``save_async`` (or ``save``) first waits for the one before. The state file names the new
+        checkpoint, and old ones are deleted, only once it is complete (and durable with ``durable=True``). A
+        failure is raised by the Future's ``result()``, and again by the next ``save``, ``save_async`` or
+        ``wait()``. At interpreter exit the save in flight finishes; a process killed meanwhile keeps every
+        checkpoint completed before.
+
+        >>> import numpy as np, tempfile, os, fastckpt
+        >>> saver, weights = fastckpt.Saver(), np.zeros(3, np.float32)
+        >>> future = saver.save_async({"w": weights}, os.path.join(tempfile.mkdtemp(), "model.ckpt"), global_step=1)
+        >>> weights += 1  # the save in flight has its own copy
+        >>> path = future.result()
+        >>> fastckpt.load_variable(path, "w")
+        array([0., 0., 0.], dtype=float32)
+        """
+        with self._submit_lock:
+            self.wait()
+            request = self._request(save_path, global_step, latest_filename)
+            tensors = self._snapshot(self._tensors_to_save(values))
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fastckpt-save")
+                _SAVERS.add(self)
+            future = self._executor.submit(
+                self._write_in_background, tensors, request, meta_graph_suffix, write_meta_graph, write_state
+            )
+            self._in_flight = (future, request.checkpoint_file)
+            return future
+
+    def wait(self) -> None:
+        """Blocks until the save in flight (``save_async``) has finished; raises its error if it failed (once:
+        the error is then cleared)."""
+        in_flight = self._in_flight
+        if in_flight is not None:
+            concurrent.futures.wait([in_flight[0]])
+            self._in_flight = None
+        error, self._background_error = self._background_error, None
+        if error is not None:
+            raise error
+
+    def _write_in_background(self, *arguments: Any) -> Optional[str]:
+        try:
+            return self._write(*arguments)
+        except BaseException as error:
+            self._background_error = error
+            raise
+
+    def _snapshot(self, tensors: Dict[str, Any]) -> Dict[str, Any]:
+        """The values of ``tensors`` copied, on every core, into buffers of this saver's (those of the save
+        before when the sizes agree). String tensors are already new arrays of immutable bytes."""
+        buffers: Dict[str, np.ndarray] = {}
+        sources, destinations = [], []
+        snapshot: Dict[str, Any] = {}
+        for name, value in tensors.items():
+            array = value.value if isinstance(value, Slice) else value
+            if array.dtype.kind == "O":
+                copy = array
+            elif not array.flags.c_contiguous:
+                copy = np.ascontiguousarray(array)  # a copy already
+            else:
+                buffer = self._snapshot_buffers.get(name)
+                if buffer is None or buffer.nbytes != array.nbytes:
+                    buffer = np.empty(array.nbytes, np.uint8)
+                buffers[name] = buffer
+                sources.append(array.reshape(-1).view(np.uint8))
+                destinations.append(buffer)
+                copy = buffer.view(array.dtype).reshape(array.shape)
+            snapshot[name] = value._replace(value=copy) if isinstance(value, Slice) else copy
+        _fastckpt.copy_arrays(sources, destinations)
+        self._snapshot_buffers = buffers
+        return snapshot
+
+    def _request(self, save_path: str, global_step: Optional[int], latest_filename: Optional[str]) -> "_Request":
+        """Where a save goes, checked before anything is written."""
         save_path = os.fspath(save_path)
         latest_filename = latest_filename or "checkpoint"
         if os.path.dirname(latest_filename):
@@ -247,47 +361,169 @@ class Saver:
                 raise errors.InvalidArgumentError(
                     f"save_path {save_path!r} collides with the state file {latest_filename!r}", save_path
                 )
+        return _Request(save_path, checkpoint_file, latest_filename)
+
+    def _write(
+        self,
+        tensors: Dict[str, Any],
+        request: "_Request",
+        meta_graph_suffix: str,
+        write_meta_graph: bool,
+        write_state: bool,
+    ) -> Optional[str]:
+        if self._coordinator is not None:
+            return self._write_together(tensors, request, meta_graph_suffix, write_meta_graph, write_state)
+        save_path, checkpoint_file, latest_filename = request
         save_dir = os.path.dirname(save_path)
-        tensors = self._tensors_to_save(values)
         if not tensors:
             if self._allow_empty:
                 return None
             raise errors.InvalidArgumentError("No variables to save", save_path)
         with self._lock:
-            _remove_leftovers(save_dir or ".", os.path.basename(save_path), latest_filename, self._storage_options)
+            _tidy_directory(save_dir or ".", request, meta_graph_suffix, self._storage_options)
             if write_state and self._max_to_keep:
                 # The directory's history matters only to max_to_keep: without it, as in TensorFlow, the state
                 # file names the newest checkpoint alone.
                 self._recover_directory(save_dir or ".", os.path.basename(save_path), latest_filename)
-            num_shards = 1
-            if self._sharded:
-                num_shards = max(1, min(self._num_shards or os.cpu_count() or 1, len(tensors)))
-            with CheckpointWriter(
-                checkpoint_file, durable=self._durable, num_shards=num_shards, storage_options=self._storage_options
-            ) as writer:
-                writer.add_tensors({name: tensors[name] for name in sorted(tensors)})
+            self._write_files(checkpoint_file, tensors)
             if write_state:
-                self._record_last_checkpoint(checkpoint_file)
-                self._write_state(
-                    *state_file_contents(
-                        save_dir or ".",
-                        checkpoint_file,
-                        self.last_checkpoints,
-                        latest_filename,
-                        [t for _, t in self._last_checkpoints],
-                        self._last_preserved_timestamp,
-                        self._save_relative_paths,
-                    )
-                )
-                self._maybe_delete_old_checkpoints(save_dir or ".", meta_graph_suffix)
+                self._commit_state(request, meta_graph_suffix)
         if write_meta_graph:
-            variables = {name: (as_dtype(value.dtype), value.shape) for name, value in tensors.items()}
-            export_meta_graph(
-                meta_graph_filename(checkpoint_file, meta_graph_suffix),
-                saver_meta_graph(variables, self.saver_def),
-                storage_options=self._storage_options,
-            )
+            self._write_meta_graph(request, meta_graph_suffix, {n: _dtype_and_shape(v) for n, v in tensors.items()})
         return checkpoint_file
+
+    def _write_files(self, prefix: str, tensors: Dict[str, Any]) -> None:
+        """Writes ``tensors`` (arrays and Slices) as the checkpoint ``prefix``."""
+        whole = {name: value for name, value in tensors.items() if not isinstance(value, Slice)}
+        num_shards = 1
+        if self._sharded:
+            num_shards = max(1, min(self._num_shards or os.cpu_count() or 1, len(tensors)))
+        with CheckpointWriter(
+            prefix, durable=self._durable, num_shards=num_shards, storage_options=self._storage_options
+        ) as writer:
+            writer.add_tensors({name: whole[name] for name in sorted(whole)})
+            for name in sorted(set(tensors) - set(whole)):
+                part = tensors[name]
+                writer.add_slice(name, part.full_shape, part.spec, part.value)
+
+    def _commit_state(self, request: "_Request", meta_graph_suffix: str) -> None:
+        """Names the new (complete) checkpoint in the state file, then deletes those beyond ``max_to_keep``."""
+        save_dir = os.path.dirname(request.save_path) or "."
+        self._record_last_checkpoint(request.checkpoint_file)
+        self._write_state(
+            *state_file_contents(
+                save_dir,
+                request.checkpoint_file,
+                self.last_checkpoints,
+                request.latest_filename,
+                [t for _, t in self._last_checkpoints],
+                self._last_preserved_timestamp,
+                self._save_relative_paths,
+            )
+        )
+        self._maybe_delete_old_checkpoints(save_dir, meta_graph_suffix)
+
+    def _write_meta_graph(
+        self, request: "_Request", meta_graph_suffix: str, variables: Mapping[str, Tuple[Any, Sequence[int]]]
+    ) -> None:
+        export_meta_graph(
+            meta_graph_filename(request.checkpoint_file, meta_graph_suffix),
+            saver_meta_graph(variables, self.saver_def),
+            storage_options=self._storage_options,
+        )
+
+    def _write_together(
+        self,
+        tensors: Dict[str, Any],
+        request: "_Request",
+        meta_graph_suffix: str,
+        write_meta_graph: bool,
+        write_state: bool,
+    ) -> Optional[str]:
+        """A save by every process of the group (see ``fastckpt.distributed``): each writes its part, process 0
+        merges them, and all return the prefix or raise the same failure."""
+        group = self._coordinator
+        assert group is not None
+        checkpoint_file = request.checkpoint_file
+        with self._lock:
+            if group.rank == 0:
+                # Before anyone writes: the gather below is the barrier that keeps the others waiting.
+                save_dir = os.path.dirname(request.save_path) or "."
+                _tidy_directory(save_dir, request, meta_graph_suffix, self._storage_options)
+                if write_state and self._max_to_keep:
+                    self._recover_directory(save_dir, os.path.basename(request.save_path), request.latest_filename)
+            destinations = self._gather(checkpoint_file, request)
+            if len(set(destinations)) > 1:
+                listed = ", ".join(f"rank {rank}: {path}" for rank, path in enumerate(destinations))
+                raise errors.InvalidArgumentError(
+                    f"the processes of the group save different checkpoints ({listed})", checkpoint_file
+                )
+            own_error: Optional[BaseException] = None
+            outcome: Any
+            try:
+                if tensors:
+                    self._write_files(_part_prefix(checkpoint_file, group.rank, group.world_size), tensors)
+                outcome = {name: _variable_of(value) for name, value in tensors.items()}
+            except Exception as error:
+                own_error, outcome = error, f"{type(error).__name__}: {error}"
+            outcomes = self._gather(outcome, request)
+            failures = [(rank, o) for rank, o in enumerate(outcomes) if isinstance(o, str)]
+            if failures:
+                if group.rank == 0:
+                    _delete_tree(_part_directory(checkpoint_file), self._storage_options)
+                if own_error is not None:
+                    raise own_error
+                listed = "; ".join(f"rank {rank}: {message}" for rank, message in failures)
+                raise errors.AbortedError(f"the save of {checkpoint_file} failed ({listed})", checkpoint_file)
+            variables = _variables_of_the_group(outcomes, checkpoint_file)
+            if not variables:
+                if self._allow_empty:
+                    return None
+                raise errors.InvalidArgumentError("No variables to save", request.save_path)
+            committed: Any = None
+            if group.rank == 0:
+                try:
+                    parts = [
+                        _part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o
+                    ]
+                    merge_checkpoints(
+                        parts, checkpoint_file, durable=self._durable, storage_options=self._storage_options
+                    )
+                    _delete_tree(_part_directory(checkpoint_file), self._storage_options)
+                    if write_state:
+                        self._commit_state(request, meta_graph_suffix)
+                    if write_meta_graph:
+                        self._write_meta_graph(
+                            request,
+                            meta_graph_suffix,
+                            {name: (as_dtype(dtype), shape) for name, (dtype, shape, _) in variables.items()},
+                        )
+                    committed = self._last_checkpoints
+                except Exception as error:
+                    own_error, committed = error, f"{type(error).__name__}: {error}"
+            committed = self._gather(committed, request)[0]
+            if isinstance(committed, str):
+                if own_error is not None:
+                    raise own_error
+                raise errors.AbortedError(
+                    f"the save of {checkpoint_file} failed in rank 0, which merges the parts: {committed}",
+                    checkpoint_file,
+                )
+            if group.rank != 0:
+                self._last_checkpoints = list(committed)
+        return checkpoint_file
+
+    def _gather(self, value: Any, request: "_Request") -> List[Any]:
+        """Every process's ``value``; a failure of the group (a process died) aborts the save."""
+        assert self._coordinator is not None
+        try:
+            return self._coordinator.all_gather(value)
+        except Exception as error:
+            raise errors.AbortedError(
+                f"the save of {request.checkpoint_file} was abandoned: the processes saving it together failed "
+                f"to exchange their outcomes ({type(error).__name__}: {error})",
+                request.checkpoint_file,
+            ) from error
 
     def _write_state(self, filename: str, contents: str) -> None:
         """Replaces the state file. In an object store, only if it is still the one this saver last wrote
@@ -323,20 +559,27 @@ class Saver:
                 filename,
             ) from None
 
-    def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+    def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, Any]:
+        """``{checkpoint_name: numpy array or Slice of one}`` of the var_list."""
         names = _name_map(self._var_list, list(values))
-        tensors = {}
+        tensors: Dict[str, Any] = {}
         for checkpoint_name, local_name in names.items():
             if local_name not in values:
                 raise errors.NotFoundError(f"no value given for {local_name!r}", None, local_name)
-            tensors[checkpoint_name] = to_numpy(values[local_name])
+            value = values[local_name]
+            if isinstance(value, Slice):
+                value.spec  # noqa: B018 - checks the part's dimensions before anything is written
+                tensors[checkpoint_name] = value._replace(value=to_numpy(value.value))
+            else:
+                tensors[checkpoint_name] = to_numpy(value)
         return tensors
 
     def restore(self, save_path: str, into: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Reads the checkpoint at ``save_path`` (prefix, V1 file or directory): returns
         ``{local_name: numpy array}`` for the var_list, or with ``into``, copies each value into the
         existing array ``into[local_name]`` (numpy or torch; same shape and dtype, or with ``reshape=True`` the
-        same number of elements) and returns ``into``. Without a var_list, ``into`` alone says what to restore.
+        same number of elements) and returns ``into``; a ``fastckpt.Slice`` there receives only its part of
+        the tensor (read alone, as ``get_slice`` reads it). Without a var_list, ``into`` alone says what to restore.
 
         Raises:
             fastckpt.errors.NotACheckpointError: nothing at ``save_path`` is a checkpoint ("The passed
@@ -361,12 +604,15 @@ class Saver:
         for name, local in names.items():
             if local not in into:
                 raise errors.NotFoundError(f"no target in `into` for {local!r}", reader.path, name)
-        targets = {name: self._target(into[local], reader, name) for name, local in names.items()}
+        parts = {name: into[local] for name, local in names.items() if isinstance(into[local], Slice)}
+        targets = {name: self._target(into[local], reader, name) for name, local in names.items() if name not in parts}
         # Arrays that can take the stored bytes as they are are read into in one parallel pass.
         direct = {name: target for name, target in targets.items() if _is_direct_target(target, reader, name)}
         reader.read_tensors_into(direct)
         for name, local in names.items():
-            if name not in direct:
+            if name in parts:
+                _copy_into(parts[name].value, _read_part(reader, name, parts[name]), name, reader.path, self._reshape)
+            elif name not in direct:
                 _copy_into(into[local], reader.get_tensor(name), name, reader.path, self._reshape)
         return dict(into)
 
@@ -387,6 +633,116 @@ class Saver:
                 return target
             return view
         return target
+
+
+class _Request(NamedTuple):
+    """Where one save goes: the ``save_path`` given, the checkpoint's prefix, the state file's name."""
+
+    save_path: str
+    checkpoint_file: str
+    latest_filename: str
+
+
+def _dtype_and_shape(value: Any) -> Tuple[Any, Tuple[int, ...]]:
+    """The dtype and shape of the variable a value (or a part of one) is saved for."""
+    if isinstance(value, Slice):
+        return as_dtype(value.value.dtype), tuple(int(d) for d in value.full_shape)
+    return as_dtype(value.dtype), value.shape
+
+
+# The savers that have saved in the background, told about at exit if a save of theirs was lost.
+_SAVERS: "weakref.WeakSet[Saver]" = weakref.WeakSet()
+
+
+@atexit.register
+def _report_unfinished_saves() -> None:
+    """At exit (after the saves in flight have finished: the interpreter waits for them first), warns of one
+    that did not finish or failed unseen: otherwise a lost checkpoint would pass in silence."""
+    for saver in list(_SAVERS):
+        if saver._in_flight is not None and not saver._in_flight[0].done():
+            warnings.warn(
+                f"fastckpt: the save of {saver._in_flight[1]} was abandoned at exit; the previous checkpoint "
+                "stays the latest",
+                RuntimeWarning,
+                stacklevel=1,
+            )
+        elif saver._background_error is not None:
+            warnings.warn(
+                f"fastckpt: a save in the background failed, and nothing waited for it: {saver._background_error}",
+                RuntimeWarning,
+                stacklevel=1,
+            )
+
+
+def _read_part(reader: CheckpointReader, name: str, part: Slice) -> np.ndarray:
+    """The part of tensor ``name`` that ``part`` covers, read alone."""
+    stored = reader.get_slice(name)
+    spec = part.spec  # checks that the part has one start per dimension
+    if tuple(int(d) for d in part.full_shape) != stored.shape:
+        raise errors.InvalidArgumentError(
+            f"cannot restore a part of a tensor of shape {list(part.full_shape)} from one of shape "
+            f"{list(stored.shape)}",
+            reader.path,
+            name,
+        )
+    region = []
+    for start_length, size in zip(spec.split(":"), stored.shape):
+        start, length = (int(x) for x in start_length.split(","))
+        if start < 0 or start + length > size:
+            raise errors.InvalidArgumentError(
+                f"the part {spec} does not lie inside the tensor of shape {list(stored.shape)}", reader.path, name
+            )
+        region.append(slice(start, start + length))
+    return stored[tuple(region)]
+
+
+def _part_directory(checkpoint_file: str) -> str:
+    """Where the processes of a group write their parts of ``checkpoint_file`` before they are merged."""
+    return checkpoint_file + "_temp"
+
+
+def _part_prefix(checkpoint_file: str, rank: int, world_size: int) -> str:
+    return os.path.join(_part_directory(checkpoint_file), f"part-{rank:05d}-of-{world_size:05d}")
+
+
+def _variable_of(value: Any) -> Tuple[str, Tuple[int, ...], bool]:
+    """What a process tells the others of a value it saved: dtype name, the variable's shape, whether a part."""
+    dtype, shape = _dtype_and_shape(value)
+    return dtype.name, tuple(shape), isinstance(value, Slice)
+
+
+def _variables_of_the_group(outcomes: List[Dict[str, Any]], checkpoint_file: str) -> Dict[str, Any]:
+    """``{name: (dtype, shape, is_part)}`` over every process; a tensor saved whole by one process and by
+    another too (or as a part) is an error naming both."""
+    variables: Dict[str, Any] = {}
+    owner: Dict[str, int] = {}
+    for rank, saved in enumerate(outcomes):
+        for name, (dtype, shape, is_part) in saved.items():
+            if name in variables and not (is_part and variables[name][2]):
+                raise errors.InvalidArgumentError(
+                    f"tensor {name!r} is saved by rank {owner[name]} and by rank {rank}: names must be unique "
+                    "across the processes, unless each saves a fastckpt.Slice of it",
+                    checkpoint_file,
+                    name,
+                )
+            if name in variables and variables[name][:2] != (dtype, tuple(shape)):
+                raise errors.InvalidArgumentError(
+                    f"the parts of tensor {name!r} disagree: rank {owner[name]} saves {variables[name][0]} "
+                    f"{list(variables[name][1])}, rank {rank} {dtype} {list(shape)}",
+                    checkpoint_file,
+                    name,
+                )
+            variables.setdefault(name, (dtype, tuple(shape), is_part))
+            owner.setdefault(name, rank)
+    return variables
+
+
+def _delete_tree(directory: str, storage_options: Optional[Dict[str, str]] = None) -> None:
+    """Deletes the files in ``directory`` (the parts of a group save), and the directory where it is one."""
+    for name in _fastckpt.list_directory(directory, storage_options=storage_options):
+        _fastckpt.delete_file(os.path.join(directory, name), storage_options=storage_options)
+    if not _fastckpt.is_url(directory) and os.path.isdir(directory):
+        os.rmdir(directory)
 
 
 def _same_size(a: Sequence[int], b: Sequence[int]) -> bool:
@@ -448,18 +804,43 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _remove_leftovers(
-    save_dir: str, base_name: str, latest_filename: str, storage_options: Optional[Dict[str, str]] = None
+def _tidy_directory(
+    save_dir: str,
+    request: _Request,
+    meta_graph_suffix: str,
+    storage_options: Optional[Dict[str, str]] = None,
 ) -> None:
-    """Removes the temporary files that saves into ``save_dir`` under ``base_name`` (or of its state file) left
-    when their process was killed: only those whose writer process no longer runs."""
-    for name in _fastckpt.list_directory(save_dir, storage_options=storage_options):
-        if not (name.startswith(base_name) or name.startswith(latest_filename)):
+    """Removes what saves into ``save_dir`` under the same base name (or of its state file) left behind when
+    their process was killed: temporary files whose writer process no longer runs, and the files of
+    checkpoints ``<base>-<step>`` whose index is gone or never came (a kill while deleting one, or between
+    its data files and its index), other than the one being saved, and the parts a group save left
+    (``<base>-<step>_temp``)."""
+    base_name = os.path.basename(request.save_path)
+    names = _fastckpt.list_directory(save_dir, storage_options=storage_options)
+    indexed = {name[: -len(".index")] for name in names if name.endswith(".index")}
+    part_of_checkpoint = re.compile(
+        "(" + re.escape(base_name) + r"-\d+)(\.data-\d{5}-of-\d{5}|" + re.escape("." + meta_graph_suffix) + ")"
+    )
+    # Called before any process of a group writes its part: parts of this checkpoint there are a dead save's.
+    parts_of_a_group_save = re.compile(re.escape(base_name) + r"(-\d+)?_temp")
+    for name in names:
+        if not (name.startswith(base_name) or name.startswith(request.latest_filename)):
             continue
         leftover = _fastckpt.leftover_writer(name)
-        if leftover is None or _process_alive(leftover[1]):
+        if leftover is not None:
+            orphan = not _process_alive(leftover[1])
+        elif parts_of_a_group_save.fullmatch(name):
+            _delete_tree(os.path.join(save_dir, name), storage_options)
             continue
-        _fastckpt.delete_file(os.path.join(save_dir, name), storage_options=storage_options)
+        else:
+            part = part_of_checkpoint.fullmatch(name)
+            orphan = (
+                part is not None
+                and part.group(1) not in indexed
+                and part.group(1) != os.path.basename(request.checkpoint_file)
+            )
+        if orphan:
+            _fastckpt.delete_file(os.path.join(save_dir, name), storage_options=storage_options)
 
 
 def _checkpoint_mtime(prefix: str, storage_options: Optional[Dict[str, str]] = None) -> Optional[float]:

@@ -14,7 +14,7 @@ The same tensors added in the same order give the same bytes as ``tf.raw_ops.Sav
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from . import _fastckpt, _paths, errors
 from .dtypes import DType, as_dtype
 from .reader import tensor_key
 
-__all__ = ["CheckpointWriter", "merge_checkpoints", "to_numpy"]
+__all__ = ["CheckpointWriter", "Slice", "merge_checkpoints", "to_numpy"]
 
 
 def _is_torch_tensor(value: Any) -> bool:
@@ -83,6 +83,41 @@ def to_numpy(value: Any) -> np.ndarray:
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     return array
+
+
+class Slice(NamedTuple):
+    """One part of a partitioned tensor: ``value`` is the block of the tensor of shape ``full_shape`` that starts
+    at ``offset`` (one start per dimension), as TensorFlow's partitioned variables save their parts.
+
+    Given to ``Saver.save`` in place of a value, it saves that part (each process of a ``process_group`` saves
+    its own, and TensorFlow reads the tensor whole); given to ``Saver.restore(into=...)`` it reads that part
+    into ``value``.
+
+    >>> import numpy as np, tempfile, os, fastckpt
+    >>> prefix = os.path.join(tempfile.mkdtemp(), "model.ckpt")
+    >>> saver = fastckpt.Saver()
+    >>> _ = saver.save({"emb": fastckpt.Slice(np.ones((2, 3), np.float32), [4, 3], [2, 0])}, prefix)
+    >>> rows = fastckpt.Slice(np.zeros((2, 3), np.float32), [4, 3], [2, 0])
+    >>> saver.restore(prefix, into={"emb": rows})["emb"].value
+    array([[1., 1., 1.],
+           [1., 1., 1.]], dtype=float32)
+    """
+
+    value: Any
+    full_shape: Sequence[int]
+    offset: Sequence[int]
+
+    @property
+    def spec(self) -> str:
+        """The part as TensorFlow's slice spec: ``start,length`` per dimension, joined by ``:``."""
+        shape = tuple(getattr(self.value, "shape", np.shape(self.value)))
+        full_shape, offset = tuple(int(d) for d in self.full_shape), tuple(int(o) for o in self.offset)
+        if not (len(shape) == len(full_shape) == len(offset)):
+            raise errors.InvalidArgumentError(
+                f"a slice of shape {list(shape)} at offset {list(offset)} of a tensor of shape {list(full_shape)}: "
+                "each needs one entry per dimension"
+            )
+        return ":".join(f"{start},{length}" for start, length in zip(offset, shape))
 
 
 def _payload(name: str, array: np.ndarray) -> Tuple[DType, Any]:
