@@ -21,6 +21,8 @@ a format lacks are skipped with a warning (safetensors, torch) or widened exactl
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import contextlib
 import io
 import json
 import os
@@ -758,9 +760,15 @@ def convert(
             )
         try:
             total = sum(p.stored.nbytes for p in planned.values())
-            with progress("converting", total, "rchar") as bar:
-                for batch in _batches(destination, planned):
-                    _convert_batch(source, destination, batch, planned, strings, bar)
+            batches_read = _read_ahead(_read_batches(source, destination, planned, strings))
+            with progress("converting", total, "rchar") as bar, contextlib.closing(batches_read):
+                for batch in batches_read:
+                    for name, value, is_part, size in batch:
+                        if is_part:
+                            destination.write_rows(name, value)
+                        else:
+                            destination.write(name, value)
+                        bar.advance(size)
             destination.commit()
         except BaseException:
             destination.abort()
@@ -811,22 +819,42 @@ def _converted(p: _Planned, value: np.ndarray) -> np.ndarray:
     return value
 
 
-def _convert_batch(source: Source, destination: Destination, batch: List[str], planned, strings, bar) -> None:
-    first = planned[batch[0]]
-    if _in_parts(first, destination):
-        rows = max(1, PART_BYTES // max(1, first.stored.row_bytes()))
-        checksum = 0
-        total = first.stored.shape[0]
-        for start in range(0, total, rows):
-            count = min(rows, total - start)
-            part, checksum = source.read_rows(first.key, start, count, checksum)
-            destination.write_rows(batch[0], _converted(first, part))
-            bar.advance(part.nbytes)
-        return
-    keys = [planned[name].key for name in batch if name not in strings]
-    values = source.read(keys)
-    for name in batch:
-        p = planned[name]
-        value = strings[name] if name in strings else values[p.key]
-        destination.write(name, _converted(p, value))
-        bar.advance(p.stored.nbytes)
+def _read_batches(
+    source: Source, destination: Destination, planned: Dict[str, _Planned], strings
+) -> Iterator[List[Tuple[str, np.ndarray, bool, int]]]:
+    """The tensors to write, a batch (or a part of rows of a larger tensor) at a time, as ``(name, value, is a
+    part of rows, bytes read)``."""
+    for batch in _batches(destination, planned):
+        first = planned[batch[0]]
+        if _in_parts(first, destination):
+            rows = max(1, PART_BYTES // max(1, first.stored.row_bytes()))
+            checksum = 0
+            total = first.stored.shape[0]
+            for start in range(0, total, rows):
+                part, checksum = source.read_rows(first.key, start, min(rows, total - start), checksum)
+                yield [(batch[0], _converted(first, part), True, part.nbytes)]
+            continue
+        values = source.read([planned[name].key for name in batch if name not in strings])
+        yield [
+            (
+                name,
+                _converted(planned[name], strings[name] if name in strings else values[planned[name].key]),
+                False,
+                planned[name].stored.nbytes,
+            )
+            for name in batch
+        ]
+
+
+def _read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each produced on a thread of its own while the caller consumes the one before: reading the
+    next batch overlaps writing this one (both release the GIL), at the cost of holding two batches. Closed
+    early (the caller failed), it waits for the read in flight before returning."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fastckpt-read") as reader:
+        pending = reader.submit(next, items, None)
+        while True:
+            item = pending.result()
+            if item is None:
+                return
+            pending = reader.submit(next, items, None)
+            yield item
