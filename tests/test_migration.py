@@ -147,7 +147,8 @@ def test_keras_optimizer_state_is_what_strict_refuses(keras_checkpoint):
         return state
 
     rules = dict(names="full", rename=KERAS_RENAME, transpose=KERAS_TRANSPOSE)
-    with pytest.raises(fastckpt.errors.InvalidArgumentError, match="adam.conv_kernel_momentum"):
+    # Keras names the optimizer adam, or adam_1 when the process made an Adam before.
+    with pytest.raises(fastckpt.errors.InvalidArgumentError, match=r"adam(_\d+)?\.conv_kernel_momentum"):
         fastckpt.torch.load_into(target(), ckpt["path"], **rules)
     missing, unexpected = fastckpt.torch.load_into(target(), ckpt["path"], strict=False, **rules)
     expected = {renamed(name, KERAS_RENAME) for name in ckpt["optimizer_names"] + ["save_counter"]}

@@ -103,20 +103,21 @@ def test_load_every_dtype_bit_for_bit_against_tensorflow(tf):
 
 @pytest.fixture
 def reads_into(monkeypatch):
-    """The calls of CheckpointReader.read_tensors_into, each as ``{name: address of the array read into}``."""
+    """The reads fastckpt.torch asks of the reader (CheckpointReader._read_bytes_into), each as
+    ``{name: address of the array read into}``."""
     calls = []
-    original = fastckpt.CheckpointReader.read_tensors_into
+    original = fastckpt.CheckpointReader._read_bytes_into
 
     def recording(self, targets):
         calls.append({name: out.__array_interface__["data"][0] for name, out in targets.items()})
         return original(self, targets)
 
-    monkeypatch.setattr(fastckpt.CheckpointReader, "read_tensors_into", recording)
+    monkeypatch.setattr(fastckpt.CheckpointReader, "_read_bytes_into", recording)
     return calls
 
 
 def test_load_reads_into_the_returned_tensors(reads_into):
-    """No second copy: read_tensors_into is given the returned tensors' own memory, once, for all of them."""
+    """No second copy: the reader is given the returned tensors' own memory, once, for all of them."""
     calls = reads_into
     with pytest.warns(UserWarning):
         tensors = fastckpt.torch.load(FIXTURES / "all_dtypes" / "ckpt")
@@ -125,6 +126,27 @@ def test_load_reads_into_the_returned_tensors(reads_into):
         if tensor.numel():
             assert calls[0][name] == tensor.data_ptr(), name
             assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size(), name
+
+
+BFLOAT16_WITHOUT_ML_DTYPES = """
+import sys
+import fastckpt.torch, torch
+
+tensors = fastckpt.torch.load(sys.argv[1])
+assert tensors["w"].dtype == torch.bfloat16 and tensors["w"].view(torch.int16).tolist() == [16256, -16512], tensors
+into = {"w": torch.zeros(2, dtype=torch.bfloat16)}
+fastckpt.torch.load_into(into, sys.argv[1])
+assert torch.equal(into["w"], tensors["w"])
+assert "ml_dtypes" not in sys.modules, "loading bfloat16 into torch imported ml_dtypes"
+"""
+
+
+def test_bfloat16_loads_without_importing_ml_dtypes(tmp_path):
+    """torch has its own bfloat16: loading one needs no numpy type for it (ml_dtypes takes most of a second
+    to import)."""
+    prefix = str(tmp_path / "bf16")
+    fastckpt.torch.save({"w": torch.tensor([1.0, -1.0], dtype=torch.bfloat16)}, prefix)
+    subprocess.run([sys.executable, "-c", BFLOAT16_WITHOUT_ML_DTYPES, prefix], check=True, timeout=120)
 
 
 def test_load_names():

@@ -55,6 +55,11 @@ class DType:
         return numpy_dtype
 
     @property
+    def numpy_name(self) -> str:
+        """The name of ``numpy_dtype`` (``"bfloat16"`` for ml_dtypes' bfloat16), known without importing ml_dtypes."""
+        return self._ml_dtypes_name or self.numpy_dtype.name
+
+    @property
     def as_numpy_dtype(self) -> type:
         return self.numpy_dtype.type
 

@@ -246,6 +246,13 @@ class CheckpointReader:
             outs.append(out.reshape(-1).view(np.uint8))
         self._file.read_tensors_into(keys, outs, self._verify)
 
+    def _read_bytes_into(self, targets: Mapping[str, np.ndarray]) -> None:
+        """``read_tensors_into`` for callers that have checked dtypes and shapes themselves (fastckpt.torch):
+        each target is a flat uint8 array of the tensor's size, so no numpy type is needed for the dtype (and
+        bfloat16 needs no ml_dtypes)."""
+        keys = [self._lookup(name)[0] for name in targets]
+        self._file.read_tensors_into(keys, list(targets.values()), self._verify)
+
     def _read(self, key: bytes, dtype: DType, shape, region) -> np.ndarray:
         if dtype.is_string:
             strings = self._file.read_strings(key, region)

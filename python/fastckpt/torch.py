@@ -110,7 +110,13 @@ def torch_dtype(dtype) -> Optional[torch.dtype]:
     dtype = as_dtype(dtype)
     if dtype.is_string or dtype.name in ("resource", "variant"):
         return None
-    return _TORCH_DTYPES.get(dtype.numpy_dtype.name)
+    return _TORCH_DTYPES.get(dtype.numpy_name)
+
+
+def _bytes_of(tensor: torch.Tensor) -> np.ndarray:
+    """The memory of the contiguous CPU tensor ``tensor`` as a flat uint8 numpy array: no copy, and no numpy type
+    for its dtype needed (torch's bfloat16 and float8 need no ml_dtypes)."""
+    return tensor.reshape(-1).view(torch.uint8).numpy()
 
 
 def _numpy_view(tensor: torch.Tensor, numpy_dtype: np.dtype) -> np.ndarray:
@@ -199,14 +205,14 @@ def load(
         for name, key, target in wanted:
             tensor = torch.empty(tuple(shapes[key]), dtype=target)
             out[name] = tensor
-            targets[key] = _numpy_view(tensor, dtypes[key].numpy_dtype)
-        reader.read_tensors_into(targets)
+            targets[key] = _bytes_of(tensor)
+        reader._read_bytes_into(targets)
         return out
     # Another device: through CPU buffers, a batch at a time, so that the CPU holds one batch, not the checkpoint.
     sizes = [int(np.prod(shapes[key], dtype=np.int64)) * dtypes[key].size for _, key, _ in wanted]
     for batch in batches(wanted, sizes, _BATCH_BYTES):
         buffers = {key: _buffer(shapes[key], target, device) for _, key, target in batch}
-        reader.read_tensors_into({key: _numpy_view(t, dtypes[key].numpy_dtype) for key, t in buffers.items()})
+        reader._read_bytes_into({key: _bytes_of(t) for key, t in buffers.items()})
         for name, key, _ in batch:
             buffer = buffers[key]
             out[name] = buffer.to(device, non_blocking=buffer.is_pinned())
@@ -385,15 +391,15 @@ def load_into(
             and not target.is_conj()
             and not target.is_neg()
         ):
-            direct[key] = _numpy_view(target, dtypes[key].numpy_dtype)
+            direct[key] = _bytes_of(target)
         else:
             indirect.append((key, target, transposed))
-    reader.read_tensors_into(direct)
+    reader._read_bytes_into(direct)
     sizes = [target.numel() * target.element_size() for _, target, _ in indirect]
     with torch.no_grad():
         for batch in batches(indirect, sizes, _BATCH_BYTES):
             buffers = {key: _buffer(shapes[key], target.dtype, target.device) for key, target, _ in batch}
-            reader.read_tensors_into({key: _numpy_view(t, dtypes[key].numpy_dtype) for key, t in buffers.items()})
+            reader._read_bytes_into({key: _bytes_of(t) for key, t in buffers.items()})
             for key, target, transposed in batch:
                 buffer = buffers[key]
                 target.copy_(buffer.t() if transposed else buffer)
