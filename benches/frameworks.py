@@ -20,7 +20,8 @@ next run) by ``fastckpt.CheckpointWriter``, and the same tensors as a .safetenso
   fastckpt's numpy ``get_tensors`` for reference;
 * load into existing tensors: ``fastckpt.torch.load_into`` a state dict of tensors already allocated and written
   to, against ``torch.Tensor.copy_`` into the same kind of state dict from tensors already in memory (a memcpy,
-  on torch's threads);
+  on torch's threads), and ``readinto`` of the data file into touched memory (the kernel's copy out of the page
+  cache, which any read of the file pays: the ceiling of a load from the file);
 * convert the checkpoint to .safetensors: ``fastckpt.convert``; TensorFlow's reader and
   ``safetensors.numpy.save_file``; ``shutil.copyfile`` of the checkpoint's index and data file (sendfile: the
   same bytes copied in the kernel, the ceiling). Nothing is synced to disk (as none of them does).
@@ -82,6 +83,7 @@ GROUPS = [
         [
             ("fastckpt-torch-load-into", "`fastckpt.torch.load_into` a state dict"),
             ("torch-copy", "`torch.Tensor.copy_` from tensors in memory"),
+            ("read-file", "`readinto` of the data file into touched memory (one thread, nothing checked)"),
         ],
     ),
     (
@@ -121,6 +123,7 @@ TARGETS = [
     ),
     ("`fastckpt.torch.load` vs TensorFlow's reader", "fastckpt-torch-load", "tensorflow-from-numpy", 3, ">= 3x"),
     ("`load_into` vs a `copy_` into the same memory", "fastckpt-torch-load-into", "torch-copy", 0.9, ">= 0.9"),
+    ("`load_into` vs `readinto` of the data file", "fastckpt-torch-load-into", "read-file", 1, ">= 1x"),
     ("`convert` vs TensorFlow's reader + `save_file`", "fastckpt-convert", "tensorflow-save-file", 2, ">= 2x"),
     ("`convert` vs `shutil.copyfile`", "fastckpt-convert", "copyfile", 0.8, ">= 0.8"),
 ]
@@ -220,6 +223,8 @@ def files_read(paths: dict, contender: str) -> list:
     """The files a contender reads during its operation (none for the copy, whose source is in memory)."""
     if contender == "torch-copy":
         return []
+    if contender == "read-file":
+        return [paths["data"]]
     if contender.startswith("safetensors"):
         return [paths["safetensors"]]
     return [paths["index"], paths["data"]]
@@ -229,8 +234,9 @@ def worker(contender: str, workdir: Path, cold: bool, check: bool) -> dict:
     """Runs one measurement; returns its seconds, CPU seconds, peak memory and the seconds its imports took."""
     paths = paths_in(workdir)
     manifest = json.loads(Path(paths["manifest"]).read_text())
-    # What the operation needs is imported first and timed (shown apart): fastckpt reads bfloat16 through
-    # ml_dtypes' numpy type, which it imports on first use (TensorFlow imports it itself).
+    # What the operation needs is imported first and timed (shown apart): fastckpt's numpy arrays of bfloat16
+    # are ml_dtypes' type, which it imports on first use (TensorFlow imports it itself; fastckpt.torch needs
+    # none).
     started = time.perf_counter()
     tf = None
     if contender.startswith("tensorflow"):
@@ -239,8 +245,9 @@ def worker(contender: str, workdir: Path, cold: bool, check: bool) -> dict:
     if contender.startswith("fastckpt"):
         import fastckpt
         import fastckpt.torch
+    if contender in ("fastckpt-get-tensors", "fastckpt-convert"):  # numpy arrays of bfloat16
         import ml_dtypes  # noqa: F401
-    if contender != "copyfile":
+    if contender not in ("copyfile", "read-file"):
         import torch
     if contender.startswith("safetensors"):
         import safetensors.torch
@@ -274,6 +281,8 @@ def worker(contender: str, workdir: Path, cold: bool, check: bool) -> dict:
         source = fastckpt.torch.load(paths["ckpt"])
     if contender in ("torch-copy", "fastckpt-torch-load-into"):
         state = {key: torch.empty(tuple(shapes[key]), dtype=dtypes[key]).fill_(0) for key in sorted(shapes)}
+    if contender == "read-file":
+        state = np.ones(os.path.getsize(paths["data"]), np.uint8)
 
     def run():
         if contender == "fastckpt-torch-load":
@@ -301,6 +310,10 @@ def worker(contender: str, workdir: Path, cold: bool, check: bool) -> dict:
         if contender == "torch-copy":
             for name, tensor in state.items():
                 tensor.copy_(source[name])
+            return state
+        if contender == "read-file":
+            with open(paths["data"], "rb", buffering=0) as f:
+                f.readinto(memoryview(state))
             return state
         if contender == "fastckpt-convert":
             fastckpt.convert(paths["ckpt"], out + ".safetensors")
@@ -342,6 +355,11 @@ def _check(contender: str, result, paths: dict, torch, safetensors_torch) -> Non
     """Raises unless the contender produced the model's tensors (bit for bit) or the checkpoint's bytes."""
     import filecmp
 
+    if contender == "read-file":
+        with open(paths["data"], "rb") as f:
+            if f.read() != result.tobytes():
+                raise AssertionError(f"{contender}: the bytes read differ from {paths['data']}")
+        return
     if contender == "copyfile":
         for suffix, original in ((".index", paths["index"]), (".data-00000-of-00001", paths["data"])):
             if not filecmp.cmp(result + suffix, original, shallow=False):
@@ -486,7 +504,7 @@ def report(args, manifest: dict, results: dict, loads: list, command: str) -> st
         "including what it held before; growth is that peak less the resident set before the operation, over "
         "the bytes of tensor data (the largest of the rounds). Imports is the time, in the same fresh process, "
         "of importing what the operation needs (fastckpt's contenders: fastckpt.torch, hence torch, and "
-        "ml_dtypes, which fastckpt imports on its first bfloat16 tensor; TensorFlow's: tensorflow, which imports "
+        "for numpy's bfloat16 arrays (get_tensors, convert) ml_dtypes, which fastckpt imports on its first one; TensorFlow's: tensorflow, which imports "
         "ml_dtypes itself; safetensors': torch and safetensors.torch), not in the operation's time.",
         "",
         f"Noise: 1-minute load average {min(loads):.2f}–{max(loads):.2f} (median {statistics.median(loads):.2f}) "
