@@ -712,9 +712,9 @@ def parts(monkeypatch):
     for cls in (conversion.CheckpointSource, conversion.SafetensorsSource, conversion.NpzSource):
         original = cls.read_rows
 
-        def read_rows(self, key, first, count, checksum, original=original, name=cls.__name__):
+        def read_rows(self, key, first, count, checksum, empty, original=original, name=cls.__name__):
             calls.setdefault(name, []).append((key, first, count))
-            return original(self, key, first, count, checksum)
+            return original(self, key, first, count, checksum, empty)
 
         monkeypatch.setattr(cls, "read_rows", read_rows)
     return calls

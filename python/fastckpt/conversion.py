@@ -30,7 +30,7 @@ import re
 import sys
 import warnings
 import zipfile
-from typing import Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -134,9 +134,49 @@ class Tensor(NamedTuple):
         return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.size
 
 
+def _shape(tensor: Tensor, rows: Optional[int]) -> Tuple[int, ...]:
+    return tensor.shape if rows is None else (rows, *tensor.shape[1:])
+
+
 def _empty(tensor: Tensor, rows: Optional[int] = None) -> np.ndarray:
-    shape = tensor.shape if rows is None else (rows, *tensor.shape[1:])
-    return np.empty(shape, tensor.dtype.numpy_dtype)
+    """A new array for ``tensor`` (or ``rows`` of its rows)."""
+    return np.empty(_shape(tensor, rows), tensor.dtype.numpy_dtype)
+
+
+# How sources get the arrays they read into: _empty, or an _Arena's.
+Allocate = Callable[[Tensor, Optional[int]], np.ndarray]
+
+
+class _Arena:
+    """Memory reused from one batch to a later one: a new array costs the kernel's zeroing of every page it
+    touches (a third of a large conversion's time), a reused one nothing."""
+
+    ALIGN = 64
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, np.uint8)
+        self._used = 0
+
+    @classmethod
+    def size(cls, tensor: Tensor, rows: Optional[int] = None) -> int:
+        """The bytes ``empty`` takes for it, aligned."""
+        nbytes = int(np.prod(_shape(tensor, rows), dtype=np.int64)) * tensor.dtype.size
+        return -(-nbytes // cls.ALIGN) * cls.ALIGN
+
+    def reset(self, nbytes: int) -> None:
+        """Takes back every array given out; the next ones may add up to ``nbytes``."""
+        if self._buffer.nbytes < nbytes:
+            self._buffer = np.empty(0, np.uint8)  # freed before the larger one is made
+            self._buffer = np.empty(nbytes, np.uint8)
+        self._used = 0
+
+    def empty(self, tensor: Tensor, rows: Optional[int] = None) -> np.ndarray:
+        shape = _shape(tensor, rows)
+        start, nbytes = self._used, int(np.prod(shape, dtype=np.int64)) * tensor.dtype.size
+        if nbytes == 0:  # numpy puts an empty slice at its base's start, where it would overlap another array
+            return _empty(tensor, rows)
+        self._used += self.size(tensor, rows)
+        return self._buffer[start : start + nbytes].view(tensor.dtype.numpy_dtype).reshape(shape)
 
 
 def _bytes_of(array: np.ndarray) -> np.ndarray:
@@ -148,8 +188,9 @@ def _bytes_of(array: np.ndarray) -> np.ndarray:
 
 
 class Source:
-    """Tensors to convert: ``tensors()`` lists them, ``read`` reads whole ones, ``read_rows`` parts of one.
-    ``checksum`` in ``read_rows`` carries a checkpoint's CRC32C from part to part (others ignore it)."""
+    """Tensors to convert: ``tensors()`` lists them, ``read`` reads whole ones, ``read_rows`` parts of one,
+    numeric ones into arrays from ``empty`` where they are read at all. ``checksum`` in ``read_rows`` carries a
+    checkpoint's CRC32C from part to part (others ignore it)."""
 
     path: str
 
@@ -163,10 +204,12 @@ class Source:
             mapping.names_of(None, names)  # raises the error that names the choices
         return {key: key for key in self.tensors()}
 
-    def read(self, keys: List[str]) -> Dict[str, np.ndarray]:
+    def read(self, keys: List[str], empty: Allocate = _empty) -> Dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def read_rows(self, key: str, first: int, count: int, checksum: int) -> Tuple[np.ndarray, int]:
+    def read_rows(
+        self, key: str, first: int, count: int, checksum: int, empty: Allocate = _empty
+    ) -> Tuple[np.ndarray, int]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -188,11 +231,17 @@ class CheckpointSource(Source):
     def named(self, names: str) -> Dict[str, str]:
         return mapping.names_of(self.reader, names)
 
-    def read(self, keys: List[str]) -> Dict[str, np.ndarray]:
-        return {key: as_array(value) for key, value in self.reader.get_tensors(keys).items()}
+    def read(self, keys: List[str], empty: Allocate = _empty) -> Dict[str, np.ndarray]:
+        strings = [key for key in keys if self._tensors[key].dtype.is_string]
+        out = {key: empty(self._tensors[key], None) for key in keys if key not in strings}
+        self.reader.read_tensors_into(out)
+        out.update((key, as_array(value)) for key, value in self.reader.get_tensors(strings).items())
+        return out
 
-    def read_rows(self, key: str, first: int, count: int, checksum: int) -> Tuple[np.ndarray, int]:
-        out = _empty(self._tensors[key], count)
+    def read_rows(
+        self, key: str, first: int, count: int, checksum: int, empty: Allocate = _empty
+    ) -> Tuple[np.ndarray, int]:
+        out = empty(self._tensors[key], count)
         checksum = self.reader._file.read_rows(tensor_key(key), first, count, checksum, _bytes_of(out))
         return out, checksum
 
@@ -236,21 +285,23 @@ class SafetensorsSource(Source):
     def tensors(self) -> Dict[str, Tensor]:
         return self._tensors
 
-    def read(self, keys: List[str]) -> Dict[str, np.ndarray]:
+    def read(self, keys: List[str], empty: Allocate = _empty) -> Dict[str, np.ndarray]:
         out = {}
         for key in keys:
             if key in self._strings:
                 out[key] = self._strings[key]
                 continue
             file, index = self._where[key]
-            out[key] = _empty(self._tensors[key])
+            out[key] = empty(self._tensors[key], None)
             file.read_into(index, 0, _bytes_of(out[key]))
         return out
 
-    def read_rows(self, key: str, first: int, count: int, checksum: int) -> Tuple[np.ndarray, int]:
+    def read_rows(
+        self, key: str, first: int, count: int, checksum: int, empty: Allocate = _empty
+    ) -> Tuple[np.ndarray, int]:
         file, index = self._where[key]
         tensor = self._tensors[key]
-        out = _empty(tensor, count)
+        out = empty(tensor, count)
         file.read_into(index, first * tensor.row_bytes(), _bytes_of(out))
         return out, checksum
 
@@ -294,19 +345,21 @@ class NpzSource(Source):
                 raise errors.DataLossError(f"{member} of {self.path} is truncated", self.path, key)
         return out
 
-    def read(self, keys: List[str]) -> Dict[str, np.ndarray]:
+    def read(self, keys: List[str], empty: Allocate = _empty) -> Dict[str, np.ndarray]:
         out = {}
         for key in keys:
             tensor = self._tensors[key]
             if tensor.dtype.name == "string":
                 out[key] = np.load(self._zip.open(self._members[key][0]), allow_pickle=False).astype(object)
             else:
-                out[key] = self._read(key, 0, _empty(tensor))
+                out[key] = self._read(key, 0, empty(tensor, None))
         return out
 
-    def read_rows(self, key: str, first: int, count: int, checksum: int) -> Tuple[np.ndarray, int]:
+    def read_rows(
+        self, key: str, first: int, count: int, checksum: int, empty: Allocate = _empty
+    ) -> Tuple[np.ndarray, int]:
         tensor = self._tensors[key]
-        return self._read(key, first * tensor.row_bytes(), _empty(tensor, count)), checksum
+        return self._read(key, first * tensor.row_bytes(), empty(tensor, count)), checksum
 
     def close(self) -> None:
         self._zip.close()
@@ -339,10 +392,12 @@ class TorchSource(Source):
     def tensors(self) -> Dict[str, Tensor]:
         return self._tensors
 
-    def read(self, keys: List[str]) -> Dict[str, np.ndarray]:
-        return {key: self._arrays[key] for key in keys}
+    def read(self, keys: List[str], empty: Allocate = _empty) -> Dict[str, np.ndarray]:
+        return {key: self._arrays[key] for key in keys}  # in memory already
 
-    def read_rows(self, key: str, first: int, count: int, checksum: int) -> Tuple[np.ndarray, int]:
+    def read_rows(
+        self, key: str, first: int, count: int, checksum: int, empty: Allocate = _empty
+    ) -> Tuple[np.ndarray, int]:
         return self._arrays[key][first : first + count], checksum
 
 
@@ -823,7 +878,10 @@ def _read_batches(
     source: Source, destination: Destination, planned: Dict[str, _Planned], strings
 ) -> Iterator[List[Tuple[str, np.ndarray, bool, int]]]:
     """The tensors to write, a batch (or a part of rows of a larger tensor) at a time, as ``(name, value, is a
-    part of rows, bytes read)``."""
+    part of rows, bytes read)``. Batches are read into two arenas in turn: a batch's arrays are valid until the
+    batch two after it is read, which ``_read_ahead`` (one batch ahead of the one being written) allows."""
+    arenas = [_Arena(), _Arena()]
+    turn = 0
     for batch in _batches(destination, planned):
         first = planned[batch[0]]
         if _in_parts(first, destination):
@@ -831,10 +889,16 @@ def _read_batches(
             checksum = 0
             total = first.stored.shape[0]
             for start in range(0, total, rows):
-                part, checksum = source.read_rows(first.key, start, min(rows, total - start), checksum)
+                arena, turn = arenas[turn], 1 - turn
+                count = min(rows, total - start)
+                arena.reset(_Arena.size(first.stored, count))
+                part, checksum = source.read_rows(first.key, start, count, checksum, arena.empty)
                 yield [(batch[0], _converted(first, part), True, part.nbytes)]
             continue
-        values = source.read([planned[name].key for name in batch if name not in strings])
+        arena, turn = arenas[turn], 1 - turn
+        keys = [planned[name].key for name in batch if name not in strings]
+        arena.reset(sum(_Arena.size(source.tensors()[key]) for key in keys))
+        values = source.read(keys, arena.empty)
         yield [
             (
                 name,
