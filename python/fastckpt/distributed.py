@@ -17,9 +17,10 @@ Other engines plug in through a ``Coordinator`` of their own. With JAX's multi-p
 (``jax.distributed.initialize``), for example, over ``jax.experimental.multihost_utils``::
 
     import pickle
-    import jax, numpy as np
+    import fastckpt, jax, numpy as np
     from jax.experimental import multihost_utils
 
+    # Defined after jax.distributed.initialize(...): it reads the process's index and count.
     class JaxCoordinator:
         rank, world_size = jax.process_index(), jax.process_count()
 
@@ -36,10 +37,12 @@ Other engines plug in through a ``Coordinator`` of their own. With JAX's multi-p
 
     saver = fastckpt.Saver(process_group=JaxCoordinator())
 
-A process that dies in a save makes the others' all-gather fail (gloo sees its connections close at once; a
-process that hangs instead is bounded by the group's timeout, ``init_process_group(timeout=...)``): they raise
-``fastckpt.errors.AbortedError`` naming the save, no index appears for it, the previous checkpoint stays the
-latest, and the next save removes the parts it left.
+A process that dies in a save makes the others' all-gather fail, and they raise
+``fastckpt.errors.AbortedError`` naming the save: no index appears for it, the previous checkpoint stays the
+latest, and the next save removes the parts it left. gloo sees a dead process's connections close at once; a
+process that hangs instead is bounded by the group's timeout (``init_process_group(timeout=...)``; with JAX,
+``jax.distributed.initialize``'s ``heartbeat_timeout_seconds`` and the like, and JAX's runtime may abort the
+waiting process rather than raise).
 
 With ``save_async``, the collectives run on the saver's background thread: give such a saver a group of its
 own (``torch.distributed.new_group(backend="gloo")``), so that they never interleave with the training's.
