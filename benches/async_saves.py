@@ -49,7 +49,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -59,8 +58,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 import numpy as np
-from common import PagesKept, back_memory, cpu_model, page_reporting, replace_section, status_kib
+from common import PagesKept, back_memory, replace_section, status_kib
 
 GIB, MIB = 1 << 30, 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -372,26 +372,7 @@ def phases(steps: list, key=None) -> dict:
 
 
 def machine(args) -> str:
-    from importlib.metadata import version
-
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
-    versions = []
-    for module in ("fastckpt", "numpy", "torch"):
-        try:
-            versions.append(f"{module} {version(module)}")
-        except Exception:
-            pass
-    order = page_reporting()
-    reporting = (
-        ""
-        if order is None
-        else "; free page reporting to the host: "
-        + ("paused for this run (--keep-pages)" if args.keep_pages else f"on (blocks of order {order})")
-    )
-    return (
-        f"{cpu_model()}, {os.cpu_count()} cores, {memory:.0f} GiB memory; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; " + ", ".join(versions) + reporting
-    )
+    return common.machine(["fastckpt", "numpy", "torch"], args.keep_pages)
 
 
 def report(args, results: dict) -> list:
@@ -628,7 +609,7 @@ def main() -> None:
     section = [
         SECTION,
         "",
-        f"Machine: {machine(args)}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine(args)}.",
         "",
         f"`{command}`: median of {args.rounds} rounds, contenders alternating in each round (order rotated from "
         f"round to round), each in a fresh process; {args.steps} saves per process with `max_to_keep=2`: the "

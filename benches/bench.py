@@ -17,15 +17,15 @@ import argparse
 import glob
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import common
 import numpy as np
-from common import PagesKept, back_memory, cpu_model, drop_cache, page_reporting, status_kib
+from common import PagesKept, back_memory, drop_cache, status_kib
 
 GIB = 1 << 30
 HERE = Path(__file__).resolve().parent
@@ -238,27 +238,7 @@ def measure(args, scenario, contender, cold) -> dict:
 
 
 def machine(pages_kept: bool) -> str:
-    model = cpu_model()
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
-    versions = []
-    for module in ("fastckpt", "numpy", "tensorflow", "safetensors"):
-        try:
-            from importlib.metadata import version
-
-            versions.append(f"{module} {version(module if module != 'tensorflow' else 'tensorflow-cpu')}")
-        except Exception:
-            pass
-    order = page_reporting()
-    reporting = (
-        ""
-        if order is None
-        else "; free page reporting to the host: "
-        + ("paused for this run (--keep-pages)" if pages_kept else f"on (blocks of order {order})")
-    )
-    return (
-        f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB memory; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; " + ", ".join(versions) + reporting
-    )
+    return common.machine(["fastckpt", "numpy", ("tensorflow", "tensorflow-cpu"), "safetensors"], pages_kept)
 
 
 def targets(medians: dict) -> list:

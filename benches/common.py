@@ -1,12 +1,15 @@
 """What the benchmarks share: pausing a VM's free page reporting for a run (``--keep-pages``), backing memory
-and dropping cached files before a measurement, reading a process's memory figures, the CPU's name, and
-replacing one benchmark's section of BENCHMARKS.md."""
+and dropping cached files before a measurement, reading a process's memory figures, the machine line of a
+report (CPU, memory, versions), and replacing one benchmark's section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
 import os
+import platform
 import re
+import time
 from pathlib import Path
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
@@ -56,6 +59,41 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return "unknown CPU"
+
+
+def versions(packages: Sequence[Union[str, Tuple[str, ...]]]) -> str:
+    """``"name version, ..."`` of the installed packages among ``packages``; one given as ``(label, distribution,
+    other distribution, ...)`` is shown as ``label``, in the version of the first of them installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for package in packages:
+        label, *distributions = (package, package) if isinstance(package, str) else package
+        for distribution in distributions:
+            try:
+                out.append(f"{label} {version(distribution)}")
+                break
+            except PackageNotFoundError:
+                pass
+    return ", ".join(out)
+
+
+def machine(packages: Sequence[Union[str, Tuple[str, ...]]], keep_pages: bool, memory_notes: str = "") -> str:
+    """The machine line of a report: CPU, cores, memory (then ``memory_notes``), system, Python, the versions of
+    ``packages``, the time, and the VM's free page reporting (paused by ``--keep-pages``) where it has one."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    order = page_reporting()
+    reporting = (
+        ""
+        if order is None
+        else "; free page reporting to the host "
+        + ("paused for this run (--keep-pages)" if keep_pages else f"on (blocks of order {order})")
+    )
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, {memory:.0f} GiB memory{memory_notes}; {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}; {versions(packages)}; "
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}{reporting}"
+    )
 
 
 def replace_section(path: Path, heading: str, section: str) -> None:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -52,8 +51,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 import numpy as np
-from common import PagesKept, back_memory, cpu_model, drop_cache, page_reporting, replace_section, status_kib
+from common import PagesKept, back_memory, drop_cache, replace_section, status_kib
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -432,39 +432,9 @@ def run(args, paths: dict) -> tuple:
 # The report ---------------------------------------------------------------------------------------------------
 
 
-def versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = []
-    for label, names in (
-        ("fastckpt", ["fastckpt"]),
-        ("numpy", ["numpy"]),
-        ("torch", ["torch"]),
-        ("safetensors", ["safetensors"]),
-        ("tensorflow", ["tensorflow-cpu", "tensorflow"]),
-    ):
-        for name in names:
-            try:
-                out.append(f"{label} {version(name)}")
-                break
-            except PackageNotFoundError:
-                pass
-    return ", ".join(out)
-
-
 def machine(args) -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
-    order = page_reporting()
-    reporting = (
-        ""
-        if order is None
-        else "; free page reporting to the host "
-        + ("paused for this run (--keep-pages)" if args.keep_pages else f"on (blocks of order {order})")
-    )
-    return (
-        f"{cpu_model()}, {os.cpu_count()} cores, {memory:.0f} GiB memory; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; {versions()}; {time.strftime('%Y-%m-%d %H:%M %Z')}{reporting}"
-    )
+    packages = ["fastckpt", "numpy", "torch", "safetensors", ("tensorflow", "tensorflow-cpu", "tensorflow")]
+    return common.machine(packages, args.keep_pages)
 
 
 def _time(seconds: float) -> str:

@@ -43,7 +43,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -54,8 +53,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 import numpy as np
-from common import PagesKept, cpu_model, drop_cache, page_reporting, replace_section, status_kib
+from common import PagesKept, drop_cache, replace_section, status_kib
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -361,34 +361,12 @@ def check_output(out: str, expected: dict, digests: dict) -> "tuple[list, int]":
 # The run ------------------------------------------------------------------------------------------------------
 
 
-def versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = []
-    for name in ("fastckpt", "numpy", "ml_dtypes", "safetensors"):
-        try:
-            out.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(out)
-
-
 def machine(args) -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
-    order = page_reporting()
-    reporting = (
-        ""
-        if order is None
-        else "; free page reporting to the host "
-        + ("paused for this run (--keep-pages)" if args.keep_pages else f"on (blocks of order {order})")
-    )
     device = subprocess.run(["df", "--output=source,fstype", str(args.workdir)], capture_output=True, text=True)
     disk = " ".join(device.stdout.split()[-2:]) if device.returncode == 0 else "unknown disk"
     swap = "" if Path("/proc/swaps").read_text().count("\n") > 1 else ", no swap"
-    return (
-        f"{cpu_model()}, {os.cpu_count()} cores, {memory:.0f} GiB memory{swap}; files on {disk}; "
-        f"{platform.system()} {platform.release()}; Python {platform.python_version()}; {versions()}; "
-        f"{time.strftime('%Y-%m-%d %H:%M %Z')}{reporting}"
+    return common.machine(
+        ["fastckpt", "numpy", "ml_dtypes", "safetensors"], args.keep_pages, f"{swap}; files on {disk}"
     )
 
 

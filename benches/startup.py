@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 from common import replace_section
 
 HERE = Path(__file__).resolve().parent
@@ -102,18 +103,6 @@ def import_breakdown(env, runs: int) -> list:
     return sorted(((g, statistics.median(v + [0.0] * (runs - len(v)))) for g, v in totals.items()), key=lambda x: -x[1])
 
 
-def versions() -> str:
-    from importlib.metadata import version
-
-    out = []
-    for name in ("fastckpt", "numpy", "ml_dtypes", "protobuf"):
-        try:
-            out.append(f"{name} {version(name)}")
-        except Exception:
-            pass
-    return ", ".join(out)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20, help="rounds of alternating contenders (median reported)")
@@ -161,7 +150,7 @@ def main() -> None:
         f"from outside, median of {args.rounds} rounds in which the contenders run in turn; range is the fastest "
         "and slowest round relative to the median; bytecode cached as for an installed package. Machine: "
         f"{model}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; Python "
-        f"{platform.python_version()}; {versions()}.",
+        f"{platform.python_version()}; {common.versions(['fastckpt', 'numpy', 'ml_dtypes', 'protobuf'])}.",
         "",
         "| target | aim | this run |",
         "|---|---:|---:|",
