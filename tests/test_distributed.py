@@ -2,17 +2,14 @@
 here): each writes its part, one merges, TensorFlow reads the partitioned tensors whole; max_to_keep across
 steps; restores of each process's own rows; a process killed in the middle of a save."""
 
-import json
 import os
 import re
-import subprocess
 import sys
-import time
 
 import fastckpt
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
+from conftest import run_processes, tensorflow_or_skip
 from object_stores import free_port
 
 pytest.importorskip("torch")
@@ -88,29 +85,12 @@ os._exit(0)
 
 
 def run_group(directory, world, scenario, timeout=180):
-    """Runs the worker in ``world`` processes; returns each one's (exit code, report)."""
+    """Runs the worker in ``world`` processes; returns each one's (exit code, report, stderr)."""
     port = str(free_port())
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(directory), str(rank), str(world), port, scenario],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for rank in range(world)
+    commands = [
+        [sys.executable, "-c", WORKER, str(directory), str(rank), str(world), port, scenario] for rank in range(world)
     ]
-    results = []
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        try:
-            out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            for other in processes:
-                other.kill()
-            pytest.fail(f"the group of {world} hung in {scenario}")
-        report = [json.loads(line[len("REPORT ") :]) for line in out.splitlines() if line.startswith("REPORT ")]
-        results.append((process.returncode, report[0] if report else None, err))
-    return results
+    return run_processes(commands, timeout, f"the group of {world} in {scenario}")
 
 
 def expected_emb(world, step):

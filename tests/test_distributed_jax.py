@@ -4,19 +4,16 @@ documents: the test takes the class from the docstring and runs it as written, s
 Each process saves its rows of a partitioned tensor and a tensor of its own; TensorFlow reads the latest
 checkpoint whole; max_to_keep=1 keeps only it; no parts are left."""
 
-import json
 import os
 import re
-import subprocess
 import sys
 import textwrap
-import time
 
 import fastckpt
 import fastckpt.distributed
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
+from conftest import run_processes, tensorflow_or_skip
 from object_stores import free_port
 
 pytest.importorskip("jax")
@@ -97,37 +94,10 @@ def run_group(directory):
     example = jax_example()
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env["JAX_PLATFORMS"] = "cpu"  # no accelerator plugin probed, on any machine
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(directory), str(rank), str(WORLD), port, example],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for rank in range(WORLD)
+    commands = [
+        [sys.executable, "-c", WORKER, str(directory), str(rank), str(WORLD), port, example] for rank in range(WORLD)
     ]
-    results = []
-    deadline = time.monotonic() + GROUP_TIMEOUT
-    try:
-        for process in processes:
-            try:
-                out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                for other in processes:
-                    other.kill()
-                errors = [other.communicate()[1][-3000:] for other in processes]
-                pytest.fail(
-                    f"the JAX group hung for {GROUP_TIMEOUT} s; stderr of each process:\n" + "\n---\n".join(errors)
-                )
-            report = [json.loads(line[len("REPORT ") :]) for line in out.splitlines() if line.startswith("REPORT ")]
-            results.append((process.returncode, report[0] if report else None, err[-5000:]))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    return results
+    return run_processes(commands, GROUP_TIMEOUT, "the JAX group", env)
 
 
 def expected_emb(step):
