@@ -98,15 +98,20 @@ def compute(values: dict, passes: int) -> None:
             np.negative(array, out=array)
 
 
-def single_worker(args, contender: str) -> dict:
-    """--steps saves of the same values by one Saver, each timed alone."""
+def saving_setup(args, contender: str):
+    """What a contender that saves starts from: its values, their bytes, a new directory, the prefix there, and
+    a ``Saver(max_to_keep=2)`` (durable for the ``-durable`` contenders)."""
     import fastckpt
 
     values = make_values(int(args.size_gib * GIB), TENSORS)
-    size = sum(v.nbytes for v in values.values())
     directory = tempfile.mkdtemp(prefix=f"{contender}-", dir=args.workdir)
-    prefix = os.path.join(directory, "model.ckpt")
     saver = fastckpt.Saver(max_to_keep=2, durable=contender.endswith("-durable"))
+    return values, sum(v.nbytes for v in values.values()), directory, os.path.join(directory, "model.ckpt"), saver
+
+
+def single_worker(args, contender: str) -> dict:
+    """--steps saves of the same values by one Saver, each timed alone."""
+    values, size, directory, prefix, saver = saving_setup(args, contender)
     asynchronous = contender.startswith("save_async")
     os.sync()
     back_memory(3 * size)
@@ -134,13 +139,7 @@ def single_worker(args, contender: str) -> dict:
 
 def loop_worker(args, contender: str) -> dict:
     """A training loop: compute, then save (or save_async, or nothing), --loop-steps times."""
-    import fastckpt
-
-    values = make_values(int(args.size_gib * GIB), TENSORS)
-    size = sum(v.nbytes for v in values.values())
-    directory = tempfile.mkdtemp(prefix=f"{contender}-", dir=args.workdir)
-    prefix = os.path.join(directory, "model.ckpt")
-    saver = fastckpt.Saver(max_to_keep=2, durable=contender.endswith("-durable"))
+    values, size, directory, prefix, saver = saving_setup(args, contender)
     mode = contender.removeprefix("loop-").removesuffix("-durable")
     os.sync()
     back_memory(3 * size)
