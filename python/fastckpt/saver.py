@@ -373,24 +373,27 @@ class Saver:
     ) -> Optional[str]:
         if self._coordinator is not None:
             return self._write_together(tensors, request, meta_graph_suffix, write_meta_graph, write_state)
-        save_path, checkpoint_file, latest_filename = request
-        save_dir = os.path.dirname(save_path)
         if not tensors:
             if self._allow_empty:
                 return None
-            raise errors.InvalidArgumentError("No variables to save", save_path)
+            raise errors.InvalidArgumentError("No variables to save", request.save_path)
         with self._lock:
-            _tidy_directory(save_dir or ".", request, meta_graph_suffix, self._storage_options)
-            if write_state and self._max_to_keep:
-                # The directory's history matters only to max_to_keep: without it, as in TensorFlow, the state
-                # file names the newest checkpoint alone.
-                self._recover_directory(save_dir or ".", os.path.basename(save_path), latest_filename)
-            self._write_files(checkpoint_file, tensors)
+            self._prepare_directory(request, meta_graph_suffix, write_state)
+            self._write_files(request.checkpoint_file, tensors)
             if write_state:
                 self._commit_state(request, meta_graph_suffix)
         if write_meta_graph:
             self._write_meta_graph(request, meta_graph_suffix, {n: _dtype_and_shape(v) for n, v in tensors.items()})
-        return checkpoint_file
+        return request.checkpoint_file
+
+    def _prepare_directory(self, request: "_Request", meta_graph_suffix: str, write_state: bool) -> None:
+        """Before a save writes: removes what killed saves left, and takes up the directory's history."""
+        save_dir = os.path.dirname(request.save_path) or "."
+        _tidy_directory(save_dir, request, meta_graph_suffix, self._storage_options)
+        if write_state and self._max_to_keep:
+            # The directory's history matters only to max_to_keep: without it, as in TensorFlow, the state
+            # file names the newest checkpoint alone.
+            self._recover_directory(save_dir, os.path.basename(request.save_path), request.latest_filename)
 
     def _write_files(self, prefix: str, tensors: Dict[str, Any]) -> None:
         """Writes ``tensors`` (arrays and Slices) as the checkpoint ``prefix``."""
@@ -448,10 +451,7 @@ class Saver:
         with self._lock:
             if group.rank == 0:
                 # Before anyone writes: the gather below is the barrier that keeps the others waiting.
-                save_dir = os.path.dirname(request.save_path) or "."
-                _tidy_directory(save_dir, request, meta_graph_suffix, self._storage_options)
-                if write_state and self._max_to_keep:
-                    self._recover_directory(save_dir, os.path.basename(request.save_path), request.latest_filename)
+                self._prepare_directory(request, meta_graph_suffix, write_state)
             destinations = self._gather(checkpoint_file, request)
             if len(set(destinations)) > 1:
                 listed = ", ".join(f"rank {rank}: {path}" for rank, path in enumerate(destinations))
@@ -568,7 +568,7 @@ class Saver:
                 raise errors.NotFoundError(f"no value given for {local_name!r}", None, local_name)
             value = values[local_name]
             if isinstance(value, Slice):
-                value.spec  # noqa: B018 - checks the part's dimensions before anything is written
+                value.extents  # noqa: B018 - checks the part's dimensions before anything is written
                 tensors[checkpoint_name] = value._replace(value=to_numpy(value.value))
             else:
                 tensors[checkpoint_name] = to_numpy(value)
@@ -677,7 +677,7 @@ def _report_unfinished_saves() -> None:
 def _read_part(reader: CheckpointReader, name: str, part: Slice) -> np.ndarray:
     """The part of tensor ``name`` that ``part`` covers, read alone."""
     stored = reader.get_slice(name)
-    spec = part.spec  # checks that the part has one start per dimension
+    extents = part.extents
     if tuple(int(d) for d in part.full_shape) != stored.shape:
         raise errors.InvalidArgumentError(
             f"cannot restore a part of a tensor of shape {list(part.full_shape)} from one of shape "
@@ -685,15 +685,11 @@ def _read_part(reader: CheckpointReader, name: str, part: Slice) -> np.ndarray:
             reader.path,
             name,
         )
-    region = []
-    for start_length, size in zip(spec.split(":"), stored.shape):
-        start, length = (int(x) for x in start_length.split(","))
-        if start < 0 or start + length > size:
-            raise errors.InvalidArgumentError(
-                f"the part {spec} does not lie inside the tensor of shape {list(stored.shape)}", reader.path, name
-            )
-        region.append(slice(start, start + length))
-    return stored[tuple(region)]
+    if any(start < 0 or start + length > size for (start, length), size in zip(extents, stored.shape)):
+        raise errors.InvalidArgumentError(
+            f"the part {part.spec} does not lie inside the tensor of shape {list(stored.shape)}", reader.path, name
+        )
+    return stored[tuple(slice(start, start + length) for start, length in extents)]
 
 
 def _part_directory(checkpoint_file: str) -> str:

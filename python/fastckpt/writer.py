@@ -108,8 +108,9 @@ class Slice(NamedTuple):
     offset: Sequence[int]
 
     @property
-    def spec(self) -> str:
-        """The part as TensorFlow's slice spec: ``start,length`` per dimension, joined by ``:``."""
+    def extents(self) -> Tuple[Tuple[int, int], ...]:
+        """``(start, length)`` of the part in each dimension; raises unless value, full shape and offset have
+        one entry per dimension each."""
         shape = tuple(getattr(self.value, "shape", np.shape(self.value)))
         full_shape, offset = tuple(int(d) for d in self.full_shape), tuple(int(o) for o in self.offset)
         if not (len(shape) == len(full_shape) == len(offset)):
@@ -117,7 +118,12 @@ class Slice(NamedTuple):
                 f"a slice of shape {list(shape)} at offset {list(offset)} of a tensor of shape {list(full_shape)}: "
                 "each needs one entry per dimension"
             )
-        return ":".join(f"{start},{length}" for start, length in zip(offset, shape))
+        return tuple(zip(offset, shape))
+
+    @property
+    def spec(self) -> str:
+        """The part as TensorFlow's slice spec: ``start,length`` per dimension, joined by ``:``."""
+        return ":".join(f"{start},{length}" for start, length in self.extents)
 
 
 def _payload(name: str, array: np.ndarray) -> Tuple[DType, Any]:
