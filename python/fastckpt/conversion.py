@@ -157,11 +157,14 @@ class _Arena:
         self._buffer = np.empty(0, np.uint8)
         self._used = 0
 
+    @staticmethod
+    def _nbytes(tensor: Tensor, rows: Optional[int]) -> int:
+        return int(np.prod(_shape(tensor, rows), dtype=np.int64)) * tensor.dtype.size
+
     @classmethod
     def size(cls, tensor: Tensor, rows: Optional[int] = None) -> int:
         """The bytes ``empty`` takes for it, aligned."""
-        nbytes = int(np.prod(_shape(tensor, rows), dtype=np.int64)) * tensor.dtype.size
-        return -(-nbytes // cls.ALIGN) * cls.ALIGN
+        return -(-cls._nbytes(tensor, rows) // cls.ALIGN) * cls.ALIGN
 
     def reset(self, nbytes: int) -> None:
         """Takes back every array given out; the next ones may add up to ``nbytes``."""
@@ -171,12 +174,11 @@ class _Arena:
         self._used = 0
 
     def empty(self, tensor: Tensor, rows: Optional[int] = None) -> np.ndarray:
-        shape = _shape(tensor, rows)
-        start, nbytes = self._used, int(np.prod(shape, dtype=np.int64)) * tensor.dtype.size
+        start, nbytes = self._used, self._nbytes(tensor, rows)
         if nbytes == 0:  # numpy puts an empty slice at its base's start, where it would overlap another array
             return _empty(tensor, rows)
         self._used += self.size(tensor, rows)
-        return self._buffer[start : start + nbytes].view(tensor.dtype.numpy_dtype).reshape(shape)
+        return self._buffer[start : start + nbytes].view(tensor.dtype.numpy_dtype).reshape(_shape(tensor, rows))
 
 
 def _bytes_of(array: np.ndarray) -> np.ndarray:
