@@ -17,6 +17,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -371,13 +372,13 @@ def main() -> None:
         print(report)
     else:
         out = Path(args.out)
-        # The sections of the other benchmarks (benches/startup.py, s3.py, frameworks.py) are kept as they were.
+        # The sections of the other benchmarks (startup.py, s3.py, frameworks.py, ...) are kept as they were:
+        # every section of the previous file under a heading this report does not have.
         previous = out.read_text() if out.exists() else ""
-        for heading in ("## Start-up", "## Object stores (S3 on loopback)", "## Frameworks"):
-            start = previous.find(f"\n{heading}\n")
-            if start >= 0:
-                end = previous.find("\n## ", start + 1)
-                report += previous[start:] if end < 0 else previous[start : end + 1]
+        ours = {line for line in lines if line.startswith("## ")}
+        for section in re.split(r"\n(?=## )", previous)[1:]:
+            if section.splitlines()[0] not in ours:
+                report += "\n" + section.rstrip("\n") + "\n"
         out.write_text(report)
         print(f"wrote {args.out}")
 
