@@ -47,12 +47,15 @@ def assert_same_bits(tensor, expected, name=""):
 # --- load ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mmap", [False, True], ids=["read", "mmap"])
 @pytest.mark.parametrize("kind", fixture_kinds())
-def test_load_every_fixture_as_tensorflows_reader_read_it(kind):
+def test_load_every_fixture_as_tensorflows_reader_read_it(kind, mmap):
+    """Read or mapped (mmap=True; what cannot be mapped as stored, such as V1 files and partitioned tensors, is
+    read), the same bits."""
     expected = Expected(kind)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tensors = fastckpt.torch.load(expected.path)
+        tensors = fastckpt.torch.load(expected.path, mmap=mmap)
     loadable = {
         name
         for name, info in expected.tensors.items()
@@ -128,6 +131,45 @@ def test_load_reads_into_the_returned_tensors(reads_into):
             assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size(), name
 
 
+def test_load_mmap_maps_without_reading_and_copies_on_write(tmp_path, reads_into):
+    prefix = str(tmp_path / "model.ckpt")
+    fastckpt.torch.save({"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.ones(3)}, prefix)
+    data = tmp_path / "model.ckpt.data-00000-of-00001"
+    stored = data.read_bytes()
+    tensors = fastckpt.torch.load(prefix, mmap=True)
+    assert reads_into == []  # nothing read: every tensor is a view of the map
+    assert tensors["w"].tolist() == [[0, 1, 2], [3, 4, 5]] and tensors["b"].tolist() == [1, 1, 1]
+    tensors["w"] += 10  # the process's own copy of the page, not the file
+    assert tensors["w"].tolist() == [[10, 11, 12], [13, 14, 15]]
+    assert data.read_bytes() == stored
+    assert fastckpt.torch.load(prefix)["w"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_load_mmap_reads_tensors_whose_offset_is_not_aligned_to_their_dtype(tmp_path):
+    """A data file holds tensors back to back: a float32 tensor after 3 bytes of int8 cannot be viewed in
+    place (torch wants its elements aligned), so it is read."""
+    prefix = str(tmp_path / "model.ckpt")
+    fastckpt.torch.save({"a": torch.tensor([1, 2, 3], dtype=torch.int8), "b": torch.tensor([1.5, 2.5])}, prefix)
+    assert fastckpt.load_checkpoint(prefix)._stored_range("b")[1] % 4 != 0
+    tensors = fastckpt.torch.load(prefix, mmap=True)
+    assert tensors["a"].tolist() == [1, 2, 3] and tensors["b"].tolist() == [1.5, 2.5]
+
+
+def test_load_mmap_refuses_a_data_file_replaced_since_the_checkpoint_was_opened(tmp_path, monkeypatch):
+    prefix = str(tmp_path / "model.ckpt")
+    fastckpt.torch.save({"w": torch.ones(4)}, prefix)
+    original = fastckpt.CheckpointReader._stored_range
+
+    def replaced(self, name):  # what the reader recorded at open: another size than the file has now
+        path, offset, length, size = original(self, name)
+        return path, offset, length, size + 8
+
+    monkeypatch.setattr(fastckpt.CheckpointReader, "_stored_range", replaced)
+    with pytest.raises(fastckpt.errors.AbortedError, match="changed while") as raised:
+        fastckpt.torch.load(prefix, mmap=True)
+    assert raised.value.filename.endswith(".data-00000-of-00001") and raised.value.tensor_name == "w"
+
+
 BFLOAT16_WITHOUT_ML_DTYPES = """
 import sys
 import fastckpt.torch, torch
@@ -183,11 +225,12 @@ def test_load_names_errors():
 def test_load_to_another_device():
     path = Expected("tf1_saver_ref").path
     on_cpu = fastckpt.torch.load(path, device=torch.device("cpu"))
-    meta = fastckpt.torch.load(path, device="meta")
-    assert set(meta) == set(on_cpu)
-    for name, tensor in meta.items():
-        assert tensor.device.type == "meta" and tensor.shape == on_cpu[name].shape
-        assert tensor.dtype == on_cpu[name].dtype
+    for mmap in (False, True):
+        meta = fastckpt.torch.load(path, device="meta", mmap=mmap)
+        assert set(meta) == set(on_cpu)
+        for name, tensor in meta.items():
+            assert tensor.device.type == "meta" and tensor.shape == on_cpu[name].shape
+            assert tensor.dtype == on_cpu[name].dtype
 
 
 # --- load_into -----------------------------------------------------------------------------------------------------

@@ -253,6 +253,12 @@ class CheckpointReader:
         keys = [self._lookup(name)[0] for name in targets]
         self._file.read_tensors_into(keys, list(targets.values()), self._verify)
 
+    def _stored_range(self, name: str) -> Optional[Tuple[str, int, int, int]]:
+        """Where the bytes of tensor ``name`` lie, ``(data file, offset, length, size of the data file when it
+        was opened)``, for fastckpt.torch to map them copy-on-write; None where ``view`` reads instead."""
+        where = self._file.stored_range(self._lookup(name)[0])
+        return None if where is None else (os.fspath(where[0]), where[1], where[2], where[3])
+
     def _read(self, key: bytes, dtype: DType, shape, region) -> np.ndarray:
         if dtype.is_string:
             strings = self._file.read_strings(key, region)

@@ -2,7 +2,8 @@
 ``nn.Module`` or a state dict, filled in place, renamed and transposed on the way) and ``save``.
 
 torch is imported by this module only (``import fastckpt`` does not import it). Tensors are read straight into
-the memory of the torch tensors returned or filled, in parallel, with checksums verified: no second copy.
+the memory of the torch tensors returned or filled, in parallel, with checksums verified: no second copy; or,
+with ``load(..., mmap=True)``, mapped copy-on-write and read only when used.
 
 >>> import fastckpt, fastckpt.torch
 >>> tensors = fastckpt.torch.load(fastckpt.examples.model_path())
@@ -24,6 +25,7 @@ IncompatibleKeys(missing_keys=[], unexpected_keys=[])
 
 from __future__ import annotations
 
+import mmap as memory_map
 import os
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
@@ -142,6 +144,7 @@ def load(
     *,
     names: Union[None, str, Iterable[str]] = None,
     device: Union[str, "torch.device"] = "cpu",
+    mmap: bool = False,
     storage_options: Optional[Mapping[str, str]] = None,
 ) -> Dict[str, torch.Tensor]:
     """``{name: torch.Tensor}`` of the numeric tensors of a checkpoint (any path ``fastckpt.CheckpointReader``
@@ -164,6 +167,17 @@ def load(
     ``device``: where the tensors go; other than the CPU, each is read into (pinned, for CUDA) CPU memory and
     copied there (asynchronously from pinned memory). ``storage_options``: configuration of object stores (see
     README "Object stores").
+
+    ``mmap=True``: the tensors are views of a copy-on-write map of the data files, as
+    ``safetensors.torch.load_file``'s are of its file: nothing is read until a tensor is used, and checksums are
+    not verified (as with ``CheckpointReader.view``); writing to a tensor changes the process's copy of its
+    pages, never the file. Tensors that cannot be used as stored (V1 files, partitioned tensors, the other byte
+    order, an offset in the file that is not a multiple of the dtype's size, object stores) are read as
+    without it. With another ``device``, each mapped tensor is copied there.
+
+    >>> import fastckpt, fastckpt.torch
+    >>> fastckpt.torch.load(fastckpt.examples.model_path(), mmap=True)["v2"]
+    tensor([2.])
 
     Raises:
         fastckpt.errors.NotFoundError: a key in ``names`` the checkpoint does not hold.
@@ -201,6 +215,11 @@ def load(
         )
     out: Dict[str, torch.Tensor] = {}
     nbytes = {key: int(np.prod(shapes[key], dtype=np.int64)) * dtypes[key].size for _, key, _ in wanted}
+    if mmap:
+        mapped = _mapped_tensors(reader, wanted, shapes)
+        for name, tensor in mapped.items():
+            out[name] = tensor if device.type == "cpu" else tensor.to(device)
+        wanted = [entry for entry in wanted if entry[0] not in mapped]
     if device.type == "cpu":
         targets = {}
         for name, key, target in wanted:
@@ -213,7 +232,8 @@ def load(
             memory = np.empty(nbytes[key], np.uint8)
             out[name] = torch.from_numpy(memory).view(target).reshape(tuple(shapes[key]))
             targets[key] = memory
-        reader._read_bytes_into(targets)
+        if targets:
+            reader._read_bytes_into(targets)
         return out
     # Another device: through CPU buffers, a batch at a time, so that the CPU holds one batch, not the checkpoint.
     for batch in batches(wanted, [nbytes[key] for _, key, _ in wanted], _BATCH_BYTES):
@@ -222,6 +242,35 @@ def load(
         for name, key, _ in batch:
             buffer = buffers[key]
             out[name] = buffer.to(device, non_blocking=buffer.is_pinned())
+    return out
+
+
+def _mapped_tensors(
+    reader: CheckpointReader, wanted: List[Tuple[str, str, torch.dtype]], shapes: Mapping[str, List[int]]
+) -> Dict[str, torch.Tensor]:
+    """``{name: tensor}`` over copy-on-write maps of the data files (one per file), of the tensors of ``wanted``
+    whose stored bytes can be used as they are."""
+    maps: Dict[str, memory_map.mmap] = {}
+    out = {}
+    for name, key, target in wanted:
+        where = reader._stored_range(key)
+        itemsize = target.itemsize
+        if where is None or where[1] % itemsize or not where[2]:
+            continue
+        path, offset, length, size = where
+        if path not in maps:
+            with open(path, "rb") as file:
+                # The path names the file the reader opened unless it was replaced since (by a save to the same
+                # prefix): offsets into another file would give other bytes.
+                if os.fstat(file.fileno()).st_size != size:
+                    raise errors.AbortedError(
+                        f"{path} changed while {reader.path} was being loaded (its size is no longer {size} bytes)",
+                        path,
+                        key,
+                    )
+                maps[path] = memory_map.mmap(file.fileno(), 0, access=memory_map.ACCESS_COPY)
+        tensor = torch.frombuffer(maps[path], dtype=target, count=length // itemsize, offset=offset)
+        out[name] = tensor.reshape(tuple(shapes[key]))
     return out
 
 

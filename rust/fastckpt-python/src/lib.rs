@@ -430,6 +430,16 @@ impl CheckpointFile {
         Ok(Some(array))
     }
 
+    /// Where the bytes of tensor `name` lie, as `(data file, offset, length, size of the data file when it
+    /// was opened)`, for a framework to map them itself; None where `mapped` is None.
+    fn stored_range(&self, py: Python<'_>, name: &[u8]) -> PyResult<Option<(PathBuf, u64, u64, u64)>> {
+        let t = self.find(py, name)?;
+        let Checkpoint::Bundle(bundle) = &self.inner else { return Ok(None) };
+        let Some(mapped) = bundle.mapped(t).map_err(|e| to_py_err(py, e))? else { return Ok(None) };
+        let range = mapped.range();
+        Ok(Some((mapped.file().to_path_buf(), range.start, range.end - range.start, mapped.file_size())))
+    }
+
     /// The elements of the region `[(start, count, step)]` of string tensor `name` (all of it by default) as
     /// a flat list of bytes, row-major.
     #[pyo3(signature = (name, region=None))]

@@ -52,6 +52,22 @@ impl MappedTensor {
         // A reader makes one only of a mapped file and a range inside its map.
         &self.data.mapped().expect("a mapped tensor's file is mapped")[self.range.clone()]
     }
+
+    /// The data file holding the bytes, for mapping them anew (copy-on-write, by a framework's own mapping).
+    pub fn file(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The size of that data file when it was opened, in bytes: a file found at its path with another size
+    /// has been replaced since.
+    pub fn file_size(&self) -> u64 {
+        self.data.size()
+    }
+
+    /// Where the bytes lie in the data file, in bytes from its start.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        self.range.start as u64..self.range.end as u64
+    }
 }
 
 /// An entry's shard number, checked against the header's count.
