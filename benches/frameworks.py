@@ -14,7 +14,8 @@ next run) by ``fastckpt.CheckpointWriter``, and the same tensors as a .safetenso
 
 * load, into new torch tensors: ``fastckpt.torch.load`` (checksums verified); ``safetensors.torch.load_file``,
   which maps the file and reads nothing until a tensor is touched, so also ``load_file`` followed by a read of
-  one byte in every page (what using the tensors first costs), and ``safetensors.torch.load`` of the file's bytes
+  one byte in every page (what using the tensors first costs), and ``fastckpt.torch.load(mmap=True)`` (maps
+  the data file in the same way; no checksums) with and without that read; and ``safetensors.torch.load`` of the file's bytes
   (the eager way, tensors in the process's own memory as fastckpt's are); TensorFlow's reader
   (``tf.train.load_checkpoint``, ``get_tensor`` of every tensor, ``torch.from_numpy``, bfloat16 through int16); and
   fastckpt's numpy ``get_tensors`` for reference;
@@ -69,6 +70,8 @@ GROUPS = [
         "fastckpt-torch-load",
         [
             ("fastckpt-torch-load", "`fastckpt.torch.load`"),
+            ("fastckpt-torch-load-mmap", "`fastckpt.torch.load(mmap=True)` (mapped, nothing read)"),
+            ("fastckpt-torch-load-mmap-touched", "`fastckpt.torch.load(mmap=True)`, then a byte of every page read"),
             ("safetensors-load-file", "`safetensors.torch.load_file` (mapped, nothing read)"),
             ("safetensors-load-file-touched", "`safetensors.torch.load_file`, then a byte of every page read"),
             ("safetensors-load-bytes", "`safetensors.torch.load` of the file's bytes (`read()`)"),
@@ -122,6 +125,20 @@ TARGETS = [
         ">= 1x",
     ),
     ("`fastckpt.torch.load` vs TensorFlow's reader", "fastckpt-torch-load", "tensorflow-from-numpy", 3, ">= 3x"),
+    (
+        "`load(mmap=True)` vs `safetensors.torch.load_file`",
+        "fastckpt-torch-load-mmap",
+        "safetensors-load-file",
+        1,
+        ">= 1x",
+    ),
+    (
+        "`load(mmap=True)` vs `load_file`, both + every page read",
+        "fastckpt-torch-load-mmap-touched",
+        "safetensors-load-file-touched",
+        1,
+        ">= 1x",
+    ),
     ("`load_into` vs a `copy_` into the same memory", "fastckpt-torch-load-into", "torch-copy", 0.9, ">= 0.9"),
     ("`load_into` vs `readinto` of the data file", "fastckpt-torch-load-into", "read-file", 1, ">= 1x"),
     ("`convert` vs TensorFlow's reader + `save_file`", "fastckpt-convert", "tensorflow-save-file", 2, ">= 2x"),
@@ -284,18 +301,24 @@ def worker(contender: str, workdir: Path, cold: bool, check: bool) -> dict:
     if contender == "read-file":
         state = np.ones(os.path.getsize(paths["data"]), np.uint8)
 
+    def touch(tensors):
+        for tensor in tensors.values():  # one byte of every page of every tensor
+            int(tensor.reshape(-1).view(torch.uint8)[::PAGE].max())
+        return tensors
+
     def run():
         if contender == "fastckpt-torch-load":
             return fastckpt.torch.load(paths["ckpt"])
+        if contender == "fastckpt-torch-load-mmap":
+            return fastckpt.torch.load(paths["ckpt"], mmap=True)
+        if contender == "fastckpt-torch-load-mmap-touched":
+            return touch(fastckpt.torch.load(paths["ckpt"], mmap=True))
         if contender == "fastckpt-get-tensors":
             return fastckpt.load_checkpoint(paths["ckpt"]).get_tensors()
         if contender == "safetensors-load-file":
             return safetensors.torch.load_file(paths["safetensors"])
         if contender == "safetensors-load-file-touched":
-            tensors = safetensors.torch.load_file(paths["safetensors"])
-            for tensor in tensors.values():  # one byte of every page of every tensor
-                int(tensor.reshape(-1).view(torch.uint8)[::PAGE].max())
-            return tensors
+            return touch(safetensors.torch.load_file(paths["safetensors"]))
         if contender == "safetensors-load-bytes":
             with open(paths["safetensors"], "rb") as f:
                 return safetensors.torch.load(f.read())
