@@ -15,8 +15,8 @@ next run) by ``fastckpt.CheckpointWriter``, and the same tensors as a .safetenso
 * load, into new torch tensors: ``fastckpt.torch.load`` (checksums verified); ``safetensors.torch.load_file``,
   which maps the file and reads nothing until a tensor is touched, so also ``load_file`` followed by a read of
   one byte in every page (what using the tensors first costs), and ``fastckpt.torch.load(mmap=True)`` (maps
-  the data file in the same way; no checksums) with and without that read; and ``safetensors.torch.load`` of the file's bytes
-  (the eager way, tensors in the process's own memory as fastckpt's are); TensorFlow's reader
+  the data file in the same way; no checksums) with and without that read; and ``safetensors.torch.load`` of
+  the file's bytes (the eager way, tensors in the process's own memory as fastckpt's are); TensorFlow's reader
   (``tf.train.load_checkpoint``, ``get_tensor`` of every tensor, ``torch.from_numpy``, bfloat16 through int16); and
   fastckpt's numpy ``get_tensors`` for reference;
 * load into existing tensors: ``fastckpt.torch.load_into`` a state dict of tensors already allocated and written

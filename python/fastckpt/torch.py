@@ -223,12 +223,12 @@ def load(
     if device.type == "cpu":
         targets = {}
         for name, key, target in wanted:
-            # The tensor's memory is a numpy array's: numpy asks the kernel for huge pages for large arrays
-            # (madvise), which halves the cost of first writing a checkpoint's worth of new memory; torch.empty
-            # does not.
             if not nbytes[key]:  # (torch views no empty numpy array as another dtype)
                 out[name] = torch.empty(tuple(shapes[key]), dtype=target)
                 continue
+            # The tensor's memory is a numpy array's: numpy asks the kernel for huge pages for large arrays
+            # (madvise), which halves the cost of first writing a checkpoint's worth of new memory; torch.empty
+            # does not.
             memory = np.empty(nbytes[key], np.uint8)
             out[name] = torch.from_numpy(memory).view(target).reshape(tuple(shapes[key]))
             targets[key] = memory
