@@ -182,27 +182,31 @@ def block_tensorflow() -> None:
 
 
 def read(out: Path, job: Path) -> None:
-    """Under Keras 3, without TensorFlow: fills or loads each ``[architecture, how]`` of ``job``; ``how`` is one
-    of SAVED's keys (built, then ``load_weights``), ``"load_model"`` (the SavedModel loaded whole) or
-    ``"keras_file"`` (the ``.keras`` file fastckpt converted it to, opened by Keras itself)."""
+    """Under Keras 3, without TensorFlow: fills or loads each ``[architecture, how]`` of ``job`` and predicts;
+    ``how`` is one of SAVED's keys (the model built, then ``load_weights``: its predictions before are kept
+    too, under ``.../before``), ``"load_model"`` (the SavedModel loaded whole) or ``"keras_file"`` (the
+    SavedModel converted by ``fastckpt.convert`` to a ``.keras`` file, opened by Keras itself)."""
     block_tensorflow()
-    import keras
-
     import fastckpt.keras
+    import keras
 
     results = {}
     for name, how in json.loads(job.read_text()):
         directory = out / name
+        x = inputs(name, 4, seed=2)[0]
         if how == "load_model":
             model = fastckpt.keras.load_model(directory / SAVED["saved_model"])
         elif how == "keras_file":
-            model = keras.saving.load_model(directory / "model.keras")
+            path = directory / f"{keras.backend.backend()}.keras"
+            fastckpt.convert(directory / SAVED["saved_model"], path)
+            model = keras.saving.load_model(path)
         else:
             keras.utils.set_random_seed(SEED + 1)  # other initial weights than tf_keras had
             model = ARCHITECTURES[name](keras)
+            results[f"{name}/{how}/before"] = np.asarray(model.predict(x, verbose=0))
             fastckpt.keras.load_weights(model, directory / SAVED[how])
-        results[f"{name}/{how}"] = np.asarray(model.predict(inputs(name, 4, seed=2)[0], verbose=0))
-    assert "tensorflow" not in sys.modules and "tf_keras" not in sys.modules
+        results[f"{name}/{how}"] = np.asarray(model.predict(x, verbose=0))
+    assert "tensorflow" not in sys.modules or sys.modules["tensorflow"] is None
     np.savez(job.with_suffix(".npz"), **results)
 
 

@@ -19,6 +19,7 @@ Every server listens on 127.0.0.1 only; each request loop in here is bounded in 
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import socket
 import subprocess
@@ -252,6 +253,14 @@ class S3Server:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+def upload(client, bucket: str, local_dir, prefix: str) -> None:
+    """Uploads every file under ``local_dir`` to ``bucket`` under ``prefix``."""
+    for root, _, files in os.walk(local_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            client.upload_file(path, bucket, f"{prefix}/{os.path.relpath(path, local_dir)}")
 
 
 def unique_bucket_name(prefix: str = "test") -> str:

@@ -18,14 +18,7 @@ import numpy as np
 import pytest
 from conftest import Expected, check_against_expected, fixture_kinds
 from fastckpt import errors
-from object_stores import apply_env
-
-
-def upload(client, bucket: str, local_dir, prefix: str) -> None:
-    for root, _, files in os.walk(local_dir):
-        for name in files:
-            path = os.path.join(root, name)
-            client.upload_file(path, bucket, f"{prefix}/{os.path.relpath(path, local_dir)}")
+from object_stores import apply_env, upload
 
 
 def keys(client, bucket: str) -> list:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
-HEAVY = ["ml_dtypes", "torch", "jax", "tensorflow"]
+HEAVY = ["ml_dtypes", "torch", "jax", "tensorflow", "keras", "tf_keras"]
 # Not imported either: protobuf (imported on first use of a message class or a text format), and
 # importlib.metadata (the version comes from the extension).
 ON_FIRST_USE = ["google.protobuf", "importlib.metadata"]

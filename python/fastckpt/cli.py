@@ -3,7 +3,8 @@
     fastckpt inspect PATH [--tensor NAME] [--all]   names, dtypes, shapes and sizes; values on request
     fastckpt inspect --example                      the example checkpoint shipped with fastckpt
     fastckpt diff A B [--atol X] [--rtol Y]         per-tensor differences of two checkpoints
-    fastckpt convert SRC DST [--skip-optimizer ...] checkpoint <-> .safetensors / .npz / .pt, chosen by DST
+    fastckpt convert SRC DST [--skip-optimizer ...] checkpoint <-> .safetensors / .npz / .pt, chosen by DST;
+                                                    a Keras 2 SavedModel -> .keras (Keras 3)
     fastckpt freeze --meta M --checkpoint C --outputs a,b -o out.pb
     fastckpt saved-model show DIR [--tag-set serve] [--all]
     fastckpt --version
@@ -441,17 +442,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser(
         "convert",
-        help="checkpoint to or from .safetensors / .npz / .pt, chosen by DST",
+        help="checkpoint to or from .safetensors / .npz / .pt, chosen by DST; a Keras 2 SavedModel to .keras",
         parents=[after],
         description="Converts SRC into DST, tensor by tensor (a large tensor in parts): the rules choose, name and "
-        "shape the tensors as fastckpt.convert and fastckpt.torch.load_into apply them.",
+        "shape the tensors as fastckpt.convert and fastckpt.torch.load_into apply them. A DST ending in .keras "
+        "takes a Keras 2 SavedModel and writes the Keras 3 model file (needs Keras 3: pip install fastckpt[keras]).",
     )
     convert.add_argument(
         "src", help="a checkpoint (any path inspect takes), .safetensors (or its index .json), .npz or .pt file"
     )
     convert.add_argument(
         "dst",
-        help="a .safetensors, .npz or .pt/.bin file, a directory (with --max-shard-size), or a checkpoint prefix",
+        help="a .safetensors, .npz or .pt/.bin file, a directory (with --max-shard-size), a checkpoint prefix, or a "
+        ".keras file (from a Keras 2 SavedModel)",
     )
     convert.add_argument(
         "--names", choices=mapping.NAMES, default="key", help="name tensors by checkpoint key, object path or full name"

@@ -745,7 +745,8 @@ def convert(
     file, or through a ``model.safetensors.index.json``, or a directory holding either), ``.npz``, ``.pt`` /
     ``.bin`` (a state dict, loaded with ``weights_only=True``). Destinations, by suffix: ``.safetensors``;
     with ``max_shard_size`` (bytes, or ``"5GB"``) a directory of shards as Hugging Face writes them; ``.npz``;
-    ``.pt`` / ``.bin`` (a torch state dict); anything else a checkpoint prefix. Either side may be a URL.
+    ``.pt`` / ``.bin`` (a torch state dict); ``.keras`` (from a Keras 2 SavedModel: a Keras 3 model file, see
+    ``fastckpt.keras.save_keras_file``); anything else a checkpoint prefix. Either side may be a URL.
 
     ``names`` (``"key"``, ``"object"``, ``"full"``), ``skip_optimizer``, ``skip``, ``rename`` and ``transpose``
     choose and name the tensors as ``fastckpt.mapping.plan`` says; ``dtype`` casts floating tensors (e.g.
@@ -767,6 +768,9 @@ def convert(
             appears at ``dst`` unless the conversion completes.
     """
     src, dst = os.fspath(src), os.fspath(dst)
+    if dst.endswith(".keras"):
+        rules = (names, rename, skip, skip_optimizer, transpose, dtype, max_shard_size)
+        return _to_keras_file(src, dst, *rules, storage_options=storage_options)
     options = _paths.storage_options(storage_options)
     cast = as_dtype(dtype) if dtype is not None else None
     if cast is not None and cast.name not in _FLOATING:
@@ -833,6 +837,23 @@ def convert(
         return len(planned)
     finally:
         source.close()
+
+
+def _to_keras_file(src: str, dst: str, *rules, storage_options) -> int:
+    """A Keras 2 SavedModel as a ``.keras`` file (``fastckpt.keras.save_keras_file``), which Keras 3 builds from
+    the model's config: the rules that choose and name tensors have nothing to apply to."""
+    names, *others = rules
+    if names != "key" or any(rule not in (None, False, [], ()) for rule in others):
+        raise errors.InvalidArgumentError(
+            f"{dst} is a .keras file, built from the Keras model {src} holds: names, rename, skip, "
+            "skip_optimizer, transpose, dtype and max_shard_size do not apply to it",
+            dst,
+        )
+    try:
+        from .keras import save_keras_file
+    except ImportError as err:
+        raise errors.UnimplementedError(f"cannot write {dst}: {err}", dst) from None
+    return save_keras_file(src, dst, storage_options=storage_options)
 
 
 def batches(items: Sequence[T], sizes: Sequence[int], limit: int) -> Iterator[List[T]]:

@@ -14,7 +14,20 @@ tensorflow):
 Importing this module imports Keras, neither TensorFlow nor tf_keras.
 """
 
-from .models import load_model, save_keras_file
-from .weights import load_weights
+try:
+    import keras as _keras
+except ImportError as _err:
+    raise ImportError(
+        "fastckpt.keras fills Keras 3 models and needs Keras 3 with a backend (jax, torch or tensorflow): "
+        "pip install 'fastckpt[keras]' jax"
+    ) from _err
+if int(_keras.__version__.split(".")[0]) < 3:
+    raise ImportError(
+        f"fastckpt.keras fills Keras 3 models, and Keras {_keras.__version__} is installed: pip install 'keras>=3' "
+        "(tf.keras 2 reads its own files)"
+    )
+
+from .models import load_model, save_keras_file  # noqa: E402 - after the check that Keras 3 is there
+from .weights import load_weights  # noqa: E402
 
 __all__ = ["load_model", "load_weights", "save_keras_file"]
