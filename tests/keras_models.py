@@ -96,6 +96,15 @@ def nested(keras):
     return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(8, activation="relu")(x)))
 
 
+def normalized(keras):
+    normalization = keras.layers.Normalization()
+    # Each Keras adapts to other data: only the statistics fastckpt loads give tf_keras's predictions.
+    normalization.adapt(inputs("normalized", 64, seed=3 if keras.__version__.startswith("2.") else 4)[0])
+    return keras.Sequential(
+        [keras.Input((8,)), normalization, keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
+    )
+
+
 def subclassed(keras):
     class Classifier(keras.Model):
         def __init__(self):
@@ -125,6 +134,7 @@ ARCHITECTURES = {
     "text": text,
     "transformer": transformer,
     "nested": nested,
+    "normalized": normalized,
     "subclassed": subclassed,
 }
 # Keras 2 saves subclassed models as SavedModels without a config Keras can rebuild them from.
@@ -144,6 +154,7 @@ def inputs(name: str, n: int, seed: int):
         "resnet50": (32, 32, 3),
         "transformer": (10, 16),
         "nested": (6,),
+        "normalized": (8,),
         "subclassed": (5,),
     }
     if name == "text":

@@ -26,7 +26,7 @@ def _blocks(language: str):
 
 def _make_inputs(directory: Path) -> None:
     """What the README's examples open: the tutorial's checkpoint, a BERT-like embedding, a training
-    directory, a vocabulary file, and two runs to compare."""
+    directory, a vocabulary file, two runs to compare, and a model tf.keras 2 saved."""
     shutil.copytree(fastckpt.examples.model_dir(), directory / "model")
     with fastckpt.CheckpointWriter(directory / "bert" / "bert_model.ckpt") as writer:
         writer.add("bert/embeddings/word_embeddings", np.arange(2000 * 8, dtype=np.float32).reshape(2000, 8))
@@ -37,6 +37,25 @@ def _make_inputs(directory: Path) -> None:
     (directory / "vocab.txt").write_text("the\nof\nand\n", encoding="utf-8")
     for run, v1 in (("run1", 1.0), ("run2", 1.0 + 1e-7)):
         fastckpt.Saver().save({"v1": np.array([v1], np.float32)}, str(directory / run / "model.ckpt"))
+    _write_keras2_model(directory / "keras2")
+
+
+# The model of the README's Keras section, as tf.keras 2 saves it (run apart: tf_keras takes the name keras).
+_KERAS2_MODEL = """
+import sys
+import tf_keras as keras
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+model.save_weights(sys.argv[1] + "/weights/w")
+model.save(sys.argv[1] + "/saved_model")
+"""
+
+
+def _write_keras2_model(directory: Path) -> None:
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(
+        [sys.executable, "-c", _KERAS2_MODEL, str(directory)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _run_python_blocks(directory: Path):

@@ -4,9 +4,12 @@ model's own structure.
 
 The edges of that path are what Keras 2 tracked:
 
-- ``layer_with_weights-N``: the N-th layer with weights of a Functional or Sequential model, in the order of
-  ``model.layers``, which Keras 3 computes as Keras 2 did (by depth, then by traversal from the outputs);
-  ``layer-N`` names every layer (those with weights a second time) and is not followed;
+- ``layer_with_weights-N`` and ``layer-N``: the N-th layer with weights, and the N-th layer, of a Functional
+  or Sequential model, in the order of ``model.layers``, which Keras 3 computes as Keras 2 did (by depth,
+  then by traversal from the outputs). Each layer with weights has both names; one numbering is followed,
+  the one that fills more of the model: by weights is immune to weightless layers added or left out, by
+  position to layers that had weights in Keras 2 and have none in Keras 3 (a ``TextVectorization``, whose
+  Keras 2 lookup table counted as one);
 - an attribute name: a sublayer (``forward_layer``, ``cell``, ``_query_dense``, a subclassed model's
   ``self.encoder``), an item of a list or dict attribute (``blocks/0``), or a variable by its weight name
   (``kernel``, ``moving_mean``), matched against the name of one of the Keras 3 layer's own variables;
@@ -48,9 +51,6 @@ _RENAMED = {
     "DepthwiseConv1D": {"depthwise_kernel": "kernel"},
     "DepthwiseConv2D": {"depthwise_kernel": "kernel"},
 }
-# State Keras 2 kept that Keras 3 layers do not have, and that nothing computes from: the number of examples
-# a Normalization layer adapted to (Keras 3 keeps only the mean and variance).
-_DROPPED = {"Normalization": {"count"}}
 _WEIGHTED = re.compile(r"layer_with_weights-(\d+)\Z")
 _LAYER = re.compile(r"layer-(\d+)\Z")
 
@@ -93,17 +93,20 @@ def _is_layer(value) -> bool:
     return isinstance(value, keras.layers.Layer)
 
 
-def _child(owner, name: str):
+def _child(owner, name: str, by_position: bool):
     """What ``owner`` (a Keras 3 layer, or a list or dict attribute of one) holds under the Keras 2 edge
-    ``name``: a layer, a list or dict, or None."""
+    ``name``: a layer, a list or dict, or None. A model's layers are reached by ``layer-N`` when
+    ``by_position``, else by ``layer_with_weights-N``."""
     if isinstance(owner, (list, tuple)):
         return owner[int(name)] if name.isdigit() and int(name) < len(owner) else None
     if isinstance(owner, dict):
         return owner.get(name)
-    weighted = _WEIGHTED.match(name)
-    if weighted:
-        layers = [layer for layer in getattr(owner, "layers", []) if layer.weights]
-        index = int(weighted.group(1))
+    numbered = (_LAYER if by_position else _WEIGHTED).match(name)
+    if numbered:
+        layers = list(getattr(owner, "layers", []))
+        if not by_position:
+            layers = [layer for layer in layers if layer.weights]
+        index = int(numbered.group(1))
         return layers[index] if index < len(layers) else None
     try:
         value = getattr(owner, name, None)
@@ -119,17 +122,23 @@ def match(graph: "protos.TrackableObjectGraph", model, stored) -> Matching:
     candidates = [(0, "")] + [
         (child.node_id, child.local_name)
         for child in graph.nodes[0].children
-        if child.local_name not in _NOT_WEIGHTS and child.node_id < len(graph.nodes)
+        if child.local_name not in _NOT_WEIGHTS and 0 < child.node_id < len(graph.nodes)
     ]
     best = None
     for node_id, path in candidates:
-        found = _match_from(graph, node_id, model, stored, path)
-        if best is None or len(found.pairs) > len(best.pairs):
-            best = found
+        for by_position in (False, True):
+            found = _match_from(graph, node_id, model, stored, path, by_position)
+            if best is None or _better(found, best):
+                best = found
     return best
 
 
-def _match_from(graph, root: int, model, stored, model_path: str) -> Matching:
+def _better(found: Matching, than: Matching) -> bool:
+    """Whether one matching fills more of the model than another, or as much with fewer variables left over."""
+    return (len(found.pairs), -len(found.unmatched)) > (len(than.pairs), -len(than.unmatched))
+
+
+def _match_from(graph, root: int, model, stored, model_path: str, by_position: bool) -> Matching:
     pairs: List[tuple] = []
     checkpoint: Dict[int, Variable] = {}
     visited = set()
@@ -140,16 +149,17 @@ def _match_from(graph, root: int, model, stored, model_path: str) -> Matching:
         visited.add((node_id, id(owner)))
         own = _own_variables(owner) if owner is not None and _is_layer(owner) else {}
         renamed = _RENAMED.get(type(owner).__name__, {})
-        dropped = _DROPPED.get(type(owner).__name__, set())
         for child in graph.nodes[node_id].children:
             name = child.local_name
-            if name in _NOT_WEIGHTS or _LAYER.match(name) or child.node_id >= len(graph.nodes):
+            skipped = _WEIGHTED if by_position else _LAYER
+            # Node 0 is the checkpoint's root, which Keras 2 also lists as its own child "root".
+            if name in _NOT_WEIGHTS or skipped.match(name) or not 0 < child.node_id < len(graph.nodes):
                 continue
             child_path = f"{path}/{name}" if path else name
             variable = _variable_key(graph.nodes[child.node_id])
             if variable is not None:
                 key, full_name = variable
-                if key not in stored or name in dropped:
+                if key not in stored:
                     continue
                 found = Variable(child.node_id, key, full_name, child_path)
                 checkpoint.setdefault(child.node_id, found)
@@ -157,7 +167,7 @@ def _match_from(graph, root: int, model, stored, model_path: str) -> Matching:
                 if target is not None:
                     pairs.append((found, target))
                 continue
-            walk(child.node_id, None if owner is None else _child(owner, name), child_path)
+            walk(child.node_id, None if owner is None else _child(owner, name, by_position), child_path)
 
     walk(root, model, "")
     # A variable reached twice (a layer shared by two models) fills its model variable once.

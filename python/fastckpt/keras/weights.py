@@ -34,7 +34,7 @@ def load_weights(
     models, sublayers such as ``Bidirectional``'s ``forward_layer/cell`` or ``MultiHeadAttention``'s
     ``_query_dense``, a subclassed model's attributes) against the model's own structure, never by Keras'
     generated layer names; Keras 2 weights Keras 3 renamed (``DepthwiseConv2D``'s ``depthwise_kernel``, now
-    ``kernel``) are followed, and a ``Normalization`` layer's ``count``, which Keras 3 does not keep, is left out.
+    ``kernel``) are followed.
     Every pair is checked (shape and dtype) and every variable of the model must be filled before anything is
     assigned.
 
