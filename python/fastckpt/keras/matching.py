@@ -93,19 +93,24 @@ def _is_layer(value) -> bool:
     return isinstance(value, keras.layers.Layer)
 
 
-def _child(owner, name: str, by_position: bool):
+def _numbered_layers(model, by_position: bool) -> list:
+    """The layers of a model as Keras 2 numbered them: all (``layer-N``), or those with weights
+    (``layer_with_weights-N``)."""
+    layers = list(getattr(model, "layers", []))
+    return layers if by_position else [layer for layer in layers if layer.weights]
+
+
+def _child(owner, name: str, numbered_layers) -> Any:
     """What ``owner`` (a Keras 3 layer, or a list or dict attribute of one) holds under the Keras 2 edge
-    ``name``: a layer, a list or dict, or None. A model's layers are reached by ``layer-N`` when
-    ``by_position``, else by ``layer_with_weights-N``."""
+    ``name``: a layer, a list or dict, or None. ``numbered_layers()`` gives the layers a numbered edge
+    (``layer-N`` or ``layer_with_weights-N``) counts."""
     if isinstance(owner, (list, tuple)):
         return owner[int(name)] if name.isdigit() and int(name) < len(owner) else None
     if isinstance(owner, dict):
         return owner.get(name)
-    numbered = (_LAYER if by_position else _WEIGHTED).match(name)
+    numbered = _LAYER.match(name) or _WEIGHTED.match(name)
     if numbered:
-        layers = list(getattr(owner, "layers", []))
-        if not by_position:
-            layers = [layer for layer in layers if layer.weights]
+        layers = numbered_layers()
         index = int(numbered.group(1))
         return layers[index] if index < len(layers) else None
     try:
@@ -122,7 +127,10 @@ def match(graph: "protos.TrackableObjectGraph", model, stored) -> Matching:
     candidates = [(0, "")] + [
         (child.node_id, child.local_name)
         for child in graph.nodes[0].children
-        if child.local_name not in _NOT_WEIGHTS and 0 < child.node_id < len(graph.nodes)
+        if child.local_name not in _NOT_WEIGHTS
+        and not _LAYER.match(child.local_name)
+        and not _WEIGHTED.match(child.local_name)
+        and 0 < child.node_id < len(graph.nodes)
     ]
     best = None
     for node_id, path in candidates:
@@ -147,8 +155,16 @@ def _match_from(graph, root: int, model, stored, model_path: str, by_position: b
         if (node_id, id(owner)) in visited:
             return
         visited.add((node_id, id(owner)))
-        own = _own_variables(owner) if owner is not None and _is_layer(owner) else {}
+        is_layer = owner is not None and _is_layer(owner)
+        own = _own_variables(owner) if is_layer else {}
         renamed = _RENAMED.get(type(owner).__name__, {})
+        layers: list = []
+
+        def numbered_layers() -> list:
+            if not layers and is_layer:
+                layers.extend(_numbered_layers(owner, by_position))
+            return layers
+
         for child in graph.nodes[node_id].children:
             name = child.local_name
             skipped = _WEIGHTED if by_position else _LAYER
@@ -167,7 +183,7 @@ def _match_from(graph, root: int, model, stored, model_path: str, by_position: b
                 if target is not None:
                     pairs.append((found, target))
                 continue
-            walk(child.node_id, None if owner is None else _child(owner, name, by_position), child_path)
+            walk(child.node_id, None if owner is None else _child(owner, name, numbered_layers), child_path)
 
     walk(root, model, "")
     # A variable reached twice (a layer shared by two models) fills its model variable once.
