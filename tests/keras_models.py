@@ -11,6 +11,7 @@ Run as a script it is one side of the test, in a process of its own:
   loaded whole, filled by fastckpt.keras and their predictions written to ``JOB``'s result file.
 """
 
+import importlib.machinery
 import json
 import sys
 from pathlib import Path
@@ -98,8 +99,10 @@ def nested(keras):
 
 def normalized(keras):
     normalization = keras.layers.Normalization()
-    # Each Keras adapts to other data: only the statistics fastckpt loads give tf_keras's predictions.
-    normalization.adapt(inputs("normalized", 64, seed=3 if keras.__version__.startswith("2.") else 4)[0])
+    if keras.__version__.startswith("2."):
+        # tf_keras adapts it; Keras 3 (whose adapt needs TensorFlow) keeps a mean of 0 and a variance of 1
+        # until fastckpt loads the adapted ones.
+        normalization.adapt(inputs("normalized", 64, seed=3)[0])
     return keras.Sequential(
         [keras.Input((8,)), normalization, keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
     )
@@ -185,11 +188,24 @@ def write(out: Path) -> None:
     np.savez(out / "predictions.npz", **predictions)
 
 
+class _PathFinderWithoutTensorFlow(importlib.machinery.PathFinder):
+    """Python's finder of modules on sys.path, blind to TensorFlow and tf_keras."""
+
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname.split(".")[0] in ("tensorflow", "tf_keras"):
+            return None
+        return super().find_spec(fullname, path, target)
+
+
 def block_tensorflow() -> None:
-    """Makes TensorFlow and tf_keras impossible to import in this process, as where they are not installed:
-    ``import tensorflow`` raises ModuleNotFoundError and ``importlib.util.find_spec`` finds nothing."""
-    for name in ("tensorflow", "tf_keras"):
-        sys.modules[name] = None
+    """Makes this process see no TensorFlow and no tf_keras, as where they are not installed: importing them
+    raises ModuleNotFoundError, ``importlib.util.find_spec`` finds nothing, and they are not in sys.modules."""
+    assert "tensorflow" not in sys.modules and "tf_keras" not in sys.modules
+    sys.meta_path[:] = [
+        _PathFinderWithoutTensorFlow if finder is importlib.machinery.PathFinder else finder
+        for finder in sys.meta_path
+    ]
 
 
 def read(out: Path, job: Path) -> None:
@@ -217,7 +233,7 @@ def read(out: Path, job: Path) -> None:
             results[f"{name}/{how}/before"] = np.asarray(model.predict(x, verbose=0))
             fastckpt.keras.load_weights(model, directory / SAVED[how])
         results[f"{name}/{how}"] = np.asarray(model.predict(x, verbose=0))
-    assert "tensorflow" not in sys.modules or sys.modules["tensorflow"] is None
+    assert "tensorflow" not in sys.modules and "tf_keras" not in sys.modules
     np.savez(job.with_suffix(".npz"), **results)
 
 

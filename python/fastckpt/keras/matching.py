@@ -68,7 +68,7 @@ class Variable(NamedTuple):
 class Matching(NamedTuple):
     """The outcome of matching a model against a checkpoint's object graph."""
 
-    pairs: List[tuple]  # [(Variable, Keras variable)]
+    pairs: List[tuple]  # [(Variable, Keras variable, the Keras layer that owns it)]
     unmatched: List[Variable]  # the model's weights in the checkpoint with no variable of the model to fill
     missing: List[Any]  # variables of the model that nothing in the checkpoint fills
     model_path: str  # the object path of the model in the checkpoint ("" for the root, "model", ...)
@@ -181,16 +181,16 @@ def _match_from(graph, root: int, model, stored, model_path: str, by_position: b
                 checkpoint.setdefault(child.node_id, found)
                 target = own.get(renamed.get(name, name))
                 if target is not None:
-                    pairs.append((found, target))
+                    pairs.append((found, target, owner))
                 continue
             walk(child.node_id, None if owner is None else _child(owner, name, numbered_layers), child_path)
 
     walk(root, model, "")
     # A variable reached twice (a layer shared by two models) fills its model variable once.
     unique, filled, used = [], set(), set()
-    for found, target in pairs:
+    for found, target, owner in pairs:
         if id(target) not in filled:
-            unique.append((found, target))
+            unique.append((found, target, owner))
             filled.add(id(target))
             used.add(found.node_id)
     unmatched = [found for node_id, found in checkpoint.items() if node_id not in used]

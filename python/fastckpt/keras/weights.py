@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import List, Mapping, Optional, Union
+from typing import List, Mapping, NoReturn, Optional, Union
+
+import numpy as np
 
 from .. import errors
 from ..reader import CheckpointReader
@@ -36,7 +38,8 @@ def load_weights(
     generated layer names; Keras 2 weights Keras 3 renamed (``DepthwiseConv2D``'s ``depthwise_kernel``, now
     ``kernel``) are followed.
     Every pair is checked (shape and dtype) and every variable of the model must be filled before anything is
-    assigned.
+    assigned. Integers may change width where every value fits (Keras 2 counted ``Normalization``'s examples
+    in int64, Keras 3 on jax in int32); floating dtypes must be the same.
 
     >>> import keras, fastckpt.keras                                     # doctest: +SKIP
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])  # doctest: +SKIP
@@ -73,19 +76,39 @@ def assign(model, reader: CheckpointReader, *, skip_mismatch: bool = False) -> i
     stored = _Stored(reader)
     problems = _mismatches(stored, matching)
     if problems and not skip_mismatch:
-        shown = "\n  ".join(problems[:_LISTED])
-        more = f"\n  ... and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
-        first = matching.unmatched[0].key if matching.unmatched else None
-        raise errors.InvalidArgumentError(
-            f"the checkpoint {reader.path} does not fit model {model.name!r} ({len(problems)} mismatches; nothing "
-            f"was assigned; skip_mismatch=True loads the rest):\n  {shown}{more}",
-            reader.path,
-            first,
-        )
-    fitting = [(found, target) for found, target in matching.pairs if stored.fits(found.key, target)]
+        _refuse(reader, model, matching, problems)
+    fitting = [(found, target) for found, target, _ in matching.pairs if stored.fits(found.key, target)]
     values = reader.get_tensors([found.key for found, _ in fitting])
+    # Integers stored wider than the model keeps them (Keras 2's int64 counters, int32 in Keras 3 on jax)
+    # are checked to fit before anything is assigned.
+    overflowing = [
+        (found, target)
+        for found, target in fitting
+        if values[found.key].dtype != np.dtype(target.dtype) and not _fits_in(values[found.key], target.dtype)
+    ]
+    if overflowing:
+        problems += [
+            f"{_describe(found)} holds values outside the {target.dtype} of model variable {target.path}"
+            for found, target in overflowing
+        ]
+        if not skip_mismatch:
+            _refuse(reader, model, matching, problems)
+        fitting = [pair for pair in fitting if pair not in overflowing]
     for found, target in fitting:
-        target.assign(values[found.key])
+        target.assign(values[found.key].astype(target.dtype, copy=False))
+    # Layers that compute from their variables once loaded (Normalization's broadcast mean and variance), as
+    # Keras 3 has them do after its own loads.
+    assigned = {id(target) for _, target in fitting}
+    owners = {id(owner): owner for _, target, owner in matching.pairs if id(target) in assigned}
+    finalized = [owner for owner in owners.values() if callable(getattr(owner, "finalize_state", None))]
+    for owner in finalized:
+        owner.finalize_state()
+    if finalized:
+        # Functions Keras traced before hold the layers' old state as constants: traced again on next use, as
+        # Keras does after changing a layer (quantize).
+        for function in ("train_function", "test_function", "predict_function"):
+            if hasattr(model, function):
+                setattr(model, function, None)
     if problems:
         warnings.warn(
             f"fastckpt.keras.load_weights: {len(problems)} mismatches between {reader.path} and model "
@@ -93,6 +116,24 @@ def assign(model, reader: CheckpointReader, *, skip_mismatch: bool = False) -> i
             stacklevel=3,
         )
     return len(fitting)
+
+
+def _refuse(reader: CheckpointReader, model, matching: Matching, problems: List[str]) -> NoReturn:
+    shown = "\n  ".join(problems[:_LISTED])
+    more = f"\n  ... and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
+    first = matching.unmatched[0].key if matching.unmatched else None
+    raise errors.InvalidArgumentError(
+        f"the checkpoint {reader.path} does not fit model {model.name!r} ({len(problems)} mismatches; nothing "
+        f"was assigned; skip_mismatch=True loads the rest):\n  {shown}{more}",
+        reader.path,
+        first,
+    )
+
+
+def _fits_in(value: np.ndarray, dtype) -> bool:
+    """Whether every element of the integer array ``value`` is representable in the integer ``dtype``."""
+    limits = np.iinfo(np.dtype(dtype))
+    return value.size == 0 or (limits.min <= value.min() and value.max() <= limits.max)
 
 
 def _describe(found) -> str:
@@ -111,7 +152,15 @@ class _Stored:
         return f"{self._dtypes[key].name} {self._shapes[key]}"
 
     def fits(self, key: str, target) -> bool:
-        return self._dtypes[key].name == str(target.dtype) and tuple(self._shapes[key]) == tuple(target.shape)
+        """Same shape, and the same dtype or integers both (the values are checked once read)."""
+        if tuple(self._shapes[key]) != tuple(target.shape):
+            return False
+        stored, wanted = self._dtypes[key].name, str(target.dtype)
+        return stored == wanted or (_is_integer(stored) and _is_integer(wanted))
+
+
+def _is_integer(dtype_name: str) -> bool:
+    return dtype_name.startswith(("int", "uint")) and dtype_name not in ("int4", "uint4")
 
 
 def _mismatches(stored: _Stored, matching: Matching) -> List[str]:
@@ -120,7 +169,7 @@ def _mismatches(stored: _Stored, matching: Matching) -> List[str]:
     lines = [
         f"{_describe(found)} is {stored.describe(found.key)}, model variable {target.path} is "
         f"{target.dtype} {list(target.shape)}"
-        for found, target in matching.pairs
+        for found, target, _ in matching.pairs
         if not stored.fits(found.key, target)
     ]
     lines += [
