@@ -203,8 +203,7 @@ def block_tensorflow() -> None:
     raises ModuleNotFoundError, ``importlib.util.find_spec`` finds nothing, and they are not in sys.modules."""
     assert "tensorflow" not in sys.modules and "tf_keras" not in sys.modules
     sys.meta_path[:] = [
-        _PathFinderWithoutTensorFlow if finder is importlib.machinery.PathFinder else finder
-        for finder in sys.meta_path
+        _PathFinderWithoutTensorFlow if finder is importlib.machinery.PathFinder else finder for finder in sys.meta_path
     ]
 
 

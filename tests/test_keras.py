@@ -190,7 +190,7 @@ def test_a_shape_mismatch_names_both_variables(keras2_files, keras3):
     with pytest.raises(errors.InvalidArgumentError) as raised:
         fk.load_weights(model, out / "mlp" / SAVED["checkpoint"])
     message = str(raised.value)
-    assert "checkpoint variable layer_with_weights-0/kernel (dense/kernel) is float32 [8, 16]" in message
+    assert "checkpoint variable model/layer_with_weights-0/kernel (dense/kernel) is float32 [8, 16]" in message
     assert f"model variable {model.layers[0].kernel.path} is float32 [8, 17]" in message
 
 

@@ -57,7 +57,8 @@ _LAYER = re.compile(r"layer-(\d+)\Z")
 
 class Variable(NamedTuple):
     """A variable of the checkpoint's object graph: its node, checkpoint key, full name (``dense/kernel``) and
-    object path from the model (``layer_with_weights-0/kernel``)."""
+    object path (``layer_with_weights-0/kernel``; ``model/layer_with_weights-0/kernel`` in a
+    ``tf.train.Checkpoint(model=...)``)."""
 
     node_id: int
     key: str
@@ -71,7 +72,6 @@ class Matching(NamedTuple):
     pairs: List[tuple]  # [(Variable, Keras variable, the Keras layer that owns it)]
     unmatched: List[Variable]  # the model's weights in the checkpoint with no variable of the model to fill
     missing: List[Any]  # variables of the model that nothing in the checkpoint fills
-    model_path: str  # the object path of the model in the checkpoint ("" for the root, "model", ...)
 
 
 def _variable_key(node: "protos.TrackableObjectGraph.TrackableObject") -> Optional[tuple]:
@@ -185,7 +185,7 @@ def _match_from(graph, root: int, model, stored, model_path: str, by_position: b
                 continue
             walk(child.node_id, None if owner is None else _child(owner, name, numbered_layers), child_path)
 
-    walk(root, model, "")
+    walk(root, model, model_path)
     # A variable reached twice (a layer shared by two models) fills its model variable once.
     unique, filled, used = [], set(), set()
     for found, target, owner in pairs:
@@ -195,4 +195,4 @@ def _match_from(graph, root: int, model, stored, model_path: str, by_position: b
             used.add(found.node_id)
     unmatched = [found for node_id, found in checkpoint.items() if node_id not in used]
     missing = [weight for weight in model.weights if id(weight) not in filled]
-    return Matching(unique, unmatched, missing, model_path)
+    return Matching(unique, unmatched, missing)

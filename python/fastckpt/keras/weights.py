@@ -36,8 +36,7 @@ def load_weights(
     models, sublayers such as ``Bidirectional``'s ``forward_layer/cell`` or ``MultiHeadAttention``'s
     ``_query_dense``, a subclassed model's attributes) against the model's own structure, never by Keras'
     generated layer names; Keras 2 weights Keras 3 renamed (``DepthwiseConv2D``'s ``depthwise_kernel``, now
-    ``kernel``) are followed.
-    Every pair is checked (shape and dtype) and every variable of the model must be filled before anything is
+    ``kernel``) are followed. Every pair is checked (shape and dtype) and every variable of the model must be filled before anything is
     assigned. Integers may change width where every value fits (Keras 2 counted ``Normalization``'s examples
     in int64, Keras 3 on jax in int32); floating dtypes must be the same.
 
@@ -96,19 +95,8 @@ def assign(model, reader: CheckpointReader, *, skip_mismatch: bool = False) -> i
         fitting = [pair for pair in fitting if pair not in overflowing]
     for found, target in fitting:
         target.assign(values[found.key].astype(target.dtype, copy=False))
-    # Layers that compute from their variables once loaded (Normalization's broadcast mean and variance), as
-    # Keras 3 has them do after its own loads.
     assigned = {id(target) for _, target in fitting}
-    owners = {id(owner): owner for _, target, owner in matching.pairs if id(target) in assigned}
-    finalized = [owner for owner in owners.values() if callable(getattr(owner, "finalize_state", None))]
-    for owner in finalized:
-        owner.finalize_state()
-    if finalized:
-        # Functions Keras traced before hold the layers' old state as constants: traced again on next use, as
-        # Keras does after changing a layer (quantize).
-        for function in ("train_function", "test_function", "predict_function"):
-            if hasattr(model, function):
-                setattr(model, function, None)
+    _finalize(model, {id(owner): owner for _, target, owner in matching.pairs if id(target) in assigned}.values())
     if problems:
         warnings.warn(
             f"fastckpt.keras.load_weights: {len(problems)} mismatches between {reader.path} and model "
@@ -116,6 +104,20 @@ def assign(model, reader: CheckpointReader, *, skip_mismatch: bool = False) -> i
             stacklevel=3,
         )
     return len(fitting)
+
+
+def _finalize(model, layers) -> None:
+    """Lets the filled ``layers`` compute what they derive from their variables (Normalization's broadcast mean
+    and variance), as Keras 3 has them do after its own loads."""
+    finalized = [layer for layer in layers if callable(getattr(layer, "finalize_state", None))]
+    for layer in finalized:
+        layer.finalize_state()
+    if finalized:
+        # Functions Keras traced before hold the layers' old state as constants: traced again on next use, as
+        # Keras does after changing a layer (quantize).
+        for function in ("train_function", "test_function", "predict_function"):
+            if hasattr(model, function):
+                setattr(model, function, None)
 
 
 def _refuse(reader: CheckpointReader, model, matching: Matching, problems: List[str]) -> NoReturn:
