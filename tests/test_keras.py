@@ -8,6 +8,7 @@ process, on the backend Keras 3 has here.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -257,3 +258,23 @@ def test_from_an_object_store(keras2_files, keras3, s3_server, s3_bucket):
     assert _relative_difference(model.predict(x, verbose=0), expected["residual"]) < RTOL
     loaded = fk.load_model(f"s3://{s3_bucket}/residual/{SAVED['saved_model']}")
     assert _relative_difference(loaded.predict(x, verbose=0), expected["residual"]) < RTOL
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
+        pytest.param(lambda data: b"\xff" * 64, id="garbage"),
+        pytest.param(lambda data: data.replace(b'{"', b'["', 1), id="json-damaged"),
+    ],
+)
+def test_damaged_keras_metadata_is_data_loss_naming_the_file(keras2_files, keras3, tmp_path, damage):
+    _, fk = keras3
+    out, _ = keras2_files
+    copy = tmp_path / "saved_model"
+    shutil.copytree(out / "mlp" / SAVED["saved_model"], copy)
+    metadata = copy / "keras_metadata.pb"
+    metadata.write_bytes(damage(metadata.read_bytes()))
+    with pytest.raises(errors.DataLossError) as raised:
+        fk.load_model(copy)
+    assert raised.value.filename == str(metadata)

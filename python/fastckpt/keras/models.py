@@ -93,13 +93,25 @@ def _model_metadata(loaded: "saved_model.LoadedSavedModel", options: Optional[Di
             raise errors.DataLossError(f"unparsable Keras metadata {path}: {err}", path) from None
         root = next((node for node in nodes if node.node_id == 0), None)
         if root is not None and root.metadata:
-            return keras_config.decode(root.metadata)
+            return _decoded(root.metadata, path)
     graph = loaded.object_graph
     if graph is not None and graph.nodes:
         user_object = graph.nodes[0].user_object
         if user_object.identifier.startswith("_tf_keras") and user_object.metadata:
-            return keras_config.decode(user_object.metadata)
+            return _decoded(user_object.metadata, os.path.join(loaded.export_dir, saved_model.SAVED_MODEL_FILENAME_PB))
     return None
+
+
+def _decoded(metadata: str, path: str) -> Dict[str, Any]:
+    try:
+        decoded = keras_config.decode(metadata)
+    except (ValueError, RecursionError) as err:
+        raise errors.DataLossError(
+            f"the Keras metadata of the model in {path} is no JSON object: {err}", path
+        ) from None
+    if not isinstance(decoded, dict):
+        raise errors.DataLossError(f"the Keras metadata of the model in {path} is no JSON object", path)
+    return decoded
 
 
 def save_keras_file(
