@@ -278,3 +278,10 @@ def test_damaged_keras_metadata_is_data_loss_naming_the_file(keras2_files, keras
     with pytest.raises(errors.DataLossError) as raised:
         fk.load_model(copy)
     assert raised.value.filename == str(metadata)
+
+
+def test_convert_to_keras_takes_no_tensor_rules(keras2_files, keras3, tmp_path):
+    out, _ = keras2_files
+    with pytest.raises(errors.InvalidArgumentError, match="do not apply"):
+        fastckpt.convert(out / "mlp" / SAVED["saved_model"], tmp_path / "model.keras", skip_optimizer=True)
+    assert not (tmp_path / "model.keras").exists()

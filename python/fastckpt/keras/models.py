@@ -38,13 +38,11 @@ def load_model(
             and call ``load_weights``; or Keras 3 cannot build the config (the message says why).
         fastckpt.errors.NotFoundError: no SavedModel at ``path``.
     """
-    import keras
-
     export_dir = os.fspath(path)
     options = _paths.storage_options(storage_options)
     loaded = saved_model.load(export_dir, storage_options=options)
     metadata = _model_metadata(loaded, options)
-    if metadata is None or not isinstance(metadata.get("config"), dict):
+    if metadata is None or not isinstance(metadata.get("config"), dict) or "class_name" not in metadata:
         what = (
             "a tf.Module, not a Keras model"
             if metadata is None
@@ -55,10 +53,20 @@ def load_model(
             f"fill it with fastckpt.keras.load_weights(model, {export_dir!r})",
             export_dir,
         )
+    model = _build(metadata, dict(custom_objects or {}), export_dir)
+    if loaded.variables.reader is None:
+        raise errors.NotFoundError(f"{export_dir} has no variables to fill the model with", export_dir)
+    assign(model, loaded.variables.reader)
+    return model
+
+
+def _build(metadata: Dict[str, Any], custom_objects: Dict[str, Any], export_dir: str):
+    """The Keras 3 model of a Keras 2 model's metadata (class name and config), unfilled."""
+    import keras
+
     layer = keras_config.translate({"class_name": metadata["class_name"], "config": metadata["config"]})
-    objects = dict(custom_objects or {})
     builders = {"Sequential": keras.Sequential, "Functional": keras.Model, "Model": keras.Model}
-    builder = objects.get(layer["class_name"]) or builders.get(layer["class_name"])
+    builder = custom_objects.get(layer["class_name"]) or builders.get(layer["class_name"])
     if builder is None:
         raise errors.InvalidArgumentError(
             f"{export_dir} holds a {layer['class_name']} model: pass its class as custom_objects="
@@ -66,8 +74,8 @@ def load_model(
             export_dir,
         )
     try:
-        with keras.saving.custom_object_scope(objects):
-            model = builder.from_config(layer["config"], custom_objects=objects)
+        with keras.saving.custom_object_scope(custom_objects):
+            model = builder.from_config(layer["config"], custom_objects=custom_objects)
     except (TypeError, ValueError) as err:
         raise errors.InvalidArgumentError(
             f"Keras {keras.__version__} cannot build the model {export_dir} holds from its Keras 2 config: {err}",
@@ -76,9 +84,6 @@ def load_model(
     if not model.built and metadata.get("build_input_shape") is not None:
         # A Sequential without an Input (Keras 2 built it on its first call): built on the shape it was.
         model.build(metadata["build_input_shape"])
-    if loaded.variables.reader is None:
-        raise errors.NotFoundError(f"{export_dir} has no variables to fill the model with", export_dir)
-    assign(model, loaded.variables.reader)
     return model
 
 
