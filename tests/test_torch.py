@@ -581,3 +581,25 @@ def test_importing_fastckpt_torch_imports_torch_not_jax():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == [False, True, False]
+
+
+def test_every_writer_takes_torch_tensors_as_fastckpt_torch_save_does(tmp_path):
+    """One conversion of torch tensors: CheckpointWriter, Saver and fastckpt.torch.save write float8 and
+    bfloat16 as they are, and refuse a sparse tensor naming it."""
+    generator = torch.Generator().manual_seed(3)
+    tensors = {name: random_tensor(dtype, (2, 3), generator) for dtype, name in SAVEABLE.items()}
+    with fastckpt.CheckpointWriter(str(tmp_path / "writer")) as writer:
+        for name, value in tensors.items():
+            writer.add(name, value)
+    fastckpt.Saver().save(tensors, str(tmp_path / "saver"))
+    fastckpt.torch.save(tensors, str(tmp_path / "save"))
+    for prefix in ("writer", "saver", "save"):
+        reader = fastckpt.load_checkpoint(str(tmp_path / prefix))
+        for name, value in tensors.items():
+            stored = reader.get_tensor(name)
+            assert stored.dtype.name == name
+            assert bytes(stored.view(np.uint8).reshape(-1)) == bytes(value.reshape(-1).view(torch.uint8).numpy())
+    with pytest.raises(InvalidArgumentError, match="to_dense") as raised:
+        with fastckpt.CheckpointWriter(str(tmp_path / "sparse")) as writer:
+            writer.add("s", torch.eye(2).to_sparse())
+    assert (raised.value.tensor_name, raised.value.filename) == ("s", str(tmp_path / "sparse"))

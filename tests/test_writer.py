@@ -145,3 +145,17 @@ def test_merge_refuses_duplicate_tensors(tmp_path):
             writer.add("a", np.ones(3))
     with pytest.raises(errors.InvalidArgumentError, match="two checkpoints"):
         fastckpt.merge_checkpoints(parts, str(tmp_path / "merged"))
+
+
+def test_a_string_tensor_of_other_objects_is_an_invalid_type_naming_it(tmp_path):
+    prefix = str(tmp_path / "ckpt")
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        for value in ({"a": 1}, ["a", {"b": 2}], np.array([b"a", 1], dtype=object)):
+            with pytest.raises(errors.InvalidTypeError, match="string tensor holds") as raised:
+                writer.add("names", value)
+            # Both a fastckpt error and the TypeError Python raises for a value of the wrong type.
+            assert isinstance(raised.value, TypeError) and isinstance(raised.value, errors.InvalidArgumentError)
+            assert (raised.value.tensor_name, raised.value.filename) == ("names", prefix)
+        with pytest.raises(errors.InvalidTypeError):
+            writer.add_tensors({"fine": ["a"], "names": [{"a": 1}]})
+    assert fastckpt.list_variables(prefix) == []

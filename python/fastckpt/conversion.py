@@ -388,7 +388,7 @@ class TorchSource(Source):
                 state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise errors.InvalidArgumentError(f"{path} holds no flat state dict of tensors", path)
-        self._arrays = {str(key): fastckpt_torch._to_numpy(str(key), value, path) for key, value in state.items()}
+        self._arrays = {str(key): fastckpt_torch.tensor_to_numpy(value, str(key), path) for key, value in state.items()}
         self._tensors = {key: Tensor(as_dtype(a.dtype), a.shape) for key, a in self._arrays.items()}
 
     def tensors(self) -> Dict[str, Tensor]:

@@ -17,6 +17,7 @@ __all__ = [
     "NotFoundError",
     "DataLossError",
     "InvalidArgumentError",
+    "InvalidTypeError",
     "UnimplementedError",
     "PermissionDeniedError",
     "UnavailableError",
@@ -56,6 +57,11 @@ class DataLossError(OpError):
 class InvalidArgumentError(OpError, ValueError):
     """A request that cannot be served: a slice outside the tensor, a dtype that does not fit, nothing to
     save. Also a ``ValueError``, which TensorFlow raises for several of these (``Saver`` with no variables)."""
+
+
+class InvalidTypeError(InvalidArgumentError, TypeError):
+    """A value of a type that cannot be what was asked for (a dict as an element of a string tensor): also a
+    ``TypeError``, which Python raises for these."""
 
 
 class UnimplementedError(OpError):

@@ -38,7 +38,7 @@ from .conversion import batches
 from .reader import CheckpointReader
 from .writer import CheckpointWriter
 
-__all__ = ["IncompatibleKeys", "load", "load_into", "save", "torch_dtype"]
+__all__ = ["IncompatibleKeys", "load", "load_into", "save", "tensor_to_numpy", "torch_dtype"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -471,20 +471,24 @@ _UNSAVEABLE_HINTS = {
 }
 
 
-def _to_numpy(name: str, value: torch.Tensor, prefix: str) -> np.ndarray:
+def tensor_to_numpy(value: torch.Tensor, name: Optional[str] = None, path: Optional[str] = None) -> np.ndarray:
     """A torch tensor as the numpy array of its values and dtype (bfloat16 and float8 as ml_dtypes' types),
-    without a copy when it is a contiguous CPU tensor."""
+    without a copy when it is a contiguous CPU tensor: how every writer of fastckpt takes torch tensors
+    (``CheckpointWriter``, ``Saver``, ``fastckpt.torch.save``, ``convert``). ``name`` and ``path`` name the
+    tensor and file in errors.
+
+    Raises:
+        fastckpt.errors.InvalidArgumentError: a dtype checkpoints lack, a sparse tensor, the meta device.
+    """
     from .dtypes import as_dtype
 
+    what = f"{name!r}" if name is not None else "a tensor"
+    where = f"cannot save {what}{f' to {path}' if path else ''}"
     tensor = value.detach()
     if tensor.layout != torch.strided:
-        raise errors.InvalidArgumentError(
-            f"cannot save {name!r} to {prefix}: it is a {tensor.layout} tensor; save to_dense() of it", prefix, name
-        )
+        raise errors.InvalidArgumentError(f"{where}: it is a {tensor.layout} tensor; save to_dense() of it", path, name)
     if tensor.device.type == "meta":
-        raise errors.InvalidArgumentError(
-            f"cannot save {name!r} to {prefix}: it is on the meta device, with no data", prefix, name
-        )
+        raise errors.InvalidArgumentError(f"{where}: it is on the meta device, with no data", path, name)
     dtype_name = str(tensor.dtype).replace("torch.", "")
     numpy_dtype = None
     if dtype_name in _TORCH_DTYPES and _TORCH_DTYPES[dtype_name] == tensor.dtype:
@@ -494,9 +498,7 @@ def _to_numpy(name: str, value: torch.Tensor, prefix: str) -> np.ndarray:
             numpy_dtype = None
     if numpy_dtype is None:
         hint = _UNSAVEABLE_HINTS.get(dtype_name, "convert it to a dtype TensorFlow has")
-        raise errors.InvalidArgumentError(
-            f"cannot save {name!r} to {prefix}: TensorFlow checkpoints have no {dtype_name} ({hint})", prefix, name
-        )
+        raise errors.InvalidArgumentError(f"{where}: TensorFlow checkpoints have no {dtype_name} ({hint})", path, name)
     tensor = tensor.to("cpu").resolve_conj().resolve_neg().contiguous()
     return _numpy_view(tensor, numpy_dtype)
 
@@ -523,10 +525,6 @@ def save(
             sub-byte integers, float8_e8m0fnu), sparse or on the meta device (the message names it).
     """
     prefix = os.fspath(prefix)
-    arrays = {
-        name: _to_numpy(name, value, prefix) if isinstance(value, torch.Tensor) else value
-        for name, value in tensors.items()
-    }
     with CheckpointWriter(prefix, storage_options=storage_options) as writer:
-        writer.add_tensors(arrays)
+        writer.add_tensors(tensors)
     return prefix

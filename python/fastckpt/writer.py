@@ -29,18 +29,7 @@ def _is_torch_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
-def _torch_to_numpy(tensor) -> np.ndarray:
-    import torch
-
-    tensor = tensor.detach().cpu()
-    if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16; ml_dtypes' has the same bits
-        import ml_dtypes
-
-        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return tensor.numpy()
-
-
-def _strings(array: np.ndarray) -> np.ndarray:
+def _strings(array: np.ndarray, name: Optional[str], path: Optional[str]) -> np.ndarray:
     out = np.empty(array.shape, dtype=object)
     for index, item in np.ndenumerate(array):
         if isinstance(item, bytes):
@@ -50,28 +39,42 @@ def _strings(array: np.ndarray) -> np.ndarray:
         elif isinstance(item, np.bytes_):
             out[index] = bytes(item)
         else:
-            raise TypeError(f"a string tensor holds {type(item).__name__} {item!r}")
+            tensor = f"tensor {name!r}" if name is not None else "a tensor"
+            raise errors.InvalidTypeError(
+                f"cannot write {tensor}{f' to {path}' if path else ''}: a string tensor holds "
+                f"{type(item).__name__} {item!r}, where str or bytes are expected",
+                path,
+                name,
+            )
     return out
 
 
-def to_numpy(value: Any) -> np.ndarray:
-    """An array-like as the numpy array fastckpt writes.
+def to_numpy(value: Any, name: Optional[str] = None, path: Optional[str] = None) -> np.ndarray:
+    """An array-like as the numpy array fastckpt writes; ``name`` and ``path``, where given, name the tensor and
+    the file in errors.
 
-    numpy, torch and jax arrays keep their dtype. Python values follow ``tf.constant``: floats become
-    float32, ints int32 (int64 when they do not fit), and ``str``/``bytes`` string tensors (an object array
-    of bytes).
+    numpy, torch and jax arrays keep their dtype (torch tensors through ``fastckpt.torch.tensor_to_numpy``, the
+    one conversion of torch's dtypes). Python values follow ``tf.constant``: floats become float32, ints int32
+    (int64 when they do not fit), and ``str``/``bytes`` string tensors (an object array of bytes).
+
+    Raises:
+        fastckpt.errors.InvalidTypeError: a string tensor holds something else than ``str`` or ``bytes``.
+        fastckpt.errors.InvalidArgumentError: a torch tensor of a dtype checkpoints lack, sparse or on the meta
+            device.
     """
     if _is_torch_tensor(value):
-        return _torch_to_numpy(value)
+        from .torch import tensor_to_numpy  # torch is imported: the value is one of its tensors
+
+        return tensor_to_numpy(value, name, path)
     if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
         array = np.asarray(value)
     elif isinstance(value, (str, bytes)):
-        return _strings(np.array(value, dtype=object))
+        return _strings(np.array(value, dtype=object), name, path)
     else:
         # Strings go through an object array: a numpy bytes array would drop trailing NUL bytes.
         objects = np.array(value, dtype=object)
         if objects.size and all(isinstance(item, (str, bytes)) for item in objects.flat):
-            return _strings(objects)
+            return _strings(objects, name, path)
         array = np.asarray(value)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
@@ -79,7 +82,7 @@ def to_numpy(value: Any) -> np.ndarray:
             in_int32 = array.size == 0 or (array.min() >= -(2**31) and array.max() < 2**31)
             array = array.astype(np.int32 if in_int32 else np.int64)
     if array.dtype.kind in "SUO":
-        return _strings(array)
+        return _strings(array, name, path)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     return array
@@ -177,7 +180,7 @@ class CheckpointWriter:
 
     def add(self, name: str, value: Any) -> None:
         """Adds tensor ``name`` (numpy, torch or jax array, Python scalar or list, ``str`` or ``bytes``)."""
-        array = to_numpy(value)
+        array = to_numpy(value, name, self.prefix)
         dtype, data = _payload(name, array)
         self._writer.add(tensor_key(name), dtype.as_datatype_enum, list(array.shape), data)
 
@@ -188,7 +191,7 @@ class CheckpointWriter:
         items = tensors.items() if isinstance(tensors, Mapping) else tensors
         names, dtypes, shapes, data = [], [], [], []
         for name, value in items:
-            array = to_numpy(value)
+            array = to_numpy(value, name, self.prefix)
             dtype, payload = _payload(name, array)
             names.append(tensor_key(name))
             dtypes.append(dtype.as_datatype_enum)
@@ -202,7 +205,7 @@ class CheckpointWriter:
         ``slice_spec`` is TensorFlow's: per dimension ``start,length`` or ``-`` for all of it, joined by
         ``:``, e.g. ``"0,3:-"`` for rows 0 to 2. The reader reassembles the slices.
         """
-        array = to_numpy(value)
+        array = to_numpy(value, name, self.prefix)
         dtype, data = _payload(name, array)
         self._writer.add(
             tensor_key(name),
