@@ -3,6 +3,7 @@
 import doctest
 
 import fastckpt
+import fastckpt.batching
 import fastckpt.checkpoint_state
 import fastckpt.conversion
 import fastckpt.dtypes
@@ -21,6 +22,7 @@ import pytest
 
 MODULES = [
     fastckpt,
+    fastckpt.batching,
     fastckpt.checkpoint_state,
     fastckpt.conversion,
     fastckpt.dtypes,

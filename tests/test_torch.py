@@ -17,6 +17,7 @@ from test_mapping import write_keras_checkpoint, write_tf1_training_checkpoint
 
 torch = pytest.importorskip("torch")
 import fastckpt.torch  # noqa: E402 - after torch is known to be there
+import fastckpt.torch_arrays  # noqa: E402
 
 # The TensorFlow dtypes torch has no type for (strings aside).
 TORCH_LACKS = {"int4", "uint4", "float8_e4m3b11fnuz"}
@@ -106,16 +107,16 @@ def test_load_every_dtype_bit_for_bit_against_tensorflow(tf):
 
 @pytest.fixture
 def reads_into(monkeypatch):
-    """The reads fastckpt.torch asks of the reader (CheckpointReader._read_bytes_into), each as
+    """The reads fastckpt.torch asks of the reader (CheckpointReader.read_bytes_into), each as
     ``{name: address of the array read into}``."""
     calls = []
-    original = fastckpt.CheckpointReader._read_bytes_into
+    original = fastckpt.CheckpointReader.read_bytes_into
 
     def recording(self, targets):
         calls.append({name: out.__array_interface__["data"][0] for name, out in targets.items()})
         return original(self, targets)
 
-    monkeypatch.setattr(fastckpt.CheckpointReader, "_read_bytes_into", recording)
+    monkeypatch.setattr(fastckpt.CheckpointReader, "read_bytes_into", recording)
     return calls
 
 
@@ -150,7 +151,7 @@ def test_load_mmap_reads_tensors_whose_offset_is_not_aligned_to_their_dtype(tmp_
     place (torch wants its elements aligned), so it is read."""
     prefix = str(tmp_path / "model.ckpt")
     fastckpt.torch.save({"a": torch.tensor([1, 2, 3], dtype=torch.int8), "b": torch.tensor([1.5, 2.5])}, prefix)
-    assert fastckpt.load_checkpoint(prefix)._stored_range("b")[1] % 4 != 0
+    assert fastckpt.load_checkpoint(prefix).stored_range("b")[1] % 4 != 0
     tensors = fastckpt.torch.load(prefix, mmap=True)
     assert tensors["a"].tolist() == [1, 2, 3] and tensors["b"].tolist() == [1.5, 2.5]
 
@@ -158,13 +159,13 @@ def test_load_mmap_reads_tensors_whose_offset_is_not_aligned_to_their_dtype(tmp_
 def test_load_mmap_refuses_a_data_file_replaced_since_the_checkpoint_was_opened(tmp_path, monkeypatch):
     prefix = str(tmp_path / "model.ckpt")
     fastckpt.torch.save({"w": torch.ones(4)}, prefix)
-    original = fastckpt.CheckpointReader._stored_range
+    original = fastckpt.CheckpointReader.stored_range
 
     def replaced(self, name):  # what the reader recorded at open: another size than the file has now
         path, offset, length, size = original(self, name)
         return path, offset, length, size + 8
 
-    monkeypatch.setattr(fastckpt.CheckpointReader, "_stored_range", replaced)
+    monkeypatch.setattr(fastckpt.CheckpointReader, "stored_range", replaced)
     with pytest.raises(fastckpt.errors.AbortedError, match="changed while") as raised:
         fastckpt.torch.load(prefix, mmap=True)
     assert raised.value.filename.endswith(".data-00000-of-00001") and raised.value.tensor_name == "w"
@@ -567,8 +568,9 @@ def test_batch_norm_counters_are_not_missing_as_torch_load_state_dict_keeps_them
 # --- the module ---------------------------------------------------------------------------------------------------
 
 
-def test_docstring_examples():
-    result = doctest.testmod(fastckpt.torch, optionflags=doctest.ELLIPSIS)
+@pytest.mark.parametrize("module", ["fastckpt.torch", "fastckpt.torch_arrays"])
+def test_docstring_examples(module):
+    result = doctest.testmod(sys.modules[module], optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -30,13 +30,14 @@ import re
 import sys
 import warnings
 import zipfile
-from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
 from . import _fastckpt, _paths, errors, mapping
+from .batching import batches
 from .dtypes import DType, as_dtype, dtype_of_enum
-from .reader import CheckpointReader, tensor_key
+from .reader import CheckpointReader
 
 __all__ = ["convert", "open_source"]
 
@@ -244,7 +245,7 @@ class CheckpointSource(Source):
         self, key: str, first: int, count: int, checksum: int, empty: Allocate = _empty
     ) -> Tuple[np.ndarray, int]:
         out = empty(self._tensors[key], count)
-        checksum = self.reader._file.read_rows(tensor_key(key), first, count, checksum, _bytes_of(out))
+        checksum = self.reader.read_rows_into(key, first, count, _bytes_of(out), checksum)
         return out, checksum
 
 
@@ -374,7 +375,7 @@ class TorchSource(Source):
     def __init__(self, path: str, options: Optional[Dict[str, str]]):
         import torch
 
-        from . import torch as fastckpt_torch
+        from . import torch_arrays
 
         self.path = path
         if _fastckpt.is_url(path):
@@ -388,7 +389,7 @@ class TorchSource(Source):
                 state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise errors.InvalidArgumentError(f"{path} holds no flat state dict of tensors", path)
-        self._arrays = {str(key): fastckpt_torch.tensor_to_numpy(value, str(key), path) for key, value in state.items()}
+        self._arrays = {str(key): torch_arrays.tensor_to_numpy(value, str(key), path) for key, value in state.items()}
         self._tensors = {key: Tensor(as_dtype(a.dtype), a.shape) for key, a in self._arrays.items()}
 
     def tensors(self) -> Dict[str, Tensor]:
@@ -631,11 +632,11 @@ class TorchDestination(Destination):
     def write(self, name: str, array: np.ndarray) -> None:
         import torch
 
-        from . import torch as fastckpt_torch
+        from . import torch_arrays
 
-        dtype = fastckpt_torch.torch_dtype(as_dtype(array.dtype))
+        dtype = torch_arrays.torch_dtype(as_dtype(array.dtype))
         tensor = torch.empty(array.shape, dtype=dtype)
-        fastckpt_torch._numpy_view(tensor, array.dtype)[...] = array
+        torch_arrays.numpy_view(tensor, array.dtype)[...] = array
         self._state[name] = tensor
 
     def commit(self) -> None:
@@ -697,9 +698,9 @@ def _held(kind: str, name: str, tensor: Tensor, strings: Optional[np.ndarray]) -
             warnings.warn(f"{name!r}: .npz cannot hold {dtype}; stored exactly as {wider}", stacklevel=4)
             return Tensor(as_dtype(wider), tensor.shape)
     if kind == "torch":
-        from . import torch as fastckpt_torch
+        from . import torch_arrays
 
-        if dtype == "string" or fastckpt_torch.torch_dtype(tensor.dtype) is None:
+        if dtype == "string" or torch_arrays.torch_dtype(tensor.dtype) is None:
             warnings.warn(f"skipping {name!r}: torch has no {dtype} tensors", stacklevel=4)
             return None
     return tensor
@@ -854,21 +855,6 @@ def _to_keras_file(src: str, dst: str, *rules, storage_options) -> int:
     except ImportError as err:
         raise errors.UnimplementedError(f"cannot write {dst}: {err}", dst) from None
     return save_keras_file(src, dst, storage_options=storage_options)
-
-
-def batches(items: Sequence[T], sizes: Sequence[int], limit: int) -> Iterator[List[T]]:
-    """``items`` in consecutive batches whose ``sizes`` add up to at most ``limit`` (an item larger than that
-    alone): what is read or written at once, so that memory holds one batch, not the model."""
-    batch: List[T] = []
-    total = 0
-    for item, size in zip(items, sizes):
-        if batch and total + size > limit:
-            yield batch
-            batch, total = [], 0
-        batch.append(item)
-        total += size
-    if batch:
-        yield batch
 
 
 def _in_parts(p: _Planned, destination: Destination) -> bool:

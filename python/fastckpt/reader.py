@@ -246,16 +246,23 @@ class CheckpointReader:
             outs.append(out.reshape(-1).view(np.uint8))
         self._file.read_tensors_into(keys, outs, self._verify)
 
-    def _read_bytes_into(self, targets: Mapping[str, np.ndarray]) -> None:
-        """``read_tensors_into`` for callers that have checked dtypes and shapes themselves (fastckpt.torch):
-        each target is a flat uint8 array of the tensor's size, so no numpy type is needed for the dtype (and
-        bfloat16 needs no ml_dtypes)."""
+    def read_bytes_into(self, targets: Mapping[str, np.ndarray]) -> None:
+        """``read_tensors_into`` for callers that check dtypes and shapes themselves (fastckpt.torch): each
+        target is a writable flat uint8 array of the tensor's size in bytes, so no numpy type is needed for
+        the dtype (bfloat16 needs no ml_dtypes). The sizes are still checked."""
         keys = [self._lookup(name)[0] for name in targets]
         self._file.read_tensors_into(keys, list(targets.values()), self._verify)
 
-    def _stored_range(self, name: str) -> Optional[Tuple[str, int, int, int]]:
-        """Where the bytes of tensor ``name`` lie, ``(data file, offset, length, size of the data file when it
-        was opened)``, for fastckpt.torch to map them copy-on-write; None where ``view`` reads instead."""
+    def read_rows_into(self, name: str, first: int, count: int, out: np.ndarray, checksum: int = 0) -> int:
+        """Reads rows ``first`` to ``first + count - 1`` (along the first dimension) of numeric tensor ``name``
+        into ``out``, a writable flat uint8 array of their size in bytes, for reading a large tensor in parts:
+        pass 0 as ``checksum`` with the first part, then what the call before returned; the part that ends
+        the tensor verifies its CRC32C (a mismatch is a ``DataLossError``)."""
+        return self._file.read_rows(self._lookup(name)[0], first, count, checksum, out)
+
+    def stored_range(self, name: str) -> Optional[Tuple[str, int, int, int]]:
+        """Where the bytes of tensor ``name`` lie as stored, ``(data file, offset, length, size of the data file
+        when it was opened)`` (fastckpt.torch maps them copy-on-write); None where ``view`` reads instead."""
         where = self._file.stored_range(self._lookup(name)[0])
         return None if where is None else (os.fspath(where[0]), where[1], where[2], where[3])
 

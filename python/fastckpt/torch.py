@@ -34,57 +34,15 @@ import numpy as np
 import torch
 
 from . import errors, mapping
-from .conversion import batches
+from .batching import batches
 from .reader import CheckpointReader
+from .torch_arrays import bytes_of, numpy_view, tensor_to_numpy, torch_dtype
 from .writer import CheckpointWriter
 
-__all__ = ["IncompatibleKeys", "load", "load_into", "save", "tensor_to_numpy", "torch_dtype"]
+__all__ = ["IncompatibleKeys", "load", "load_into", "numpy_view", "save", "tensor_to_numpy", "torch_dtype"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-# numpy dtype name (as the reader gives tensors: quantized types as their integers, as TensorFlow's reader
-# returns them) -> torch dtype, for the types the installed torch has.
-_TORCH_DTYPES: Dict[str, torch.dtype] = {
-    name: getattr(torch, name)
-    for name in (
-        "float16",
-        "float32",
-        "float64",
-        "bfloat16",
-        "float8_e4m3fn",
-        "float8_e4m3fnuz",
-        "float8_e5m2",
-        "float8_e5m2fnuz",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "bool",
-        "complex64",
-        "complex128",
-    )
-    if isinstance(getattr(torch, name, None), torch.dtype)
-}
-_TORCH_DTYPES["bool_"] = torch.bool
-# torch dtypes whose tensors .numpy() converts; the others are viewed as the integers of their size.
-_NUMPY_NATIVE = {
-    torch.float16,
-    torch.float32,
-    torch.float64,
-    torch.int8,
-    torch.int16,
-    torch.int32,
-    torch.int64,
-    torch.uint8,
-    torch.bool,
-    torch.complex64,
-    torch.complex128,
-}
-_CARRIERS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 # Temporaries (reads into tensors that cannot be read into directly) are made and copied this much at a time.
 _BATCH_BYTES = 256 << 20
 
@@ -96,37 +54,6 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: List[str]
     unexpected_keys: List[str]
-
-
-def torch_dtype(dtype) -> Optional[torch.dtype]:
-    """The torch dtype of tensors of a ``fastckpt.DType`` (or anything ``fastckpt.as_dtype`` takes), or None when
-    the installed torch has none (strings, int4, float8_e4m3b11fnuz, ...). Quantized types are their integers
-    (``qint8`` is ``torch.int8``), as TensorFlow's reader returns them.
-
-    >>> import fastckpt
-    >>> torch_dtype(fastckpt.bfloat16), torch_dtype(fastckpt.string)
-    (torch.bfloat16, None)
-    """
-    from .dtypes import as_dtype
-
-    dtype = as_dtype(dtype)
-    if dtype.is_string or dtype.name in ("resource", "variant"):
-        return None
-    return _TORCH_DTYPES.get(dtype.numpy_name)
-
-
-def _bytes_of(tensor: torch.Tensor) -> np.ndarray:
-    """The memory of the contiguous CPU tensor ``tensor`` as a flat uint8 numpy array: no copy, and no numpy type
-    for its dtype needed (torch's bfloat16 and float8 need no ml_dtypes)."""
-    return tensor.reshape(-1).view(torch.uint8).numpy()
-
-
-def _numpy_view(tensor: torch.Tensor, numpy_dtype: np.dtype) -> np.ndarray:
-    """The memory of the CPU tensor ``tensor`` as a numpy array of ``numpy_dtype`` (bfloat16 and float8 as
-    ml_dtypes' types, through integers of their size): no copy."""
-    if tensor.dtype in _NUMPY_NATIVE:
-        return tensor.numpy()
-    return tensor.view(_CARRIERS[tensor.element_size()]).numpy().view(numpy_dtype)
 
 
 def _device(device) -> torch.device:
@@ -233,12 +160,12 @@ def load(
             out[name] = torch.from_numpy(memory).view(target).reshape(tuple(shapes[key]))
             targets[key] = memory
         if targets:
-            reader._read_bytes_into(targets)
+            reader.read_bytes_into(targets)
         return out
     # Another device: through CPU buffers, a batch at a time, so that the CPU holds one batch, not the checkpoint.
     for batch in batches(wanted, [nbytes[key] for _, key, _ in wanted], _BATCH_BYTES):
         buffers = {key: _buffer(shapes[key], target, device) for _, key, target in batch}
-        reader._read_bytes_into({key: _bytes_of(t) for key, t in buffers.items()})
+        reader.read_bytes_into({key: bytes_of(t) for key, t in buffers.items()})
         for name, key, _ in batch:
             buffer = buffers[key]
             out[name] = buffer.to(device, non_blocking=buffer.is_pinned())
@@ -253,7 +180,7 @@ def _mapped_tensors(
     maps: Dict[str, memory_map.mmap] = {}
     out = {}
     for name, key, target in wanted:
-        where = reader._stored_range(key)
+        where = reader.stored_range(key)
         itemsize = target.itemsize
         if where is None or where[1] % itemsize or not where[2]:
             continue
@@ -446,61 +373,19 @@ def load_into(
             and not target.is_conj()
             and not target.is_neg()
         ):
-            direct[key] = _bytes_of(target)
+            direct[key] = bytes_of(target)
         else:
             indirect.append((key, target, transposed))
-    reader._read_bytes_into(direct)
+    reader.read_bytes_into(direct)
     sizes = [target.numel() * target.element_size() for _, target, _ in indirect]
     with torch.no_grad():
         for batch in batches(indirect, sizes, _BATCH_BYTES):
             buffers = {key: _buffer(shapes[key], target.dtype, target.device) for key, target, _ in batch}
-            reader._read_bytes_into({key: _bytes_of(t) for key, t in buffers.items()})
+            reader.read_bytes_into({key: bytes_of(t) for key, t in buffers.items()})
             for key, target, transposed in batch:
                 buffer = buffers[key]
                 target.copy_(buffer.t() if transposed else buffer)
     return IncompatibleKeys(missing, unexpected)
-
-
-# torch dtypes a checkpoint has no type for, and what to do instead.
-_UNSAVEABLE_HINTS = {
-    "quint8": "dequantize() it, or save int_repr()",
-    "qint8": "dequantize() it, or save int_repr()",
-    "qint32": "dequantize() it, or save int_repr()",
-    "quint4x2": "dequantize() it, or save int_repr()",
-    "quint2x4": "dequantize() it, or save int_repr()",
-}
-
-
-def tensor_to_numpy(value: torch.Tensor, name: Optional[str] = None, path: Optional[str] = None) -> np.ndarray:
-    """A torch tensor as the numpy array of its values and dtype (bfloat16 and float8 as ml_dtypes' types),
-    without a copy when it is a contiguous CPU tensor: how every writer of fastckpt takes torch tensors
-    (``CheckpointWriter``, ``Saver``, ``fastckpt.torch.save``, ``convert``). ``name`` and ``path`` name the
-    tensor and file in errors.
-
-    Raises:
-        fastckpt.errors.InvalidArgumentError: a dtype checkpoints lack, a sparse tensor, the meta device.
-    """
-    from .dtypes import as_dtype
-
-    what = f"{name!r}" if name is not None else "a tensor"
-    where = f"cannot save {what}{f' to {path}' if path else ''}"
-    tensor = value.detach()
-    if tensor.layout != torch.strided:
-        raise errors.InvalidArgumentError(f"{where}: it is a {tensor.layout} tensor; save to_dense() of it", path, name)
-    if tensor.device.type == "meta":
-        raise errors.InvalidArgumentError(f"{where}: it is on the meta device, with no data", path, name)
-    dtype_name = str(tensor.dtype).replace("torch.", "")
-    numpy_dtype = None
-    if dtype_name in _TORCH_DTYPES and _TORCH_DTYPES[dtype_name] == tensor.dtype:
-        try:
-            numpy_dtype = as_dtype(dtype_name).numpy_dtype
-        except ValueError:
-            numpy_dtype = None
-    if numpy_dtype is None:
-        hint = _UNSAVEABLE_HINTS.get(dtype_name, "convert it to a dtype TensorFlow has")
-        raise errors.InvalidArgumentError(f"{where}: TensorFlow checkpoints have no {dtype_name} ({hint})", path, name)
-    tensor = tensor.to("cpu").resolve_conj().resolve_neg().contiguous()
-    return _numpy_view(tensor, numpy_dtype)
 
 
 def save(

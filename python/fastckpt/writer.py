@@ -53,8 +53,8 @@ def to_numpy(value: Any, name: Optional[str] = None, path: Optional[str] = None)
     """An array-like as the numpy array fastckpt writes; ``name`` and ``path``, where given, name the tensor and
     the file in errors.
 
-    numpy, torch and jax arrays keep their dtype (torch tensors through ``fastckpt.torch.tensor_to_numpy``, the
-    one conversion of torch's dtypes). Python values follow ``tf.constant``: floats become float32, ints int32
+    numpy, torch and jax arrays keep their dtype (torch tensors through ``fastckpt.torch_arrays.tensor_to_numpy``,
+    the one conversion of torch's dtypes). Python values follow ``tf.constant``: floats become float32, ints int32
     (int64 when they do not fit), and ``str``/``bytes`` string tensors (an object array of bytes).
 
     Raises:
@@ -63,7 +63,7 @@ def to_numpy(value: Any, name: Optional[str] = None, path: Optional[str] = None)
             device.
     """
     if _is_torch_tensor(value):
-        from .torch import tensor_to_numpy  # torch is imported: the value is one of its tensors
+        from .torch_arrays import tensor_to_numpy  # torch is imported: the value is one of its tensors
 
         return tensor_to_numpy(value, name, path)
     if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
