@@ -605,3 +605,17 @@ def test_every_writer_takes_torch_tensors_as_fastckpt_torch_save_does(tmp_path):
         with fastckpt.CheckpointWriter(str(tmp_path / "sparse")) as writer:
             writer.add("s", torch.eye(2).to_sparse())
     assert (raised.value.tensor_name, raised.value.filename) == ("s", str(tmp_path / "sparse"))
+
+
+def test_saver_restores_into_torch_tensors_of_every_dtype(tmp_path):
+    """The reverse conversion, numpy to torch, is one too: Saver.restore(into=) fills torch tensors of every dtype
+    a checkpoint and torch share (bfloat16 and float8 among them), bit for bit."""
+    generator = torch.Generator().manual_seed(5)
+    tensors = {name: random_tensor(dtype, (2, 3), generator) for dtype, name in SAVEABLE.items()}
+    prefix = fastckpt.Saver().save(tensors, str(tmp_path / "ckpt"))
+    targets = {name: torch.zeros(2, 3, dtype=value.dtype) for name, value in tensors.items()}
+    fastckpt.Saver().restore(prefix, into=targets)
+    for name, value in tensors.items():
+        assert bytes(targets[name].view(torch.uint8).numpy()) == bytes(value.view(torch.uint8).numpy()), name
+    with pytest.raises(InvalidArgumentError, match="into torch"):
+        fastckpt.Saver().restore(prefix, into={"float32": torch.zeros(2, 3, dtype=torch.float64)})

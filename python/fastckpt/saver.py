@@ -769,7 +769,9 @@ def _copy_into(target: Any, value: Any, name: str, path: str, reshape: bool) -> 
     if type(target).__module__.startswith("torch"):
         import torch
 
-        from_numpy = torch.from_numpy(np.require(value, requirements="C")) if value.dtype.kind != "V" else None
+        from .torch_arrays import numpy_to_tensor
+
+        from_numpy = numpy_to_tensor(value)
         if from_numpy is None or target_shape != value.shape or target.dtype != from_numpy.dtype:
             raise errors.InvalidArgumentError(
                 f"cannot restore {value.dtype} {list(value.shape)} into torch {target.dtype} {list(target_shape)}",

@@ -1,4 +1,4 @@
-"""torch tensors as numpy arrays and back, for every part of fastckpt that meets them (``fastckpt.torch``, the
+"""torch tensors as numpy arrays and numpy arrays as torch tensors, for every part of fastckpt that meets them (``fastckpt.torch``, the
 writers, ``convert``): the one correspondence of torch's dtypes to TensorFlow's, bfloat16 and the float8 types
 included. Imported only where a torch tensor is at hand: ``import fastckpt`` does not import torch.
 
@@ -17,7 +17,7 @@ import torch
 
 from . import errors
 
-__all__ = ["bytes_of", "numpy_view", "tensor_to_numpy", "torch_dtype"]
+__all__ = ["bytes_of", "numpy_to_tensor", "numpy_view", "tensor_to_numpy", "torch_dtype"]
 
 # numpy dtype name (as the reader gives tensors: quantized types as their integers, as TensorFlow's reader
 # returns them) -> torch dtype, for the types the installed torch has.
@@ -103,6 +103,29 @@ _UNSAVEABLE_HINTS = {
     "quint4x2": "dequantize() it, or save int_repr()",
     "quint2x4": "dequantize() it, or save int_repr()",
 }
+
+
+def numpy_to_tensor(array: np.ndarray) -> Optional[torch.Tensor]:
+    """A numpy array as a CPU torch tensor over its memory (over a C-contiguous copy where it is not contiguous),
+    bfloat16 and the float8 types of ml_dtypes included; None where torch has no type for its dtype.
+
+    >>> import ml_dtypes
+    >>> numpy_to_tensor(np.ones(2, ml_dtypes.bfloat16))
+    tensor([1., 1.], dtype=torch.bfloat16)
+    """
+    from .dtypes import as_dtype
+
+    try:
+        dtype = torch_dtype(as_dtype(array.dtype))
+    except (TypeError, ValueError):  # a numpy dtype TensorFlow has no type for
+        return None
+    if dtype is None:
+        return None
+    array = np.require(array, requirements="C")
+    if dtype in _NUMPY_NATIVE:
+        return torch.from_numpy(array)
+    size = array.dtype.itemsize
+    return torch.from_numpy(array.view(np.uint8 if size == 1 else np.dtype(f"<i{size}"))).view(dtype)
 
 
 def tensor_to_numpy(value: torch.Tensor, name: Optional[str] = None, path: Optional[str] = None) -> np.ndarray:
