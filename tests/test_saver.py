@@ -5,6 +5,7 @@ import os
 import fastckpt
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from fastckpt import errors
 
 
@@ -168,3 +169,22 @@ def test_deletion_stays_in_the_directory(tmp_path):
     saver = fastckpt.Saver(max_to_keep=1)
     save_steps(saver, train, [1, 2])
     assert (outside / "precious.index").exists()
+
+
+def test_max_to_keep_deletes_v1_shard_sets_and_sharded_v2_checkpoints_whole(tmp_path):
+    """Which files are a checkpoint's is the core's to say: a V1 checkpoint of shards that the state file names
+    (TensorFlow 0.x's sharded saves) and a sharded V2 checkpoint, deleted by max_to_keep, leave no file."""
+    directory = tmp_path / "train"
+    directory.mkdir()
+    v1 = (FIXTURES / "v1_format" / "model.ckpt").read_bytes()
+    for shard in range(2):
+        (directory / f"model.ckpt-1-{shard:05d}-of-00002").write_bytes(v1)
+    fastckpt.update_checkpoint_state(str(directory), str(directory / "model.ckpt-1-?????-of-00002"))
+    assert fastckpt.checkpoint_exists(str(directory / "model.ckpt-1-?????-of-00002"))
+    saver = fastckpt.Saver(sharded=True, num_shards=3, max_to_keep=1)
+    values = {"w": np.ones(6, np.float32), "b": np.zeros(2, np.float32), "c": np.ones(1, np.float32)}
+    for step in (2, 3):
+        saver.save(values, str(directory / "model.ckpt"), global_step=step)
+    names = sorted(os.listdir(directory))
+    assert [name for name in names if not name.startswith("model.ckpt-3")] == ["checkpoint"], names
+    assert fastckpt.latest_checkpoint(str(directory)) == str(directory / "model.ckpt-3")

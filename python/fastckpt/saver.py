@@ -862,12 +862,8 @@ def _remove_checkpoint(
     """Deletes the files of a checkpoint this saver wrote, and only if it lies in the saver's directory."""
     if _paths.real(os.path.dirname(prefix) or ".") != _paths.real(save_dir):
         return
-    # The index first: a checkpoint half deleted is no checkpoint.
-    _fastckpt.delete_file(prefix + ".index", storage_options=storage_options)
-    directory, base = os.path.split(prefix)
-    for name in _fastckpt.list_directory(directory or ".", storage_options=storage_options):
-        if name.startswith(base) and fnmatch.fnmatchcase(name[len(base) :], ".data-?????-of-?????"):
-            _fastckpt.delete_file(os.path.join(directory, name), storage_options=storage_options)
+    # The core knows a checkpoint's files (V2 or V1) and deletes the index first.
+    _fastckpt.delete_checkpoint(prefix, storage_options=storage_options)
     _fastckpt.delete_file(meta_graph_filename(prefix, meta_graph_suffix), storage_options=storage_options)
 
 

@@ -977,6 +977,22 @@ fn delete_file(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOpt
     .map_err(|e| to_py_err(py, e))
 }
 
+/// Deletes the checkpoint `prefix` (index first, then its data files, or a V1 checkpoint's file or shards)
+/// from one listing of its directory; returns the files deleted. What is already gone is no error.
+#[pyfunction]
+#[pyo3(signature = (prefix, storage_options=None))]
+fn delete_checkpoint(
+    py: Python<'_>,
+    prefix: PathBuf,
+    storage_options: Option<StorageOptions>,
+) -> PyResult<Vec<PathBuf>> {
+    py.detach(|| {
+        let (storage, prefix) = resolve(&prefix, storage_options)?;
+        fastckpt::delete_checkpoint(storage.as_ref(), &prefix)
+    })
+    .map_err(|e| to_py_err(py, e))
+}
+
 /// For the name of a temporary file a fastckpt writer made, `(target name, writer's process id)`; None for
 /// any other name.
 #[pyfunction]
@@ -1046,6 +1062,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(file_kind, m)?)?;
     m.add_function(wrap_pyfunction!(list_directory, m)?)?;
     m.add_function(wrap_pyfunction!(delete_file, m)?)?;
+    m.add_function(wrap_pyfunction!(delete_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(modified_time, m)?)?;
     m.add_function(wrap_pyfunction!(read_file_versioned, m)?)?;
     m.add_function(wrap_pyfunction!(write_file_if, m)?)?;

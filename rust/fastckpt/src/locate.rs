@@ -85,6 +85,28 @@ pub fn locate(storage: &dyn Storage, path: &Path) -> Result<Location> {
     Err(Error::not_a_checkpoint(missing_message(storage, path)).in_file(path))
 }
 
+/// Deletes the checkpoint `prefix` from one listing of its directory: its index first, so that a deletion cut
+/// short leaves no checkpoint half there, then every data file named after it (whatever their count: a
+/// sharded save's, or those a killed save left), and a V1 checkpoint's file or shards. What is already gone is
+/// no error. Returns the files deleted, in that order.
+pub fn delete_checkpoint(storage: &dyn Storage, prefix: &Path) -> Result<Vec<PathBuf>> {
+    let listing = storage.list(&parent_dir(prefix))?;
+    let mut deleted = vec![index_path(prefix)];
+    storage.delete(&deleted[0])?;
+    let v1 = v1_pattern(prefix);
+    for entry in listing {
+        let file = prefix.with_file_name(&entry);
+        let data_file = !entry.ends_with(".index") && bundle_prefix_of(&file).as_deref() == Some(prefix);
+        let v1_file = v1.as_ref().is_some_and(|pattern| pattern.matches(&entry))
+            || (file == prefix && storage.kind(&file)? == Some(FileKind::File));
+        if data_file || v1_file {
+            storage.delete(&file)?;
+            deleted.push(file);
+        }
+    }
+    Ok(deleted)
+}
+
 /// The prefix of `path` if its name is that of a bundle's own file: `P.index` or `P.data-NNNNN-of-NNNNN`.
 fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
@@ -178,10 +200,7 @@ fn is_safetensors(head: &[u8], size: u64) -> bool {
 /// The shards of a V1 checkpoint: the files whose names match the name of `path` as a glob pattern, or else
 /// `name-?????-of-?????`, in its directory.
 fn v1_shards(storage: &dyn Storage, path: &Path) -> Result<Vec<PathBuf>> {
-    let Some(name) = path.file_name().and_then(OsStr::to_str) else { return Ok(Vec::new()) };
-    let has_magic = name.contains(['*', '?', '[']);
-    let pattern = if has_magic { name.to_owned() } else { format!("{}-?????-of-?????", glob::Pattern::escape(name)) };
-    let Ok(pattern) = glob::Pattern::new(&pattern) else { return Ok(Vec::new()) };
+    let Some(pattern) = v1_pattern(path) else { return Ok(Vec::new()) };
     let mut files = Vec::new();
     for entry in storage.list(&parent_dir(path))?.into_iter().filter(|entry| pattern.matches(entry)) {
         let file = path.with_file_name(entry);
@@ -190,6 +209,15 @@ fn v1_shards(storage: &dyn Storage, path: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// The pattern of the names of a V1 checkpoint's shards: the name of `path` as a glob pattern when it is one,
+/// else `name-?????-of-?????` (TensorFlow's sharded V1 saves); None for a name that is neither.
+fn v1_pattern(path: &Path) -> Option<glob::Pattern> {
+    let name = path.file_name().and_then(OsStr::to_str)?;
+    let has_magic = name.contains(['*', '?', '[']);
+    let pattern = if has_magic { name.to_owned() } else { format!("{}-?????-of-?????", glob::Pattern::escape(name)) };
+    glob::Pattern::new(&pattern).ok()
 }
 
 /// Why nothing is at `path`, naming the checkpoints beside it that start with its name.
@@ -298,6 +326,36 @@ mod tests {
             locate(&LocalStorage, &dir.path().join("model.ckpt-?????-of-00002")).unwrap().path(),
             dir.path().join("model.ckpt-?????-of-00002")
         );
+    }
+
+    #[test]
+    fn a_checkpoint_is_deleted_index_first_with_all_its_files_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            "model.ckpt-5.index",
+            "model.ckpt-5.data-00000-of-00002",
+            "model.ckpt-5.data-00001-of-00002",
+            "model.ckpt-5.data-00000-of-00001", // a killed save's, of another shard count
+            "model.ckpt-50.index",
+            "model.ckpt-50.data-00000-of-00001",
+            "model.ckpt-5.meta",
+            "v1.ckpt-00000-of-00002",
+            "v1.ckpt-00001-of-00002",
+            "v1.ckpt-1",
+        ];
+        for name in names {
+            touch(&dir.path().join(name), b"");
+        }
+        let deleted = delete_checkpoint(&LocalStorage, &dir.path().join("model.ckpt-5")).unwrap();
+        assert_eq!(deleted[0], dir.path().join("model.ckpt-5.index"));
+        assert_eq!(deleted.len(), 4);
+        delete_checkpoint(&LocalStorage, &dir.path().join("v1.ckpt")).unwrap();
+        delete_checkpoint(&LocalStorage, &dir.path().join("v1.ckpt-1")).unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
+        assert_eq!(left, ["model.ckpt-5.meta", "model.ckpt-50.data-00000-of-00001", "model.ckpt-50.index"]);
+        // Gone already: nothing to do, no error.
+        delete_checkpoint(&LocalStorage, &dir.path().join("model.ckpt-5")).unwrap();
     }
 
     #[test]
