@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
-import fnmatch
 import os
 import re
 import threading
@@ -842,18 +841,8 @@ def _tidy_directory(
 
 
 def _checkpoint_mtime(prefix: str, storage_options: Optional[Dict[str, str]] = None) -> Optional[float]:
-    directory, base = os.path.split(prefix)
-    names = _fastckpt.list_directory(directory or ".", storage_options=storage_options)
-    # A V1 prefix may be a pattern of shards; matched as glob matches (hidden names only by a hidden pattern).
-    for pattern in (base + ".index", base):
-        matches = [
-            name
-            for name in names
-            if fnmatch.fnmatchcase(name, pattern) and (pattern.startswith(".") or not name.startswith("."))
-        ]
-        if matches:
-            return _fastckpt.modified_time(os.path.join(directory, matches[0]), storage_options=storage_options)
-    return None
+    """When the checkpoint was completed (its V2 index or V1 file, as the core finds it), or None if it is gone."""
+    return _fastckpt.checkpoint_modified_time(prefix, storage_options=storage_options)
 
 
 def _remove_checkpoint(

@@ -927,7 +927,29 @@ fn modified_time(py: Python<'_>, path: PathBuf, storage_options: Option<StorageO
             storage.modified(&path)
         })
         .map_err(|e| to_py_err(py, e))?;
-    Ok(modified.map(|time| time.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())))
+    Ok(modified.map(seconds_since_epoch))
+}
+
+fn seconds_since_epoch(time: std::time::SystemTime) -> f64 {
+    time.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// When the checkpoint `path` names was completed (seconds since the epoch: its V2 index's or V1 file's
+/// modification time), or None where no checkpoint is there.
+#[pyfunction]
+#[pyo3(signature = (path, storage_options=None))]
+fn checkpoint_modified_time(
+    py: Python<'_>,
+    path: PathBuf,
+    storage_options: Option<StorageOptions>,
+) -> PyResult<Option<f64>> {
+    let modified = py
+        .detach(|| {
+            let (storage, path) = resolve(&path, storage_options)?;
+            fastckpt::checkpoint_modified(storage.as_ref(), &path)
+        })
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(modified.map(seconds_since_epoch))
 }
 
 /// Copies each source (a contiguous uint8 array) into its destination of the same length, on every core
@@ -1063,6 +1085,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(list_directory, m)?)?;
     m.add_function(wrap_pyfunction!(delete_file, m)?)?;
     m.add_function(wrap_pyfunction!(delete_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint_modified_time, m)?)?;
     m.add_function(wrap_pyfunction!(modified_time, m)?)?;
     m.add_function(wrap_pyfunction!(read_file_versioned, m)?)?;
     m.add_function(wrap_pyfunction!(write_file_if, m)?)?;

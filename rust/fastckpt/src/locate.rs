@@ -10,9 +10,10 @@
 //! Directories (state files, SavedModels) are resolved by the caller before it asks here.
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::bundle::index_path;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::storage::{parent_dir, FileKind, Storage};
 use crate::table::TABLE_MAGIC;
 
@@ -83,6 +84,17 @@ pub fn locate(storage: &dyn Storage, path: &Path) -> Result<Location> {
         return Ok(Location::V1 { path: path.to_path_buf(), files: shards });
     }
     Err(Error::not_a_checkpoint(missing_message(storage, path)).in_file(path))
+}
+
+/// When the checkpoint `path` names was completed: the modification time of a V2 checkpoint's index (its
+/// last file written) or of a V1 checkpoint's first file; None where no checkpoint is there.
+pub fn checkpoint_modified(storage: &dyn Storage, path: &Path) -> Result<Option<SystemTime>> {
+    match locate(storage, path) {
+        Ok(Location::Bundle(prefix)) => storage.modified(&index_path(&prefix)),
+        Ok(Location::V1 { files, .. }) => files.first().map_or(Ok(None), |file| storage.modified(file)),
+        Err(err) if err.kind == ErrorKind::NotACheckpoint => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// Deletes the checkpoint `prefix` from one listing of its directory: its index first, so that a deletion cut
@@ -356,6 +368,18 @@ mod tests {
         assert_eq!(left, ["model.ckpt-5.meta", "model.ckpt-50.data-00000-of-00001", "model.ckpt-50.index"]);
         // Gone already: nothing to do, no error.
         delete_checkpoint(&LocalStorage, &dir.path().join("model.ckpt-5")).unwrap();
+    }
+
+    #[test]
+    fn a_checkpoint_was_completed_when_its_index_or_v1_file_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("model.ckpt-5.index"), b"");
+        touch(&dir.path().join("v1.ckpt-00000-of-00002"), b"");
+        let modified = |name: &str| checkpoint_modified(&LocalStorage, &dir.path().join(name)).unwrap();
+        let index_time = std::fs::metadata(dir.path().join("model.ckpt-5.index")).unwrap().modified().unwrap();
+        assert_eq!(modified("model.ckpt-5"), Some(index_time));
+        assert!(modified("v1.ckpt").is_some());
+        assert_eq!(modified("model.ckpt-6"), None);
     }
 
     #[test]
