@@ -50,7 +50,6 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -290,16 +289,10 @@ def run_worker(args, *worker: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_group(args, world: int) -> dict:
     """Spawns the ``world`` processes of one group save; returns each step's largest time over the ranks."""
     directory = tempfile.mkdtemp(prefix=f"group-{world}-", dir=args.workdir)
-    port = str(free_port())
+    port = str(common.free_port())
     processes = [
         subprocess.Popen(
             [sys.executable, __file__, "--worker", "group", str(rank), str(world), port, directory]

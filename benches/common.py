@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Sequence, Tuple, Union
@@ -106,6 +107,13 @@ def replace_section(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback, for a server a benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def status_kib(field: str) -> int:
