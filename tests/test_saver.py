@@ -188,3 +188,18 @@ def test_max_to_keep_deletes_v1_shard_sets_and_sharded_v2_checkpoints_whole(tmp_
     names = sorted(os.listdir(directory))
     assert [name for name in names if not name.startswith("model.ckpt-3")] == ["checkpoint"], names
     assert fastckpt.latest_checkpoint(str(directory)) == str(directory / "model.ckpt-3")
+
+
+def test_a_save_removes_the_files_of_its_checkpoints_that_have_no_index(tmp_path):
+    """What a kill between a checkpoint's data files and its index leaves (data files of any shard count, the
+    meta graph) goes at the next save into the directory; files of other names stay."""
+    directory = tmp_path / "train"
+    directory.mkdir()
+    left = ["model.ckpt-3.data-00000-of-00001", "model.ckpt-3.data-00001-of-00002", "model.ckpt-3.meta"]
+    others = ["other.ckpt-3.data-00000-of-00001", "model.ckpt-x.data-00000-of-00001", "model.ckpt-3.data-1"]
+    for name in left + others:
+        (directory / name).write_bytes(b"")
+    fastckpt.Saver().save({"v": np.ones(1, np.float32)}, str(directory / "model.ckpt"), global_step=4)
+    assert sorted(os.listdir(directory)) == sorted(
+        ["checkpoint", "model.ckpt-4.index", "model.ckpt-4.data-00000-of-00001", "model.ckpt-4.meta", *others]
+    )

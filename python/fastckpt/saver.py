@@ -815,9 +815,9 @@ def _tidy_directory(
     base_name = os.path.basename(request.save_path)
     names = _fastckpt.list_directory(save_dir, storage_options=storage_options)
     indexed = {name[: -len(".index")] for name in names if name.endswith(".index")}
-    part_of_checkpoint = re.compile(
-        "(" + re.escape(base_name) + r"-\d+)(\.data-\d{5}-of-\d{5}|" + re.escape("." + meta_graph_suffix) + ")"
-    )
+    # Checkpoints as this saver names them; which files are a checkpoint's data files is the core's to say.
+    saved_by_step = re.compile(re.escape(base_name) + r"-\d+")
+    meta_suffix = "." + meta_graph_suffix
     # Called before any process of a group writes its part: parts of this checkpoint there are a dead save's.
     parts_of_a_group_save = re.compile(re.escape(base_name) + r"(-\d+)?_temp")
     for name in names:
@@ -830,11 +830,12 @@ def _tidy_directory(
             _delete_tree(os.path.join(save_dir, name), storage_options)
             continue
         else:
-            part = part_of_checkpoint.fullmatch(name)
+            owner = name[: -len(meta_suffix)] if name.endswith(meta_suffix) else _fastckpt.bundle_prefix_of(name)
             orphan = (
-                part is not None
-                and part.group(1) not in indexed
-                and part.group(1) != os.path.basename(request.checkpoint_file)
+                owner is not None
+                and saved_by_step.fullmatch(owner) is not None
+                and owner not in indexed
+                and owner != os.path.basename(request.checkpoint_file)
             )
         if orphan:
             _fastckpt.delete_file(os.path.join(save_dir, name), storage_options=storage_options)

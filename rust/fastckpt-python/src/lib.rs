@@ -1015,6 +1015,13 @@ fn delete_checkpoint(
     .map_err(|e| to_py_err(py, e))
 }
 
+/// The prefix of the V2 checkpoint whose own file `name` is (`P.index`, `P.data-NNNNN-of-NNNNN`), as a name
+/// in the same directory listing; None for any other name.
+#[pyfunction]
+fn bundle_prefix_of(name: &str) -> Option<String> {
+    fastckpt::bundle_prefix_of(Path::new(name)).map(|prefix| prefix.to_string_lossy().into_owned())
+}
+
 /// For the name of a temporary file a fastckpt writer made, `(target name, writer's process id)`; None for
 /// any other name.
 #[pyfunction]
@@ -1086,6 +1093,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(delete_file, m)?)?;
     m.add_function(wrap_pyfunction!(delete_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint_modified_time, m)?)?;
+    m.add_function(wrap_pyfunction!(bundle_prefix_of, m)?)?;
     m.add_function(wrap_pyfunction!(modified_time, m)?)?;
     m.add_function(wrap_pyfunction!(read_file_versioned, m)?)?;
     m.add_function(wrap_pyfunction!(write_file_if, m)?)?;

@@ -120,7 +120,7 @@ pub fn delete_checkpoint(storage: &dyn Storage, prefix: &Path) -> Result<Vec<Pat
 }
 
 /// The prefix of `path` if its name is that of a bundle's own file: `P.index` or `P.data-NNNNN-of-NNNNN`.
-fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
+pub fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
     let stem = name.strip_suffix(".index").or_else(|| {
         let (stem, shard) = name.rsplit_once(".data-")?;
