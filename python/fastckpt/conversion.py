@@ -770,8 +770,9 @@ def convert(
     """
     src, dst = os.fspath(src), os.fspath(dst)
     if dst.endswith(".keras"):
-        rules = (names, rename, skip, skip_optimizer, transpose, dtype, max_shard_size)
-        return _to_keras_file(src, dst, *rules, storage_options=storage_options)
+        others = (rename, skip, skip_optimizer, transpose, dtype, max_shard_size)
+        rules_given = names != "key" or any(rule not in (None, False, [], ()) for rule in others)
+        return _to_keras_file(src, dst, rules_given, storage_options)
     options = _paths.storage_options(storage_options)
     cast = as_dtype(dtype) if dtype is not None else None
     if cast is not None and cast.name not in _FLOATING:
@@ -840,11 +841,10 @@ def convert(
         source.close()
 
 
-def _to_keras_file(src: str, dst: str, *rules, storage_options) -> int:
+def _to_keras_file(src: str, dst: str, rules_given: bool, storage_options) -> int:
     """A Keras 2 SavedModel as a ``.keras`` file (``fastckpt.keras.save_keras_file``), which Keras 3 builds from
     the model's config: the rules that choose and name tensors have nothing to apply to."""
-    names, *others = rules
-    if names != "key" or any(rule not in (None, False, [], ()) for rule in others):
+    if rules_given:
         raise errors.InvalidArgumentError(
             f"{dst} is a .keras file, built from the Keras model {src} holds: names, rename, skip, "
             "skip_optimizer, transpose, dtype and max_shard_size do not apply to it",

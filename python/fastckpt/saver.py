@@ -168,7 +168,8 @@ class Saver:
         by their files' modification times (after a crash, for example)."""
         recovered = []
         for path in checkpoint_paths:
-            mtime = _checkpoint_mtime(path, self._storage_options)
+            # When it was completed (its V2 index or V1 file, as the core finds it), None if it is gone.
+            mtime = _fastckpt.checkpoint_modified_time(path, storage_options=self._storage_options)
             if mtime is not None:
                 recovered.append((path, mtime))
         self.set_last_checkpoints_with_time(recovered)
@@ -839,11 +840,6 @@ def _tidy_directory(
             )
         if orphan:
             _fastckpt.delete_file(os.path.join(save_dir, name), storage_options=storage_options)
-
-
-def _checkpoint_mtime(prefix: str, storage_options: Optional[Dict[str, str]] = None) -> Optional[float]:
-    """When the checkpoint was completed (its V2 index or V1 file, as the core finds it), or None if it is gone."""
-    return _fastckpt.checkpoint_modified_time(prefix, storage_options=storage_options)
 
 
 def _remove_checkpoint(
