@@ -3,40 +3,42 @@
 import doctest
 
 import fastckpt
-import fastckpt.batching
-import fastckpt.checkpoint_state
+import fastckpt.arrays
 import fastckpt.conversion
 import fastckpt.dtypes
-import fastckpt.freezing
 import fastckpt.graphs
-import fastckpt.meta_graph
-import fastckpt.moving_averages
+import fastckpt.graphs.freezing
+import fastckpt.graphs.meta_graph
+import fastckpt.graphs.saver_graph
+import fastckpt.graphs.tensor_protos
 import fastckpt.protos
-import fastckpt.reader
+import fastckpt.reading.batching
+import fastckpt.reading.checkpoint_state
+import fastckpt.reading.reader
 import fastckpt.saved_model
-import fastckpt.saver
-import fastckpt.saver_graph
-import fastckpt.tensor_protos
-import fastckpt.writer
+import fastckpt.saving.moving_averages
+import fastckpt.saving.saver
+import fastckpt.saving.writer
 import pytest
 
 MODULES = [
     fastckpt,
-    fastckpt.batching,
-    fastckpt.checkpoint_state,
+    fastckpt.arrays,
     fastckpt.conversion,
     fastckpt.dtypes,
-    fastckpt.freezing,
     fastckpt.graphs,
-    fastckpt.meta_graph,
-    fastckpt.moving_averages,
+    fastckpt.graphs.freezing,
+    fastckpt.graphs.meta_graph,
+    fastckpt.graphs.saver_graph,
+    fastckpt.graphs.tensor_protos,
     fastckpt.protos,
-    fastckpt.reader,
+    fastckpt.reading.batching,
+    fastckpt.reading.checkpoint_state,
+    fastckpt.reading.reader,
     fastckpt.saved_model,
-    fastckpt.saver,
-    fastckpt.saver_graph,
-    fastckpt.tensor_protos,
-    fastckpt.writer,
+    fastckpt.saving.moving_averages,
+    fastckpt.saving.saver,
+    fastckpt.saving.writer,
 ]
 
 

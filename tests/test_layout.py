@@ -23,7 +23,9 @@ def _modules():
 
 def _imports(modules):
     """``{module: modules of fastckpt it imports}``, the package itself (``from . import errors`` names
-    ``fastckpt.errors``) left out: it gathers its modules' names and imports them all."""
+    ``fastckpt.errors``) left out: it gathers its modules' names and imports them all. Importing a module imports
+    the packages holding it first (``fastckpt.graphs.meta_graph`` runs ``fastckpt/graphs/__init__.py``), but
+    not the packages holding the importer, which are being imported already."""
     graph = {}
     for name, (path, package) in modules.items():
         imported = set()
@@ -34,8 +36,16 @@ def _imports(modules):
                     imported.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
             elif isinstance(node, ast.Import):
                 imported.update(alias.name for alias in node.names if alias.name in modules)
-        graph[name] = {module for module in imported if module in modules and module not in (name, "fastckpt")}
+        imported = {parent for module in imported for parent in _with_packages(module)}
+        own_packages = set(_with_packages(name))
+        graph[name] = {module for module in imported if module in modules and module not in own_packages}
     return graph
+
+
+def _with_packages(module):
+    """``module`` and the packages holding it, ``fastckpt`` itself left out."""
+    parts = module.split(".")
+    return [".".join(parts[:n]) for n in range(2, len(parts) + 1)]
 
 
 def _cycles(graph):

@@ -161,7 +161,7 @@ def test_full_names_of_a_keras_checkpoint_are_the_variables_paths(tf, keras_ckpt
         # TensorFlow's own reader agrees on the key's value.
         np.testing.assert_array_equal(tf.train.load_checkpoint(keras_ckpt["prefix"]).get_tensor(key), variable.numpy())
     # The object graph's key has no full name; object paths are unchanged.
-    assert fastckpt.object_graph.OBJECT_GRAPH_KEY not in full
+    assert fastckpt.reading.object_graph.OBJECT_GRAPH_KEY not in full
     assert set(reader.object_paths()) == set(full)
 
 

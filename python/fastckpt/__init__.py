@@ -12,7 +12,6 @@ True
 
 from . import conversion, distributed, dtypes, errors, examples, graphs, mapping, saved_model
 from ._fastckpt import __version__
-from .checkpoint_state import checkpoint_exists, get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .conversion import convert
 
 # TensorFlow's dtype names, as tf.float32: fastckpt.float32 is what get_variable_to_dtype_map() returns.
@@ -53,13 +52,17 @@ from .dtypes import (  # noqa: A004 - `bool` shadows the builtin only in this na
 from .graphs import (
     convert_variables_to_constants,
     export_meta_graph,
-    import_meta_graph,
     read_graph,
     read_meta_graph,
     write_graph,
 )
-from .moving_averages import ExponentialMovingAverage
-from .reader import (
+from .reading.checkpoint_state import (
+    checkpoint_exists,
+    get_checkpoint_state,
+    latest_checkpoint,
+    update_checkpoint_state,
+)
+from .reading.reader import (
     CheckpointReader,
     LazyTensor,
     NewCheckpointReader,
@@ -67,8 +70,9 @@ from .reader import (
     load_checkpoint,
     load_variable,
 )
-from .saver import Saver
-from .writer import CheckpointWriter, Slice, merge_checkpoints
+from .saving.moving_averages import ExponentialMovingAverage
+from .saving.saver import Saver, import_meta_graph
+from .saving.writer import CheckpointWriter, Slice, merge_checkpoints
 
 __all__ = [
     "CheckpointReader",

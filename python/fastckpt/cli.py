@@ -33,7 +33,7 @@ import numpy as np
 
 from . import __version__, conversion, errors, examples, mapping
 from .conversion import as_array, tensor_sizes
-from .reader import CheckpointReader
+from .reading.reader import CheckpointReader
 
 
 def _format_bytes(n: float) -> str:

@@ -35,9 +35,9 @@ from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional
 import numpy as np
 
 from . import _fastckpt, _paths, errors, mapping
-from .batching import batches
 from .dtypes import DType, as_dtype, dtype_of_enum
-from .reader import CheckpointReader
+from .reading.batching import batches
+from .reading.reader import CheckpointReader
 
 __all__ = ["convert", "open_source"]
 
@@ -655,7 +655,7 @@ class CheckpointDestination(Destination):
     """A TensorFlow checkpoint prefix (V2)."""
 
     def __init__(self, path: str, tensors: Dict[str, Tensor], options: Optional[Dict[str, str]]):
-        from .writer import CheckpointWriter
+        from .saving.writer import CheckpointWriter
 
         self._order = list(tensors)
         self._writer = CheckpointWriter(path, storage_options=options)

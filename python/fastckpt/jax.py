@@ -21,8 +21,8 @@ import numpy as np
 
 from . import errors, mapping
 from .dtypes import as_dtype
-from .reader import CheckpointReader
-from .writer import CheckpointWriter
+from .reading.reader import CheckpointReader
+from .saving.writer import CheckpointWriter
 
 __all__ = ["load", "save"]
 

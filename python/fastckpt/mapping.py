@@ -24,7 +24,7 @@ import re
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import errors
-from .object_graph import OBJECT_GRAPH_KEY
+from .reading.object_graph import OBJECT_GRAPH_KEY
 
 __all__ = [
     "NAMES",

@@ -20,14 +20,14 @@ from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from . import _fastckpt, _paths, errors, protos
-from .checkpoint_state import atomic_write, checkpoint_exists
 from .dtypes import as_dtype
-from .object_graph import OBJECT_GRAPH_KEY
-from .reader import CheckpointReader
-from .saver import Saver
-from .saver_graph import saver_meta_graph
-from .tensor_protos import make_tensor_proto
-from .writer import CheckpointWriter, to_numpy
+from .graphs.saver_graph import saver_meta_graph
+from .graphs.tensor_protos import make_tensor_proto
+from .reading.checkpoint_state import atomic_write, checkpoint_exists
+from .reading.object_graph import OBJECT_GRAPH_KEY
+from .reading.reader import CheckpointReader
+from .saving.saver import Saver
+from .saving.writer import CheckpointWriter, to_numpy
 
 __all__ = [
     "Builder",

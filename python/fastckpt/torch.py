@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 from . import errors, mapping
-from .batching import batches
-from .reader import CheckpointReader
+from .reading.batching import batches
+from .reading.reader import CheckpointReader
+from .saving.writer import CheckpointWriter
 from .torch_arrays import bytes_of, numpy_view, tensor_to_numpy, torch_dtype
-from .writer import CheckpointWriter
 
 __all__ = ["IncompatibleKeys", "load", "load_into", "numpy_view", "save", "tensor_to_numpy", "torch_dtype"]
 

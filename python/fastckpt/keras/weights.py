@@ -9,7 +9,7 @@ from typing import List, Mapping, NoReturn, Optional, Union
 import numpy as np
 
 from .. import errors
-from ..reader import CheckpointReader
+from ..reading.reader import CheckpointReader
 from .matching import Matching, match
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -1,7 +1,7 @@
 """Graphs as data, without TensorFlow: MetaGraphDefs (``.meta``), GraphDefs (``.pb``), tensors as protos,
-the graphs Savers write, and freezing. This module gathers them; each lives in a module of its own
-(``meta_graph``, ``tensor_protos``, ``saver_graph``, ``freezing``; ``import_meta_graph`` beside the Saver, as in
-TensorFlow).
+the graphs Savers write, and freezing. This package gathers them; each lives in a module of its own
+(``meta_graph``, ``tensor_protos``, ``saver_graph``, ``freezing``). ``import_meta_graph``, which makes a Saver,
+is ``fastckpt.import_meta_graph``, as TensorFlow has it beside the Saver.
 
 >>> import fastckpt
 >>> meta = fastckpt.graphs.read_meta_graph(fastckpt.examples.model_path() + ".meta")
@@ -20,7 +20,6 @@ from .meta_graph import (
     strip_name_scope,
     write_graph,
 )
-from .saver import import_meta_graph
 from .saver_graph import graph_variables, saver_meta_graph
 from .tensor_protos import make_tensor_proto, tensor_proto_to_numpy
 
@@ -29,7 +28,6 @@ __all__ = [
     "export_meta_graph",
     "extract_sub_graph",
     "graph_variables",
-    "import_meta_graph",
     "import_scoped_meta_graph",
     "make_tensor_proto",
     "prepend_name_scope",

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _fastckpt, protos
-from .dtypes import as_dtype, dtype_of_enum
+from .. import _fastckpt, protos
+from ..dtypes import as_dtype, dtype_of_enum
 
 __all__ = ["make_tensor_proto", "tensor_proto_to_numpy"]
 
 
 def make_tensor_proto(value) -> "protos.TensorProto":
     """A TensorProto of a numpy array (raw bytes in ``tensor_content``; strings in ``string_val``)."""
-    from .writer import to_numpy
+    from ..arrays import to_numpy
 
     array = to_numpy(value)
     dtype = as_dtype(array.dtype)

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
-from .writer import to_numpy
+from ..arrays import to_numpy
 
 __all__ = ["ExponentialMovingAverage"]
 

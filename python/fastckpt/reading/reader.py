@@ -21,10 +21,10 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 
 import numpy as np
 
-from . import _fastckpt, _paths, errors, protos
-from ._fastckpt import CheckpointFile
+from .. import _fastckpt, _paths, errors, protos
+from .._fastckpt import CheckpointFile
+from ..dtypes import DType, dtype_of_enum
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state
-from .dtypes import DType, dtype_of_enum
 from .object_graph import OBJECT_GRAPH_KEY, full_names, object_paths
 
 __all__ = [

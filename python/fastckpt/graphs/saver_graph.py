@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from . import protos
-from .dtypes import STRING_ENUM, DType
+from .. import protos
+from ..dtypes import STRING_ENUM, DType
 from .meta_graph import node_name
 from .tensor_protos import make_tensor_proto, tensor_proto_to_numpy
 

@@ -25,20 +25,21 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 import numpy as np
 
-from . import _fastckpt, _paths, errors, protos
-from .checkpoint_state import (
+from .. import _fastckpt, _paths, errors, protos
+from ..arrays import to_numpy
+from ..distributed import Coordinator, coordinator
+from ..dtypes import as_dtype
+from ..graphs.meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
+from ..graphs.saver_graph import restored_variables, saver_meta_graph
+from ..reading.checkpoint_state import (
     atomic_write,
     checkpoint_exists,
     get_checkpoint_state,
     meta_graph_filename,
     state_file_contents,
 )
-from .distributed import Coordinator, coordinator
-from .dtypes import as_dtype
-from .meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
-from .reader import CheckpointReader
-from .saver_graph import restored_variables, saver_meta_graph
-from .writer import CheckpointWriter, Slice, merge_checkpoints, to_numpy
+from ..reading.reader import CheckpointReader
+from .writer import CheckpointWriter, Slice, merge_checkpoints
 
 __all__ = ["Saver", "import_meta_graph"]
 
@@ -769,7 +770,7 @@ def _copy_into(target: Any, value: Any, name: str, path: str, reshape: bool) -> 
     if type(target).__module__.startswith("torch"):
         import torch
 
-        from .torch_arrays import numpy_to_tensor
+        from ..torch_arrays import numpy_to_tensor
 
         from_numpy = numpy_to_tensor(value)
         if from_numpy is None or target_shape != value.shape or target.dtype != from_numpy.dtype:
@@ -873,7 +874,7 @@ def import_meta_graph(
     ``aws_endpoint``, ``aws_region``; see README "Object stores") reads the file and goes to the Saver.
 
     >>> import fastckpt
-    >>> from fastckpt.saver_graph import saver_meta_graph
+    >>> from fastckpt.graphs.saver_graph import saver_meta_graph
     >>> meta = saver_meta_graph({"v1": (fastckpt.float32, [1])}, fastckpt.Saver().saver_def)
     >>> saver = import_meta_graph(meta, import_scope="tower")
     >>> saver.meta_graph_def.saver_def.restore_op_name

@@ -17,7 +17,7 @@ import os
 import re
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _fastckpt, _paths, errors, protos
+from .. import _fastckpt, _paths, errors, protos
 
 __all__ = [
     "atomic_write",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Container, Dict
 
-from . import protos
+from .. import protos
 
 __all__ = ["OBJECT_GRAPH_KEY", "full_names", "object_paths"]
 

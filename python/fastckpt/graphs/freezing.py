@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable, Mapping, Optional, Sequence, Set
 
-from . import errors, protos
+from .. import errors, protos
 from .meta_graph import node_name
 from .saver_graph import VARIABLE_OPS
 from .tensor_protos import make_tensor_proto
@@ -63,7 +63,7 @@ def convert_variables_to_constants(
     (with ``storage_options``, the configuration of object stores: object_store's keys such as
     ``aws_endpoint``, ``aws_region``; see README "Object stores").
     """
-    from .reader import CheckpointReader
+    from ..reading.reader import CheckpointReader
 
     reader = (
         checkpoint

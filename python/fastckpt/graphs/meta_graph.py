@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-from . import _fastckpt, _paths, errors, protos
-from .checkpoint_state import atomic_write
+from .. import _fastckpt, _paths, errors, protos
+from ..reading.checkpoint_state import atomic_write
 
 __all__ = [
     "export_meta_graph",
@@ -311,7 +311,7 @@ def _exported_collection(key: str, collection, export_scope: Optional[str], excl
     """The part of a collection TensorFlow's ``add_collection_def`` exports: VariableDefs, SaverDefs and
     node names under ``export_scope`` with the scope stripped (nodes excluded left out), other values
     as they are. None when nothing is left."""
-    from .protos import message_class
+    from ..protos import message_class
 
     def in_scope(name: str) -> bool:
         return not export_scope or name.startswith(export_scope)
@@ -354,7 +354,7 @@ def _exported(
     source: Optional[str],
 ) -> "protos.MetaGraphDef":
     """What TensorFlow's ``export_meta_graph(graph_def=..., saver_def=..., ...)`` exports of ``meta``."""
-    from .protos import message_class
+    from ..protos import message_class
 
     collection_list = None if collection_list is None else list(collection_list)
     saver_def = meta.saver_def if meta.HasField("saver_def") else None
@@ -434,7 +434,7 @@ def export_meta_graph(
     ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     >>> import fastckpt
-    >>> from fastckpt.saver_graph import saver_meta_graph
+    >>> from fastckpt.graphs.saver_graph import saver_meta_graph
     >>> meta = saver_meta_graph({"tower/w": (fastckpt.float32, [2])}, fastckpt.Saver().saver_def)
     >>> tower = export_meta_graph(None, meta, export_scope="tower")
     >>> sorted(node.name for node in tower.graph_def.node)
