@@ -107,7 +107,7 @@ def test_checkpoints_left_out_of_the_state_are_taken_up(tmp_path):
 
 def test_keep_checkpoint_every_n_hours(tmp_path, monkeypatch):
     clock = [1_000_000.0]
-    monkeypatch.setattr("fastckpt.saving.saver.time.time", lambda: clock[0])
+    monkeypatch.setattr("fastckpt.saving.retention.time.time", lambda: clock[0])
     saver = fastckpt.Saver(max_to_keep=1, keep_checkpoint_every_n_hours=1.0)
     for step in range(6):  # one save every 40 minutes
         clock[0] += 40 * 60

@@ -64,20 +64,30 @@ def get_checkpoint_state(
             ``ValueError("Invalid checkpoint state loaded from ...")`` there.
         fastckpt.errors.DataLossError: the state file is not a valid ``CheckpointState``.
     """
-    from google.protobuf import text_format
-
     checkpoint_dir = os.fspath(checkpoint_dir)
     options = _paths.storage_options(storage_options)
     filename = os.path.join(checkpoint_dir, latest_filename or _STATE_FILENAME)
     try:
-        contents = _fastckpt.read_file(filename, storage_options=options).decode("utf-8")
+        contents = _fastckpt.read_file(filename, storage_options=options)
     except errors.NotFoundError:
         return None
+    return parse_checkpoint_state(contents, filename, checkpoint_dir, options)
+
+
+def parse_checkpoint_state(
+    contents: bytes, filename: str, checkpoint_dir: str, storage_options: Optional[Dict[str, str]] = None
+):
+    """The ``CheckpointState`` in ``contents``, the bytes of the state file ``filename``, with its paths resolved
+    against its directory ``checkpoint_dir`` (see ``get_checkpoint_state``, which raises what this raises)."""
+    from google.protobuf import text_format
+
+    try:
+        text = contents.decode("utf-8")
     except UnicodeDecodeError as err:
         raise errors.DataLossError(f"checkpoint state file is not text: {err} (in {filename})", filename) from None
     state = protos.CheckpointState()
     try:
-        text_format.Merge(contents, state)
+        text_format.Merge(text, state)
     except text_format.ParseError as err:
         raise errors.DataLossError(f"unparsable checkpoint state file: {err} (in {filename})", filename) from None
     if not state.model_checkpoint_path:
@@ -85,8 +95,8 @@ def get_checkpoint_state(
             f"invalid checkpoint state: the state file names no checkpoint (no model_checkpoint_path) (in {filename})",
             filename,
         )
-    state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir, options)
-    resolved = [_resolve_in_dir(p, checkpoint_dir, options) for p in state.all_model_checkpoint_paths]
+    state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir, storage_options)
+    resolved = [_resolve_in_dir(p, checkpoint_dir, storage_options) for p in state.all_model_checkpoint_paths]
     del state.all_model_checkpoint_paths[:]
     state.all_model_checkpoint_paths.extend(resolved)
     return state

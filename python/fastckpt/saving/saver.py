@@ -13,17 +13,11 @@ array([3000., 3000.], dtype=float32)
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
+import functools
 import os
-import re
 import threading
-import time
-import warnings
-import weakref
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
-
-import numpy as np
 
 from .. import _fastckpt, _paths, errors, protos
 from ..arrays import to_numpy
@@ -31,15 +25,13 @@ from ..distributed import Coordinator, coordinator
 from ..dtypes import as_dtype
 from ..graphs.meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
 from ..graphs.saver_graph import restored_variables, saver_meta_graph
-from ..reading.checkpoint_state import (
-    atomic_write,
-    checkpoint_exists,
-    get_checkpoint_state,
-    meta_graph_filename,
-    state_file_contents,
-)
+from ..reading.checkpoint_state import atomic_write, meta_graph_filename, parse_checkpoint_state, state_file_contents
 from ..reading.reader import CheckpointReader
-from .writer import CheckpointWriter, Slice, merge_checkpoints
+from .background import BackgroundSaves
+from .group import part_directory, part_prefix, variable_of, variables_of_the_group
+from .restore import restore_into
+from .retention import Retention, delete_tree, tidy_directory
+from .writer import CheckpointWriter, Slice, dtype_and_shape, merge_checkpoints
 
 __all__ = ["Saver", "import_meta_graph"]
 
@@ -113,30 +105,18 @@ class Saver:
         self._var_list = var_list
         self._reshape = reshape
         self._allow_empty = allow_empty
-        self._max_to_keep = max_to_keep or 0
-        self._keep_every_hours = keep_checkpoint_every_n_hours
         self._sharded = sharded
         self._num_shards = num_shards
         self._pad_step_number = pad_step_number
         self._save_relative_paths = save_relative_paths
         self._durable = durable
         self._storage_options = _paths.storage_options(storage_options)
+        self._retention = Retention(max_to_keep or 0, keep_checkpoint_every_n_hours, self._storage_options)
         self._coordinator: Optional[Coordinator] = None if process_group is None else coordinator(process_group)
-        self._last_checkpoints: List[Tuple[str, float]] = []
-        self._checkpoints_to_be_deleted: List[Tuple[str, float]] = []
-        self._next_checkpoint_time = time.time() + keep_checkpoint_every_n_hours * 3600
-        self._last_preserved_timestamp: Optional[float] = None
-        self._recovered_dirs: set = set()
         # The version of each state file this saver last wrote in an object store (_write_state).
         self._state_versions: Dict[str, Any] = {}
         self._lock = threading.Lock()
-        # Saves in the background (save_async): the one in flight, with its prefix; its error, until raised
-        # again; the buffers its values were copied into, reused by the next.
-        self._submit_lock = threading.Lock()
-        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._in_flight: Optional[Tuple[concurrent.futures.Future, str]] = None
-        self._background_error: Optional[BaseException] = None
-        self._snapshot_buffers: Dict[str, np.ndarray] = {}
+        self._background = BackgroundSaves()
         # The MetaGraphDef this saver was imported from (import_meta_graph), if any.
         self.meta_graph_def = None
 
@@ -147,9 +127,9 @@ class Saver:
             filename_tensor_name="save/Const:0",
             save_tensor_name="save/control_dependency:0",
             restore_op_name="save/restore_all",
-            max_to_keep=self._max_to_keep,
+            max_to_keep=self._retention.max_to_keep,
             sharded=self._sharded,
-            keep_checkpoint_every_n_hours=self._keep_every_hours,
+            keep_checkpoint_every_n_hours=self._retention.keep_every_hours,
             version=protos.SaverDef.V2,
         )
 
@@ -158,82 +138,16 @@ class Saver:
     @property
     def last_checkpoints(self) -> List[str]:
         """The checkpoints this saver keeps, oldest first."""
-        return [path for path, _ in self._last_checkpoints]
+        return [path for path, _ in self._retention.kept]
 
     def set_last_checkpoints_with_time(self, last_checkpoints_with_time: List[Tuple[str, float]]) -> None:
         """Sets the kept checkpoints as ``[(prefix, timestamp)]``, oldest first."""
-        self._last_checkpoints = list(last_checkpoints_with_time)
+        self._retention.kept = list(last_checkpoints_with_time)
 
     def recover_last_checkpoints(self, checkpoint_paths: Sequence[str]) -> None:
         """Takes the checkpoints among ``checkpoint_paths`` that still exist as the kept ones, timestamped
         by their files' modification times (after a crash, for example)."""
-        recovered = []
-        for path in checkpoint_paths:
-            # When it was completed (its V2 index or V1 file, as the core finds it), None if it is gone.
-            mtime = _fastckpt.checkpoint_modified_time(path, storage_options=self._storage_options)
-            if mtime is not None:
-                recovered.append((path, mtime))
-        self.set_last_checkpoints_with_time(recovered)
-
-    def _recover_directory(self, save_dir: str, base_name: str, latest_filename: Optional[str]) -> None:
-        """On the first save into a directory, takes up the history its state file records, and the
-        checkpoints named as this saver names them (``<base_name>-<step>``) that a killed saver left out of it
-        (killed after writing the state, before deleting): ``max_to_keep`` then holds across restarts."""
-        key = (_paths.absolute(save_dir), latest_filename)
-        if key in self._recovered_dirs:
-            return
-        self._recovered_dirs.add(key)
-        if self._last_checkpoints:
-            return
-        try:
-            state = get_checkpoint_state(save_dir, latest_filename, storage_options=self._storage_options)
-        except errors.DataLossError:
-            state = None
-        if state is not None:
-            paths = list(state.all_model_checkpoint_paths)
-            stamps = list(state.all_model_checkpoint_timestamps)
-            if len(stamps) == len(paths):
-                self._last_checkpoints = [
-                    (p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p, storage_options=self._storage_options)
-                ]
-            else:
-                self.recover_last_checkpoints(paths)
-            if state.last_preserved_timestamp:
-                self._last_preserved_timestamp = state.last_preserved_timestamp
-                self._next_checkpoint_time = state.last_preserved_timestamp + self._keep_every_hours * 3600
-        known = {_paths.absolute(path) for path, _ in self._last_checkpoints}
-        ours = re.compile(re.escape(base_name) + r"-\d+")
-        orphans = []
-        for name in _fastckpt.list_directory(save_dir, storage_options=self._storage_options):
-            prefix = os.path.join(save_dir, name[: -len(".index")])
-            if (
-                name.endswith(".index")
-                and ours.fullmatch(name[: -len(".index")])
-                and _paths.absolute(prefix) not in known
-            ):
-                mtime = _fastckpt.modified_time(os.path.join(save_dir, name), storage_options=self._storage_options)
-                orphans.append((prefix, mtime or 0.0))
-        self._last_checkpoints = sorted(orphans, key=lambda item: item[1]) + self._last_checkpoints
-
-    def _record_last_checkpoint(self, path: str) -> None:
-        if not self._max_to_keep:
-            return
-        self._last_checkpoints = [(p, t) for p, t in self._last_checkpoints if p != path]
-        self._last_checkpoints.append((path, time.time()))
-        while len(self._last_checkpoints) > self._max_to_keep:
-            self._checkpoints_to_be_deleted.append(self._last_checkpoints.pop(0))
-
-    def _maybe_delete_old_checkpoints(self, save_dir: str, meta_graph_suffix: str) -> None:
-        """Deletes the checkpoints beyond ``max_to_keep`` (one per save, as in TensorFlow, unless history taken
-        up from the directory holds more), sparing one every ``keep_checkpoint_every_n_hours``."""
-        while self._checkpoints_to_be_deleted:
-            path, timestamp = self._checkpoints_to_be_deleted.pop(0)
-            if timestamp > self._next_checkpoint_time:
-                # keep_checkpoint_every_n_hours: this one is spared.
-                self._next_checkpoint_time += self._keep_every_hours * 3600
-                self._last_preserved_timestamp = timestamp
-                continue
-            _remove_checkpoint(path, save_dir, meta_graph_suffix, self._storage_options)
+        self._retention.recover(checkpoint_paths)
 
     # Saving and restoring --------------------------------------------------------------------------------
 
@@ -291,61 +205,17 @@ class Saver:
         >>> fastckpt.load_variable(path, "w")
         array([0., 0., 0.], dtype=float32)
         """
-        with self._submit_lock:
+        with self._background.lock:
             self.wait()
             request = self._request(save_path, global_step, latest_filename)
-            tensors = self._snapshot(self._tensors_to_save(values))
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fastckpt-save")
-                _SAVERS.add(self)
-            future = self._executor.submit(
-                self._write_in_background, tensors, request, meta_graph_suffix, write_meta_graph, write_state
-            )
-            self._in_flight = (future, request.checkpoint_file)
-            return future
+            tensors = self._background.snapshot(self._tensors_to_save(values))
+            save = functools.partial(self._write, tensors, request, meta_graph_suffix, write_meta_graph, write_state)
+            return self._background.submit(save, request.checkpoint_file)
 
     def wait(self) -> None:
         """Blocks until the save in flight (``save_async``) has finished; raises its error if it failed (once:
         the error is then cleared)."""
-        in_flight = self._in_flight
-        if in_flight is not None:
-            concurrent.futures.wait([in_flight[0]])
-            self._in_flight = None
-        error, self._background_error = self._background_error, None
-        if error is not None:
-            raise error
-
-    def _write_in_background(self, *arguments: Any) -> Optional[str]:
-        try:
-            return self._write(*arguments)
-        except BaseException as error:
-            self._background_error = error
-            raise
-
-    def _snapshot(self, tensors: Dict[str, Any]) -> Dict[str, Any]:
-        """The values of ``tensors`` copied, on every core, into buffers of this saver's (those of the save
-        before when the sizes agree). String tensors are already new arrays of immutable bytes."""
-        buffers: Dict[str, np.ndarray] = {}
-        sources, destinations = [], []
-        snapshot: Dict[str, Any] = {}
-        for name, value in tensors.items():
-            array = value.value if isinstance(value, Slice) else value
-            if array.dtype.kind == "O":
-                copy = array
-            elif not array.flags.c_contiguous:
-                copy = np.ascontiguousarray(array)  # a copy already
-            else:
-                buffer = self._snapshot_buffers.get(name)
-                if buffer is None or buffer.nbytes != array.nbytes:
-                    buffer = np.empty(array.nbytes, np.uint8)
-                buffers[name] = buffer
-                sources.append(array.reshape(-1).view(np.uint8))
-                destinations.append(buffer)
-                copy = buffer.view(array.dtype).reshape(array.shape)
-            snapshot[name] = value._replace(value=copy) if isinstance(value, Slice) else copy
-        _fastckpt.copy_arrays(sources, destinations)
-        self._snapshot_buffers = buffers
-        return snapshot
+        self._background.wait()
 
     def _request(self, save_path: str, global_step: Optional[int], latest_filename: Optional[str]) -> "_Request":
         """Where a save goes, checked before anything is written."""
@@ -384,17 +254,31 @@ class Saver:
             if write_state:
                 self._commit_state(request, meta_graph_suffix)
         if write_meta_graph:
-            self._write_meta_graph(request, meta_graph_suffix, {n: _dtype_and_shape(v) for n, v in tensors.items()})
+            self._write_meta_graph(request, meta_graph_suffix, {n: dtype_and_shape(v) for n, v in tensors.items()})
         return request.checkpoint_file
 
     def _prepare_directory(self, request: "_Request", meta_graph_suffix: str, write_state: bool) -> None:
         """Before a save writes: removes what killed saves left, and takes up the directory's history."""
         save_dir = os.path.dirname(request.save_path) or "."
-        _tidy_directory(save_dir, request, meta_graph_suffix, self._storage_options)
-        if write_state and self._max_to_keep:
+        base_name = os.path.basename(request.save_path)
+        # The one listing of the directory this save makes.
+        names = _fastckpt.list_directory(save_dir, storage_options=self._storage_options)
+        names = tidy_directory(
+            save_dir,
+            names,
+            base_name,
+            request.latest_filename,
+            request.checkpoint_file,
+            meta_graph_suffix,
+            self._storage_options,
+        )
+        if write_state and self._retention.max_to_keep:
             # The directory's history matters only to max_to_keep: without it, as in TensorFlow, the state
             # file names the newest checkpoint alone.
-            self._recover_directory(save_dir, os.path.basename(request.save_path), request.latest_filename)
+            state_file = os.path.join(save_dir, request.latest_filename)
+            self._retention.take_up(
+                save_dir, base_name, request.latest_filename, names, lambda: self._read_state(state_file, save_dir)
+            )
 
     def _write_files(self, prefix: str, tensors: Dict[str, Any]) -> None:
         """Writes ``tensors`` (arrays and Slices) as the checkpoint ``prefix``."""
@@ -413,19 +297,19 @@ class Saver:
     def _commit_state(self, request: "_Request", meta_graph_suffix: str) -> None:
         """Names the new (complete) checkpoint in the state file, then deletes those beyond ``max_to_keep``."""
         save_dir = os.path.dirname(request.save_path) or "."
-        self._record_last_checkpoint(request.checkpoint_file)
+        self._retention.record(request.checkpoint_file)
         self._write_state(
             *state_file_contents(
                 save_dir,
                 request.checkpoint_file,
                 self.last_checkpoints,
                 request.latest_filename,
-                [t for _, t in self._last_checkpoints],
-                self._last_preserved_timestamp,
+                [t for _, t in self._retention.kept],
+                self._retention.last_preserved_timestamp,
                 self._save_relative_paths,
             )
         )
-        self._maybe_delete_old_checkpoints(save_dir, meta_graph_suffix)
+        self._retention.delete_due(save_dir, meta_graph_suffix)
 
     def _write_meta_graph(
         self, request: "_Request", meta_graph_suffix: str, variables: Mapping[str, Tuple[Any, Sequence[int]]]
@@ -463,20 +347,20 @@ class Saver:
             outcome: Any
             try:
                 if tensors:
-                    self._write_files(_part_prefix(checkpoint_file, group.rank, group.world_size), tensors)
-                outcome = {name: _variable_of(value) for name, value in tensors.items()}
+                    self._write_files(part_prefix(checkpoint_file, group.rank, group.world_size), tensors)
+                outcome = {name: variable_of(value) for name, value in tensors.items()}
             except Exception as error:
                 own_error, outcome = error, f"{type(error).__name__}: {error}"
             outcomes = self._gather(outcome, request)
             failures = [(rank, o) for rank, o in enumerate(outcomes) if isinstance(o, str)]
             if failures:
                 if group.rank == 0:
-                    _delete_tree(_part_directory(checkpoint_file), self._storage_options)
+                    delete_tree(part_directory(checkpoint_file), self._storage_options)
                 if own_error is not None:
                     raise own_error
                 listed = "; ".join(f"rank {rank}: {message}" for rank, message in failures)
                 raise errors.AbortedError(f"the save of {checkpoint_file} failed ({listed})", checkpoint_file)
-            variables = _variables_of_the_group(outcomes, checkpoint_file)
+            variables = variables_of_the_group(outcomes, checkpoint_file)
             if not variables:
                 if self._allow_empty:
                     return None
@@ -485,12 +369,12 @@ class Saver:
             if group.rank == 0:
                 try:
                     parts = [
-                        _part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o
+                        part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o
                     ]
                     merge_checkpoints(
                         parts, checkpoint_file, durable=self._durable, storage_options=self._storage_options
                     )
-                    _delete_tree(_part_directory(checkpoint_file), self._storage_options)
+                    delete_tree(part_directory(checkpoint_file), self._storage_options)
                     if write_state:
                         self._commit_state(request, meta_graph_suffix)
                     if write_meta_graph:
@@ -499,7 +383,7 @@ class Saver:
                             meta_graph_suffix,
                             {name: (as_dtype(dtype), shape) for name, (dtype, shape, _) in variables.items()},
                         )
-                    committed = self._last_checkpoints
+                    committed = self._retention.kept
                 except Exception as error:
                     own_error, committed = error, f"{type(error).__name__}: {error}"
             committed = self._gather(committed, request)[0]
@@ -511,7 +395,7 @@ class Saver:
                     checkpoint_file,
                 )
             if group.rank != 0:
-                self._last_checkpoints = list(committed)
+                self._retention.kept = list(committed)
         return checkpoint_file
 
     def _gather(self, value: Any, request: "_Request") -> List[Any]:
@@ -534,12 +418,7 @@ class Saver:
             atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
             return
         if filename not in self._state_versions:
-            try:
-                self._state_versions[filename] = _fastckpt.read_file_versioned(
-                    filename, storage_options=self._storage_options
-                )[1]
-            except errors.NotFoundError:
-                self._state_versions[filename] = _ABSENT
+            self._read_state(filename, os.path.dirname(filename))
         expected = self._state_versions[filename]
         if expected is None:  # a store that gives no versions
             atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
@@ -559,6 +438,21 @@ class Saver:
                 "are saving into one directory",
                 filename,
             ) from None
+
+    def _read_state(self, filename: str, save_dir: str):
+        """The directory's state as the state file ``filename`` holds it (None if there is none, or if it is
+        damaged: a save replaces it), read once: its version is what ``_write_state`` expects to replace."""
+        try:
+            contents, self._state_versions[filename] = _fastckpt.read_file_versioned(
+                filename, storage_options=self._storage_options
+            )
+        except errors.NotFoundError:
+            self._state_versions[filename] = _ABSENT
+            return None
+        try:
+            return parse_checkpoint_state(contents, filename, save_dir, self._storage_options)
+        except errors.DataLossError:
+            return None
 
     def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, Any]:
         """``{checkpoint_name: numpy array or Slice of one}`` of the var_list."""
@@ -602,38 +496,7 @@ class Saver:
         if into is None:
             values = reader.get_tensors(names)
             return {local: values[name] for name, local in names.items()}
-        for name, local in names.items():
-            if local not in into:
-                raise errors.NotFoundError(f"no target in `into` for {local!r}", reader.path, name)
-        parts = {name: into[local] for name, local in names.items() if isinstance(into[local], Slice)}
-        targets = {name: self._target(into[local], reader, name) for name, local in names.items() if name not in parts}
-        # Arrays that can take the stored bytes as they are are read into in one parallel pass.
-        direct = {name: target for name, target in targets.items() if _is_direct_target(target, reader, name)}
-        reader.read_tensors_into(direct)
-        for name, local in names.items():
-            if name in parts:
-                _copy_into(parts[name].value, _read_part(reader, name, parts[name]), name, reader.path, self._reshape)
-            elif name not in direct:
-                _copy_into(into[local], reader.get_tensor(name), name, reader.path, self._reshape)
-        return dict(into)
-
-    def _target(self, target: Any, reader: CheckpointReader, name: str) -> Any:
-        """``target``, or with ``reshape=True`` a view of it in the stored shape where it has another shape
-        with as many elements (numpy arrays; torch tensors are reshaped when copied into)."""
-        shape = reader.get_slice(name).shape
-        if (
-            self._reshape
-            and isinstance(target, np.ndarray)
-            and target.shape != shape
-            and _same_size(target.shape, shape)
-        ):
-            view = target.view()
-            try:
-                view.shape = shape  # raises instead of copying when the array is not contiguous
-            except AttributeError:
-                return target
-            return view
-        return target
+        return restore_into(reader, names, into, self._reshape)
 
 
 class _Request(NamedTuple):
@@ -642,216 +505,6 @@ class _Request(NamedTuple):
     save_path: str
     checkpoint_file: str
     latest_filename: str
-
-
-def _dtype_and_shape(value: Any) -> Tuple[Any, Tuple[int, ...]]:
-    """The dtype and shape of the variable a value (or a part of one) is saved for."""
-    if isinstance(value, Slice):
-        return as_dtype(value.value.dtype), tuple(int(d) for d in value.full_shape)
-    return as_dtype(value.dtype), value.shape
-
-
-# The savers that have saved in the background, told about at exit if a save of theirs was lost.
-_SAVERS: "weakref.WeakSet[Saver]" = weakref.WeakSet()
-
-
-@atexit.register
-def _report_unfinished_saves() -> None:
-    """At exit (after the saves in flight have finished: the interpreter waits for them first), warns of one
-    that did not finish or failed unseen: otherwise a lost checkpoint would pass in silence."""
-    for saver in list(_SAVERS):
-        if saver._in_flight is not None and not saver._in_flight[0].done():
-            warnings.warn(
-                f"fastckpt: the save of {saver._in_flight[1]} was abandoned at exit; the previous checkpoint "
-                "stays the latest",
-                RuntimeWarning,
-                stacklevel=1,
-            )
-        elif saver._background_error is not None:
-            warnings.warn(
-                f"fastckpt: a save in the background failed, and nothing waited for it: {saver._background_error}",
-                RuntimeWarning,
-                stacklevel=1,
-            )
-
-
-def _read_part(reader: CheckpointReader, name: str, part: Slice) -> np.ndarray:
-    """The part of tensor ``name`` that ``part`` covers, read alone."""
-    stored = reader.get_slice(name)
-    extents = part.extents
-    if tuple(int(d) for d in part.full_shape) != stored.shape:
-        raise errors.InvalidArgumentError(
-            f"cannot restore a part of a tensor of shape {list(part.full_shape)} from one of shape "
-            f"{list(stored.shape)}",
-            reader.path,
-            name,
-        )
-    if any(start < 0 or start + length > size for (start, length), size in zip(extents, stored.shape)):
-        raise errors.InvalidArgumentError(
-            f"the part {part.spec} does not lie inside the tensor of shape {list(stored.shape)}", reader.path, name
-        )
-    return stored[tuple(slice(start, start + length) for start, length in extents)]
-
-
-def _part_directory(checkpoint_file: str) -> str:
-    """Where the processes of a group write their parts of ``checkpoint_file`` before they are merged."""
-    return checkpoint_file + "_temp"
-
-
-def _part_prefix(checkpoint_file: str, rank: int, world_size: int) -> str:
-    return os.path.join(_part_directory(checkpoint_file), f"part-{rank:05d}-of-{world_size:05d}")
-
-
-def _variable_of(value: Any) -> Tuple[str, Tuple[int, ...], bool]:
-    """What a process tells the others of a value it saved: dtype name, the variable's shape, whether a part."""
-    dtype, shape = _dtype_and_shape(value)
-    return dtype.name, tuple(shape), isinstance(value, Slice)
-
-
-def _variables_of_the_group(outcomes: List[Dict[str, Any]], checkpoint_file: str) -> Dict[str, Any]:
-    """``{name: (dtype, shape, is_part)}`` over every process; a tensor saved whole by one process and by
-    another too (or as a part) is an error naming both."""
-    variables: Dict[str, Any] = {}
-    owner: Dict[str, int] = {}
-    for rank, saved in enumerate(outcomes):
-        for name, (dtype, shape, is_part) in saved.items():
-            if name in variables and not (is_part and variables[name][2]):
-                raise errors.InvalidArgumentError(
-                    f"tensor {name!r} is saved by rank {owner[name]} and by rank {rank}: names must be unique "
-                    "across the processes, unless each saves a fastckpt.Slice of it",
-                    checkpoint_file,
-                    name,
-                )
-            if name in variables and variables[name][:2] != (dtype, tuple(shape)):
-                raise errors.InvalidArgumentError(
-                    f"the parts of tensor {name!r} disagree: rank {owner[name]} saves {variables[name][0]} "
-                    f"{list(variables[name][1])}, rank {rank} {dtype} {list(shape)}",
-                    checkpoint_file,
-                    name,
-                )
-            variables.setdefault(name, (dtype, tuple(shape), is_part))
-            owner.setdefault(name, rank)
-    return variables
-
-
-def _delete_tree(directory: str, storage_options: Optional[Dict[str, str]] = None) -> None:
-    """Deletes the files in ``directory`` (the parts of a group save), and the directory where it is one."""
-    for name in _fastckpt.list_directory(directory, storage_options=storage_options):
-        _fastckpt.delete_file(os.path.join(directory, name), storage_options=storage_options)
-    if not _fastckpt.is_url(directory) and os.path.isdir(directory):
-        os.rmdir(directory)
-
-
-def _same_size(a: Sequence[int], b: Sequence[int]) -> bool:
-    return int(np.prod(a, dtype=np.int64)) == int(np.prod(b, dtype=np.int64))
-
-
-def _is_direct_target(target: Any, reader: CheckpointReader, name: str) -> bool:
-    """Whether the checkpoint can read ``name`` straight into ``target``, with no intermediate array."""
-    if not isinstance(target, np.ndarray):
-        return False
-    stored = reader.get_slice(name)
-    return (
-        not stored.dtype.is_string
-        and target.dtype == stored.dtype.numpy_dtype
-        and target.shape == stored.shape
-        and target.flags.c_contiguous
-        and target.flags.writeable
-    )
-
-
-def _copy_into(target: Any, value: Any, name: str, path: str, reshape: bool) -> None:
-    """Copies a restored value into ``target``, reshaped to it with ``reshape`` when the sizes agree; a
-    mismatch is an error naming both sides, as TensorFlow's Assign reports it."""
-    value = np.asarray(value)
-    target_shape = tuple(getattr(target, "shape", ()))
-    if reshape and target_shape != value.shape and _same_size(target_shape, value.shape):
-        value = value.reshape(target_shape)
-    if type(target).__module__.startswith("torch"):
-        import torch
-
-        from ..torch_arrays import numpy_to_tensor
-
-        from_numpy = numpy_to_tensor(value)
-        if from_numpy is None or target_shape != value.shape or target.dtype != from_numpy.dtype:
-            raise errors.InvalidArgumentError(
-                f"cannot restore {value.dtype} {list(value.shape)} into torch {target.dtype} {list(target_shape)}",
-                path,
-                name,
-            )
-        with torch.no_grad():
-            target.copy_(from_numpy)
-        return
-    if not isinstance(target, np.ndarray) or target.shape != value.shape or target.dtype != value.dtype:
-        description = f"{getattr(target, 'dtype', type(target).__name__)} {list(target_shape)}"
-        hint = ""
-        if not reshape and target_shape != value.shape and _same_size(target_shape, value.shape):
-            hint = " (Saver(reshape=True) restores into another shape with as many elements)"
-        raise errors.InvalidArgumentError(
-            f"cannot restore {value.dtype} {list(value.shape)} into {description}{hint}", path, name
-        )
-    np.copyto(target, value)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _tidy_directory(
-    save_dir: str,
-    request: _Request,
-    meta_graph_suffix: str,
-    storage_options: Optional[Dict[str, str]] = None,
-) -> None:
-    """Removes what saves into ``save_dir`` under the same base name (or of its state file) left behind when
-    their process was killed: temporary files whose writer process no longer runs, and the files of
-    checkpoints ``<base>-<step>`` whose index is gone or never came (a kill while deleting one, or between
-    its data files and its index), other than the one being saved, and the parts a group save left
-    (``<base>-<step>_temp``)."""
-    base_name = os.path.basename(request.save_path)
-    names = _fastckpt.list_directory(save_dir, storage_options=storage_options)
-    indexed = {name[: -len(".index")] for name in names if name.endswith(".index")}
-    # Checkpoints as this saver names them; which files are a checkpoint's data files is the core's to say.
-    saved_by_step = re.compile(re.escape(base_name) + r"-\d+")
-    meta_suffix = "." + meta_graph_suffix
-    # Called before any process of a group writes its part: parts of this checkpoint there are a dead save's.
-    parts_of_a_group_save = re.compile(re.escape(base_name) + r"(-\d+)?_temp")
-    for name in names:
-        if not (name.startswith(base_name) or name.startswith(request.latest_filename)):
-            continue
-        leftover = _fastckpt.leftover_writer(name)
-        if leftover is not None:
-            orphan = not _process_alive(leftover[1])
-        elif parts_of_a_group_save.fullmatch(name):
-            _delete_tree(os.path.join(save_dir, name), storage_options)
-            continue
-        else:
-            owner = name[: -len(meta_suffix)] if name.endswith(meta_suffix) else _fastckpt.bundle_prefix_of(name)
-            orphan = (
-                owner is not None
-                and saved_by_step.fullmatch(owner) is not None
-                and owner not in indexed
-                and owner != os.path.basename(request.checkpoint_file)
-            )
-        if orphan:
-            _fastckpt.delete_file(os.path.join(save_dir, name), storage_options=storage_options)
-
-
-def _remove_checkpoint(
-    prefix: str, save_dir: str, meta_graph_suffix: str, storage_options: Optional[Dict[str, str]] = None
-) -> None:
-    """Deletes the files of a checkpoint this saver wrote, and only if it lies in the saver's directory."""
-    if _paths.real(os.path.dirname(prefix) or ".") != _paths.real(save_dir):
-        return
-    # The core knows a checkpoint's files (V2 or V1) and deletes the index first.
-    _fastckpt.delete_checkpoint(prefix, storage_options=storage_options)
-    _fastckpt.delete_file(meta_graph_filename(prefix, meta_graph_suffix), storage_options=storage_options)
 
 
 def import_meta_graph(

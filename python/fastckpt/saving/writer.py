@@ -23,7 +23,7 @@ from ..arrays import to_numpy
 from ..dtypes import DType, as_dtype
 from ..reading.reader import tensor_key
 
-__all__ = ["CheckpointWriter", "Slice", "merge_checkpoints"]
+__all__ = ["CheckpointWriter", "Slice", "dtype_and_shape", "merge_checkpoints"]
 
 
 class Slice(NamedTuple):
@@ -65,6 +65,13 @@ class Slice(NamedTuple):
     def spec(self) -> str:
         """The part as TensorFlow's slice spec: ``start,length`` per dimension, joined by ``:``."""
         return ":".join(f"{start},{length}" for start, length in self.extents)
+
+
+def dtype_and_shape(value: Any) -> Tuple[DType, Tuple[int, ...]]:
+    """The dtype and shape of the variable a value (an array, or a ``Slice`` of one) is saved for."""
+    if isinstance(value, Slice):
+        return as_dtype(value.value.dtype), tuple(int(d) for d in value.full_shape)
+    return as_dtype(value.dtype), tuple(value.shape)
 
 
 def _payload(name: str, array: np.ndarray) -> Tuple[DType, Any]:
