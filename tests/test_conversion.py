@@ -707,9 +707,13 @@ def large(tf, tmp_path_factory):
 @pytest.fixture
 def parts(monkeypatch):
     """PART_BYTES set to PART; returns {source class name: [(key, first, count)]} of the parts read."""
-    monkeypatch.setattr(conversion, "PART_BYTES", PART)
+    monkeypatch.setattr(conversion.pipeline, "PART_BYTES", PART)
     calls = {}
-    for cls in (conversion.CheckpointSource, conversion.SafetensorsSource, conversion.NpzSource):
+    for cls in (
+        conversion.sources.CheckpointSource,
+        conversion.sources.SafetensorsSource,
+        conversion.sources.NpzSource,
+    ):
         original = cls.read_rows
 
         def read_rows(self, key, first, count, checksum, empty, original=original, name=cls.__name__):
@@ -822,7 +826,7 @@ def small_corrupt_checkpoint(directory):
 @pytest.mark.parametrize("part_bytes", [conversion.PART_BYTES, PART])
 def test_an_aborted_npz_conversion_prints_nothing_after_its_error(tmp_path, monkeypatch, part_bytes):
     prefix = small_corrupt_checkpoint(tmp_path)
-    monkeypatch.setattr(conversion, "PART_BYTES", part_bytes)  # the tensor whole, then in parts
+    monkeypatch.setattr(conversion.pipeline, "PART_BYTES", part_bytes)  # the tensor whole, then in parts
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(f"{u.exc_value!r} in {u.object!r}"))
     with pytest.raises(errors.DataLossError, match='"big"'):
@@ -919,7 +923,7 @@ def test_converting_2_6_gib_grows_the_peak_resident_set_by_little(scratch):
 
 def test_object_stores_both_ways(tf, sharded_source, s3_server, s3_bucket, monkeypatch, tmp_path):
     prefix, values = sharded_source
-    monkeypatch.setattr(conversion, "PART_BYTES", 64 << 10)  # the head (256 KB) in parts, as it uploads
+    monkeypatch.setattr(conversion.pipeline, "PART_BYTES", 64 << 10)  # the head (256 KB) in parts, as it uploads
     client = s3_server.client()
     url = f"s3://{s3_bucket}/one/model.safetensors"
     fastckpt.convert(prefix, url)
@@ -971,7 +975,7 @@ def test_an_aborted_conversion_leaves_nothing_in_the_bucket(
     for file in Path(prefix).parent.iterdir():
         shutil.copy(file, tmp_path / file.name)
     corrupt(copy, values["head.weight"])
-    monkeypatch.setattr(conversion, "PART_BYTES", 64 << 10)
+    monkeypatch.setattr(conversion.pipeline, "PART_BYTES", 64 << 10)
     client = s3_server.client()
     for name, shard_size in [("model.safetensors", None), ("sharded", SHARD), ("model.ckpt", None)]:
         with pytest.raises(errors.DataLossError, match="head.weight"):
