@@ -14,8 +14,12 @@ import fastckpt.graphs.tensor_protos
 import fastckpt.protos
 import fastckpt.reading.batching
 import fastckpt.reading.checkpoint_state
+import fastckpt.reading.directories
 import fastckpt.reading.reader
 import fastckpt.saved_model
+import fastckpt.saved_model.builder
+import fastckpt.saved_model.constants
+import fastckpt.saved_model.signatures
 import fastckpt.saving.moving_averages
 import fastckpt.saving.saver
 import fastckpt.saving.writer
@@ -36,6 +40,10 @@ MODULES = [
     fastckpt.reading.checkpoint_state,
     fastckpt.reading.reader,
     fastckpt.saved_model,
+    fastckpt.saved_model.builder,
+    fastckpt.saved_model.constants,
+    fastckpt.saved_model.signatures,
+    fastckpt.reading.directories,
     fastckpt.saving.moving_averages,
     fastckpt.saving.saver,
     fastckpt.saving.writer,

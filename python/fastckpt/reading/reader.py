@@ -24,7 +24,7 @@ import numpy as np
 from .. import _fastckpt, _paths, errors, protos
 from .._fastckpt import CheckpointFile
 from ..dtypes import DType, dtype_of_enum
-from .checkpoint_state import checkpoint_exists, get_checkpoint_state
+from .directories import directory_checkpoint
 from .object_graph import OBJECT_GRAPH_KEY, full_names, object_paths
 
 __all__ = [
@@ -66,27 +66,7 @@ def _open(path: str, storage_options: Optional[Dict[str, str]] = None) -> Checkp
     except errors.NotACheckpointError:
         if _fastckpt.file_kind(path, storage_options=storage_options) != "directory":
             raise
-    return CheckpointFile.open(_directory_checkpoint(path, storage_options), storage_options=storage_options)
-
-
-def _directory_checkpoint(path: str, storage_options: Optional[Dict[str, str]] = None) -> str:
-    """The checkpoint of the directory ``path`` (see ``_open``)."""
-    variables = os.path.join(path, "variables", "variables")
-    if checkpoint_exists(variables, storage_options=storage_options):
-        return variables
-    state = get_checkpoint_state(path, storage_options=storage_options)
-    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=storage_options):
-        return state.model_checkpoint_path
-    if state is not None:
-        why = f"its 'checkpoint' state file names {state.model_checkpoint_path}, where there is no checkpoint"
-    else:
-        why = "it has no 'checkpoint' state file"
-    if any(
-        _fastckpt.file_kind(os.path.join(path, f), storage_options=storage_options) == "file"
-        for f in ("saved_model.pb", "saved_model.pbtxt")
-    ):
-        why = f"it is a SavedModel without variables ({variables}), and {why}"
-    raise errors.NotACheckpointError(f"no checkpoint in directory {path}: {why}", path)
+    return CheckpointFile.open(directory_checkpoint(path, storage_options), storage_options=storage_options)
 
 
 class CheckpointReader:

@@ -1,0 +1,62 @@
+"""The checkpoint a directory stands for: a SavedModel's variables (``variables/variables``), else the latest
+checkpoint its ``checkpoint`` state file names. The one place the SavedModel's file layout is written down
+(``fastckpt.saved_model`` exports the names as TensorFlow's ``tf.saved_model.constants`` does).
+
+>>> import fastckpt
+>>> directory_checkpoint(fastckpt.examples.model_dir()) == fastckpt.examples.model_path()
+True
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional
+
+from .. import _fastckpt, errors
+from .checkpoint_state import checkpoint_exists, get_checkpoint_state
+
+__all__ = [
+    "SAVED_MODEL_FILENAME_PB",
+    "SAVED_MODEL_FILENAME_PBTXT",
+    "VARIABLES_DIRECTORY",
+    "VARIABLES_FILENAME",
+    "directory_checkpoint",
+    "saved_model_variables",
+]
+
+SAVED_MODEL_FILENAME_PB = "saved_model.pb"
+SAVED_MODEL_FILENAME_PBTXT = "saved_model.pbtxt"
+VARIABLES_DIRECTORY = "variables"
+VARIABLES_FILENAME = "variables"
+
+
+def saved_model_variables(export_dir: str) -> str:
+    """The checkpoint prefix of a SavedModel's variables."""
+    return os.path.join(export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
+
+
+def directory_checkpoint(path: str, storage_options: Optional[Dict[str, str]] = None) -> str:
+    """The checkpoint of the directory ``path``: its SavedModel variables when they exist, else the latest
+    checkpoint of its state file.
+
+    Raises:
+        fastckpt.errors.NotACheckpointError: a directory with neither (TensorFlow raises ValueError), saying
+            what it holds instead.
+        fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
+    """
+    variables = saved_model_variables(path)
+    if checkpoint_exists(variables, storage_options=storage_options):
+        return variables
+    state = get_checkpoint_state(path, storage_options=storage_options)
+    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=storage_options):
+        return state.model_checkpoint_path
+    if state is not None:
+        why = f"its 'checkpoint' state file names {state.model_checkpoint_path}, where there is no checkpoint"
+    else:
+        why = "it has no 'checkpoint' state file"
+    if any(
+        _fastckpt.file_kind(os.path.join(path, f), storage_options=storage_options) == "file"
+        for f in (SAVED_MODEL_FILENAME_PB, SAVED_MODEL_FILENAME_PBTXT)
+    ):
+        why = f"it is a SavedModel without variables ({variables}), and {why}"
+    raise errors.NotACheckpointError(f"no checkpoint in directory {path}: {why}", path)
