@@ -237,7 +237,7 @@ def test_progress_line(monkeypatch):
 
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    progress = cli._Progress("reading", 200 << 20)
+    progress = cli.progress.Progress("reading", 200 << 20)
     progress._stop.set()  # no redraws from the thread: the line is drawn here, at a chosen moment
     progress._thread.join()
     progress._start -= 2.0
@@ -252,6 +252,6 @@ def test_progress_line(monkeypatch):
     assert re.search(r"\rreading \[#+\] 200.0 MiB in 2.0 s, (9\d\.\d|100\.0) MiB/s\x1b\[K\n$", terminal.getvalue()), (
         terminal.getvalue()
     )
-    assert cli._Progress("reading", 99 << 20).enabled is False
+    assert cli.progress.Progress("reading", 99 << 20).enabled is False
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert cli._Progress("reading", 1 << 30).enabled is False
+    assert cli.progress.Progress("reading", 1 << 30).enabled is False
