@@ -20,8 +20,10 @@ import fastckpt.saved_model
 import fastckpt.saved_model.builder
 import fastckpt.saved_model.constants
 import fastckpt.saved_model.signatures
+import fastckpt.saving.from_meta_graph
 import fastckpt.saving.moving_averages
 import fastckpt.saving.saver
+import fastckpt.saving.var_list
 import fastckpt.saving.writer
 import pytest
 
@@ -44,8 +46,10 @@ MODULES = [
     fastckpt.saved_model.constants,
     fastckpt.saved_model.signatures,
     fastckpt.reading.directories,
+    fastckpt.saving.from_meta_graph,
     fastckpt.saving.moving_averages,
     fastckpt.saving.saver,
+    fastckpt.saving.var_list,
     fastckpt.saving.writer,
 ]
 

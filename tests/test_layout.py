@@ -85,3 +85,33 @@ def test_relative_imports_name_modules_that_exist():
                 if base not in modules and not (PACKAGE.parent / base.replace(".", "/")).with_suffix(".pyi").exists():
                     missing.append(f"{name}: from {'.' * node.level}{node.module or ''}")
     assert not missing, missing
+
+
+# Beyond this many lines a module is to say at its top why it is one module (``over 500 lines because ...``).
+LONG_MODULE = 500
+
+
+def test_long_modules_say_why():
+    unexplained = []
+    for name, (path, _) in _modules().items():
+        text = path.read_text(encoding="utf-8")
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if text.count("\n") > LONG_MODULE and "over 500 lines because" not in " ".join(docstring.split()):
+            unexplained.append(f"{name} ({text.count(chr(10))} lines)")
+    assert not unexplained, f"modules over {LONG_MODULE} lines that do not say why: {unexplained}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore is its module's own: another module that needs it needs it public."""
+    reaching = []
+    for name, (path, _) in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                reaching += [
+                    f"{name}: {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_")
+                    and not alias.name.startswith("__")
+                    and alias.name not in ("_fastckpt", "_paths")
+                ]
+    assert not reaching, reaching

@@ -70,8 +70,9 @@ from .reading.reader import (
     load_checkpoint,
     load_variable,
 )
+from .saving.from_meta_graph import import_meta_graph
 from .saving.moving_averages import ExponentialMovingAverage
-from .saving.saver import Saver, import_meta_graph
+from .saving.saver import Saver
 from .saving.writer import CheckpointWriter, Slice, merge_checkpoints
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 
-from . import _fastckpt
+from . import _fastckpt, errors
 
 __all__ = ["DType", "as_dtype"]
 
@@ -135,7 +135,7 @@ def dtype_of_enum(value: int) -> DType:
     try:
         return _BY_ENUM[value]
     except KeyError:
-        raise ValueError(f"unknown DataType number {value}") from None
+        raise errors.InvalidArgumentError(f"unknown DataType number {value}") from None
 
 
 def as_dtype(value: Union[DType, int, str, np.dtype, type]) -> DType:
@@ -145,18 +145,18 @@ def as_dtype(value: Union[DType, int, str, np.dtype, type]) -> DType:
     if isinstance(value, (int, np.integer)) and not isinstance(value, builtins.bool):
         if int(value) in _BY_ENUM:
             return _BY_ENUM[int(value)]
-        raise ValueError(f"unknown DataType number {value}")
+        raise errors.InvalidArgumentError(f"unknown DataType number {value}")
     if isinstance(value, str):
         key = value.lower()
         if key.startswith("dt_"):
             key = {"dt_half": "float16", "dt_float": "float32", "dt_double": "float64"}.get(key, key[3:])
         if key in _BY_NAME:
             return _BY_NAME[key]
-        raise ValueError(f"unknown dtype name {value!r}")
+        raise errors.InvalidArgumentError(f"unknown dtype name {value!r}")
     try:
         numpy_dtype = np.dtype(value)
     except TypeError:
-        raise TypeError(f"cannot interpret {value!r} as a dtype") from None
+        raise errors.InvalidTypeError(f"cannot interpret {value!r} as a dtype") from None
     if numpy_dtype.kind in "SU":
         return _BY_NAME["string"]
     if numpy_dtype in _BY_NUMPY:
@@ -166,4 +166,4 @@ def as_dtype(value: Union[DType, int, str, np.dtype, type]) -> DType:
         _resolve_ml_dtypes()
         if numpy_dtype in _BY_NUMPY:
             return _BY_NUMPY[numpy_dtype]
-    raise ValueError(f"no TensorFlow dtype for numpy dtype {numpy_dtype}")
+    raise errors.InvalidArgumentError(f"no TensorFlow dtype for numpy dtype {numpy_dtype}")

@@ -17,7 +17,7 @@ def as_message(value, message_type):
         return value
     descriptor = getattr(value, "DESCRIPTOR", None)
     if descriptor is None or descriptor.full_name != message_type.DESCRIPTOR.full_name:
-        raise TypeError(f"expected a {message_type.DESCRIPTOR.full_name}, got {type(value).__name__}")
+        raise errors.InvalidTypeError(f"expected a {message_type.DESCRIPTOR.full_name}, got {type(value).__name__}")
     return message_type.FromString(value.SerializeToString())
 
 

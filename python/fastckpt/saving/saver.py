@@ -17,40 +17,27 @@ import concurrent.futures
 import functools
 import os
 import threading
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .. import _fastckpt, _paths, errors, protos
 from ..arrays import to_numpy
 from ..distributed import Coordinator, coordinator
 from ..dtypes import as_dtype
-from ..graphs.meta_graph import export_meta_graph, import_scoped_meta_graph, prepend_name_scope
-from ..graphs.saver_graph import restored_variables, saver_meta_graph
+from ..graphs.meta_graph import export_meta_graph
+from ..graphs.saver_graph import saver_meta_graph
 from ..reading.checkpoint_state import atomic_write, meta_graph_filename, parse_checkpoint_state, state_file_contents
 from ..reading.reader import CheckpointReader
 from .background import BackgroundSaves
 from .group import part_directory, part_prefix, variable_of, variables_of_the_group
 from .restore import restore_into
 from .retention import Retention, delete_tree, tidy_directory
+from .var_list import VarList, name_map
 from .writer import CheckpointWriter, Slice, dtype_and_shape, merge_checkpoints
 
-__all__ = ["Saver", "import_meta_graph"]
-
-VarList = Union[None, Sequence[str], Mapping[str, str]]
-
+__all__ = ["Saver"]
 
 # A state file that did not exist when a saver first wrote it (see Saver._write_state).
 _ABSENT = object()
-
-
-def _name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, str]:
-    """``{checkpoint_name: local_name}`` for a var_list: None (everything available), names, or a dict."""
-    if var_list is None:
-        return {name: name for name in available}
-    if isinstance(var_list, Mapping):
-        return dict(var_list)
-    if isinstance(var_list, str):
-        raise TypeError("var_list must be a list of names or a dict, not a string")
-    return {name: name for name in var_list}
 
 
 class Saver:
@@ -456,7 +443,7 @@ class Saver:
 
     def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, Any]:
         """``{checkpoint_name: numpy array or Slice of one}`` of the var_list."""
-        names = _name_map(self._var_list, list(values))
+        names = name_map(self._var_list, list(values))
         tensors: Dict[str, Any] = {}
         for checkpoint_name, local_name in names.items():
             if local_name not in values:
@@ -492,7 +479,7 @@ class Saver:
         if into is not None and self._var_list is None:
             names = {local: local for local in into}
         else:
-            names = _name_map(self._var_list, list(reader.get_variable_to_shape_map()))
+            names = name_map(self._var_list, list(reader.get_variable_to_shape_map()))
         if into is None:
             values = reader.get_tensors(names)
             return {local: values[name] for name, local in names.items()}
@@ -505,53 +492,3 @@ class _Request(NamedTuple):
     save_path: str
     checkpoint_file: str
     latest_filename: str
-
-
-def import_meta_graph(
-    meta_graph_or_file,
-    clear_devices: bool = False,
-    import_scope: Optional[str] = None,
-    *,
-    storage_options: Optional[Mapping[str, str]] = None,
-) -> Optional[Saver]:
-    """A Saver for the variables of a meta graph (a ``.meta`` file, or a MetaGraphDef), as
-    ``tf.compat.v1.train.import_meta_graph`` returns: ``import_meta_graph("model.ckpt.meta").restore("model.ckpt")``
-    returns ``{variable_name: value}``. The MetaGraphDef as TensorFlow's graph then holds it is attached as
-    ``.meta_graph_def``; None is returned when the graph has no variables, as TensorFlow does.
-
-    With ``import_scope``, the graph goes under that name scope: node names, inputs and colocation groups,
-    and the names in the SaverDef and the collections (variables, savers, node lists, strings), exactly as
-    TensorFlow imports it. The Saver restores each variable from the checkpoint under its name there, as
-    TensorFlow's does: ``v1`` in the checkpoint is restored as ``tower/v1``. ``clear_devices`` empties the
-    nodes' devices. ``storage_options`` (configuration of object stores, object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores") reads the file and goes to the Saver.
-
-    >>> import fastckpt
-    >>> from fastckpt.graphs.saver_graph import saver_meta_graph
-    >>> meta = saver_meta_graph({"v1": (fastckpt.float32, [1])}, fastckpt.Saver().saver_def)
-    >>> saver = import_meta_graph(meta, import_scope="tower")
-    >>> saver.meta_graph_def.saver_def.restore_op_name
-    'tower/save/restore_all'
-    >>> [node.input for node in saver.meta_graph_def.graph_def.node if node.name == "tower/v1/read"]
-    [['tower/v1']]
-
-    Raises:
-        fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
-        fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
-    """
-    options = _paths.storage_options(storage_options)
-    meta, imported = import_scoped_meta_graph(meta_graph_or_file, import_scope, clear_devices, storage_options=options)
-    variables = restored_variables(meta)
-    if not variables:
-        return None
-    names = {checkpoint_name: prepend_name_scope(name, import_scope) for checkpoint_name, name in variables.items()}
-    settings = meta.saver_def
-    saver = Saver(
-        names,
-        max_to_keep=settings.max_to_keep if meta.HasField("saver_def") else 5,
-        keep_checkpoint_every_n_hours=settings.keep_checkpoint_every_n_hours or 10000.0,
-        sharded=settings.sharded,
-        storage_options=options,
-    )
-    saver.meta_graph_def = imported
-    return saver
