@@ -198,3 +198,18 @@ def test_large_tensors_are_read_into_huge_page_aligned_memory(tmp_path):
         assert read["large"].ctypes.data % (2 << 20) == 0
         for value in read.values():
             assert value.flags.writeable and value.flags.c_contiguous and value.flags.aligned
+
+
+def test_get_arrays_gives_every_value_as_an_array_where_get_tensors_gives_scalars(tmp_path):
+    prefix = str(tmp_path / "model.ckpt")
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add("step", np.int64(7))
+        writer.add("tag", b"run\0")  # a string scalar ending in NUL, which a numpy bytes array would drop
+        writer.add("w", np.arange(4, dtype=np.float32))
+    reader = fastckpt.NewCheckpointReader(prefix)
+    arrays, tensors = reader.get_arrays(), reader.get_tensors()
+    assert arrays["step"].shape == () and arrays["step"].dtype == np.int64 and arrays["step"][()] == 7
+    assert arrays["tag"].dtype == object and arrays["tag"][()] == b"run\0"
+    assert tensors["step"] == 7 and not isinstance(tensors["step"], np.ndarray) and tensors["tag"] == b"run\0"
+    np.testing.assert_array_equal(arrays["w"], tensors["w"])
+    assert reader.get_arrays(["tag"])["tag"][()] == b"run\0"

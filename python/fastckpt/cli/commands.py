@@ -11,7 +11,7 @@ from typing import Tuple
 import numpy as np
 
 from .. import conversion, errors, examples
-from ..conversion import as_array, tensor_sizes
+from ..conversion import tensor_sizes
 from ..reading.reader import CheckpointReader
 from .progress import Progress, format_bytes
 
@@ -94,7 +94,7 @@ def diff(args: argparse.Namespace) -> int:
                 )
                 different += 1
                 continue
-            value_a, value_b = as_array(a.get_tensor(name)), as_array(b.get_tensor(name))
+            value_a, value_b = a.get_arrays([name])[name], b.get_arrays([name])[name]
             progress.advance(sizes_a[name] + sizes_b[name])
             same, detail = _compare(value_a, value_b, args.atol, args.rtol)
             del value_a, value_b

@@ -20,13 +20,12 @@ float32 in ``.npz``). The modules: ``pipeline`` (``convert``), ``sources``, ``de
 
 from .pipeline import PART_BYTES, NoProgress, convert, parse_size
 from .sources import open_source
-from .tensors import STRING_METADATA_PREFIX, as_array, tensor_sizes
+from .tensors import STRING_METADATA_PREFIX, tensor_sizes
 
 __all__ = [
     "PART_BYTES",
     "STRING_METADATA_PREFIX",
     "NoProgress",
-    "as_array",
     "convert",
     "open_source",
     "parse_size",

@@ -23,7 +23,6 @@ from .tensors import (
     STRING_METADATA_PREFIX,
     Allocate,
     Tensor,
-    as_array,
     bytes_of,
     empty,
 )
@@ -81,7 +80,7 @@ class CheckpointSource(Source):
         strings = [key for key in keys if self._tensors[key].dtype.is_string]
         out = {key: empty(self._tensors[key], None) for key in keys if key not in strings}
         self.reader.read_tensors_into(out)
-        out.update((key, as_array(value)) for key, value in self.reader.get_tensors(strings).items())
+        out.update(self.reader.get_arrays(strings))
         return out
 
     def read_rows(

@@ -18,7 +18,6 @@ __all__ = [
     "Allocate",
     "Arena",
     "Tensor",
-    "as_array",
     "bytes_of",
     "empty",
     "tensor_sizes",
@@ -35,15 +34,6 @@ def tensor_sizes(reader: CheckpointReader) -> Dict[str, int]:
     """``{name: bytes}`` of every tensor of a checkpoint (0 for strings, whose size the index does not give)."""
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
     return {name: int(np.prod(shape, dtype=np.int64)) * dtypes[name].size for name, shape in shapes.items()}
-
-
-def as_array(value) -> np.ndarray:
-    """A tensor value as an array; a string scalar (bytes) as a 0-d object array, keeping its NUL bytes."""
-    if isinstance(value, bytes):
-        array = np.empty((), dtype=object)
-        array[()] = value
-        return array
-    return np.asarray(value)
 
 
 class Tensor(NamedTuple):

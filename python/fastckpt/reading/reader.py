@@ -152,20 +152,28 @@ class CheckpointReader:
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
         values as ``get_tensor`` returns them."""
+        return {name: _as_returned(value) for name, value in self.get_arrays(names).items()}
+
+    def get_arrays(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+        """``{name: numpy array}`` of several tensors (default: all), read as ``get_tensors`` reads them, but
+        every value an array: a scalar as a 0-d array (a string one an object array holding its ``bytes``, NUL
+        bytes kept), where ``get_tensor`` gives a numpy scalar or ``bytes`` as TensorFlow does."""
         if names is None:
             # String tensors come back as None, and are read one by one.
             names, arrays = self._file.read_all(self._verify)
             return {
-                name: self.get_tensor(name) if value is None else _as_returned(value)
+                name: self._file.get(tensor_key(name), self._verify) if value is None else value
                 for name, value in zip(names, arrays)
             }
         names = list(names)
         keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
         numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
         arrays = self._file.read_tensors([keys[i] for i in numeric], self._verify)
-        values = {names[i]: _as_returned(value) for i, value in zip(numeric, arrays)}
+        values = dict(zip((names[i] for i in numeric), arrays))
         # Strings, read one by one, in the order asked.
-        return {name: values[name] if name in values else self.get_tensor(name) for name in names}
+        return {
+            name: values[name] if name in values else self._file.get(tensor_key(name), self._verify) for name in names
+        }
 
     def view(self, name: str) -> np.ndarray:
         """Tensor ``name`` as a read-only numpy array over the memory-mapped data file: nothing is read or

@@ -32,7 +32,7 @@ def restore_into(
         if name in parts:
             _copy_into(parts[name].value, _read_part(reader, name, parts[name]), name, reader.path, reshape)
         elif name not in direct:
-            _copy_into(into[local], reader.get_tensor(name), name, reader.path, reshape)
+            _copy_into(into[local], reader.get_arrays([name])[name], name, reader.path, reshape)
     return dict(into)
 
 
