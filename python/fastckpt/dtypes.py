@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import builtins
 import sys
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -71,6 +71,17 @@ class DType:
     def size(self) -> int:
         """Bytes per element in a checkpoint's data file (0 for variable-length types)."""
         return self._size
+
+    def nbytes(self, shape: Sequence[int]) -> int:
+        """Bytes of a tensor of this type and ``shape`` in a data file (0 for variable-length types).
+
+        >>> float32.nbytes([2, 3])
+        24
+        """
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        return count * self._size
 
     def __repr__(self) -> str:
         return f"fastckpt.{self.name}"

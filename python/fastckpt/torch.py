@@ -141,7 +141,7 @@ def load(
             stacklevel=2,
         )
     out: Dict[str, torch.Tensor] = {}
-    nbytes = {key: int(np.prod(shapes[key], dtype=np.int64)) * dtypes[key].size for _, key, _ in wanted}
+    nbytes = {key: dtypes[key].nbytes(shapes[key]) for _, key, _ in wanted}
     if mmap:
         mapped = _mapped_tensors(reader, wanted, shapes)
         for name, tensor in mapped.items():

@@ -33,7 +33,7 @@ SAFETENSORS_INDEX_NAME = "model.safetensors.index.json"
 def tensor_sizes(reader: CheckpointReader) -> Dict[str, int]:
     """``{name: bytes}`` of every tensor of a checkpoint (0 for strings, whose size the index does not give)."""
     shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-    return {name: int(np.prod(shape, dtype=np.int64)) * dtypes[name].size for name, shape in shapes.items()}
+    return {name: dtypes[name].nbytes(shape) for name, shape in shapes.items()}
 
 
 class Tensor(NamedTuple):
@@ -44,10 +44,10 @@ class Tensor(NamedTuple):
 
     @property
     def nbytes(self) -> int:
-        return 0 if self.dtype.name == "string" else int(np.prod(self.shape, dtype=np.int64)) * self.dtype.size
+        return self.dtype.nbytes(self.shape)
 
     def row_bytes(self) -> int:
-        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.size
+        return self.dtype.nbytes(self.shape[1:])
 
 
 def shape_of(tensor: Tensor, rows: Optional[int]) -> Tuple[int, ...]:
@@ -75,7 +75,7 @@ class Arena:
 
     @staticmethod
     def _nbytes(tensor: Tensor, rows: Optional[int]) -> int:
-        return int(np.prod(shape_of(tensor, rows), dtype=np.int64)) * tensor.dtype.size
+        return tensor.dtype.nbytes(shape_of(tensor, rows))
 
     @classmethod
     def size(cls, tensor: Tensor, rows: Optional[int] = None) -> int:
