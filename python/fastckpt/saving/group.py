@@ -5,12 +5,19 @@ saved."""
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import errors
 from .writer import Slice, dtype_and_shape
 
-__all__ = ["part_directory", "part_prefix", "variable_of", "variables_of_the_group"]
+__all__ = [
+    "check_one_destination",
+    "part_directory",
+    "part_prefix",
+    "raise_failures",
+    "variable_of",
+    "variables_of_the_group",
+]
 
 
 def part_directory(checkpoint_file: str) -> str:
@@ -52,3 +59,24 @@ def variables_of_the_group(outcomes: List[Dict[str, Any]], checkpoint_file: str)
             variables.setdefault(name, (dtype, tuple(shape), is_part))
             owner.setdefault(name, rank)
     return variables
+
+
+def check_one_destination(destinations: List[str], checkpoint_file: str) -> None:
+    """Raises unless every process of the group saves the same checkpoint (``destinations``: each one's)."""
+    if len(set(destinations)) > 1:
+        listed = ", ".join(f"rank {rank}: {path}" for rank, path in enumerate(destinations))
+        raise errors.InvalidArgumentError(
+            f"the processes of the group save different checkpoints ({listed})", checkpoint_file
+        )
+
+
+def raise_failures(outcomes: List[Any], own_error: Optional[BaseException], checkpoint_file: str) -> None:
+    """Raises if a process failed to write its part (its outcome is the failure, as text): this process's own
+    error where it failed, else an ``AbortedError`` naming the processes that failed and why."""
+    failures = [(rank, o) for rank, o in enumerate(outcomes) if isinstance(o, str)]
+    if not failures:
+        return
+    if own_error is not None:
+        raise own_error
+    listed = "; ".join(f"rank {rank}: {message}" for rank, message in failures)
+    raise errors.AbortedError(f"the save of {checkpoint_file} failed ({listed})", checkpoint_file)

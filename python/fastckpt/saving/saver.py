@@ -25,19 +25,24 @@ from ..distributed import Coordinator, coordinator
 from ..dtypes import as_dtype
 from ..graphs.meta_graph import export_meta_graph
 from ..graphs.saver_graph import saver_meta_graph
-from ..reading.checkpoint_state import atomic_write, meta_graph_filename, parse_checkpoint_state, state_file_contents
+from ..reading.checkpoint_state import meta_graph_filename, state_file_contents
 from ..reading.reader import CheckpointReader
 from .background import BackgroundSaves
-from .group import part_directory, part_prefix, variable_of, variables_of_the_group
+from .group import (
+    check_one_destination,
+    part_directory,
+    part_prefix,
+    raise_failures,
+    variable_of,
+    variables_of_the_group,
+)
 from .restore import restore_into
 from .retention import Retention, delete_tree, tidy_directory
+from .state_files import StateFiles
 from .var_list import VarList, name_map
 from .writer import CheckpointWriter, Slice, dtype_and_shape, merge_checkpoints
 
 __all__ = ["Saver"]
-
-# A state file that did not exist when a saver first wrote it (see Saver._write_state).
-_ABSENT = object()
 
 
 class Saver:
@@ -100,8 +105,7 @@ class Saver:
         self._storage_options = _paths.storage_options(storage_options)
         self._retention = Retention(max_to_keep or 0, keep_checkpoint_every_n_hours, self._storage_options)
         self._coordinator: Optional[Coordinator] = None if process_group is None else coordinator(process_group)
-        # The version of each state file this saver last wrote in an object store (_write_state).
-        self._state_versions: Dict[str, Any] = {}
+        self._state_files = StateFiles(durable, self._storage_options)
         self._lock = threading.Lock()
         self._background = BackgroundSaves()
         # The MetaGraphDef this saver was imported from (import_meta_graph), if any.
@@ -264,7 +268,11 @@ class Saver:
             # file names the newest checkpoint alone.
             state_file = os.path.join(save_dir, request.latest_filename)
             self._retention.take_up(
-                save_dir, base_name, request.latest_filename, names, lambda: self._read_state(state_file, save_dir)
+                save_dir,
+                base_name,
+                request.latest_filename,
+                names,
+                lambda: self._state_files.read(state_file, save_dir),
             )
 
     def _write_files(self, prefix: str, tensors: Dict[str, Any]) -> None:
@@ -285,7 +293,7 @@ class Saver:
         """Names the new (complete) checkpoint in the state file, then deletes those beyond ``max_to_keep``."""
         save_dir = os.path.dirname(request.save_path) or "."
         self._retention.record(request.checkpoint_file)
-        self._write_state(
+        self._state_files.write(
             *state_file_contents(
                 save_dir,
                 request.checkpoint_file,
@@ -324,29 +332,12 @@ class Saver:
             if group.rank == 0:
                 # Before anyone writes: the gather below is the barrier that keeps the others waiting.
                 self._prepare_directory(request, meta_graph_suffix, write_state)
-            destinations = self._gather(checkpoint_file, request)
-            if len(set(destinations)) > 1:
-                listed = ", ".join(f"rank {rank}: {path}" for rank, path in enumerate(destinations))
-                raise errors.InvalidArgumentError(
-                    f"the processes of the group save different checkpoints ({listed})", checkpoint_file
-                )
-            own_error: Optional[BaseException] = None
-            outcome: Any
-            try:
-                if tensors:
-                    self._write_files(part_prefix(checkpoint_file, group.rank, group.world_size), tensors)
-                outcome = {name: variable_of(value) for name, value in tensors.items()}
-            except Exception as error:
-                own_error, outcome = error, f"{type(error).__name__}: {error}"
+            check_one_destination(self._gather(checkpoint_file, request), checkpoint_file)
+            outcome, own_error = self._write_own_part(tensors, checkpoint_file)
             outcomes = self._gather(outcome, request)
-            failures = [(rank, o) for rank, o in enumerate(outcomes) if isinstance(o, str)]
-            if failures:
-                if group.rank == 0:
-                    delete_tree(part_directory(checkpoint_file), self._storage_options)
-                if own_error is not None:
-                    raise own_error
-                listed = "; ".join(f"rank {rank}: {message}" for rank, message in failures)
-                raise errors.AbortedError(f"the save of {checkpoint_file} failed ({listed})", checkpoint_file)
+            if any(isinstance(o, str) for o in outcomes) and group.rank == 0:
+                delete_tree(part_directory(checkpoint_file), self._storage_options)
+            raise_failures(outcomes, own_error, checkpoint_file)
             variables = variables_of_the_group(outcomes, checkpoint_file)
             if not variables:
                 if self._allow_empty:
@@ -355,21 +346,7 @@ class Saver:
             committed: Any = None
             if group.rank == 0:
                 try:
-                    parts = [
-                        part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o
-                    ]
-                    merge_checkpoints(
-                        parts, checkpoint_file, durable=self._durable, storage_options=self._storage_options
-                    )
-                    delete_tree(part_directory(checkpoint_file), self._storage_options)
-                    if write_state:
-                        self._commit_state(request, meta_graph_suffix)
-                    if write_meta_graph:
-                        self._write_meta_graph(
-                            request,
-                            meta_graph_suffix,
-                            {name: (as_dtype(dtype), shape) for name, (dtype, shape, _) in variables.items()},
-                        )
+                    self._merge_parts(outcomes, variables, request, meta_graph_suffix, write_meta_graph, write_state)
                     committed = self._retention.kept
                 except Exception as error:
                     own_error, committed = error, f"{type(error).__name__}: {error}"
@@ -385,6 +362,43 @@ class Saver:
                 self._retention.kept = list(committed)
         return checkpoint_file
 
+    def _write_own_part(self, tensors: Dict[str, Any], checkpoint_file: str) -> Tuple[Any, Optional[BaseException]]:
+        """Writes this process's part of a group save: returns what it tells the others (what it saved, or its
+        failure as text) and its own error, if any."""
+        group = self._coordinator
+        assert group is not None
+        try:
+            if tensors:
+                self._write_files(part_prefix(checkpoint_file, group.rank, group.world_size), tensors)
+            return {name: variable_of(value) for name, value in tensors.items()}, None
+        except Exception as error:
+            return f"{type(error).__name__}: {error}", error
+
+    def _merge_parts(
+        self,
+        outcomes: List[Any],
+        variables: Dict[str, Any],
+        request: "_Request",
+        meta_graph_suffix: str,
+        write_meta_graph: bool,
+        write_state: bool,
+    ) -> None:
+        """In process 0: merges the parts of a group save into the checkpoint, then commits it as a save does."""
+        group = self._coordinator
+        assert group is not None
+        checkpoint_file = request.checkpoint_file
+        parts = [part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o]
+        merge_checkpoints(parts, checkpoint_file, durable=self._durable, storage_options=self._storage_options)
+        delete_tree(part_directory(checkpoint_file), self._storage_options)
+        if write_state:
+            self._commit_state(request, meta_graph_suffix)
+        if write_meta_graph:
+            self._write_meta_graph(
+                request,
+                meta_graph_suffix,
+                {name: (as_dtype(dtype), shape) for name, (dtype, shape, _) in variables.items()},
+            )
+
     def _gather(self, value: Any, request: "_Request") -> List[Any]:
         """Every process's ``value``; a failure of the group (a process died) aborts the save."""
         assert self._coordinator is not None
@@ -396,50 +410,6 @@ class Saver:
                 f"to exchange their outcomes ({type(error).__name__}: {error})",
                 request.checkpoint_file,
             ) from error
-
-    def _write_state(self, filename: str, contents: str) -> None:
-        """Replaces the state file. In an object store, only if it is still the one this saver last wrote
-        (or, on its first write, found): a second writer saving into the directory is reported, not
-        silently overwritten. Local files, which keep no versions, are replaced unconditionally."""
-        if not _fastckpt.is_url(filename):
-            atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
-            return
-        if filename not in self._state_versions:
-            self._read_state(filename, os.path.dirname(filename))
-        expected = self._state_versions[filename]
-        if expected is None:  # a store that gives no versions
-            atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
-            return
-        try:
-            self._state_versions[filename] = _fastckpt.write_file_if(
-                filename,
-                contents.encode("utf-8"),
-                None if expected is _ABSENT else expected,
-                self._durable,
-                storage_options=self._storage_options,
-            )
-        except errors.AbortedError:
-            del self._state_versions[filename]
-            raise errors.AbortedError(
-                f"another writer replaced the state file {filename} since this saver last wrote it: two savers "
-                "are saving into one directory",
-                filename,
-            ) from None
-
-    def _read_state(self, filename: str, save_dir: str):
-        """The directory's state as the state file ``filename`` holds it (None if there is none, or if it is
-        damaged: a save replaces it), read once: its version is what ``_write_state`` expects to replace."""
-        try:
-            contents, self._state_versions[filename] = _fastckpt.read_file_versioned(
-                filename, storage_options=self._storage_options
-            )
-        except errors.NotFoundError:
-            self._state_versions[filename] = _ABSENT
-            return None
-        try:
-            return parse_checkpoint_state(contents, filename, save_dir, self._storage_options)
-        except errors.DataLossError:
-            return None
 
     def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, Any]:
         """``{checkpoint_name: numpy array or Slice of one}`` of the var_list."""
