@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The code checks CI runs after the tests (scripts/test.sh, which makes .test-env/ with the tools used here):
-# Rust formatting and clippy, Python lint and formatting under pyproject.toml's ruff settings, and the
-# extension's type stub against the built extension.
+# Rust formatting and clippy, Python lint (with a cap on functions' complexity, ruff's C901) and formatting under
+# pyproject.toml's ruff settings, and the extension's type stub against the built extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

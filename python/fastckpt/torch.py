@@ -114,9 +114,33 @@ def load(
     reader = CheckpointReader(path, storage_options=storage_options)
     device = _device(device)
     asked = names is not None and not isinstance(names, str)
-    selected = mapping.select(reader, names)
-    dtypes = reader.get_variable_to_dtype_map()
+    wanted = _loadable(reader, mapping.select(reader, names), asked)
     shapes = reader.get_variable_to_shape_map()
+    dtypes = reader.get_variable_to_dtype_map()
+    nbytes = {key: dtypes[key].nbytes(shapes[key]) for _, key, _ in wanted}
+    out: Dict[str, torch.Tensor] = {}
+    if mmap:
+        mapped = _mapped_tensors(reader, wanted, shapes)
+        for name, tensor in mapped.items():
+            out[name] = tensor if device.type == "cpu" else tensor.to(device)
+        wanted = [entry for entry in wanted if entry[0] not in mapped]
+    if device.type == "cpu":
+        out.update(_read_on_cpu(reader, wanted, shapes, nbytes))
+        return out
+    # Another device: through CPU buffers, a batch at a time, so that the CPU holds one batch, not the checkpoint.
+    for batch in batches(wanted, [nbytes[key] for _, key, _ in wanted], _BATCH_BYTES):
+        buffers = {key: _buffer(shapes[key], target, device) for _, key, target in batch}
+        reader.read_bytes_into({key: bytes_of(t) for key, t in buffers.items()})
+        for name, key, _ in batch:
+            buffer = buffers[key]
+            out[name] = buffer.to(device, non_blocking=buffer.is_pinned())
+    return out
+
+
+def _loadable(reader: CheckpointReader, selected: Mapping[str, str], asked: bool) -> List[Tuple[str, str, torch.dtype]]:
+    """``(name, key, torch dtype)`` of the ``selected`` tensors (``{name: key}``) torch can hold. Those it cannot
+    are an error when ``asked`` for by key, else left out, with a warning for the numeric ones."""
+    dtypes = reader.get_variable_to_dtype_map()
     wanted: List[Tuple[str, str, torch.dtype]] = []
     lacking = []
     for name, key in selected.items():
@@ -138,38 +162,66 @@ def load(
         warnings.warn(
             f"left out {len(lacking)} tensor(s) of {reader.path} whose dtype torch {torch.__version__} lacks: "
             + ", ".join(lacking),
-            stacklevel=2,
+            stacklevel=3,
         )
+    return wanted
+
+
+def _read_on_cpu(
+    reader: CheckpointReader,
+    wanted: List[Tuple[str, str, torch.dtype]],
+    shapes: Mapping[str, List[int]],
+    nbytes: Mapping[str, int],
+) -> Dict[str, torch.Tensor]:
+    """``{name: tensor}`` of ``wanted``, each read straight into the memory of a new CPU tensor."""
     out: Dict[str, torch.Tensor] = {}
-    nbytes = {key: dtypes[key].nbytes(shapes[key]) for _, key, _ in wanted}
-    if mmap:
-        mapped = _mapped_tensors(reader, wanted, shapes)
-        for name, tensor in mapped.items():
-            out[name] = tensor if device.type == "cpu" else tensor.to(device)
-        wanted = [entry for entry in wanted if entry[0] not in mapped]
-    if device.type == "cpu":
-        targets = {}
-        for name, key, target in wanted:
-            if not nbytes[key]:  # (torch views no empty numpy array as another dtype)
-                out[name] = torch.empty(tuple(shapes[key]), dtype=target)
-                continue
-            # The tensor's memory is a numpy array's: numpy asks the kernel for huge pages for large arrays
-            # (madvise), which halves the cost of first writing a checkpoint's worth of new memory; torch.empty
-            # does not.
-            memory = np.empty(nbytes[key], np.uint8)
-            out[name] = torch.from_numpy(memory).view(target).reshape(tuple(shapes[key]))
-            targets[key] = memory
-        if targets:
-            reader.read_bytes_into(targets)
-        return out
-    # Another device: through CPU buffers, a batch at a time, so that the CPU holds one batch, not the checkpoint.
-    for batch in batches(wanted, [nbytes[key] for _, key, _ in wanted], _BATCH_BYTES):
-        buffers = {key: _buffer(shapes[key], target, device) for _, key, target in batch}
-        reader.read_bytes_into({key: bytes_of(t) for key, t in buffers.items()})
-        for name, key, _ in batch:
-            buffer = buffers[key]
-            out[name] = buffer.to(device, non_blocking=buffer.is_pinned())
+    targets = {}
+    for name, key, target in wanted:
+        if not nbytes[key]:  # (torch views no empty numpy array as another dtype)
+            out[name] = torch.empty(tuple(shapes[key]), dtype=target)
+            continue
+        # The tensor's memory is a numpy array's: numpy asks the kernel for huge pages for large arrays
+        # (madvise), which halves the cost of first writing a checkpoint's worth of new memory; torch.empty
+        # does not.
+        memory = np.empty(nbytes[key], np.uint8)
+        out[name] = torch.from_numpy(memory).view(target).reshape(tuple(shapes[key]))
+        targets[key] = memory
+    if targets:
+        reader.read_bytes_into(targets)
     return out
+
+
+def _not_matching(
+    reader: CheckpointReader,
+    what: str,
+    planned: Mapping[str, "mapping.Mapped"],
+    named: Mapping[str, str],
+    missing: List[str],
+    unexpected: List[str],
+    names: str,
+    skip_optimizer: bool,
+) -> errors.InvalidArgumentError:
+    """The error of a strict ``load_into`` whose checkpoint and target do not hold the same names, worded as
+    torch's ``load_state_dict`` words it, with what would make them match."""
+    lines = [f"Error(s) in loading {reader.path} into the {what}:"]
+    if missing:
+        lines.append(f"Missing key(s) in the {what}: {_quoted(missing)}.")
+    if unexpected:
+        described = [
+            f'"{name}"' + ("" if planned[name].key == name else f" (checkpoint key {planned[name].key!r})")
+            for name in unexpected
+        ]
+        lines.append(f"Unexpected key(s) in the checkpoint: {', '.join(described)}.")
+        if not skip_optimizer and any(
+            mapping.is_optimizer_state(planned[n].key, named[planned[n].key]) for n in unexpected
+        ):
+            lines.append("skip_optimizer=True leaves out the optimizer's state.")
+    if names == "key" and reader.full_names():
+        lines.append('The checkpoint holds full names of its variables: names="full" names the tensors by them.')
+    lines.append("strict=False fills what matches and returns the rest.")
+    return errors.InvalidArgumentError(
+        "\n\t".join(lines), reader.path, planned[unexpected[0]].key if unexpected else missing[0]
+    )
 
 
 def _mapped_tensors(
@@ -313,25 +365,7 @@ def load_into(
     missing = [name for name in targets if aliases[name] not in filled and name not in optional]
     unexpected = [name for name in planned if name not in targets]
     if strict and (missing or unexpected):
-        lines = [f"Error(s) in loading {reader.path} into the {what}:"]
-        if missing:
-            lines.append(f"Missing key(s) in the {what}: {_quoted(missing)}.")
-        if unexpected:
-            described = [
-                f'"{name}"' + ("" if planned[name].key == name else f" (checkpoint key {planned[name].key!r})")
-                for name in unexpected
-            ]
-            lines.append(f"Unexpected key(s) in the checkpoint: {', '.join(described)}.")
-            if not skip_optimizer and any(
-                mapping.is_optimizer_state(planned[n].key, named[planned[n].key]) for n in unexpected
-            ):
-                lines.append("skip_optimizer=True leaves out the optimizer's state.")
-        if names == "key" and reader.full_names():
-            lines.append('The checkpoint holds full names of its variables: names="full" names the tensors by them.')
-        lines.append("strict=False fills what matches and returns the rest.")
-        raise errors.InvalidArgumentError(
-            "\n\t".join(lines), reader.path, planned[unexpected[0]].key if unexpected else missing[0]
-        )
+        raise _not_matching(reader, what, planned, named, missing, unexpected, names, skip_optimizer)
 
     # Every tensor is checked before any is written.
     jobs: List[Tuple[str, str, torch.Tensor, bool]] = []

@@ -217,36 +217,48 @@ def _imported(
         return prepend_name_scope(name, import_scope)
 
     for node in out.graph_def.node:
-        node.name = scoped(node.name)
-        for i, name in enumerate(node.input):
-            # Unbound inputs name no node of this graph: they stay as the exporter named them.
-            if not name.lstrip("^").startswith(_UNBOUND_INPUT_PREFIX):
-                node.input[i] = scoped(name)
-        if "_class" in node.attr:
-            groups = node.attr["_class"].list.s
-            for i, group in enumerate(groups):
-                if group.startswith(b"loc:@"):
-                    groups[i] = _rename_bytes(group, scoped)
+        _scope_node(node, scoped)
     for key, collection in out.collection_def.items():
-        kind = collection.WhichOneof("kind")
-        if key == _UNBOUND_INPUTS:
-            continue
-        if key in _OPAQUE_COLLECTIONS:
-            raise _opaque_collection_error(key, source)
-        if kind == "bytes_list" and key in _VARIABLE_COLLECTIONS | {_SAVERS}:
-            values = collection.bytes_list.value
-            for i, serialized in enumerate(values):
-                proto = (protos.SaverDef if key == _SAVERS else protos.VariableDef).FromString(serialized)
-                (_rename_saver_def if key == _SAVERS else _rename_variable_def)(proto, scoped)
-                values[i] = proto.SerializeToString()
-        elif kind == "node_list":
-            collection.node_list.value[:] = [scoped(name) for name in collection.node_list.value]
-        elif kind == "bytes_list":
-            # TensorFlow puts the strings of a collection under the scope too, as if they were names.
-            collection.bytes_list.value[:] = [_rename_bytes(value, scoped) for value in collection.bytes_list.value]
+        _scope_collection(key, collection, scoped, source)
     if out.HasField("saver_def"):
         _rename_saver_def(out.saver_def, scoped)
     return out
+
+
+def _scope_node(node: "protos.NodeDef", scoped) -> None:
+    """Puts a node's name, inputs and colocation groups under the scope (``scoped`` renames), as
+    ``import_graph_def`` does."""
+    node.name = scoped(node.name)
+    for i, name in enumerate(node.input):
+        # Unbound inputs name no node of this graph: they stay as the exporter named them.
+        if not name.lstrip("^").startswith(_UNBOUND_INPUT_PREFIX):
+            node.input[i] = scoped(name)
+    if "_class" in node.attr:
+        groups = node.attr["_class"].list.s
+        for i, group in enumerate(groups):
+            if group.startswith(b"loc:@"):
+                groups[i] = _rename_bytes(group, scoped)
+
+
+def _scope_collection(key: str, collection: "protos.CollectionDef", scoped, source: Optional[str]) -> None:
+    """Rebuilds a collection under the scope (``scoped`` renames): VariableDef and SaverDef names, node lists
+    and strings, as TensorFlow's import rebuilds them."""
+    kind = collection.WhichOneof("kind")
+    if key == _UNBOUND_INPUTS:
+        return
+    if key in _OPAQUE_COLLECTIONS:
+        raise _opaque_collection_error(key, source)
+    if kind == "bytes_list" and key in _VARIABLE_COLLECTIONS | {_SAVERS}:
+        values = collection.bytes_list.value
+        for i, serialized in enumerate(values):
+            proto = (protos.SaverDef if key == _SAVERS else protos.VariableDef).FromString(serialized)
+            (_rename_saver_def if key == _SAVERS else _rename_variable_def)(proto, scoped)
+            values[i] = proto.SerializeToString()
+    elif kind == "node_list":
+        collection.node_list.value[:] = [scoped(name) for name in collection.node_list.value]
+    elif kind == "bytes_list":
+        # TensorFlow puts the strings of a collection under the scope too, as if they were names.
+        collection.bytes_list.value[:] = [_rename_bytes(value, scoped) for value in collection.bytes_list.value]
 
 
 def _scope_of(name: str) -> str:
