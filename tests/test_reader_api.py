@@ -213,3 +213,36 @@ def test_get_arrays_gives_every_value_as_an_array_where_get_tensors_gives_scalar
     assert tensors["step"] == 7 and not isinstance(tensors["step"], np.ndarray) and tensors["tag"] == b"run\0"
     np.testing.assert_array_equal(arrays["w"], tensors["w"])
     assert reader.get_arrays(["tag"])["tag"][()] == b"run\0"
+
+
+class _CountingCalls:
+    """Stands in for the reader's extension object, recording each method called through it."""
+
+    def __init__(self, inner, calls):
+        self._inner, self._calls = inner, calls
+
+    def __getattr__(self, name):
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            self._calls.append(name)
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def test_get_tensor_crosses_into_the_extension_once(tmp_path):
+    prefix = str(tmp_path / "model.ckpt")
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add("w", np.arange(6, dtype=np.float32).reshape(2, 3))
+        writer.add("names", ["a", "b"])
+    reader = fastckpt.NewCheckpointReader(prefix)
+    calls = []
+    reader._file = _CountingCalls(reader._file, calls)
+    np.testing.assert_array_equal(reader.get_tensor("w"), np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert calls == ["get"]
+    calls.clear()
+    assert list(reader.get_tensor("names")) == [b"a", b"b"]
+    assert calls == ["get"]
