@@ -153,6 +153,35 @@ def test_opening_ten_thousand_tensors_takes_few_requests(s3_server, s3_proxy, mo
     assert s3_proxy.requests_seen <= 3, s3_proxy.summary()
 
 
+def _listings(proxy) -> int:
+    return sum(1 for r in proxy.records if r.method == "GET" and "list-type=" in r.query)
+
+
+def _state_file_reads(proxy, bucket: str) -> int:
+    return sum(1 for r in proxy.records if r.method in ("GET", "HEAD") and r.path.endswith(f"/{bucket}/run/checkpoint"))
+
+
+def test_each_save_with_max_to_keep_lists_its_directory_once_and_reads_the_state_file_once(
+    s3_server, s3_proxy, monkeypatch
+):
+    bucket = s3_server.create_bucket()
+    apply_env(monkeypatch, s3_server.env(s3_proxy.endpoint))
+    prefix = f"s3://{bucket}/run/model.ckpt"
+    seen = []
+    for saver, steps in ((fastckpt.Saver(max_to_keep=2), range(4)), (fastckpt.Saver(max_to_keep=2), range(4, 6))):
+        for step in steps:  # from the third save of each saver on, every save deletes one
+            s3_proxy.reset()
+            saver.save({"w": np.full(4, step, np.float32)}, prefix, global_step=step)
+            seen.append((step, _listings(s3_proxy), _state_file_reads(s3_proxy, bucket), s3_proxy.count(method="POST")))
+    for step, listings, state_reads, _ in seen:
+        assert listings <= 1 and state_reads <= 1, (step, listings, state_reads, s3_proxy.summary())
+    # The second saver took up the first one's history from the state file: it deleted from its first save on.
+    assert [deletions > 0 for _, _, _, deletions in seen] == [False, False, True, True, True, True], seen
+    assert fastckpt.Saver().last_checkpoints == [] and fastckpt.latest_checkpoint(f"s3://{bucket}/run") == f"{prefix}-5"
+    left = sorted(fastckpt.list_variables(f"{prefix}-{step}")[0][0] for step in (4, 5))
+    assert left == ["w", "w"]
+
+
 # Every variable an S3 client reads to find a server, credentials or a region.
 _AWS_VARIABLES = (
     "AWS_ACCESS_KEY_ID",

@@ -100,9 +100,10 @@ class Retention:
         while len(self.kept) > self.max_to_keep:
             self._due.append(self.kept.pop(0))
 
-    def delete_due(self, save_dir: str, meta_graph_suffix: str) -> None:
+    def delete_due(self, save_dir: str, meta_graph_suffix: str, listing: Sequence[str]) -> None:
         """Deletes the checkpoints due (one per save, as in TensorFlow, unless history taken up from the
-        directory holds more), sparing one every ``keep_checkpoint_every_n_hours``."""
+        directory holds more), sparing one every ``keep_checkpoint_every_n_hours``; the core finds each one's
+        files in ``listing``, the directory's names from before this save."""
         while self._due:
             path, timestamp = self._due.pop(0)
             if timestamp > self._next_checkpoint_time:
@@ -110,17 +111,22 @@ class Retention:
                 self._next_checkpoint_time += self.keep_every_hours * 3600
                 self.last_preserved_timestamp = timestamp
                 continue
-            remove_checkpoint(path, save_dir, meta_graph_suffix, self._storage_options)
+            remove_checkpoint(path, save_dir, meta_graph_suffix, listing, self._storage_options)
 
 
 def remove_checkpoint(
-    prefix: str, save_dir: str, meta_graph_suffix: str, storage_options: Optional[Dict[str, str]] = None
+    prefix: str,
+    save_dir: str,
+    meta_graph_suffix: str,
+    listing: Sequence[str],
+    storage_options: Optional[Dict[str, str]] = None,
 ) -> None:
-    """Deletes the files of a checkpoint a saver wrote into ``save_dir``, and only if it lies there."""
+    """Deletes the files of a checkpoint a saver wrote into ``save_dir`` (whose names are ``listing``), and only
+    if it lies there."""
     if _paths.real(os.path.dirname(prefix) or ".") != _paths.real(save_dir):
         return
     # The core knows a checkpoint's files (V2 or V1) and deletes the index first.
-    _fastckpt.delete_checkpoint(prefix, storage_options=storage_options)
+    _fastckpt.delete_checkpoint(prefix, list(listing), storage_options=storage_options)
     _fastckpt.delete_file(meta_graph_filename(prefix, meta_graph_suffix), storage_options=storage_options)
 
 

@@ -240,16 +240,17 @@ class Saver:
                 return None
             raise errors.InvalidArgumentError("No variables to save", request.save_path)
         with self._lock:
-            self._prepare_directory(request, meta_graph_suffix, write_state)
+            listing = self._prepare_directory(request, meta_graph_suffix, write_state)
             self._write_files(request.checkpoint_file, tensors)
             if write_state:
-                self._commit_state(request, meta_graph_suffix)
+                self._commit_state(request, meta_graph_suffix, listing)
         if write_meta_graph:
             self._write_meta_graph(request, meta_graph_suffix, {n: dtype_and_shape(v) for n, v in tensors.items()})
         return request.checkpoint_file
 
-    def _prepare_directory(self, request: "_Request", meta_graph_suffix: str, write_state: bool) -> None:
-        """Before a save writes: removes what killed saves left, and takes up the directory's history."""
+    def _prepare_directory(self, request: "_Request", meta_graph_suffix: str, write_state: bool) -> List[str]:
+        """Before a save writes: removes what killed saves left, and takes up the directory's history. Returns
+        the names left in the directory, its one listing of this save."""
         save_dir = os.path.dirname(request.save_path) or "."
         base_name = os.path.basename(request.save_path)
         # The one listing of the directory this save makes.
@@ -274,6 +275,7 @@ class Saver:
                 names,
                 lambda: self._state_files.read(state_file, save_dir),
             )
+        return names
 
     def _write_files(self, prefix: str, tensors: Dict[str, Any]) -> None:
         """Writes ``tensors`` (arrays and Slices) as the checkpoint ``prefix``."""
@@ -289,8 +291,9 @@ class Saver:
                 part = tensors[name]
                 writer.add_slice(name, part.full_shape, part.spec, part.value)
 
-    def _commit_state(self, request: "_Request", meta_graph_suffix: str) -> None:
-        """Names the new (complete) checkpoint in the state file, then deletes those beyond ``max_to_keep``."""
+    def _commit_state(self, request: "_Request", meta_graph_suffix: str, listing: List[str]) -> None:
+        """Names the new (complete) checkpoint in the state file, then deletes those beyond ``max_to_keep``
+        (their files found in ``listing``, the directory's names from before this save)."""
         save_dir = os.path.dirname(request.save_path) or "."
         self._retention.record(request.checkpoint_file)
         self._state_files.write(
@@ -304,7 +307,7 @@ class Saver:
                 self._save_relative_paths,
             )
         )
-        self._retention.delete_due(save_dir, meta_graph_suffix)
+        self._retention.delete_due(save_dir, meta_graph_suffix, listing)
 
     def _write_meta_graph(
         self, request: "_Request", meta_graph_suffix: str, variables: Mapping[str, Tuple[Any, Sequence[int]]]
@@ -329,9 +332,10 @@ class Saver:
         assert group is not None
         checkpoint_file = request.checkpoint_file
         with self._lock:
+            listing: List[str] = []
             if group.rank == 0:
                 # Before anyone writes: the gather below is the barrier that keeps the others waiting.
-                self._prepare_directory(request, meta_graph_suffix, write_state)
+                listing = self._prepare_directory(request, meta_graph_suffix, write_state)
             check_one_destination(self._gather(checkpoint_file, request), checkpoint_file)
             outcome, own_error = self._write_own_part(tensors, checkpoint_file)
             outcomes = self._gather(outcome, request)
@@ -346,7 +350,9 @@ class Saver:
             committed: Any = None
             if group.rank == 0:
                 try:
-                    self._merge_parts(outcomes, variables, request, meta_graph_suffix, write_meta_graph, write_state)
+                    self._merge_parts(
+                        outcomes, variables, request, listing, meta_graph_suffix, write_meta_graph, write_state
+                    )
                     committed = self._retention.kept
                 except Exception as error:
                     own_error, committed = error, f"{type(error).__name__}: {error}"
@@ -379,6 +385,7 @@ class Saver:
         outcomes: List[Any],
         variables: Dict[str, Any],
         request: "_Request",
+        listing: List[str],
         meta_graph_suffix: str,
         write_meta_graph: bool,
         write_state: bool,
@@ -391,7 +398,7 @@ class Saver:
         merge_checkpoints(parts, checkpoint_file, durable=self._durable, storage_options=self._storage_options)
         delete_tree(part_directory(checkpoint_file), self._storage_options)
         if write_state:
-            self._commit_state(request, meta_graph_suffix)
+            self._commit_state(request, meta_graph_suffix, listing)
         if write_meta_graph:
             self._write_meta_graph(
                 request,

@@ -1000,17 +1000,19 @@ fn delete_file(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOpt
 }
 
 /// Deletes the checkpoint `prefix` (index first, then its data files, or a V1 checkpoint's file or shards)
-/// from one listing of its directory; returns the files deleted. What is already gone is no error.
+/// from one listing of its directory (`listing`, its names, when the caller has one); returns the files
+/// deleted. What is already gone is no error.
 #[pyfunction]
-#[pyo3(signature = (prefix, storage_options=None))]
+#[pyo3(signature = (prefix, listing=None, storage_options=None))]
 fn delete_checkpoint(
     py: Python<'_>,
     prefix: PathBuf,
+    listing: Option<Vec<String>>,
     storage_options: Option<StorageOptions>,
 ) -> PyResult<Vec<PathBuf>> {
     py.detach(|| {
         let (storage, prefix) = resolve(&prefix, storage_options)?;
-        fastckpt::delete_checkpoint(storage.as_ref(), &prefix)
+        fastckpt::delete_checkpoint(storage.as_ref(), &prefix, listing)
     })
     .map_err(|e| to_py_err(py, e))
 }

@@ -97,12 +97,16 @@ pub fn checkpoint_modified(storage: &dyn Storage, path: &Path) -> Result<Option<
     }
 }
 
-/// Deletes the checkpoint `prefix` from one listing of its directory: its index first, so that a deletion cut
-/// short leaves no checkpoint half there, then every data file named after it (whatever their count: a
-/// sharded save's, or those a killed save left), and a V1 checkpoint's file or shards. What is already gone is
-/// no error. Returns the files deleted, in that order.
-pub fn delete_checkpoint(storage: &dyn Storage, prefix: &Path) -> Result<Vec<PathBuf>> {
-    let listing = storage.list(&parent_dir(prefix))?;
+/// Deletes the checkpoint `prefix` from one listing of its directory (`listing`, the names in it, when the
+/// caller has listed it already, else listed here): its index first, so that a deletion cut short leaves no
+/// checkpoint half there, then every data file named after it (whatever their count: a sharded save's, or
+/// those a killed save left), and a V1 checkpoint's file or shards. What is already gone is no error. Returns
+/// the files deleted, in that order.
+pub fn delete_checkpoint(storage: &dyn Storage, prefix: &Path, listing: Option<Vec<String>>) -> Result<Vec<PathBuf>> {
+    let listing = match listing {
+        Some(names) => names,
+        None => storage.list(&parent_dir(prefix))?,
+    };
     let mut deleted = vec![index_path(prefix)];
     storage.delete(&deleted[0])?;
     let v1 = v1_pattern(prefix);
@@ -358,16 +362,18 @@ mod tests {
         for name in names {
             touch(&dir.path().join(name), b"");
         }
-        let deleted = delete_checkpoint(&LocalStorage, &dir.path().join("model.ckpt-5")).unwrap();
+        let deleted = delete_checkpoint(&LocalStorage, &dir.path().join("model.ckpt-5"), None).unwrap();
         assert_eq!(deleted[0], dir.path().join("model.ckpt-5.index"));
         assert_eq!(deleted.len(), 4);
-        delete_checkpoint(&LocalStorage, &dir.path().join("v1.ckpt")).unwrap();
-        delete_checkpoint(&LocalStorage, &dir.path().join("v1.ckpt-1")).unwrap();
+        // From the caller's listing, as a save that listed the directory already deletes.
+        let listing = names.iter().map(|name| name.to_string()).collect();
+        delete_checkpoint(&LocalStorage, &dir.path().join("v1.ckpt"), Some(listing)).unwrap();
+        delete_checkpoint(&LocalStorage, &dir.path().join("v1.ckpt-1"), None).unwrap();
         let mut left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         left.sort();
         assert_eq!(left, ["model.ckpt-5.meta", "model.ckpt-50.data-00000-of-00001", "model.ckpt-50.index"]);
         // Gone already: nothing to do, no error.
-        delete_checkpoint(&LocalStorage, &dir.path().join("model.ckpt-5")).unwrap();
+        delete_checkpoint(&LocalStorage, &dir.path().join("model.ckpt-5"), None).unwrap();
     }
 
     #[test]
