@@ -150,6 +150,23 @@ impl DType {
         self.row().size
     }
 
+    /// Whether it is a floating-point type (`tf.DType.is_floating`): the IEEE types, bfloat16 and the float8
+    /// types.
+    pub fn is_floating(self) -> bool {
+        matches!(
+            self,
+            DType::Float16
+                | DType::Float32
+                | DType::Float64
+                | DType::BFloat16
+                | DType::Float8E5M2
+                | DType::Float8E4M3FN
+                | DType::Float8E4M3FNUZ
+                | DType::Float8E4M3B11FNUZ
+                | DType::Float8E5M2FNUZ
+        )
+    }
+
     /// The unit a byte swap reverses: the element, or each half of a complex number.
     pub fn swap_unit(self) -> usize {
         match self {
