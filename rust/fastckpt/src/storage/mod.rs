@@ -7,11 +7,11 @@
 //!
 //! Files are named by paths: local paths for [`LocalStorage`], URLs (`s3://bucket/key`) for [`ObjectStorage`].
 //! Error messages name them as given.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::checksum;
@@ -186,6 +186,39 @@ pub fn resolve(path: &Path, options: &StorageOptions) -> Result<(Arc<dyn Storage
         None => path.to_path_buf(),
     };
     Ok((Arc::new(LocalStorage), local))
+}
+
+/// The storages the paths of one configuration lead to: local files, and each object store (bucket, container,
+/// server) made on first use and kept, so that a path is resolved without the clouds' environment variables being
+/// read again, nor the process-wide map of stores locked. What a reader, writer or saver holds for all its files.
+///
+/// Thread safety: `Send` and `Sync`; [`Stores::resolve`] takes `&self`.
+#[derive(Debug, Default)]
+pub struct Stores {
+    options: StorageOptions,
+    /// The object stores made so far, by `scheme://authority`.
+    made: Mutex<HashMap<String, Arc<dyn Storage>>>,
+}
+
+impl Stores {
+    /// The stores of the configuration `options` (see [`StorageOptions`]).
+    pub fn new(options: StorageOptions) -> Stores {
+        Stores { options, made: Mutex::default() }
+    }
+
+    /// The storage that holds `path`, and the path in it, as [`resolve`] says.
+    pub fn resolve(&self, path: &Path) -> Result<(Arc<dyn Storage>, PathBuf)> {
+        let Some(root) = object::root_of(path) else {
+            return resolve(path, &self.options);
+        };
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(storage) = made.get(root) {
+            return Ok((Arc::clone(storage), path.to_path_buf()));
+        }
+        let (storage, in_storage) = resolve(path, &self.options)?;
+        made.insert(root.to_owned(), Arc::clone(&storage));
+        Ok((storage, in_storage))
+    }
 }
 
 /// Whether `path` is a URL that names an object store (`s3://`, `gs://`, `az://`, `https://`, ...), not a

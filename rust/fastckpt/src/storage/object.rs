@@ -86,6 +86,15 @@ pub(super) fn for_url(path: &Path, options: &StorageOptions) -> Result<Arc<dyn S
     Ok(store)
 }
 
+/// `scheme://authority` of the URL of an object store; None for a local path (or a URL that names no bucket,
+/// which [`for_url`] reports).
+pub(super) fn root_of(path: &Path) -> Option<&str> {
+    if !is_url(path) {
+        return None;
+    }
+    split_url(path).ok().map(|(root, _)| root)
+}
+
 /// `scheme://authority` and the key after it.
 fn split_url(path: &Path) -> Result<(&str, &str)> {
     let text = path.to_str().ok_or_else(|| Error::invalid_argument("a URL that is not UTF-8").in_file(path))?;
@@ -614,6 +623,19 @@ mod tests {
         assert_eq!(requests[0].targets.iter().map(|t| t.piece).collect::<Vec<_>>(), vec![1, 0]);
         let piece = PIECE as usize;
         assert_eq!(owners, vec![(0, 10), (1, 10), (2, piece), (2, piece), (2, 1)]);
+    }
+
+    #[test]
+    fn stores_make_each_bucket_once() {
+        let stores = crate::storage::Stores::new(options(&[("aws_region", "us-east-1")]));
+        let (a, key_a) = stores.resolve(Path::new("s3://bucket/a/model.ckpt.index")).unwrap();
+        let (b, _) = stores.resolve(Path::new("s3://bucket/b/checkpoint")).unwrap();
+        let (other, _) = stores.resolve(Path::new("s3://other/checkpoint")).unwrap();
+        assert!(Arc::ptr_eq(&a, &b) && !Arc::ptr_eq(&a, &other));
+        assert_eq!(key_a, Path::new("s3://bucket/a/model.ckpt.index"));
+        let (_, local) = stores.resolve(Path::new("file:///tmp/model.ckpt")).unwrap();
+        assert_eq!(local, Path::new("/tmp/model.ckpt"));
+        assert!(stores.resolve(Path::new("s3:///key")).is_err());
     }
 
     #[test]
