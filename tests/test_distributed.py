@@ -184,6 +184,6 @@ def test_a_group_saves_into_an_object_store(s3_bucket):
     assert fastckpt.latest_checkpoint(url) == f"{url}/model.ckpt-3"
     reader = fastckpt.load_checkpoint(f"{url}/model.ckpt-3")
     np.testing.assert_array_equal(reader.get_tensor("emb"), expected_emb(2, 3))
-    names = fastckpt._fastckpt.list_directory(url)
+    names = fastckpt._fastckpt.Stores().list_directory(url)
     assert not [name for name in names if "_temp" in name]
     assert sorted(name for name in names if name.endswith(".index")) == ["model.ckpt-2.index", "model.ckpt-3.index"]

@@ -5,7 +5,7 @@ since ``os.path`` would fold their ``//``."""
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Optional
+from typing import Mapping, Union
 
 from . import _fastckpt, errors
 
@@ -35,13 +35,19 @@ def relative(path: str, start: str) -> str:
     return os.path.relpath(path, start)
 
 
-def storage_options(options: "Optional[Mapping[str, str]]") -> Optional[Dict[str, str]]:
-    """A user's ``storage_options`` as the core takes them: a plain ``dict`` of strings (values ``str()``'d,
-    booleans as ``"true"``/``"false"``), or None."""
+def stores(options: "Union[None, Mapping[str, str], _fastckpt.Stores]") -> "_fastckpt.Stores":
+    """The storages of a user's ``storage_options``, made once per reader, writer, Saver or conversion and passed
+    to everything that touches its files: a mapping of option names to strings (values ``str()``'d, booleans as
+    ``"true"``/``"false"``), None for the environment's configuration alone, or ``Stores`` already made (passed
+    on as they are)."""
+    if isinstance(options, _fastckpt.Stores):
+        return options
     if options is None:
-        return None
+        return _fastckpt.Stores()
     if not isinstance(options, Mapping):
         raise errors.InvalidArgumentError(
             f"storage_options must be a mapping of option names to strings, not {type(options).__name__}"
         )
-    return {str(key): str(value).lower() if isinstance(value, bool) else str(value) for key, value in options.items()}
+    return _fastckpt.Stores(
+        {str(key): str(value).lower() if isinstance(value, bool) else str(value) for key, value in options.items()}
+    )

@@ -87,9 +87,9 @@ class SafetensorsDestination(Destination):
         tensors: Dict[str, Tensor],
         strings: Dict[str, np.ndarray],
         max_shard_size: Optional[int],
-        options: Optional[Dict[str, str]],
+        stores: "_fastckpt.Stores",
     ):
-        self.path, self._options = path, options
+        self.path, self._stores = path, stores
         metadata = {"format": "pt"}
         for name, value in strings.items():
             metadata[STRING_METADATA_PREFIX + name] = json.dumps(
@@ -117,7 +117,7 @@ class SafetensorsDestination(Destination):
             for i, (file, shard) in enumerate(zip(names, shards)):
                 specs = [(name, tensors[name].dtype.as_datatype_enum, list(tensors[name].shape)) for name in shard]
                 # Strings ride in the first shard's metadata.
-                writer = _fastckpt.SafetensorsFileWriter(file, specs, metadata if i == 0 else {"format": "pt"}, options)
+                writer = _fastckpt.SafetensorsFileWriter(file, specs, metadata if i == 0 else {"format": "pt"}, stores)
                 self._writers.append(writer)
                 self._writer_of.update((name, writer) for name in shard)
         except BaseException:
@@ -138,7 +138,7 @@ class SafetensorsDestination(Destination):
             writer.commit()
         if self._index is not None:
             text = json.dumps(self._index, indent=2, sort_keys=True) + "\n"
-            _fastckpt.write_file(os.path.join(self.path, SAFETENSORS_INDEX_NAME), text.encode(), False, self._options)
+            self._stores.write_file(os.path.join(self.path, SAFETENSORS_INDEX_NAME), text.encode())
 
     def abort(self) -> None:
         for writer in self._writers:
@@ -164,10 +164,10 @@ class NpzDestination(Destination):
 
     takes_parts = True
 
-    def __init__(self, path: str, tensors: Dict[str, Tensor], options: Optional[Dict[str, str]]):
+    def __init__(self, path: str, tensors: Dict[str, Tensor], stores: "_fastckpt.Stores"):
         self._order = list(tensors)
         self._tensors = tensors
-        self._file = _fastckpt.FileWriter(path, options)
+        self._file = _fastckpt.FileWriter(path, stores)
         self._stream = _Stream(self._file)
         self._zip = zipfile.ZipFile(self._stream, "w")
         self._member = None
@@ -226,10 +226,10 @@ class TorchDestination(Destination):
     """A torch state dict file (``.pt``, ``.bin``): torch's format pickles whole tensors, so they are held until
     ``commit`` writes the file."""
 
-    def __init__(self, path: str, tensors: Dict[str, Tensor], options: Optional[Dict[str, str]]):
+    def __init__(self, path: str, tensors: Dict[str, Tensor], stores: "_fastckpt.Stores"):
         import torch  # noqa: F401 - fails early, before anything is read, where torch is missing
 
-        self.path, self._options = path, options
+        self.path, self._stores = path, stores
         self._order = list(tensors)
         self._state: Dict[str, object] = {}
 
@@ -249,7 +249,7 @@ class TorchDestination(Destination):
     def commit(self) -> None:
         import torch
 
-        file = _fastckpt.FileWriter(self.path, self._options)
+        file = _fastckpt.FileWriter(self.path, self._stores)
         try:
             torch.save(self._state, _Stream(file))
             file.commit()
@@ -261,11 +261,11 @@ class TorchDestination(Destination):
 class CheckpointDestination(Destination):
     """A TensorFlow checkpoint prefix (V2)."""
 
-    def __init__(self, path: str, tensors: Dict[str, Tensor], options: Optional[Dict[str, str]]):
+    def __init__(self, path: str, tensors: Dict[str, Tensor], stores: "_fastckpt.Stores"):
         from ..saving.writer import CheckpointWriter
 
         self._order = list(tensors)
-        self._writer = CheckpointWriter(path, storage_options=options)
+        self._writer = CheckpointWriter(path, storage_options=stores)
 
     def order(self) -> List[str]:
         return self._order
@@ -329,12 +329,12 @@ def open_destination(
     tensors: Dict[str, Tensor],
     strings: Dict[str, np.ndarray],
     shard_bytes: Optional[int],
-    options: Optional[Dict[str, str]],
+    stores: "_fastckpt.Stores",
 ) -> Destination:
     """The destination of ``kind`` (``destination_kind``) at ``path`` for ``tensors`` as written (``strings``:
     the values of the string tensors among them, which safetensors keeps in its metadata)."""
     if kind == "safetensors":
         numeric = {name: tensor for name, tensor in tensors.items() if tensor.dtype.name != "string"}
-        return SafetensorsDestination(path, numeric, strings, shard_bytes, options)
+        return SafetensorsDestination(path, numeric, strings, shard_bytes, stores)
     kinds = {"npz": NpzDestination, "torch": TorchDestination, "checkpoint": CheckpointDestination}
-    return kinds[kind](path, tensors, options)
+    return kinds[kind](path, tensors, stores)

@@ -125,13 +125,13 @@ def convert(
         others = (rename, skip, skip_optimizer, transpose, dtype, max_shard_size)
         rules_given = names != "key" or any(rule not in (None, False, [], ()) for rule in others)
         return _to_keras_file(src, dst, rules_given, storage_options)
-    options = _paths.storage_options(storage_options)
+    stores = _paths.stores(storage_options)
     cast = as_dtype(dtype) if dtype is not None else None
     if cast is not None and cast.name not in _FLOATING:
         raise errors.InvalidArgumentError(f"dtype= casts floating tensors to a floating dtype, not {cast.name}")
     shard_bytes = parse_size(max_shard_size) if max_shard_size is not None else None
     kind = destination_kind(dst, shard_bytes)
-    source = open_source(src, storage_options=options)
+    source = open_source(src, storage_options=stores)
     try:
         stored = source.tensors()
         planned_names = mapping.plan(
@@ -169,7 +169,7 @@ def convert(
             {name: p.written for name, p in planned.items()},
             {name: strings[name] for name in planned if name in strings},
             shard_bytes,
-            options,
+            stores,
         )
         try:
             total = sum(p.stored.nbytes for p in planned.values())

@@ -64,8 +64,8 @@ class Source:
 class CheckpointSource(Source):
     """A TensorFlow checkpoint, any form ``CheckpointReader`` opens."""
 
-    def __init__(self, path: str, options: Optional[Dict[str, str]]):
-        self.reader = CheckpointReader(path, storage_options=options)
+    def __init__(self, path: str, stores: "_fastckpt.Stores"):
+        self.reader = CheckpointReader(path, storage_options=stores)
         self.path = self.reader.path
         shapes, dtypes = self.reader.get_variable_to_shape_map(), self.reader.get_variable_to_dtype_map()
         self._tensors = {key: Tensor(dtypes[key], tuple(shapes[key])) for key in sorted(shapes)}
@@ -94,20 +94,20 @@ class CheckpointSource(Source):
 class SafetensorsSource(Source):
     """A .safetensors file, or the shards a Hugging Face index (``model.safetensors.index.json``) names."""
 
-    def __init__(self, path: str, options: Optional[Dict[str, str]]):
+    def __init__(self, path: str, stores: "_fastckpt.Stores"):
         self.path = path
         if path.endswith(".json"):
-            index = json.loads(_fastckpt.read_file(path, storage_options=options))
+            index = json.loads(stores.read_file(path))
             weight_map = index.get("weight_map") if isinstance(index, dict) else None
             if not isinstance(weight_map, dict):
                 raise errors.DataLossError(f"{path} is no safetensors index: it has no weight_map", path)
             directory = os.path.dirname(path)
             files = [
-                _fastckpt.SafetensorsFile(os.path.join(directory, name), options)
+                _fastckpt.SafetensorsFile(os.path.join(directory, name), stores)
                 for name in sorted(set(weight_map.values()))
             ]
         else:
-            files = [_fastckpt.SafetensorsFile(path, options)]
+            files = [_fastckpt.SafetensorsFile(path, stores)]
         self._where: Dict[str, Tuple[_fastckpt.SafetensorsFile, int]] = {}
         self._tensors: Dict[str, Tensor] = {}
         self._strings: Dict[str, np.ndarray] = {}
@@ -154,13 +154,13 @@ class SafetensorsSource(Source):
 class NpzSource(Source):
     """An .npz archive (as ``numpy.savez`` writes), read member by member, parts of rows by seeking."""
 
-    def __init__(self, path: str, options: Optional[Dict[str, str]]):
+    def __init__(self, path: str, stores: "_fastckpt.Stores"):
         self.path = path
         if _fastckpt.is_url(path):
-            data = io.BytesIO(_fastckpt.read_file(path, storage_options=options))
+            data = io.BytesIO(stores.read_file(path))
             self._zip = zipfile.ZipFile(data)
         else:
-            if _fastckpt.file_kind(path) != "file":
+            if stores.file_kind(path) != "file":
                 raise errors.NotFoundError(f"no such file: {path}", path)
             self._zip = zipfile.ZipFile(path)
         self._tensors: Dict[str, Tensor] = {}
@@ -214,16 +214,16 @@ class TorchSource(Source):
     """A torch state dict file (``.pt``, ``.bin``), loaded with ``weights_only=True`` (memory-mapped where its
     format allows)."""
 
-    def __init__(self, path: str, options: Optional[Dict[str, str]]):
+    def __init__(self, path: str, stores: "_fastckpt.Stores"):
         import torch
 
         from .. import torch_arrays
 
         self.path = path
         if _fastckpt.is_url(path):
-            state = torch.load(io.BytesIO(_fastckpt.read_file(path, storage_options=options)), weights_only=True)
+            state = torch.load(io.BytesIO(stores.read_file(path)), weights_only=True)
         else:
-            if _fastckpt.file_kind(path) != "file":
+            if stores.file_kind(path) != "file":
                 raise errors.NotFoundError(f"no such file: {path}", path)
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -251,16 +251,16 @@ def open_source(path: PathLike, *, storage_options: Optional[Mapping[str, str]] 
     ``.npz``, ``.pt`` / ``.bin`` / ``.pth``; a directory holding ``model.safetensors.index.json`` or
     ``model.safetensors``; anything else a TensorFlow checkpoint."""
     path = os.fspath(path)
-    options = _paths.storage_options(storage_options)
+    stores = _paths.stores(storage_options)
     if path.endswith((".safetensors", ".json")):
-        return SafetensorsSource(path, options)
+        return SafetensorsSource(path, stores)
     if path.endswith(".npz"):
-        return NpzSource(path, options)
+        return NpzSource(path, stores)
     if path.endswith((".pt", ".pth", ".bin")):
-        return TorchSource(path, options)
-    if _fastckpt.file_kind(path, storage_options=options) == "directory":
+        return TorchSource(path, stores)
+    if stores.file_kind(path) == "directory":
         for name in (SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME):
             inside = os.path.join(path, name)
-            if _fastckpt.file_kind(inside, storage_options=options) == "file":
-                return SafetensorsSource(inside, options)
-    return CheckpointSource(path, options)
+            if stores.file_kind(inside) == "file":
+                return SafetensorsSource(inside, stores)
+    return CheckpointSource(path, stores)

@@ -6,7 +6,7 @@ importing or exporting a meta graph under a name scope as TensorFlow's ``import_
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
+from typing import Iterable, Mapping, Optional, Set, Tuple
 
 from .. import _fastckpt, _paths, errors, protos
 from ..reading.checkpoint_state import atomic_write
@@ -28,13 +28,13 @@ def node_name(input_name: str) -> str:
     return input_name.lstrip("^").split(":")[0]
 
 
-def _read_message(path: "str | os.PathLike[str]", message_type, storage_options: Optional[Dict[str, str]] = None):
+def _read_message(path: "str | os.PathLike[str]", message_type, stores: "_fastckpt.Stores"):
     from google.protobuf import message as protobuf_message
     from google.protobuf import text_format
 
     path = os.fspath(path)
     try:
-        data = _fastckpt.read_file(path, storage_options=storage_options)
+        data = stores.read_file(path)
     except errors.NotFoundError:
         raise errors.NotFoundError(f"no such file: {path}", path) from None
     message = message_type()
@@ -59,7 +59,7 @@ def read_meta_graph(
 
     ``storage_options``: configuration of object stores (object_store's keys such as
     ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
-    return _read_message(path, protos.MetaGraphDef, _paths.storage_options(storage_options))
+    return _read_message(path, protos.MetaGraphDef, _paths.stores(storage_options))
 
 
 def read_graph(
@@ -69,16 +69,16 @@ def read_graph(
 
     ``storage_options``: configuration of object stores (object_store's keys such as
     ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
-    return _read_message(path, protos.GraphDef, _paths.storage_options(storage_options))
+    return _read_message(path, protos.GraphDef, _paths.stores(storage_options))
 
 
-def _write_message(filename: str, message, as_text: bool, storage_options: Optional[Dict[str, str]] = None) -> None:
+def _write_message(filename: str, message, as_text: bool, stores: "_fastckpt.Stores") -> None:
     from google.protobuf import text_format
 
     atomic_write(
         filename,
         text_format.MessageToString(message) if as_text else message.SerializeToString(),
-        storage_options=storage_options,
+        storage_options=stores,
     )
 
 
@@ -95,7 +95,7 @@ def write_graph(
     ``storage_options``: configuration of object stores (object_store's keys such as
     ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
     path = os.path.join(logdir, name)
-    _write_message(path, graph_def, as_text, _paths.storage_options(storage_options))
+    _write_message(path, graph_def, as_text, _paths.stores(storage_options))
     return path
 
 
@@ -405,9 +405,7 @@ def _exported(
     return out
 
 
-def _meta_graph_argument(
-    meta_graph_or_file, storage_options: Optional[Dict[str, str]] = None
-) -> Tuple["protos.MetaGraphDef", Optional[str]]:
+def _meta_graph_argument(meta_graph_or_file, stores: "_fastckpt.Stores") -> Tuple["protos.MetaGraphDef", Optional[str]]:
     """The MetaGraphDef (fastckpt's or TensorFlow's message, or a file of one) and its file name."""
     descriptor = getattr(meta_graph_or_file, "DESCRIPTOR", None)
     if descriptor is not None and descriptor.full_name == "tensorflow.MetaGraphDef":
@@ -415,7 +413,7 @@ def _meta_graph_argument(
             return meta_graph_or_file, None
         return protos.MetaGraphDef.FromString(meta_graph_or_file.SerializeToString()), None
     path = os.fspath(meta_graph_or_file)
-    return read_meta_graph(path, storage_options=storage_options), path
+    return read_meta_graph(path, storage_options=stores), path
 
 
 def export_meta_graph(
@@ -464,7 +462,7 @@ def export_meta_graph(
             meta_graph_def, collection_list, export_scope, clear_devices, clear_extraneous_savers, filename
         )
     if filename is not None:
-        _write_message(filename, exported, as_text, _paths.storage_options(storage_options))
+        _write_message(filename, exported, as_text, _paths.stores(storage_options))
     return exported
 
 
@@ -485,5 +483,5 @@ def import_scoped_meta_graph(
         fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
         fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
     """
-    meta, source = _meta_graph_argument(meta_graph_or_file, _paths.storage_options(storage_options))
+    meta, source = _meta_graph_argument(meta_graph_or_file, _paths.stores(storage_options))
     return meta, _imported(meta, _without_slash(import_scope), clear_devices, source)

@@ -6,7 +6,7 @@ import os
 import tempfile
 from typing import Any, Dict, Mapping, Optional, Union
 
-from .. import _fastckpt, _paths, errors, protos, saved_model
+from .. import _paths, errors, protos, saved_model
 from . import config as keras_config
 from .weights import assign
 
@@ -39,9 +39,9 @@ def load_model(
         fastckpt.errors.NotFoundError: no SavedModel at ``path``.
     """
     export_dir = os.fspath(path)
-    options = _paths.storage_options(storage_options)
-    loaded = saved_model.load(export_dir, storage_options=options)
-    metadata = _model_metadata(loaded, options)
+    stores = _paths.stores(storage_options)
+    loaded = saved_model.load(export_dir, storage_options=stores)
+    metadata = _model_metadata(loaded, stores)
     if metadata is None or not isinstance(metadata.get("config"), dict) or "class_name" not in metadata:
         what = (
             "a tf.Module, not a Keras model"
@@ -90,8 +90,8 @@ def _build(metadata: Dict[str, Any], custom_objects: Dict[str, Any], export_dir:
 def _model_metadata(loaded: "saved_model.LoadedSavedModel", options: Optional[Dict[str, str]]):
     """The decoded Keras metadata of the SavedModel's root object, or None where it is no Keras object."""
     path = os.path.join(loaded.export_dir, KERAS_METADATA_FILENAME)
-    if _fastckpt.file_kind(path, storage_options=options) == "file":
-        data = _fastckpt.read_file(path, storage_options=options)
+    if options.file_kind(path) == "file":
+        data = options.read_file(path)
         try:
             nodes = protos.message_class("keras.SavedMetadata").FromString(data).nodes
         except Exception as err:  # noqa: BLE001 - protobuf's DecodeError and others: the file is corrupt
@@ -131,10 +131,10 @@ def save_keras_file(
     "model.keras")`` calls this."""
     dst = os.fspath(dst)
     model = load_model(src, custom_objects=custom_objects, storage_options=storage_options)
-    options = _paths.storage_options(storage_options)
+    stores = _paths.stores(storage_options)
     with tempfile.TemporaryDirectory(prefix="fastckpt-keras-") as scratch:
         local = os.path.join(scratch, "model.keras")
         model.save(local)
         with open(local, "rb") as file:
-            _fastckpt.write_file(dst, file.read(), False, options)
+            stores.write_file(dst, file.read())
     return len(model.weights)

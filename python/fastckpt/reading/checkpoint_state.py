@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _fastckpt, _paths, errors, protos
 
@@ -31,7 +31,7 @@ __all__ = [
 _STATE_FILENAME = "checkpoint"
 
 
-def _resolve_in_dir(path: str, checkpoint_dir: str, storage_options: Optional[Dict[str, str]] = None) -> str:
+def _resolve_in_dir(path: str, checkpoint_dir: str, stores: "_fastckpt.Stores") -> str:
     """A path named by a state file, resolved against the state file's directory.
 
     Relative paths are relative to the directory. An absolute path that does not exist (the directory was
@@ -39,9 +39,9 @@ def _resolve_in_dir(path: str, checkpoint_dir: str, storage_options: Optional[Di
     """
     if not _paths.is_absolute(path):
         return os.path.join(checkpoint_dir, path)
-    if not checkpoint_exists(path, storage_options=storage_options):
+    if not checkpoint_exists(path, storage_options=stores):
         local = os.path.join(checkpoint_dir, os.path.basename(path))
-        if checkpoint_exists(local, storage_options=storage_options):
+        if checkpoint_exists(local, storage_options=stores):
             return local
     return path
 
@@ -65,18 +65,16 @@ def get_checkpoint_state(
         fastckpt.errors.DataLossError: the state file is not a valid ``CheckpointState``.
     """
     checkpoint_dir = os.fspath(checkpoint_dir)
-    options = _paths.storage_options(storage_options)
+    stores = _paths.stores(storage_options)
     filename = os.path.join(checkpoint_dir, latest_filename or _STATE_FILENAME)
     try:
-        contents = _fastckpt.read_file(filename, storage_options=options)
+        contents = stores.read_file(filename)
     except errors.NotFoundError:
         return None
-    return parse_checkpoint_state(contents, filename, checkpoint_dir, options)
+    return parse_checkpoint_state(contents, filename, checkpoint_dir, stores)
 
 
-def parse_checkpoint_state(
-    contents: bytes, filename: str, checkpoint_dir: str, storage_options: Optional[Dict[str, str]] = None
-):
+def parse_checkpoint_state(contents: bytes, filename: str, checkpoint_dir: str, stores: "_fastckpt.Stores"):
     """The ``CheckpointState`` in ``contents``, the bytes of the state file ``filename``, with its paths resolved
     against its directory ``checkpoint_dir`` (see ``get_checkpoint_state``, which raises what this raises)."""
     from google.protobuf import text_format
@@ -95,8 +93,8 @@ def parse_checkpoint_state(
             f"invalid checkpoint state: the state file names no checkpoint (no model_checkpoint_path) (in {filename})",
             filename,
         )
-    state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir, storage_options)
-    resolved = [_resolve_in_dir(p, checkpoint_dir, storage_options) for p in state.all_model_checkpoint_paths]
+    state.model_checkpoint_path = _resolve_in_dir(state.model_checkpoint_path, checkpoint_dir, stores)
+    resolved = [_resolve_in_dir(p, checkpoint_dir, stores) for p in state.all_model_checkpoint_paths]
     del state.all_model_checkpoint_paths[:]
     state.all_model_checkpoint_paths.extend(resolved)
     return state
@@ -109,7 +107,7 @@ def checkpoint_exists(prefix: str, *, storage_options: Optional[Mapping[str, str
     ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
     ``aws_region``; see README "Object stores")."""
     try:
-        _fastckpt.locate_checkpoint(os.fspath(prefix), storage_options=_paths.storage_options(storage_options))
+        _paths.stores(storage_options).locate_checkpoint(os.fspath(prefix))
     except errors.NotACheckpointError:
         return False
     return True
@@ -131,9 +129,9 @@ def latest_checkpoint(
         fastckpt.errors.InvalidCheckpointStateError: the state file names no checkpoint (as TensorFlow raises
             ValueError).
     """
-    options = _paths.storage_options(storage_options)
-    state = get_checkpoint_state(checkpoint_dir, latest_filename, storage_options=options)
-    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=options):
+    stores = _paths.stores(storage_options)
+    state = get_checkpoint_state(checkpoint_dir, latest_filename, storage_options=stores)
+    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=stores):
         return state.model_checkpoint_path
     return None
 
@@ -154,11 +152,8 @@ def atomic_write(
 ) -> None:
     """Replaces ``filename`` with ``data`` so that readers see the old or the new contents, never a mix, as
     every file fastckpt writes is replaced (missing directories are created; ``durable`` fsyncs)."""
-    _fastckpt.write_file(
-        filename,
-        data.encode("utf-8") if isinstance(data, str) else data,
-        durable,
-        storage_options=_paths.storage_options(storage_options),
+    _paths.stores(storage_options).write_file(
+        filename, data.encode("utf-8") if isinstance(data, str) else data, durable
     )
 
 
@@ -190,7 +185,7 @@ def update_checkpoint_state(
         last_preserved_timestamp,
         save_relative_paths,
     )
-    atomic_write(filename, contents, durable, storage_options=_paths.storage_options(storage_options))
+    atomic_write(filename, contents, durable, storage_options=_paths.stores(storage_options))
 
 
 def state_file_contents(

@@ -3,14 +3,13 @@ checkpoint its ``checkpoint`` state file names. The one place the SavedModel's f
 (``fastckpt.saved_model`` exports the names as TensorFlow's ``tf.saved_model.constants`` does).
 
 >>> import fastckpt
->>> directory_checkpoint(fastckpt.examples.model_dir()) == fastckpt.examples.model_path()
+>>> directory_checkpoint(fastckpt.examples.model_dir(), _fastckpt.Stores()) == fastckpt.examples.model_path()
 True
 """
 
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
 
 from .. import _fastckpt, errors
 from .checkpoint_state import checkpoint_exists, get_checkpoint_state
@@ -35,7 +34,7 @@ def saved_model_variables(export_dir: str) -> str:
     return os.path.join(export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
 
 
-def directory_checkpoint(path: str, storage_options: Optional[Dict[str, str]] = None) -> str:
+def directory_checkpoint(path: str, stores: "_fastckpt.Stores") -> str:
     """The checkpoint of the directory ``path``: its SavedModel variables when they exist, else the latest
     checkpoint of its state file.
 
@@ -45,18 +44,17 @@ def directory_checkpoint(path: str, storage_options: Optional[Dict[str, str]] = 
         fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
     """
     variables = saved_model_variables(path)
-    if checkpoint_exists(variables, storage_options=storage_options):
+    if checkpoint_exists(variables, storage_options=stores):
         return variables
-    state = get_checkpoint_state(path, storage_options=storage_options)
-    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=storage_options):
+    state = get_checkpoint_state(path, storage_options=stores)
+    if state is not None and checkpoint_exists(state.model_checkpoint_path, storage_options=stores):
         return state.model_checkpoint_path
     if state is not None:
         why = f"its 'checkpoint' state file names {state.model_checkpoint_path}, where there is no checkpoint"
     else:
         why = "it has no 'checkpoint' state file"
     if any(
-        _fastckpt.file_kind(os.path.join(path, f), storage_options=storage_options) == "file"
-        for f in (SAVED_MODEL_FILENAME_PB, SAVED_MODEL_FILENAME_PBTXT)
+        stores.file_kind(os.path.join(path, f)) == "file" for f in (SAVED_MODEL_FILENAME_PB, SAVED_MODEL_FILENAME_PBTXT)
     ):
         why = f"it is a SavedModel without variables ({variables}), and {why}"
     raise errors.NotACheckpointError(f"no checkpoint in directory {path}: {why}", path)

@@ -51,7 +51,7 @@ def _as_returned(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
 
-def _open(path: str, storage_options: Optional[Dict[str, str]] = None) -> CheckpointFile:
+def _open(path: str, stores: "_fastckpt.Stores") -> CheckpointFile:
     """The checkpoint a user's path means, open: a prefix or file as is; for a directory, its SavedModel
     variables (``variables/variables``) when they exist, else the latest checkpoint of its state file.
 
@@ -62,11 +62,11 @@ def _open(path: str, storage_options: Optional[Dict[str, str]] = None) -> Checkp
         fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
     """
     try:
-        return CheckpointFile.open(path, storage_options=storage_options)
+        return CheckpointFile.open(path, stores)
     except errors.NotACheckpointError:
-        if _fastckpt.file_kind(path, storage_options=storage_options) != "directory":
+        if stores.file_kind(path) != "directory":
             raise
-    return CheckpointFile.open(directory_checkpoint(path, storage_options), storage_options=storage_options)
+    return CheckpointFile.open(directory_checkpoint(path, stores), stores)
 
 
 class CheckpointReader:
@@ -97,7 +97,7 @@ class CheckpointReader:
         verify_checksums: bool = True,
         storage_options: Optional[Mapping[str, str]] = None,
     ):
-        self._file = _open(os.fspath(path), _paths.storage_options(storage_options))
+        self._file = _open(os.fspath(path), _paths.stores(storage_options))
         self._path = os.fspath(self._file.path)
         self._verify = verify_checksums
         # Names, dtypes and shapes stay in the extension, looked up there: opening builds no Python object

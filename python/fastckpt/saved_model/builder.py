@@ -56,11 +56,9 @@ class Builder:
 
     def __init__(self, export_dir: "str | os.PathLike[str]", *, storage_options: Optional[Mapping[str, str]] = None):
         self.export_dir = os.fspath(export_dir)
-        self._storage_options = _paths.storage_options(storage_options)
-        options = self._storage_options
-        if _fastckpt.file_kind(self.export_dir, storage_options=options) == "file" or _fastckpt.list_directory(
-            self.export_dir, storage_options=options
-        ):
+        self._stores = _paths.stores(storage_options)
+        options = self._stores
+        if options.file_kind(self.export_dir) == "file" or options.list_directory(self.export_dir):
             raise errors.InvalidArgumentError(
                 f"export directory {self.export_dir} already exists and is not empty", self.export_dir
             )
@@ -116,7 +114,7 @@ class Builder:
             clear_devices,
         )
         prefix = saved_model_variables(self.export_dir)
-        with CheckpointWriter(prefix, storage_options=self._storage_options) as writer:
+        with CheckpointWriter(prefix, storage_options=self._stores) as writer:
             writer.add_tensors({name: variables[name] for name in sorted(variables)})
         self._variables = variables
         self._add(meta, assets)
@@ -164,11 +162,11 @@ class Builder:
 
     def _add(self, meta: "protos.MetaGraphDef", assets: Mapping[str, str]) -> None:
         assets_dir = os.path.join(self.export_dir, ASSETS_DIRECTORY)
-        options = self._storage_options
+        options = self._stores
         for filename, source in assets.items():
             if filename not in self._asset_files:
-                data = _fastckpt.read_file(source, storage_options=options)
-                _fastckpt.write_file(os.path.join(assets_dir, filename), data, storage_options=options)
+                data = options.read_file(source)
+                options.write_file(os.path.join(assets_dir, filename), data)
                 self._asset_files[filename] = source
         self._saved_model.meta_graphs.append(meta)
 
@@ -192,7 +190,7 @@ class Builder:
         added: Dict[str, str] = {}
         asset_file_def = message_class("tensorflow.AssetFileDef")
         for name, source in sources:
-            if _fastckpt.file_kind(source, storage_options=self._storage_options) != "file":
+            if self._stores.file_kind(source) != "file":
                 raise errors.NotFoundError(f"asset file {source} does not exist", source)
             if name is None:
                 name = _unique_name("asset_path", taken)
@@ -201,7 +199,7 @@ class Builder:
                     f"asset tensor name {name!r} is a node of the graph already", self.export_dir
                 )
             taken.add(name)
-            filename = _asset_filename(source, files, self._storage_options)
+            filename = _asset_filename(source, files, self._stores)
             files[filename] = added[filename] = source
             node = graph.node.add(name=name, op="Const")
             node.attr["dtype"].type = as_dtype("string").as_datatype_enum
@@ -283,7 +281,7 @@ class Builder:
             if as_text
             else self._saved_model.SerializeToString(deterministic=True)
         )
-        atomic_write(path, data, storage_options=self._storage_options)
+        atomic_write(path, data, storage_options=self._stores)
         return path
 
 
@@ -295,16 +293,11 @@ def _unique_name(name: str, taken) -> str:
     return unique
 
 
-def _asset_filename(source: str, files: Mapping[str, str], storage_options: Optional[Dict[str, str]] = None) -> str:
+def _asset_filename(source: str, files: Mapping[str, str], stores: "_fastckpt.Stores") -> str:
     """The file name of ``source`` in ``assets/``: its base name, unless a file of other contents has it
     (then ``name_1``, ``name_2``, ...), as TensorFlow's ``get_asset_filename_to_add`` names it."""
     filename = os.path.basename(source)
     other = files.get(filename)
-    if (
-        other is None
-        or other == source
-        or _fastckpt.read_file(source, storage_options=storage_options)
-        == _fastckpt.read_file(other, storage_options=storage_options)
-    ):
+    if other is None or other == source or stores.read_file(source) == stores.read_file(other):
         return filename
     return _unique_name(filename, files)

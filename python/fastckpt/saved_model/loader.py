@@ -15,20 +15,20 @@ from ..reading.reader import CheckpointReader
 __all__ = ["LazyVariables", "LoadedSavedModel", "load", "read_saved_model", "tag_sets"]
 
 
-def read_saved_model(export_dir: str, storage_options: Optional[Dict[str, str]] = None) -> "protos.SavedModel":
+def read_saved_model(export_dir: str, stores: "_fastckpt.Stores") -> "protos.SavedModel":
     from google.protobuf import text_format
 
     pb = os.path.join(export_dir, SAVED_MODEL_FILENAME_PB)
     pbtxt = os.path.join(export_dir, SAVED_MODEL_FILENAME_PBTXT)
     proto = protos.SavedModel()
-    if _fastckpt.file_kind(pb, storage_options=storage_options) == "file":
-        data = _fastckpt.read_file(pb, storage_options=storage_options)
+    if stores.file_kind(pb) == "file":
+        data = stores.read_file(pb)
         try:
             proto.ParseFromString(data)
         except Exception as err:
             raise errors.DataLossError(f"unparsable SavedModel {pb}: {err}", pb) from None
-    elif _fastckpt.file_kind(pbtxt, storage_options=storage_options) == "file":
-        text = _fastckpt.read_file(pbtxt, storage_options=storage_options).decode("utf-8")
+    elif stores.file_kind(pbtxt) == "file":
+        text = stores.read_file(pbtxt).decode("utf-8")
         try:
             text_format.Merge(text, proto)
         except text_format.ParseError as err:
@@ -46,7 +46,7 @@ def tag_sets(export_dir: str, *, storage_options: Optional[Mapping[str, str]] = 
 
     ``storage_options``: configuration of object stores (object_store's keys such as
     ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
-    proto = read_saved_model(os.fspath(export_dir), _paths.storage_options(storage_options))
+    proto = read_saved_model(os.fspath(export_dir), _paths.stores(storage_options))
     return [list(meta.meta_info_def.tags) for meta in proto.meta_graphs]
 
 
@@ -129,8 +129,8 @@ def load(
         fastckpt.errors.NotFoundError: no SavedModel there, or no meta graph with those tags.
     """
     export_dir = os.fspath(export_dir)
-    options = _paths.storage_options(storage_options)
-    proto = read_saved_model(export_dir, options)
+    stores = _paths.stores(storage_options)
+    proto = read_saved_model(export_dir, stores)
     metas = list(proto.meta_graphs)
     found = [list(meta.meta_info_def.tags) for meta in metas]
     if tags is None:
@@ -150,6 +150,6 @@ def load(
         meta = matches[0]
     # variables/variables is a V2 checkpoint, or (SavedModels of 2016) a V1 file or V1 shards.
     prefix = saved_model_variables(export_dir)
-    exists = checkpoint_exists(prefix, storage_options=options)
-    reader = CheckpointReader(prefix, storage_options=options) if exists else None
+    exists = checkpoint_exists(prefix, storage_options=stores)
+    reader = CheckpointReader(prefix, storage_options=stores) if exists else None
     return LoadedSavedModel(export_dir, meta, reader)

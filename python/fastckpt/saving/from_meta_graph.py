@@ -45,8 +45,8 @@ def import_meta_graph(
         fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
         fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
     """
-    options = _paths.storage_options(storage_options)
-    meta, imported = import_scoped_meta_graph(meta_graph_or_file, import_scope, clear_devices, storage_options=options)
+    stores = _paths.stores(storage_options)
+    meta, imported = import_scoped_meta_graph(meta_graph_or_file, import_scope, clear_devices, storage_options=stores)
     variables = restored_variables(meta)
     if not variables:
         return None
@@ -57,7 +57,7 @@ def import_meta_graph(
         max_to_keep=settings.max_to_keep if meta.HasField("saver_def") else 5,
         keep_checkpoint_every_n_hours=settings.keep_checkpoint_every_n_hours or 10000.0,
         sharded=settings.sharded,
-        storage_options=options,
+        storage_options=stores,
     )
     saver.meta_graph_def = imported
     return saver

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
 
 from .. import _fastckpt, _paths
 from ..reading.checkpoint_state import checkpoint_exists, meta_graph_filename
@@ -26,7 +26,7 @@ class Retention:
     as TensorFlow's does).
     """
 
-    def __init__(self, max_to_keep: int, keep_every_hours: float, storage_options: Optional[Dict[str, str]]):
+    def __init__(self, max_to_keep: int, keep_every_hours: float, stores: "_fastckpt.Stores"):
         self.max_to_keep = max_to_keep
         self.keep_every_hours = keep_every_hours
         self.kept: List[Tuple[str, float]] = []
@@ -34,14 +34,14 @@ class Retention:
         self._due: List[Tuple[str, float]] = []
         self._taken_up: Set[Tuple[str, str]] = set()  # (directory, state file name)
         self._next_checkpoint_time = time.time() + keep_every_hours * 3600
-        self._storage_options = storage_options
+        self._stores = stores
 
     def recover(self, checkpoint_paths: Sequence[str]) -> None:
         """Keeps the checkpoints among ``checkpoint_paths`` that still exist, timestamped by when each was
         completed (its V2 index or V1 file, as the core finds it)."""
         recovered = []
         for path in checkpoint_paths:
-            mtime = _fastckpt.checkpoint_modified_time(path, storage_options=self._storage_options)
+            mtime = self._stores.checkpoint_modified_time(path)
             if mtime is not None:
                 recovered.append((path, mtime))
         self.kept = recovered
@@ -70,7 +70,7 @@ class Retention:
             stamps = list(state.all_model_checkpoint_timestamps)
             if len(stamps) == len(paths):
                 self.kept = [
-                    (p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p, storage_options=self._storage_options)
+                    (p, t) for p, t in zip(paths, stamps) if checkpoint_exists(p, storage_options=self._stores)
                 ]
             else:
                 self.recover(paths)
@@ -87,7 +87,7 @@ class Retention:
                 and ours.fullmatch(name[: -len(".index")])
                 and _paths.absolute(prefix) not in known
             ):
-                mtime = _fastckpt.modified_time(os.path.join(save_dir, name), storage_options=self._storage_options)
+                mtime = self._stores.modified_time(os.path.join(save_dir, name))
                 orphans.append((prefix, mtime or 0.0))
         self.kept = sorted(orphans, key=lambda item: item[1]) + self.kept
 
@@ -111,7 +111,7 @@ class Retention:
                 self._next_checkpoint_time += self.keep_every_hours * 3600
                 self.last_preserved_timestamp = timestamp
                 continue
-            remove_checkpoint(path, save_dir, meta_graph_suffix, listing, self._storage_options)
+            remove_checkpoint(path, save_dir, meta_graph_suffix, listing, self._stores)
 
 
 def remove_checkpoint(
@@ -119,15 +119,15 @@ def remove_checkpoint(
     save_dir: str,
     meta_graph_suffix: str,
     listing: Sequence[str],
-    storage_options: Optional[Dict[str, str]] = None,
+    stores: "_fastckpt.Stores",
 ) -> None:
     """Deletes the files of a checkpoint a saver wrote into ``save_dir`` (whose names are ``listing``), and only
     if it lies there."""
     if _paths.real(os.path.dirname(prefix) or ".") != _paths.real(save_dir):
         return
     # The core knows a checkpoint's files (V2 or V1) and deletes the index first.
-    _fastckpt.delete_checkpoint(prefix, list(listing), storage_options=storage_options)
-    _fastckpt.delete_file(meta_graph_filename(prefix, meta_graph_suffix), storage_options=storage_options)
+    stores.delete_checkpoint(prefix, list(listing))
+    stores.delete_file(meta_graph_filename(prefix, meta_graph_suffix))
 
 
 def tidy_directory(
@@ -137,7 +137,7 @@ def tidy_directory(
     latest_filename: str,
     checkpoint_file: str,
     meta_graph_suffix: str,
-    storage_options: Optional[Dict[str, str]] = None,
+    stores: "_fastckpt.Stores",
 ) -> List[str]:
     """Removes what saves into ``save_dir`` (listed as ``names``) under the same base name (or of its state file)
     left behind when their process was killed: temporary files whose writer process no longer runs, and the
@@ -159,7 +159,7 @@ def tidy_directory(
         if leftover is not None:
             orphan = not _process_alive(leftover[1])
         elif parts_of_a_group_save.fullmatch(name):
-            delete_tree(os.path.join(save_dir, name), storage_options)
+            delete_tree(os.path.join(save_dir, name), stores)
             orphan = False
             left.pop()
         else:
@@ -171,15 +171,15 @@ def tidy_directory(
                 and owner != os.path.basename(checkpoint_file)
             )
         if orphan:
-            _fastckpt.delete_file(os.path.join(save_dir, name), storage_options=storage_options)
+            stores.delete_file(os.path.join(save_dir, name))
             left.pop()
     return left
 
 
-def delete_tree(directory: str, storage_options: Optional[Dict[str, str]] = None) -> None:
+def delete_tree(directory: str, stores: "_fastckpt.Stores") -> None:
     """Deletes the files in ``directory`` (the parts of a group save), and the directory where it is one."""
-    for name in _fastckpt.list_directory(directory, storage_options=storage_options):
-        _fastckpt.delete_file(os.path.join(directory, name), storage_options=storage_options)
+    for name in stores.list_directory(directory):
+        stores.delete_file(os.path.join(directory, name))
     if not _fastckpt.is_url(directory) and os.path.isdir(directory):
         os.rmdir(directory)
 

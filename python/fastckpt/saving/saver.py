@@ -19,7 +19,7 @@ import os
 import threading
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from .. import _fastckpt, _paths, errors, protos
+from .. import _paths, errors, protos
 from ..arrays import to_numpy
 from ..distributed import Coordinator, coordinator
 from ..dtypes import as_dtype
@@ -102,10 +102,10 @@ class Saver:
         self._pad_step_number = pad_step_number
         self._save_relative_paths = save_relative_paths
         self._durable = durable
-        self._storage_options = _paths.storage_options(storage_options)
-        self._retention = Retention(max_to_keep or 0, keep_checkpoint_every_n_hours, self._storage_options)
+        self._stores = _paths.stores(storage_options)
+        self._retention = Retention(max_to_keep or 0, keep_checkpoint_every_n_hours, self._stores)
         self._coordinator: Optional[Coordinator] = None if process_group is None else coordinator(process_group)
-        self._state_files = StateFiles(durable, self._storage_options)
+        self._state_files = StateFiles(durable, self._stores)
         self._lock = threading.Lock()
         self._background = BackgroundSaves()
         # The MetaGraphDef this saver was imported from (import_meta_graph), if any.
@@ -254,7 +254,7 @@ class Saver:
         save_dir = os.path.dirname(request.save_path) or "."
         base_name = os.path.basename(request.save_path)
         # The one listing of the directory this save makes.
-        names = _fastckpt.list_directory(save_dir, storage_options=self._storage_options)
+        names = self._stores.list_directory(save_dir)
         names = tidy_directory(
             save_dir,
             names,
@@ -262,7 +262,7 @@ class Saver:
             request.latest_filename,
             request.checkpoint_file,
             meta_graph_suffix,
-            self._storage_options,
+            self._stores,
         )
         if write_state and self._retention.max_to_keep:
             # The directory's history matters only to max_to_keep: without it, as in TensorFlow, the state
@@ -284,7 +284,7 @@ class Saver:
         if self._sharded:
             num_shards = max(1, min(self._num_shards or os.cpu_count() or 1, len(tensors)))
         with CheckpointWriter(
-            prefix, durable=self._durable, num_shards=num_shards, storage_options=self._storage_options
+            prefix, durable=self._durable, num_shards=num_shards, storage_options=self._stores
         ) as writer:
             writer.add_tensors({name: whole[name] for name in sorted(whole)})
             for name in sorted(set(tensors) - set(whole)):
@@ -315,7 +315,7 @@ class Saver:
         export_meta_graph(
             meta_graph_filename(request.checkpoint_file, meta_graph_suffix),
             saver_meta_graph(variables, self.saver_def),
-            storage_options=self._storage_options,
+            storage_options=self._stores,
         )
 
     def _write_together(
@@ -340,7 +340,7 @@ class Saver:
             outcome, own_error = self._write_own_part(tensors, checkpoint_file)
             outcomes = self._gather(outcome, request)
             if any(isinstance(o, str) for o in outcomes) and group.rank == 0:
-                delete_tree(part_directory(checkpoint_file), self._storage_options)
+                delete_tree(part_directory(checkpoint_file), self._stores)
             raise_failures(outcomes, own_error, checkpoint_file)
             variables = variables_of_the_group(outcomes, checkpoint_file)
             if not variables:
@@ -395,8 +395,8 @@ class Saver:
         assert group is not None
         checkpoint_file = request.checkpoint_file
         parts = [part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o]
-        merge_checkpoints(parts, checkpoint_file, durable=self._durable, storage_options=self._storage_options)
-        delete_tree(part_directory(checkpoint_file), self._storage_options)
+        merge_checkpoints(parts, checkpoint_file, durable=self._durable, storage_options=self._stores)
+        delete_tree(part_directory(checkpoint_file), self._stores)
         if write_state:
             self._commit_state(request, meta_graph_suffix, listing)
         if write_meta_graph:
@@ -449,7 +449,7 @@ class Saver:
         if self._allow_empty and self._var_list is not None and len(self._var_list) == 0:
             return {} if into is None else dict(into)
         try:
-            reader = CheckpointReader(save_path, storage_options=self._storage_options)
+            reader = CheckpointReader(save_path, storage_options=self._stores)
         except errors.NotACheckpointError as error:
             message = f"The passed save_path is not a valid checkpoint: {os.fspath(save_path)} ({error.message})"
             raise errors.NotACheckpointError(message, error.filename) from None

@@ -5,7 +5,7 @@ silently overwritten."""
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from .. import _fastckpt, errors
 from ..reading.checkpoint_state import atomic_write, parse_checkpoint_state
@@ -19,9 +19,9 @@ _ABSENT = object()
 class StateFiles:
     """The state files of one Saver, with the version of each as last read or written (object stores)."""
 
-    def __init__(self, durable: bool, storage_options: Optional[Dict[str, str]]):
+    def __init__(self, durable: bool, stores: "_fastckpt.Stores"):
         self._durable = durable
-        self._storage_options = storage_options
+        self._stores = stores
         self._versions: Dict[str, Any] = {}
 
     def write(self, filename: str, contents: str) -> None:
@@ -29,21 +29,17 @@ class StateFiles:
         (or, on its first write, found): a second writer saving into the directory is reported, not
         silently overwritten. Local files, which keep no versions, are replaced unconditionally."""
         if not _fastckpt.is_url(filename):
-            atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
+            atomic_write(filename, contents, self._durable, storage_options=self._stores)
             return
         if filename not in self._versions:
             self.read(filename, os.path.dirname(filename))
         expected = self._versions[filename]
         if expected is None:  # a store that gives no versions
-            atomic_write(filename, contents, self._durable, storage_options=self._storage_options)
+            atomic_write(filename, contents, self._durable, storage_options=self._stores)
             return
         try:
-            self._versions[filename] = _fastckpt.write_file_if(
-                filename,
-                contents.encode("utf-8"),
-                None if expected is _ABSENT else expected,
-                self._durable,
-                storage_options=self._storage_options,
+            self._versions[filename] = self._stores.write_file_if(
+                filename, contents.encode("utf-8"), None if expected is _ABSENT else expected, self._durable
             )
         except errors.AbortedError:
             del self._versions[filename]
@@ -57,13 +53,11 @@ class StateFiles:
         """The directory's state as the state file ``filename`` holds it (None if there is none, or if it is
         damaged: a save replaces it), read once: its version is what ``write`` expects to replace."""
         try:
-            contents, self._versions[filename] = _fastckpt.read_file_versioned(
-                filename, storage_options=self._storage_options
-            )
+            contents, self._versions[filename] = self._stores.read_file_versioned(filename)
         except errors.NotFoundError:
             self._versions[filename] = _ABSENT
             return None
         try:
-            return parse_checkpoint_state(contents, filename, save_dir, self._storage_options)
+            return parse_checkpoint_state(contents, filename, save_dir, self._stores)
         except errors.DataLossError:
             return None

@@ -119,9 +119,7 @@ class CheckpointWriter:
         if int(num_shards) < 1:
             raise errors.InvalidArgumentError(f"num_shards must be at least 1, not {num_shards}", os.fspath(prefix))
         self.prefix = os.fspath(prefix)
-        self._writer = _fastckpt.BundleFileWriter(
-            self.prefix, durable, int(num_shards), storage_options=_paths.storage_options(storage_options)
-        )
+        self._writer = _fastckpt.BundleFileWriter(self.prefix, _paths.stores(storage_options), durable, int(num_shards))
 
     def add(self, name: str, value: Any) -> None:
         """Adds tensor ``name`` (numpy, torch or jax array, Python scalar or list, ``str`` or ``bytes``)."""
@@ -193,10 +191,7 @@ def merge_checkpoints(
 
     ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
     ``aws_region``; see README "Object stores")."""
-    _fastckpt.merge_checkpoints(
-        [os.fspath(p) for p in checkpoint_prefixes],
-        os.fspath(merged_prefix),
-        durable,
-        storage_options=_paths.storage_options(storage_options),
+    _paths.stores(storage_options).merge_checkpoints(
+        [os.fspath(p) for p in checkpoint_prefixes], os.fspath(merged_prefix), durable
     )
     return os.fspath(merged_prefix)

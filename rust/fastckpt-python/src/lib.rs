@@ -2,13 +2,13 @@
 //! and releases the GIL while the core reads.
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use fastckpt::bundle::{merge_bundles, BundleWriter, NewTensor, TensorData, WriteOptions};
 use fastckpt::safetensors_file::{to_safetensors, SafetensorsReader, SafetensorsWriter};
 use fastckpt::slices::TensorSlice;
 use fastckpt::snapshot;
-use fastckpt::storage::{self, Expected, FileKind, Storage, StorageOptions, WriteFile};
+use fastckpt::storage::{self, Expected, FileKind, StorageOptions, WriteFile};
 use fastckpt::{locate, Checkpoint, DType, DimSelection, Error, ErrorKind, Selection, TensorRef};
 use numpy::ndarray::ArrayView1;
 use numpy::npyffi::{self, npy_intp, PY_ARRAY_API};
@@ -30,12 +30,6 @@ pyo3::import_exception!(fastckpt.errors, UnimplementedError);
 pyo3::import_exception!(fastckpt.errors, PermissionDeniedError);
 pyo3::import_exception!(fastckpt.errors, UnavailableError);
 pyo3::import_exception!(fastckpt.errors, AbortedError);
-
-/// The storage holding `path` and the path in it ([`storage::resolve`]), configured by the Python
-/// `storage_options` dict.
-fn resolve(path: &Path, options: Option<StorageOptions>) -> fastckpt::Result<(Arc<dyn Storage>, PathBuf)> {
-    storage::resolve(path, &options.unwrap_or_default())
-}
 
 /// The `fastckpt.errors` exception of the error's kind, with its message, file and tensor: the only
 /// exceptions this module raises.
@@ -234,10 +228,10 @@ impl CheckpointFile {
 impl CheckpointFile {
     /// Opens the checkpoint a path names: a V2 prefix or one of its files, a V1 file or file pattern.
     #[staticmethod]
-    #[pyo3(signature = (path, storage_options=None))]
-    fn open(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Self> {
+    #[pyo3(signature = (path, stores))]
+    fn open(py: Python<'_>, path: PathBuf, stores: &Stores) -> PyResult<Self> {
         let opened = py.detach(|| {
-            let (storage, path) = resolve(&path, storage_options)?;
+            let (storage, path) = stores.inner.resolve(&path)?;
             let location = locate(&*storage, &path)?;
             Ok::<_, Error>((Checkpoint::open_location(storage, &location)?, location.path().to_path_buf()))
         });
@@ -526,18 +520,12 @@ impl BundleFileWriter {
 #[pymethods]
 impl BundleFileWriter {
     #[new]
-    #[pyo3(signature = (prefix, durable=false, num_shards=1, storage_options=None))]
-    fn new(
-        py: Python<'_>,
-        prefix: PathBuf,
-        durable: bool,
-        num_shards: u32,
-        storage_options: Option<StorageOptions>,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (prefix, stores, durable=false, num_shards=1))]
+    fn new(py: Python<'_>, prefix: PathBuf, stores: &Stores, durable: bool, num_shards: u32) -> PyResult<Self> {
         let options = WriteOptions { durable, num_shards };
         let writer = py
             .detach(|| {
-                let (storage, prefix) = resolve(&prefix, storage_options)?;
+                let (storage, prefix) = stores.inner.resolve(&prefix)?;
                 BundleWriter::create(storage, prefix, options)
             })
             .map_err(|e| to_py_err(py, e))?;
@@ -641,11 +629,11 @@ impl FileWriter {
 #[pymethods]
 impl FileWriter {
     #[new]
-    #[pyo3(signature = (path, storage_options=None))]
-    fn new(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Self> {
+    #[pyo3(signature = (path, stores))]
+    fn new(py: Python<'_>, path: PathBuf, stores: &Stores) -> PyResult<Self> {
         let file = py
             .detach(|| {
-                let (storage, path) = resolve(&path, storage_options)?;
+                let (storage, path) = stores.inner.resolve(&path)?;
                 storage.create(&path)
             })
             .map_err(|e| to_py_err(py, e))?;
@@ -684,11 +672,11 @@ struct SafetensorsFile {
 #[pymethods]
 impl SafetensorsFile {
     #[new]
-    #[pyo3(signature = (path, storage_options=None))]
-    fn new(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Self> {
+    #[pyo3(signature = (path, stores))]
+    fn new(py: Python<'_>, path: PathBuf, stores: &Stores) -> PyResult<Self> {
         let inner = py
             .detach(|| {
-                let (storage, path) = resolve(&path, storage_options)?;
+                let (storage, path) = stores.inner.resolve(&path)?;
                 SafetensorsReader::open(storage.as_ref(), &path)
             })
             .map_err(|e| to_py_err(py, e))?;
@@ -739,13 +727,13 @@ impl SafetensorsFileWriter {
 impl SafetensorsFileWriter {
     /// Creates `path` for `tensors` (name, dtype enum, shape), with `metadata` as the header's `__metadata__`.
     #[new]
-    #[pyo3(signature = (path, tensors, metadata, storage_options=None))]
+    #[pyo3(signature = (path, tensors, metadata, stores))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         tensors: Vec<(String, i32, Vec<u64>)>,
         metadata: std::collections::BTreeMap<String, String>,
-        storage_options: Option<StorageOptions>,
+        stores: &Stores,
     ) -> PyResult<Self> {
         let tensors = tensors
             .into_iter()
@@ -756,7 +744,7 @@ impl SafetensorsFileWriter {
             .map_err(|e| to_py_err(py, e))?;
         let writer = py
             .detach(|| {
-                let (storage, path) = resolve(&path, storage_options)?;
+                let (storage, path) = stores.inner.resolve(&path)?;
                 SafetensorsWriter::create(storage.as_ref(), &path, tensors, metadata)
             })
             .map_err(|e| to_py_err(py, e))?;
@@ -791,165 +779,185 @@ impl SafetensorsFileWriter {
     }
 }
 
-/// The name of the checkpoint `path` names (its V2 prefix, or the V1 file or pattern), without opening it;
-/// a NotACheckpointError saying what is there instead when nothing is.
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn locate_checkpoint(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<String> {
-    py.detach(|| {
-        let (storage, path) = resolve(&path, storage_options)?;
-        locate(&*storage, &path)
-    })
-    .map(|location| location.path().to_string_lossy().into_owned())
-    .map_err(|e| to_py_err(py, e))
+/// The storages of one `storage_options` configuration ([`storage::Stores`]): what a reader, writer or saver
+/// makes once and passes to everything that touches its files. Local paths and `file://` URLs are local files;
+/// the URLs of object stores name their bucket's store, made on first use and kept.
+#[pyclass(frozen, module = "fastckpt._fastckpt")]
+struct Stores {
+    inner: storage::Stores,
 }
 
-/// Merges checkpoints into one at `merged_prefix` (TensorFlow's MergeV2Checkpoints).
-#[pyfunction]
-#[pyo3(signature = (prefixes, merged_prefix, durable=false, storage_options=None))]
-fn merge_checkpoints(
-    py: Python<'_>,
-    prefixes: Vec<PathBuf>,
-    merged_prefix: PathBuf,
-    durable: bool,
-    storage_options: Option<StorageOptions>,
-) -> PyResult<()> {
-    let options = WriteOptions { durable, ..Default::default() };
-    py.detach(|| {
-        let options_of_storage = storage_options.unwrap_or_default();
-        let (storage, merged_prefix) = storage::resolve(&merged_prefix, &options_of_storage)?;
-        let prefixes = prefixes
-            .iter()
-            .map(|p| Ok(storage::resolve(p, &options_of_storage)?.1))
-            .collect::<fastckpt::Result<Vec<_>>>()?;
-        merge_bundles(&*storage, &prefixes, &merged_prefix, options)
-    })
-    .map_err(|e| to_py_err(py, e))
-}
+#[pymethods]
+impl Stores {
+    #[new]
+    #[pyo3(signature = (storage_options=None))]
+    fn new(storage_options: Option<StorageOptions>) -> Self {
+        Stores { inner: storage::Stores::new(storage_options.unwrap_or_default()) }
+    }
 
-/// The contents of the file `path`.
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn read_file<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    storage_options: Option<StorageOptions>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let bytes = py
-        .detach(|| {
-            let (storage, path) = resolve(&path, storage_options)?;
-            storage.read(&path)
+    /// The name of the checkpoint `path` names (its V2 prefix, or the V1 file or pattern), without opening
+    /// it; a NotACheckpointError saying what is there instead when nothing is.
+    fn locate_checkpoint(&self, py: Python<'_>, path: PathBuf) -> PyResult<String> {
+        py.detach(|| {
+            let (storage, path) = self.inner.resolve(&path)?;
+            locate(&*storage, &path)
         })
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(PyBytes::new(py, &bytes))
-}
+        .map(|location| location.path().to_string_lossy().into_owned())
+        .map_err(|e| to_py_err(py, e))
+    }
 
-/// Replaces the file `path` with `data` at once: readers see the old contents or the new, never a part; with
-/// `durable`, the new contents survive a power loss. Missing directories are created.
-#[pyfunction]
-#[pyo3(signature = (path, data, durable=false, storage_options=None))]
-fn write_file(
-    py: Python<'_>,
-    path: PathBuf,
-    data: &[u8],
-    durable: bool,
-    storage_options: Option<StorageOptions>,
-) -> PyResult<()> {
-    py.detach(|| {
-        let (storage, path) = resolve(&path, storage_options)?;
-        storage.write(&path, data, durable)
-    })
-    .map_err(|e| to_py_err(py, e))
-}
-
-/// The contents of the file `path` and their version (an opaque str that changes with every write, for
-/// `write_file_if`), or None for the version where the storage keeps none (local files).
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn read_file_versioned<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    storage_options: Option<StorageOptions>,
-) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
-    let (bytes, version) = py
-        .detach(|| {
-            let (storage, path) = resolve(&path, storage_options)?;
-            storage.read_versioned(&path)
+    /// Merges checkpoints into one at `merged_prefix` (TensorFlow's MergeV2Checkpoints).
+    #[pyo3(signature = (prefixes, merged_prefix, durable=false))]
+    fn merge_checkpoints(
+        &self,
+        py: Python<'_>,
+        prefixes: Vec<PathBuf>,
+        merged_prefix: PathBuf,
+        durable: bool,
+    ) -> PyResult<()> {
+        let options = WriteOptions { durable, ..Default::default() };
+        py.detach(|| {
+            let (storage, merged_prefix) = self.inner.resolve(&merged_prefix)?;
+            let prefixes =
+                prefixes.iter().map(|p| Ok(self.inner.resolve(p)?.1)).collect::<fastckpt::Result<Vec<_>>>()?;
+            merge_bundles(&*storage, &prefixes, &merged_prefix, options)
         })
-        .map_err(|e| to_py_err(py, e))?;
-    Ok((PyBytes::new(py, &bytes), version))
-}
+        .map_err(|e| to_py_err(py, e))
+    }
 
-/// `write_file`, only if the file is still at `expected_version` (None: only if there is no file); returns
-/// the version written. An AbortedError when another writer replaced it. Local files, which keep no
-/// versions, are written unconditionally.
-#[pyfunction]
-#[pyo3(signature = (path, data, expected_version, durable=false, storage_options=None))]
-fn write_file_if(
-    py: Python<'_>,
-    path: PathBuf,
-    data: &[u8],
-    expected_version: Option<String>,
-    durable: bool,
-    storage_options: Option<StorageOptions>,
-) -> PyResult<Option<String>> {
-    py.detach(|| {
-        let (storage, path) = resolve(&path, storage_options)?;
-        let expected = expected_version.as_deref().map_or(Expected::Absent, Expected::Version);
-        storage.write_if(&path, data, durable, expected)
-    })
-    .map_err(|e| to_py_err(py, e))
-}
+    /// The contents of the file `path`.
+    fn read_file<'py>(&self, py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py
+            .detach(|| {
+                let (storage, path) = self.inner.resolve(&path)?;
+                storage.read(&path)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
 
-/// What `path` names: "file", "directory", or None when nothing is there.
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn file_kind(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Option<&'static str>> {
-    let kind = py
-        .detach(|| {
-            let (storage, path) = resolve(&path, storage_options)?;
-            storage.kind(&path)
+    /// Replaces the file `path` with `data` at once: readers see the old contents or the new, never a part;
+    /// with `durable`, the new contents survive a power loss. Missing directories are created.
+    #[pyo3(signature = (path, data, durable=false))]
+    fn write_file(&self, py: Python<'_>, path: PathBuf, data: &[u8], durable: bool) -> PyResult<()> {
+        py.detach(|| {
+            let (storage, path) = self.inner.resolve(&path)?;
+            storage.write(&path, data, durable)
         })
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(kind.map(|kind| match kind {
-        FileKind::File => "file",
-        FileKind::Directory => "directory",
-    }))
-}
+        .map_err(|e| to_py_err(py, e))
+    }
 
-/// When the file `path` was last written, in seconds since the epoch; None when it does not exist.
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn modified_time(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Option<f64>> {
-    let modified = py
-        .detach(|| {
-            let (storage, path) = resolve(&path, storage_options)?;
-            storage.modified(&path)
+    /// The contents of the file `path` and their version (an opaque str that changes with every write, for
+    /// `write_file_if`), or None for the version where the storage keeps none (local files).
+    fn read_file_versioned<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+    ) -> PyResult<(Bound<'py, PyBytes>, Option<String>)> {
+        let (bytes, version) = py
+            .detach(|| {
+                let (storage, path) = self.inner.resolve(&path)?;
+                storage.read_versioned(&path)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok((PyBytes::new(py, &bytes), version))
+    }
+
+    /// `write_file`, only if the file is still at `expected_version` (None: only if there is no file);
+    /// returns the version written. An AbortedError when another writer replaced it. Local files, which keep
+    /// no versions, are written unconditionally.
+    #[pyo3(signature = (path, data, expected_version, durable=false))]
+    fn write_file_if(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        data: &[u8],
+        expected_version: Option<String>,
+        durable: bool,
+    ) -> PyResult<Option<String>> {
+        py.detach(|| {
+            let (storage, path) = self.inner.resolve(&path)?;
+            let expected = expected_version.as_deref().map_or(Expected::Absent, Expected::Version);
+            storage.write_if(&path, data, durable, expected)
         })
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(modified.map(seconds_since_epoch))
+        .map_err(|e| to_py_err(py, e))
+    }
+
+    /// What `path` names: "file", "directory", or None when nothing is there.
+    fn file_kind(&self, py: Python<'_>, path: PathBuf) -> PyResult<Option<&'static str>> {
+        let kind = py
+            .detach(|| {
+                let (storage, path) = self.inner.resolve(&path)?;
+                storage.kind(&path)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(kind.map(|kind| match kind {
+            FileKind::File => "file",
+            FileKind::Directory => "directory",
+        }))
+    }
+
+    /// When the file `path` was last written, in seconds since the epoch; None when it does not exist.
+    fn modified_time(&self, py: Python<'_>, path: PathBuf) -> PyResult<Option<f64>> {
+        let modified = py
+            .detach(|| {
+                let (storage, path) = self.inner.resolve(&path)?;
+                storage.modified(&path)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(modified.map(seconds_since_epoch))
+    }
+
+    /// When the checkpoint `path` names was completed (seconds since the epoch: its V2 index's or V1 file's
+    /// modification time), or None where no checkpoint is there.
+    fn checkpoint_modified_time(&self, py: Python<'_>, path: PathBuf) -> PyResult<Option<f64>> {
+        let modified = py
+            .detach(|| {
+                let (storage, path) = self.inner.resolve(&path)?;
+                fastckpt::checkpoint_modified(storage.as_ref(), &path)
+            })
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(modified.map(seconds_since_epoch))
+    }
+
+    /// The names of the entries of the directory `path`, sorted; empty when it does not exist.
+    fn list_directory(&self, py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
+        py.detach(|| {
+            let (storage, path) = self.inner.resolve(&path)?;
+            storage.list(&path)
+        })
+        .map_err(|e| to_py_err(py, e))
+    }
+
+    /// Deletes the file `path`; a file already gone is not an error.
+    fn delete_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| {
+            let (storage, path) = self.inner.resolve(&path)?;
+            storage.delete(&path)
+        })
+        .map_err(|e| to_py_err(py, e))
+    }
+
+    /// Deletes the checkpoint `prefix` (index first, then its data files, or a V1 checkpoint's file or
+    /// shards) from one listing of its directory (`listing`, its names, when the caller has one); returns the
+    /// files deleted. What is already gone is no error.
+    #[pyo3(signature = (prefix, listing=None))]
+    fn delete_checkpoint(
+        &self,
+        py: Python<'_>,
+        prefix: PathBuf,
+        listing: Option<Vec<String>>,
+    ) -> PyResult<Vec<PathBuf>> {
+        py.detach(|| {
+            let (storage, prefix) = self.inner.resolve(&prefix)?;
+            fastckpt::delete_checkpoint(storage.as_ref(), &prefix, listing)
+        })
+        .map_err(|e| to_py_err(py, e))
+    }
 }
 
 fn seconds_since_epoch(time: std::time::SystemTime) -> f64 {
     time.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// When the checkpoint `path` names was completed (seconds since the epoch: its V2 index's or V1 file's
-/// modification time), or None where no checkpoint is there.
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn checkpoint_modified_time(
-    py: Python<'_>,
-    path: PathBuf,
-    storage_options: Option<StorageOptions>,
-) -> PyResult<Option<f64>> {
-    let modified = py
-        .detach(|| {
-            let (storage, path) = resolve(&path, storage_options)?;
-            fastckpt::checkpoint_modified(storage.as_ref(), &path)
-        })
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(modified.map(seconds_since_epoch))
 }
 
 /// Copies each source (a contiguous uint8 array) into its destination of the same length, on every core
@@ -975,46 +983,6 @@ fn copy_arrays(
 #[pyfunction]
 fn is_url(path: PathBuf) -> bool {
     storage::is_url(&path)
-}
-
-/// The names of the entries of the directory `path`, sorted; empty when it does not exist.
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn list_directory(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<Vec<String>> {
-    py.detach(|| {
-        let (storage, path) = resolve(&path, storage_options)?;
-        storage.list(&path)
-    })
-    .map_err(|e| to_py_err(py, e))
-}
-
-/// Deletes the file `path`; a file already gone is not an error.
-#[pyfunction]
-#[pyo3(signature = (path, storage_options=None))]
-fn delete_file(py: Python<'_>, path: PathBuf, storage_options: Option<StorageOptions>) -> PyResult<()> {
-    py.detach(|| {
-        let (storage, path) = resolve(&path, storage_options)?;
-        storage.delete(&path)
-    })
-    .map_err(|e| to_py_err(py, e))
-}
-
-/// Deletes the checkpoint `prefix` (index first, then its data files, or a V1 checkpoint's file or shards)
-/// from one listing of its directory (`listing`, its names, when the caller has one); returns the files
-/// deleted. What is already gone is no error.
-#[pyfunction]
-#[pyo3(signature = (prefix, listing=None, storage_options=None))]
-fn delete_checkpoint(
-    py: Python<'_>,
-    prefix: PathBuf,
-    listing: Option<Vec<String>>,
-    storage_options: Option<StorageOptions>,
-) -> PyResult<Vec<PathBuf>> {
-    py.detach(|| {
-        let (storage, prefix) = resolve(&prefix, storage_options)?;
-        fastckpt::delete_checkpoint(storage.as_ref(), &prefix, listing)
-    })
-    .map_err(|e| to_py_err(py, e))
 }
 
 /// The prefix of the V2 checkpoint whose own file `name` is (`P.index`, `P.data-NNNNN-of-NNNNN`), as a name
@@ -1077,28 +1045,17 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The package's version (pyproject.toml takes it from Cargo.toml): no importlib.metadata at start-up.
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<CheckpointFile>()?;
+    m.add_class::<Stores>()?;
     m.add_class::<BundleFileWriter>()?;
     m.add_class::<MappedOwner>()?;
     m.add_class::<FileWriter>()?;
     m.add_class::<SafetensorsFile>()?;
     m.add_class::<SafetensorsFileWriter>()?;
-    m.add_function(wrap_pyfunction!(locate_checkpoint, m)?)?;
-    m.add_function(wrap_pyfunction!(merge_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(descriptor_set, m)?)?;
     m.add_function(wrap_pyfunction!(dtype_table, m)?)?;
     m.add_function(wrap_pyfunction!(safetensors_dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(decode_tensor_proto, m)?)?;
-    m.add_function(wrap_pyfunction!(write_file, m)?)?;
-    m.add_function(wrap_pyfunction!(read_file, m)?)?;
-    m.add_function(wrap_pyfunction!(file_kind, m)?)?;
-    m.add_function(wrap_pyfunction!(list_directory, m)?)?;
-    m.add_function(wrap_pyfunction!(delete_file, m)?)?;
-    m.add_function(wrap_pyfunction!(delete_checkpoint, m)?)?;
-    m.add_function(wrap_pyfunction!(checkpoint_modified_time, m)?)?;
     m.add_function(wrap_pyfunction!(bundle_prefix_of, m)?)?;
-    m.add_function(wrap_pyfunction!(modified_time, m)?)?;
-    m.add_function(wrap_pyfunction!(read_file_versioned, m)?)?;
-    m.add_function(wrap_pyfunction!(write_file_if, m)?)?;
     m.add_function(wrap_pyfunction!(is_url, m)?)?;
     m.add_function(wrap_pyfunction!(copy_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(leftover_writer, m)?)?;
