@@ -13,7 +13,7 @@ import threading
 import fastckpt
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.)\d+")
 

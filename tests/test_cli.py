@@ -11,7 +11,7 @@ import tempfile
 import fastckpt
 import numpy as np
 import pytest
-from conftest import FIXTURES, Expected, assert_same_value
+from helpers.checkpoints import FIXTURES, Expected, assert_same_value
 
 
 def run(*args):

@@ -25,9 +25,10 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import Expected, assert_same_value, tensorflow_or_skip, tf_save
 from fastckpt import conversion, errors
-from test_mapping import write_tf2_module_checkpoint
+from helpers.checkpoints import Expected, assert_same_value
+from helpers.tensorflow_oracle import tensorflow_or_skip, tf_save
+from helpers.training_checkpoints import write_tf2_module_checkpoint
 
 torch = pytest.importorskip("torch")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")

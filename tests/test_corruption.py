@@ -6,8 +6,8 @@ import os
 
 import fastckpt
 import pytest
-from conftest import assert_same_value
 from fastckpt import errors
+from helpers.checkpoints import assert_same_value
 
 KINDS = ["all_dtypes", "partitioned_axis0", "v1_format"]
 

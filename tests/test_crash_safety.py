@@ -11,7 +11,7 @@ import time
 import fastckpt
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 SAVE_FOREVER = """
 import sys

@@ -13,8 +13,9 @@ import fastckpt
 import fastckpt.distributed
 import numpy as np
 import pytest
-from conftest import run_processes, tensorflow_or_skip
-from object_stores import free_port
+from helpers.object_stores import free_port
+from helpers.processes import run_processes
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 pytest.importorskip("jax")
 

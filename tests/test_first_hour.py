@@ -116,7 +116,7 @@ def test_tensorflow_dtype_names_at_top_level():
 
 
 def test_dtype_names_match_tensorflow():
-    from conftest import tensorflow_or_skip
+    from helpers.tensorflow_oracle import tensorflow_or_skip
 
     tf = tensorflow_or_skip()
     for dtype in fastckpt.dtypes.__all__:

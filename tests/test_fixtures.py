@@ -3,7 +3,7 @@
 import fastckpt
 import numpy as np
 import pytest
-from conftest import Expected, assert_same_value, check_against_expected, fixture_kinds
+from helpers.checkpoints import Expected, assert_same_value, check_against_expected, fixture_kinds
 
 KINDS = fixture_kinds()
 

@@ -5,9 +5,10 @@ of the same graph. Skipped without TensorFlow, except in CI (the last tests need
 import fastckpt
 import numpy as np
 import pytest
-from conftest import FIXTURES, Expected, assert_same_value, tensorflow_or_skip
 from fastckpt import errors
 from fastckpt.protos import MetaGraphDef, SaverDef, VariableDef
+from helpers.checkpoints import FIXTURES, Expected, assert_same_value
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@
 import fastckpt
 import numpy as np
 import pytest
-from conftest import FIXTURES, Expected, assert_same_value
 from fastckpt import errors
 from fastckpt.graphs import make_tensor_proto, tensor_proto_to_numpy
 from fastckpt.protos import TensorProto
+from helpers.checkpoints import FIXTURES, Expected, assert_same_value
 
 
 @pytest.mark.parametrize("kind", ["tf1_saver_resource", "tf1_saver_ref", "partitioned_axis0"])
@@ -116,7 +116,7 @@ def test_builder_round_trip(tmp_path):
 
 def test_tensor_proto_values_decode_with_tensorflows_rule():
     """The last value fills the elements left, none means zeros; TensorFlow's make_ndarray agrees."""
-    from conftest import tensorflow_or_skip
+    from helpers.tensorflow_oracle import tensorflow_or_skip
 
     cases = [
         TensorProto(dtype=1, float_val=[1.5, 2.5]),

@@ -11,8 +11,9 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import FIXTURES, NUMPY_DTYPES, Expected, fixture_kinds, tensorflow_or_skip
 from fastckpt.errors import InvalidArgumentError, NotFoundError
+from helpers.checkpoints import FIXTURES, NUMPY_DTYPES, Expected, fixture_kinds
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 jax = pytest.importorskip("jax")
 import fastckpt.jax  # noqa: E402 - after jax is known to be there

@@ -1,9 +1,9 @@
 """fastckpt.keras: what tf.keras 2 saved, in Keras 3.
 
-tf_keras 2 (with TensorFlow) trains each architecture of keras_models.py a few steps and saves it three ways; Keras
-3 builds it again in processes where TensorFlow cannot be imported (jax backend, and torch for some), fastckpt
-fills it, and it must predict what tf_keras predicted. Keras 3's own checks (errors, object stores) run in this
-process, on the backend Keras 3 has here.
+tf_keras 2 (with TensorFlow) trains each architecture of helpers/keras_models.py a few steps and saves it three
+ways; Keras 3 builds it again in processes where TensorFlow cannot be imported (jax backend, and torch for some),
+fastckpt fills it, and it must predict what tf_keras predicted. Keras 3's own checks (errors, object stores) run in
+this process, on the backend Keras 3 has here.
 """
 
 import json
@@ -16,12 +16,12 @@ from pathlib import Path
 import fastckpt
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
 from fastckpt import errors
-from keras_models import ARCHITECTURES, SAVED, WEIGHTS_ONLY, inputs
-from object_stores import upload
+from helpers.keras_models import ARCHITECTURES, SAVED, WEIGHTS_ONLY, inputs
+from helpers.object_stores import upload
+from helpers.paths import HELPERS, TF_TESTDATA
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
-HERE = Path(__file__).parent
 # Backends order float32 sums differently: predictions agree to this relative difference.
 RTOL = 1e-4
 BUILT = [(name, how) for name in ARCHITECTURES for how in SAVED]
@@ -49,7 +49,7 @@ def keras2_files(tmp_path_factory):
     out = tmp_path_factory.mktemp("keras2")
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(
-        [sys.executable, str(HERE / "keras_models.py"), "write", str(out)],
+        [sys.executable, str(HELPERS / "keras_models.py"), "write", str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -67,7 +67,7 @@ def _read(out: Path, backend: str, job) -> dict:
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.pop("TF_USE_LEGACY_KERAS", None)
     done = subprocess.run(
-        [sys.executable, str(HERE / "keras_models.py"), "read", str(out), str(job_file)],
+        [sys.executable, str(HELPERS / "keras_models.py"), "read", str(out), str(job_file)],
         capture_output=True,
         text=True,
         env=env,
@@ -132,7 +132,7 @@ def test_command_line_writes_a_keras_file_keras3_opens_on_torch(keras2_files):
     assert done.returncode == 0, done.stderr[-3000:]
     code = f"""
 import sys, numpy as np
-sys.path.insert(0, {str(HERE)!r})
+sys.path.insert(0, {str(HELPERS)!r})
 from keras_models import block_tensorflow, inputs
 block_tensorflow()
 import keras
@@ -236,7 +236,7 @@ def test_keras2_files_of_tensorflow_2_2(keras3):
     optimizer by TensorFlow 2.2): the kernel TensorFlow's test expects, through the checkpoint and through the
     SavedModel, whose Keras config TensorFlow 2.2 kept in saved_model.pb."""
     keras, fk = keras3
-    data = HERE.parent.parent / "shared" / "tf-testdata"
+    data = TF_TESTDATA
     if not (data / "keras_lso_ckpt_tf2.2").is_dir():
         pytest.skip("../shared/tf-testdata is not beside the checkout")
     expected_kernel = np.array([[9.229685, 10.901115], [10.370763, 9.757362]], np.float32)

@@ -2,9 +2,10 @@
 back (imports inside functions count: a cycle is a cycle whenever it is taken)."""
 
 import ast
-from pathlib import Path
 
-PACKAGE = Path(__file__).parent.parent / "python" / "fastckpt"
+from helpers.paths import ROOT
+
+PACKAGE = ROOT / "python" / "fastckpt"
 
 
 def _modules():

@@ -1,5 +1,5 @@
 """Migrating TensorFlow checkpoints to PyTorch and JAX, end to end: TensorFlow trains and saves the models,
-fastckpt.torch and fastckpt.jax load them into the models' PyTorch and JAX twins (tests/migration_models.py),
+fastckpt.torch and fastckpt.jax load them into the models' PyTorch and JAX twins (tests/helpers/migration_models.py),
 and the twins must compute what TensorFlow computes.
 
 - A Keras 3 model (Embedding, LayerNormalization, Conv2D, BatchNormalization, Dense) trained with Adam and
@@ -16,12 +16,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
-from migration_models import (
+from helpers.migration_models import (
     BERT_RENAME,
     BERT_SKIP,
     CHANNELS,
@@ -32,6 +30,8 @@ from migration_models import (
     torch_twin,
     write_tf1_bert,
 )
+from helpers.paths import HELPERS
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 # Keras' outputs against the twins'.
 TOLERANCE = 1e-5
@@ -188,7 +188,7 @@ def bert_checkpoints(tf, tmp_path_factory):
     (root / "job.json").write_text(json.dumps({case: w["path"] for case, w in written.items()}), encoding="utf-8")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2")
     child = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / "migration_models.py"), "bert", str(root)],
+        [sys.executable, str(HELPERS / "migration_models.py"), "bert", str(root)],
         capture_output=True,
         text=True,
         env=env,

@@ -1,5 +1,5 @@
 """The object-store test servers work: moto's S3 answers, the fault proxy fails, drops,
-delays and counts requests as configured (tests/object_stores.py)."""
+delays and counts requests as configured (tests/helpers/object_stores.py)."""
 
 import http.client
 import os
@@ -7,7 +7,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from object_stores import FAIL_503, FaultProxy, http_request
+from helpers.object_stores import FAIL_503, FaultProxy, http_request
 
 
 def _fast_retries(max_attempts=10):

@@ -1,5 +1,5 @@
 """Checkpoints in object stores, read and written through the core's object storage on a real S3 API on
-loopback (moto's server, started by the tests: see object_stores.py).
+loopback (moto's server, started by the tests: see helpers/object_stores.py).
 
 TensorFlow's own files, uploaded, must read exactly as TensorFlow read them locally; what fastckpt writes
 into a bucket, downloaded, must read in TensorFlow. Faults come from a proxy of the tests' own in front of
@@ -16,9 +16,9 @@ import types
 import fastckpt
 import numpy as np
 import pytest
-from conftest import Expected, check_against_expected, fixture_kinds
 from fastckpt import errors
-from object_stores import apply_env, upload
+from helpers.checkpoints import Expected, check_against_expected, fixture_kinds
+from helpers.object_stores import apply_env, upload
 
 
 def keys(client, bucket: str) -> list:
@@ -82,7 +82,7 @@ def test_a_missing_bucket_or_object_is_not_found_naming_the_url(s3_bucket):
 
 
 def test_a_server_that_does_not_answer_is_unavailable(s3_server, monkeypatch):
-    from object_stores import free_port
+    from helpers.object_stores import free_port
 
     apply_env(monkeypatch, s3_server.env(f"http://127.0.0.1:{free_port()}"))
     with pytest.raises(errors.UnavailableError, match="s3://unreachable-fastckpt"):
@@ -246,7 +246,7 @@ def test_storage_options_configure_without_environment_variables(s3_server, monk
 
 
 def test_storage_options_win_over_environment_variables(s3_server, monkeypatch):
-    from object_stores import free_port
+    from helpers.object_stores import free_port
 
     bucket = s3_server.create_bucket()
     apply_env(monkeypatch, s3_server.env(f"http://127.0.0.1:{free_port()}"))  # nothing answers there

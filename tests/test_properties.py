@@ -6,8 +6,8 @@ import os
 import fastckpt
 import ml_dtypes
 import numpy as np
-from conftest import NUMPY_DTYPES, assert_same_value
 from fastckpt import errors
+from helpers.checkpoints import NUMPY_DTYPES, assert_same_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

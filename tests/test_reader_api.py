@@ -7,8 +7,8 @@ import sys
 import fastckpt
 import numpy as np
 import pytest
-from conftest import Expected, assert_same_value
 from fastckpt import errors
+from helpers.checkpoints import Expected, assert_same_value
 
 
 def test_example_checkpoint_workflow():

@@ -13,8 +13,9 @@ from pathlib import Path
 import fastckpt
 import numpy as np
 import pytest
+from helpers.paths import ROOT
 
-README = Path(__file__).parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def _blocks(language: str):
@@ -110,7 +111,7 @@ def test_command_line_examples_run(readme_run, command):
 
 
 def test_what_the_examples_wrote_loads_in_tensorflow(readme_run):
-    from conftest import tensorflow_or_skip
+    from helpers.tensorflow_oracle import tensorflow_or_skip
 
     tf = tensorflow_or_skip()
     directory, failure = readme_run

@@ -9,9 +9,9 @@ import os
 import fastckpt
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
 from fastckpt import errors, saved_model
 from fastckpt.protos import AttrValue, NodeDef, message_class
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 AssetFileDef = message_class("tensorflow.AssetFileDef")
 

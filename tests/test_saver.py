@@ -5,8 +5,8 @@ import os
 import fastckpt
 import numpy as np
 import pytest
-from conftest import FIXTURES
 from fastckpt import errors
+from helpers.checkpoints import FIXTURES
 
 
 def test_save_two_variables_and_restore(tmp_path):

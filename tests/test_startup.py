@@ -9,7 +9,7 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from helpers.checkpoints import FIXTURES
 
 HEAVY = ["ml_dtypes", "torch", "jax", "tensorflow", "keras", "tf_keras"]
 # Not imported either: protobuf (imported on first use of a message class or a text format), and

@@ -5,7 +5,7 @@ TensorFlow, except in CI."""
 import fastckpt
 import numpy as np
 import pytest
-from conftest import tensorflow_or_skip
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import sys
 import fastckpt
 import numpy as np
 import pytest
-from conftest import FIXTURES, Expected, assert_same_value, check_against_expected, fixture_kinds, tensorflow_or_skip
+from helpers.checkpoints import FIXTURES, Expected, assert_same_value, check_against_expected, fixture_kinds
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import NUMPY_DTYPES, assert_same_value, tensorflow_or_skip
+from helpers.checkpoints import NUMPY_DTYPES, assert_same_value
+from helpers.tensorflow_oracle import tensorflow_or_skip
 
 
 @pytest.fixture(scope="module")

@@ -43,8 +43,9 @@ import pytest
 from fastckpt import errors
 from fastckpt.protos import CheckpointState, MetaGraphDef, SignatureDef
 from google.protobuf import text_format
+from helpers.paths import TF_TESTDATA
 
-DATA = Path(__file__).parent.parent.parent / "shared" / "tf-testdata"
+DATA = TF_TESTDATA
 
 if not DATA.is_dir():
     pytest.skip(f"TensorFlow's test data is not at {DATA}", allow_module_level=True)

@@ -11,9 +11,10 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import FIXTURES, Expected, fixture_kinds, tensorflow_or_skip, tf_save
 from fastckpt.errors import InvalidArgumentError, NotFoundError
-from test_mapping import write_keras_checkpoint, write_tf1_training_checkpoint
+from helpers.checkpoints import FIXTURES, Expected, fixture_kinds
+from helpers.tensorflow_oracle import tensorflow_or_skip, tf_save
+from helpers.training_checkpoints import write_keras_checkpoint, write_tf1_training_checkpoint
 
 torch = pytest.importorskip("torch")
 import fastckpt.torch  # noqa: E402 - after torch is known to be there

@@ -6,8 +6,8 @@ import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import NUMPY_DTYPES, assert_same_value
 from fastckpt import errors
+from helpers.checkpoints import NUMPY_DTYPES, assert_same_value
 
 
 def test_round_trip_every_dtype(tmp_path):

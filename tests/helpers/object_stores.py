@@ -1,9 +1,10 @@
 """Object-store test servers on loopback: moto's S3 server and a fault-injecting HTTP proxy.
 
-tests/conftest.py names this module as a plugin (``pytest_plugins = ["object_stores"]``), so every test module has
-its fixtures without importing them (the servers start only when a test asks for them); helpers are imported::
+tests/conftest.py names this module as a plugin (``pytest_plugins = ["helpers.object_stores"]``), so every test
+module has its fixtures without importing them (the servers start only when a test asks for them); helpers are
+imported::
 
-    from object_stores import FaultProxy, s3_env
+    from helpers.object_stores import FaultProxy, s3_env
 
 Fixtures:
 
