@@ -1,5 +1,5 @@
-"""The architectures of tests/test_keras.py, each written once for both Keras APIs: tf_keras 2 trains and saves
-it, Keras 3 builds it again and fastckpt.keras fills it.
+"""The architectures of tests/frameworks/test_keras.py, each written once for both Keras APIs: tf_keras 2 trains
+and saves it, Keras 3 builds it again and fastckpt.keras fills it.
 
 Run as a script it is one side of the test, in a process of its own:
 

@@ -1,4 +1,4 @@
-"""The models of tests/test_migration.py, each written twice: as TensorFlow trains and saves it, and as
+"""The models of tests/frameworks/test_migration.py, each written twice: as TensorFlow trains and saves it, and as
 PyTorch or JAX computes it from the same weights.
 
 - A Keras 3 functional model (Embedding -> LayerNormalization, Conv2D -> BatchNormalization, two Dense) and its

@@ -1,9 +1,9 @@
 """fastckpt.keras: what tf.keras 2 saved, in Keras 3.
 
-tf_keras 2 (with TensorFlow) trains each architecture of helpers/keras_models.py a few steps and saves it three
-ways; Keras 3 builds it again in processes where TensorFlow cannot be imported (jax backend, and torch for some),
-fastckpt fills it, and it must predict what tf_keras predicted. Keras 3's own checks (errors, object stores) run in
-this process, on the backend Keras 3 has here.
+tf_keras 2 (with TensorFlow) trains each architecture of tests/helpers/keras_models.py a few steps and saves it
+three ways; Keras 3 builds it again in processes where TensorFlow cannot be imported (jax backend, and torch for
+some), fastckpt fills it, and it must predict what tf_keras predicted. Keras 3's own checks (errors, object stores)
+run in this process, on the backend Keras 3 has here.
 """
 
 import json

@@ -1,5 +1,5 @@
 """Checkpoints in object stores, read and written through the core's object storage on a real S3 API on
-loopback (moto's server, started by the tests: see helpers/object_stores.py).
+loopback (moto's server, started by the tests: see tests/helpers/object_stores.py).
 
 TensorFlow's own files, uploaded, must read exactly as TensorFlow read them locally; what fastckpt writes
 into a bucket, downloaded, must read in TensorFlow. Faults come from a proxy of the tests' own in front of
