@@ -7,12 +7,12 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 
 import fastckpt
 import numpy as np
 import pytest
+from helpers.processes import python_command
 from helpers.tensorflow_oracle import tensorflow_or_skip
 
 LEFTOVER = re.compile(r"(\.tempstate\.|\.tmp\.)\d+")
@@ -180,7 +180,7 @@ saver.save_async(values, sys.argv[1] + "/model.ckpt", global_step=5)
 
 
 def test_a_save_in_flight_finishes_at_exit(tmp_path):
-    subprocess.run([sys.executable, "-c", EXIT_WITHOUT_WAITING, str(tmp_path)], check=True, timeout=120)
+    subprocess.run(python_command(EXIT_WITHOUT_WAITING, tmp_path), check=True, timeout=120)
     latest = fastckpt.latest_checkpoint(str(tmp_path))
     assert latest == str(tmp_path / "model.ckpt-5")
     values = fastckpt.load_checkpoint(latest).get_tensors()
@@ -199,9 +199,7 @@ fastckpt.Saver().save_async({"w": np.ones(4)}, sys.argv[1] + "/not_a_directory/m
 
 def test_a_failed_save_nobody_waited_for_is_reported_at_exit(tmp_path):
     (tmp_path / "not_a_directory").write_text("a file")
-    result = subprocess.run(
-        [sys.executable, "-c", FAIL_WITHOUT_WAITING, str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run(python_command(FAIL_WITHOUT_WAITING, tmp_path), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "a save in the background failed, and nothing waited for it" in result.stderr
     assert "not_a_directory" in result.stderr
@@ -228,9 +226,7 @@ def test_a_kill_right_after_save_async_returns_loses_no_completed_checkpoint(tmp
     rng = random.Random(0)
     completed = []
     for _ in range(6):
-        result = subprocess.run(
-            [sys.executable, "-c", KILL_AFTER_SAVE_ASYNC, str(tmp_path), str(rng.uniform(0.0, 0.05))], timeout=120
-        )
+        result = subprocess.run(python_command(KILL_AFTER_SAVE_ASYNC, tmp_path, rng.uniform(0.0, 0.05)), timeout=120)
         assert result.returncode == -signal.SIGKILL
         latest = fastckpt.latest_checkpoint(str(tmp_path))
         assert latest is not None

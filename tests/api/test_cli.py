@@ -12,10 +12,7 @@ import fastckpt
 import numpy as np
 import pytest
 from helpers.checkpoints import FIXTURES, Expected, assert_same_value
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "fastckpt", *map(str, args)], capture_output=True, text=True)
+from helpers.processes import run_cli
 
 
 def assert_one_line_error(result):
@@ -25,10 +22,10 @@ def assert_one_line_error(result):
 
 
 def test_inspect_fixtures():
-    result = run("inspect", FIXTURES / "all_dtypes" / "ckpt")
+    result = run_cli("inspect", FIXTURES / "all_dtypes" / "ckpt")
     assert result.returncode == 0, result.stderr
     assert "bfloat16" in result.stdout and "string" in result.stdout
-    result = run("inspect", FIXTURES / "savedmodel_tf1", "--all")
+    result = run_cli("inspect", FIXTURES / "savedmodel_tf1", "--all")
     assert result.returncode == 0 and "dense/kernel" in result.stdout
 
 
@@ -36,14 +33,14 @@ def test_diff(tmp_path):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     fastckpt.Saver().save({"same": [1.0, 2.0], "changed": [1.0, 2.0], "gone": [0], "s": "x"}, a, write_meta_graph=False)
     fastckpt.Saver().save({"same": [1.0, 2.0], "changed": [1.0, 2.5], "new": [0], "s": "x"}, b, write_meta_graph=False)
-    result = run("diff", a, b)
+    result = run_cli("diff", a, b)
     assert result.returncode == 1
     assert "only in A: gone" in result.stdout and "only in B: new" in result.stdout
     assert "differs: changed: 1 of 2 elements differ, max |a-b| = 0.5" in result.stdout
     assert "same" not in result.stdout.replace("difference", "")
-    assert run("diff", a, a).returncode == 0
-    assert run("diff", a, b, "--atol", "1").stdout.count("differs") == 0
-    assert_one_line_error(run("diff", a, tmp_path / "missing"))
+    assert run_cli("diff", a, a).returncode == 0
+    assert run_cli("diff", a, b, "--atol", "1").stdout.count("differs") == 0
+    assert_one_line_error(run_cli("diff", a, tmp_path / "missing"))
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
@@ -51,10 +48,10 @@ def test_convert_round_trip(tmp_path, suffix):
     pytest.importorskip("safetensors") if suffix == ".safetensors" else None
     expected = Expected("all_dtypes")
     converted = tmp_path / f"model{suffix}"
-    result = run("convert", expected.path, converted)
+    result = run_cli("convert", expected.path, converted)
     assert result.returncode == 0, result.stderr
     back = tmp_path / "back"
-    result = run("convert", converted, back)
+    result = run_cli("convert", converted, back)
     assert result.returncode == 0, result.stderr
     reader = fastckpt.load_checkpoint(str(back))
     for name in expected.tensors:
@@ -80,8 +77,8 @@ def test_convert_round_trip(tmp_path, suffix):
 
 
 def test_convert_errors(tmp_path):
-    assert_one_line_error(run("convert", tmp_path / "missing.npz", tmp_path / "out"))
-    assert_one_line_error(run("convert", tmp_path / "missing", tmp_path / "out.npz"))
+    assert_one_line_error(run_cli("convert", tmp_path / "missing.npz", tmp_path / "out"))
+    assert_one_line_error(run_cli("convert", tmp_path / "missing", tmp_path / "out.npz"))
 
 
 def test_freeze(tmp_path):
@@ -90,31 +87,35 @@ def test_freeze(tmp_path):
     graph = fastckpt.read_meta_graph(meta).graph_def
     variable = next(node.name for node in graph.node if node.op == "VariableV2")
     out = tmp_path / "frozen.pb"
-    result = run("freeze", "--meta", meta, "--checkpoint", expected.path, "--outputs", f"{variable}/read", "-o", out)
+    result = run_cli(
+        "freeze", "--meta", meta, "--checkpoint", expected.path, "--outputs", f"{variable}/read", "-o", out
+    )
     assert result.returncode == 0, result.stderr
     frozen = fastckpt.read_graph(out)
     assert {node.op for node in frozen.node} == {"Const", "Identity"}
-    assert_one_line_error(run("freeze", "--meta", meta, "--checkpoint", expected.path, "--outputs", "nope", "-o", out))
+    assert_one_line_error(
+        run_cli("freeze", "--meta", meta, "--checkpoint", expected.path, "--outputs", "nope", "-o", out)
+    )
 
 
 def test_saved_model_show():
-    result = run("saved-model", "show", FIXTURES / "savedmodel_tf2")
+    result = run_cli("saved-model", "show", FIXTURES / "savedmodel_tf2")
     assert result.returncode == 0 and "serve" in result.stdout
-    result = run("saved-model", "show", FIXTURES / "savedmodel_tf2", "--tag_set", "serve")
+    result = run_cli("saved-model", "show", FIXTURES / "savedmodel_tf2", "--tag_set", "serve")
     assert result.returncode == 0, result.stderr
     assert (
         "signature 'serving_default'" in result.stdout
         and "inputs:" in result.stdout
         and "dtype float32" in result.stdout
     )
-    assert_one_line_error(run("saved-model", "show", FIXTURES / "savedmodel_tf2", "--tag_set", "train"))
-    assert_one_line_error(run("saved-model", "show", FIXTURES / "tf1_saver_ref"))
+    assert_one_line_error(run_cli("saved-model", "show", FIXTURES / "savedmodel_tf2", "--tag_set", "train"))
+    assert_one_line_error(run_cli("saved-model", "show", FIXTURES / "tf1_saver_ref"))
 
 
 def test_version_and_help():
-    result = run("--version")
+    result = run_cli("--version")
     assert result.returncode == 0 and result.stdout == f"fastckpt {fastckpt.__version__}\n", result
-    result = run("--help")
+    result = run_cli("--help")
     assert result.returncode == 0 and "--version" in result.stdout and "convert" in result.stdout
 
 
@@ -182,13 +183,13 @@ def test_convert_shows_progress_on_a_terminal(big_checkpoint, tmp_path, suffix):
     assert stdout == f"wrote 8 tensors to {out}\n"
     assert_progress(terminal, "converting")
     if suffix == "":
-        assert run("diff", big_checkpoint, out).returncode == 0
+        assert run_cli("diff", big_checkpoint, out).returncode == 0
     # Back from the converted file, and again piped: no progress text at all.
     back = tmp_path / "back"
     status, stdout, terminal = run_on_terminal("convert", out, back)
     assert status == 0, terminal
     assert_progress(terminal, "converting")
-    result = run("convert", big_checkpoint, tmp_path / f"piped{suffix}")
+    result = run_cli("convert", big_checkpoint, tmp_path / f"piped{suffix}")
     note = "1 string tensor(s) stored in the safetensors metadata\n" if suffix == ".safetensors" else ""
     assert result.returncode == 0 and result.stderr == note, result.stderr
     assert result.stdout == f"wrote 8 tensors to {tmp_path / f'piped{suffix}'}\n"
@@ -198,12 +199,12 @@ def test_diff_inspect_and_freeze_show_progress_on_a_terminal(big_checkpoint, tmp
     status, stdout, terminal = run_on_terminal("diff", big_checkpoint, big_checkpoint)
     assert status == 0 and stdout == "0 difference(s) in 8 tensors\n", (stdout, terminal)
     assert_progress(terminal, "comparing", "224.0 MiB")
-    assert run("diff", big_checkpoint, big_checkpoint).stderr == ""
+    assert run_cli("diff", big_checkpoint, big_checkpoint).stderr == ""
 
     status, stdout, terminal = run_on_terminal("inspect", big_checkpoint, "--all", "--threshold", "4")
     assert status == 0 and stdout.count("\ntensor: ") == 8, stdout
     assert_progress(terminal, "reading")
-    result = run("inspect", big_checkpoint, "--all", "--threshold", "4")
+    result = run_cli("inspect", big_checkpoint, "--all", "--threshold", "4")
     assert result.stdout == stdout and result.stderr == ""
 
     saved = str(tmp_path / "train" / "model.ckpt")

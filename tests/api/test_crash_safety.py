@@ -5,12 +5,12 @@ import os
 import random
 import re
 import subprocess
-import sys
 import time
 
 import fastckpt
 import numpy as np
 import pytest
+from helpers.processes import python_command
 from helpers.tensorflow_oracle import tensorflow_or_skip
 
 SAVE_FOREVER = """
@@ -39,7 +39,7 @@ def kill_saves(directory, rounds, seed=0):
     next_step = 0
     for _ in range(rounds):
         process = subprocess.Popen(
-            [sys.executable, "-c", SAVE_FOREVER, str(directory), str(next_step)], stdout=subprocess.PIPE, text=True
+            python_command(SAVE_FOREVER, directory, next_step), stdout=subprocess.PIPE, text=True
         )
         assert process.stdout.readline() == "ready\n"
         time.sleep(rng.uniform(0.0, 1.0))
@@ -71,12 +71,10 @@ def test_sigkill_during_saves_loses_nothing(tmp_path):
     assert len(steps) >= 12 and steps == sorted(steps)
     # A save that completes clears the temporary files killed saves left behind.
     subprocess.run(
-        [
-            sys.executable,
-            "-c",
+        python_command(
             "import sys, fastckpt; fastckpt.Saver(max_to_keep=3).save({'step': 0}, sys.argv[1] + '/model.ckpt', global_step=10**6)",
-            str(tmp_path),
-        ],
+            tmp_path,
+        ),
         check=True,
     )
     assert [f for f in os.listdir(tmp_path) if LEFTOVER.search(f)] == []

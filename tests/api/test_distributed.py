@@ -4,13 +4,11 @@ steps; restores of each process's own rows; a process killed in the middle of a 
 
 import os
 import re
-import sys
 
 import fastckpt
 import numpy as np
 import pytest
-from helpers.object_stores import free_port
-from helpers.processes import run_processes
+from helpers.processes import run_worker_group
 from helpers.tensorflow_oracle import tensorflow_or_skip
 
 pytest.importorskip("torch")
@@ -87,11 +85,7 @@ os._exit(0)
 
 def run_group(directory, world, scenario, timeout=180):
     """Runs the worker in ``world`` processes; returns each one's (exit code, report, stderr)."""
-    port = str(free_port())
-    commands = [
-        [sys.executable, "-c", WORKER, str(directory), str(rank), str(world), port, scenario] for rank in range(world)
-    ]
-    return run_processes(commands, timeout, f"the group of {world} in {scenario}")
+    return run_worker_group(WORKER, directory, world, scenario, timeout, f"the group of {world} in {scenario}")
 
 
 def expected_emb(world, step):

@@ -6,15 +6,13 @@ checkpoint whole; max_to_keep=1 keeps only it; no parts are left."""
 
 import os
 import re
-import sys
 import textwrap
 
 import fastckpt
 import fastckpt.distributed
 import numpy as np
 import pytest
-from helpers.object_stores import free_port
-from helpers.processes import run_processes
+from helpers.processes import run_worker_group
 from helpers.tensorflow_oracle import tensorflow_or_skip
 
 pytest.importorskip("jax")
@@ -91,14 +89,10 @@ def jax_example() -> str:
 
 def run_group(directory):
     """Runs the worker in WORLD processes; returns each one's (exit code, report, stderr)."""
-    port = str(free_port())
     example = jax_example()
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env["JAX_PLATFORMS"] = "cpu"  # no accelerator plugin probed, on any machine
-    commands = [
-        [sys.executable, "-c", WORKER, str(directory), str(rank), str(WORLD), port, example] for rank in range(WORLD)
-    ]
-    return run_processes(commands, GROUP_TIMEOUT, "the JAX group", env)
+    return run_worker_group(WORKER, directory, WORLD, example, GROUP_TIMEOUT, "the JAX group", env)
 
 
 def expected_emb(step):

@@ -8,12 +8,6 @@ import pytest
 from fastckpt import errors
 from fastckpt.protos import MetaGraphDef, SaverDef, VariableDef
 from helpers.checkpoints import FIXTURES, Expected, assert_same_value
-from helpers.tensorflow_oracle import tensorflow_or_skip
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 @pytest.fixture

@@ -3,11 +3,7 @@ wrote while training: TF1 (tf.compat.v1.train.Saver, with the slots of six optim
 average and global_step) and TF2 (tf.train.Checkpoint of a Keras 3 model and optimizer, and of a tf.Module with
 a tf.compat.v1 optimizer, whose slots are .OPTIMIZER_SLOT keys)."""
 
-import doctest
-import json
 import re
-import subprocess
-import sys
 
 import fastckpt
 import fastckpt.mapping
@@ -16,17 +12,13 @@ import pytest
 from fastckpt.errors import InvalidArgumentError, NotFoundError
 from fastckpt.mapping import Mapped, check_transpose, is_optimizer_state, names_of, plan, select
 from helpers.checkpoints import FIXTURES
-from helpers.tensorflow_oracle import tensorflow_or_skip
+from helpers.docstrings import assert_docstring_examples_pass
+from helpers.processes import run_python
 from helpers.training_checkpoints import (
     write_keras_checkpoint,
     write_tf1_training_checkpoint,
     write_tf2_module_checkpoint,
 )
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -355,8 +347,7 @@ def test_select(keras_ckpt):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(fastckpt.mapping, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    assert_docstring_examples_pass(fastckpt.mapping)
 
 
 def test_import_fastckpt_imports_neither_torch_nor_jax():
@@ -367,5 +358,4 @@ def test_import_fastckpt_imports_neither_torch_nor_jax():
         "r.get_tensors()\n"
         "print(json.dumps(sorted(m for m in ('torch', 'jax', 'jaxlib', 'tensorflow') if m in sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == []
+    assert run_python(code) == []

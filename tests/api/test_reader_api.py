@@ -1,7 +1,6 @@
 """The reader's contract: path forms, errors, lazy slices, the state file, the command line."""
 
 import shutil
-import subprocess
 import sys
 
 import fastckpt
@@ -9,6 +8,7 @@ import numpy as np
 import pytest
 from fastckpt import errors
 from helpers.checkpoints import Expected, assert_same_value
+from helpers.processes import run_cli
 
 
 def test_example_checkpoint_workflow():
@@ -121,10 +121,6 @@ def test_corrupt_state_file_is_data_loss(tmp_path):
 def test_checkpoint_exists():
     assert fastckpt.checkpoint_exists(fastckpt.examples.model_path())
     assert not fastckpt.checkpoint_exists(fastckpt.examples.model_path() + "-missing")
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "fastckpt", *args], capture_output=True, text=True)
 
 
 def test_cli_inspect_example():

@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 from fastckpt import errors, saved_model
 from fastckpt.protos import AttrValue, NodeDef, message_class
-from helpers.tensorflow_oracle import tensorflow_or_skip
 
 AssetFileDef = message_class("tensorflow.AssetFileDef")
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 def write(path, text):

@@ -1,27 +1,17 @@
 """What ``import fastckpt`` loads: no ml_dtypes (slower to import than numpy) until a tensor needs it, and no
 machine learning framework at all. Each check runs in a fresh interpreter, whose modules are its own."""
 
-import json
-import subprocess
-import sys
-
 import fastckpt
 import ml_dtypes
 import numpy as np
 import pytest
 from helpers.checkpoints import FIXTURES
+from helpers.processes import run_python
 
 HEAVY = ["ml_dtypes", "torch", "jax", "tensorflow", "keras", "tf_keras"]
 # Not imported either: protobuf (imported on first use of a message class or a text format), and
 # importlib.metadata (the version comes from the extension).
 ON_FIRST_USE = ["google.protobuf", "importlib.metadata"]
-
-
-def run_python(code: str) -> dict:
-    """Runs ``code`` in a fresh interpreter; it ends by printing one JSON value, which is returned."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def loaded(modules) -> str:

@@ -1,7 +1,5 @@
 """The examples in the package's docstrings run as written."""
 
-import doctest
-
 import fastckpt
 import fastckpt.batching
 import fastckpt.checkpoint_state
@@ -19,6 +17,7 @@ import fastckpt.saver_graph
 import fastckpt.tensor_protos
 import fastckpt.writer
 import pytest
+from helpers.docstrings import assert_docstring_examples_pass
 
 MODULES = [
     fastckpt,
@@ -42,5 +41,4 @@ MODULES = [
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    assert_docstring_examples_pass(module)

@@ -7,13 +7,13 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import fastckpt
 import numpy as np
 import pytest
 from helpers.paths import ROOT
+from helpers.processes import python_command, run_cli
 
 README = ROOT / "README.md"
 
@@ -53,9 +53,7 @@ model.save(sys.argv[1] + "/saved_model")
 
 def _write_keras2_model(directory: Path) -> None:
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run(
-        [sys.executable, "-c", _KERAS2_MODEL, str(directory)], capture_output=True, text=True, env=env
-    )
+    done = subprocess.run(python_command(_KERAS2_MODEL, directory), capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -103,9 +101,7 @@ def test_command_line_examples_run(readme_run, command):
     # The commands use what the Python examples wrote (train/, serving/) beside the inputs.
     directory, _ = readme_run
     argv = shlex.split(command)
-    result = subprocess.run(
-        [sys.executable, "-m", "fastckpt", *argv[1:]], capture_output=True, text=True, cwd=directory
-    )
+    result = run_cli(*argv[1:], cwd=directory)
     allowed = (0, 1) if argv[1] == "diff" else (0,)  # diff exits with 1 when the checkpoints differ
     assert result.returncode in allowed, (command, result.stdout, result.stderr)
 

@@ -27,7 +27,8 @@ import numpy as np
 import pytest
 from fastckpt import conversion, errors
 from helpers.checkpoints import Expected, assert_same_value
-from helpers.tensorflow_oracle import tensorflow_or_skip, tf_save
+from helpers.processes import python_command, run_cli
+from helpers.tensorflow_oracle import tf_save
 from helpers.training_checkpoints import write_tf2_module_checkpoint
 
 torch = pytest.importorskip("torch")
@@ -64,11 +65,6 @@ NUMPY_LOADS = {"bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "i
     "complex64",
 }
 ATTRIBUTES = "/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -831,7 +827,7 @@ def test_an_aborted_npz_conversion_prints_nothing_after_its_error(tmp_path, monk
     gc.collect()
     assert not (tmp_path / "out.npz").exists()
     assert unraisable == []
-    result = run("convert", prefix, tmp_path / "out.npz")
+    result = run_cli("convert", prefix, tmp_path / "out.npz")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
 
 
@@ -889,9 +885,7 @@ def test_converting_2_6_gib_grows_the_peak_resident_set_by_little(scratch):
         writer.add("embedding", big)
         del big
     out = tmp_path / "model.safetensors"
-    child = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD, prefix, str(out)], capture_output=True, text=True, timeout=600
-    )
+    child = subprocess.run(python_command(MEMORY_CHILD, prefix, out), capture_output=True, text=True, timeout=600)
     assert child.returncode == 0, child.stderr[-5000:]
     measured = json.loads(child.stdout)
     growth = measured["after"] - measured["before"]
@@ -984,13 +978,9 @@ def test_an_aborted_conversion_leaves_nothing_in_the_bucket(
 # --- 8. the command line -----------------------------------------------------------------------------------------
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "fastckpt", *map(str, args)], capture_output=True, text=True)
-
-
 def test_command_line_converts_as_the_api_does(tf1, tmp_path):
     rules = [(r"/kernel$", ".weight"), (r"/", ".")]
-    result = run(
+    result = run_cli(
         "convert",
         tf1["prefix"],
         tmp_path / "cli",
@@ -1041,12 +1031,12 @@ def test_command_line_converts_as_the_api_does(tf1, tmp_path):
 
 def test_command_line_usage_errors(tf1, tmp_path):
     out = tmp_path / "out.safetensors"
-    result = run("convert", tf1["prefix"], out, "--rename", "no-equals-sign")
+    result = run_cli("convert", tf1["prefix"], out, "--rename", "no-equals-sign")
     assert result.returncode == 2 and "--rename takes PATTERN=REPLACEMENT" in result.stderr, result
     assert "Traceback" not in result.stderr
-    result = run("convert", tf1["prefix"], out, "--transpose", "bias$")
+    result = run_cli("convert", tf1["prefix"], out, "--transpose", "bias$")
     assert result.returncode == 2 and "only 2-D tensors are transposed" in result.stderr, result
     assert "Traceback" not in result.stderr
-    result = run("convert", tf1["prefix"], out, "--max-shard-size", "lots")
+    result = run_cli("convert", tf1["prefix"], out, "--max-shard-size", "lots")
     assert result.returncode == 2 and "not a size" in result.stderr, result
     assert files_under(tmp_path) == []

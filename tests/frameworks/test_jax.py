@@ -1,10 +1,6 @@
 """fastckpt.jax: TensorFlow's checkpoints as jax arrays bit for bit (load), and jax arrays saved as checkpoints
 TensorFlow reads (save)."""
 
-import doctest
-import json
-import subprocess
-import sys
 import warnings
 
 import fastckpt
@@ -13,7 +9,8 @@ import numpy as np
 import pytest
 from fastckpt.errors import InvalidArgumentError, NotFoundError
 from helpers.checkpoints import FIXTURES, NUMPY_DTYPES, Expected, fixture_kinds
-from helpers.tensorflow_oracle import tensorflow_or_skip
+from helpers.docstrings import assert_docstring_examples_pass
+from helpers.processes import run_python
 
 jax = pytest.importorskip("jax")
 import fastckpt.jax  # noqa: E402 - after jax is known to be there
@@ -21,11 +18,6 @@ import jax.numpy as jnp  # noqa: E402
 
 X64 = {"int64", "uint64", "float64", "complex128"}
 NARROWED = {"int64": "int32", "uint64": "uint32", "float64": "float32", "complex128": "complex64"}
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 @pytest.fixture
@@ -181,8 +173,7 @@ def test_save_refuses_what_checkpoints_cannot_hold(tmp_path):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(fastckpt.jax, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    assert_docstring_examples_pass(fastckpt.jax)
 
 
 def test_importing_fastckpt_jax_imports_jax_not_torch():
@@ -192,5 +183,4 @@ def test_importing_fastckpt_jax_imports_jax_not_torch():
         "import fastckpt.jax\n"
         "print(json.dumps([before, 'jax' in sys.modules, 'torch' in sys.modules]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == [False, True, False]
+    assert run_python(code) == [False, True, False]

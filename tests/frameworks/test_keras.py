@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import fastckpt
@@ -20,6 +19,7 @@ from fastckpt import errors
 from helpers.keras_models import ARCHITECTURES, SAVED, WEIGHTS_ONLY, inputs
 from helpers.object_stores import upload
 from helpers.paths import HELPERS, TF_TESTDATA
+from helpers.processes import python_command, run_cli, run_helper
 from helpers.tensorflow_oracle import tensorflow_or_skip
 
 # Backends order float32 sums differently: predictions agree to this relative difference.
@@ -48,14 +48,7 @@ def keras2_files(tmp_path_factory):
     _required("tf_keras")
     out = tmp_path_factory.mktemp("keras2")
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run(
-        [sys.executable, str(HELPERS / "keras_models.py"), "write", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
+    run_helper("keras_models.py", "write", out, env=env, timeout=900)
     with np.load(out / "predictions.npz") as predictions:
         return out, {name: predictions[name] for name in predictions.files}
 
@@ -66,14 +59,7 @@ def _read(out: Path, backend: str, job) -> dict:
     job_file.write_text(json.dumps(job))
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.pop("TF_USE_LEGACY_KERAS", None)
-    done = subprocess.run(
-        [sys.executable, str(HELPERS / "keras_models.py"), "read", str(out), str(job_file)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
+    run_helper("keras_models.py", "read", out, job_file, env=env, timeout=900)
     with np.load(job_file.with_suffix(".npz")) as results:
         return {name: results[name] for name in results.files}
 
@@ -116,19 +102,7 @@ def test_command_line_writes_a_keras_file_keras3_opens_on_torch(keras2_files):
     _required("torch")
     out, expected = keras2_files
     env = dict(os.environ, KERAS_BACKEND="jax")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fastckpt",
-            "convert",
-            str(out / "nested" / SAVED["saved_model"]),
-            str(out / "cli.keras"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    done = run_cli("convert", out / "nested" / SAVED["saved_model"], out / "cli.keras", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     code = f"""
 import sys, numpy as np
@@ -139,9 +113,7 @@ import keras
 model = keras.saving.load_model({str(out / "cli.keras")!r})
 np.save({str(out / "cli.npy")!r}, np.asarray(model.predict(inputs("nested", 4, seed=2)[0], verbose=0)))
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(env, KERAS_BACKEND="torch")
-    )
+    done = subprocess.run(python_command(code), capture_output=True, text=True, env=dict(env, KERAS_BACKEND="torch"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert _relative_difference(np.load(out / "cli.npy"), expected["nested"]) < RTOL
 

@@ -14,8 +14,6 @@ Skipped without TensorFlow, except in CI."""
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -30,8 +28,7 @@ from helpers.migration_models import (
     torch_twin,
     write_tf1_bert,
 )
-from helpers.paths import HELPERS
-from helpers.tensorflow_oracle import tensorflow_or_skip
+from helpers.processes import run_helper
 
 # Keras' outputs against the twins'.
 TOLERANCE = 1e-5
@@ -52,11 +49,6 @@ def renamed(name, rules):
     for pattern, replacement in rules:
         name = re.sub(pattern, replacement, name)
     return name
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -187,14 +179,7 @@ def bert_checkpoints(tf, tmp_path_factory):
         written[optimizer] = write_tf1_bert(tf, str(root / optimizer / "bert_model.ckpt"), optimizer)
     (root / "job.json").write_text(json.dumps({case: w["path"] for case, w in written.items()}), encoding="utf-8")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2")
-    child = subprocess.run(
-        [sys.executable, str(HELPERS / "migration_models.py"), "bert", str(root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert child.returncode == 0, child.stderr[-5000:]
+    run_helper("migration_models.py", "bert", root, env=env, timeout=300)
     report = json.loads((root / "report.json").read_text(encoding="utf-8"))
     assert report.pop("tensorflow_imported") is False
     with np.load(root / "results.npz") as results:

@@ -1,8 +1,6 @@
 """fastckpt.torch: TensorFlow's checkpoints as torch tensors bit for bit (load), read into a module's own memory
 (load_into, with the mapping rules), and torch tensors saved as checkpoints TensorFlow reads (save)."""
 
-import doctest
-import json
 import subprocess
 import sys
 import warnings
@@ -13,7 +11,9 @@ import numpy as np
 import pytest
 from fastckpt.errors import InvalidArgumentError, NotFoundError
 from helpers.checkpoints import FIXTURES, Expected, fixture_kinds
-from helpers.tensorflow_oracle import tensorflow_or_skip, tf_save
+from helpers.docstrings import assert_docstring_examples_pass
+from helpers.processes import python_command, run_python
+from helpers.tensorflow_oracle import tf_save
 from helpers.training_checkpoints import write_keras_checkpoint, write_tf1_training_checkpoint
 
 torch = pytest.importorskip("torch")
@@ -22,11 +22,6 @@ import fastckpt.torch_arrays  # noqa: E402
 
 # The TensorFlow dtypes torch has no type for (strings aside).
 TORCH_LACKS = {"int4", "uint4", "float8_e4m3b11fnuz"}
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 def torch_bits(tensor):
@@ -190,7 +185,7 @@ def test_bfloat16_loads_without_importing_ml_dtypes(tmp_path):
     to import)."""
     prefix = str(tmp_path / "bf16")
     fastckpt.torch.save({"w": torch.tensor([1.0, -1.0], dtype=torch.bfloat16)}, prefix)
-    subprocess.run([sys.executable, "-c", BFLOAT16_WITHOUT_ML_DTYPES, prefix], check=True, timeout=120)
+    subprocess.run(python_command(BFLOAT16_WITHOUT_ML_DTYPES, prefix), check=True, timeout=120)
 
 
 def test_load_names():
@@ -571,8 +566,7 @@ def test_batch_norm_counters_are_not_missing_as_torch_load_state_dict_keeps_them
 
 @pytest.mark.parametrize("module", ["fastckpt.torch", "fastckpt.torch_arrays"])
 def test_docstring_examples(module):
-    result = doctest.testmod(sys.modules[module], optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    assert_docstring_examples_pass(sys.modules[module])
 
 
 def test_importing_fastckpt_torch_imports_torch_not_jax():
@@ -582,8 +576,7 @@ def test_importing_fastckpt_torch_imports_torch_not_jax():
         "import fastckpt.torch\n"
         "print(json.dumps([before, 'torch' in sys.modules, 'jax' in sys.modules]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == [False, True, False]
+    assert run_python(code) == [False, True, False]
 
 
 def test_every_writer_takes_torch_tensors_as_fastckpt_torch_save_does(tmp_path):

@@ -37,6 +37,8 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 
 import pytest
 
+from helpers.processes import free_port
+
 LOOPBACK = "127.0.0.1"
 # What an object store (the Rust object_store crate's AmazonS3Builder::from_env, boto3) needs to reach moto.
 S3_ACCESS_KEY = "testing"
@@ -59,13 +61,6 @@ START_TIMEOUT = 30.0  # seconds for a server to answer its first request (moto t
 
 
 # --- starting servers -------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 just now (the server that takes it may still lose a race for it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
 
 
 def _direct_opener() -> urllib.request.OpenerDirector:

@@ -5,12 +5,6 @@ TensorFlow, except in CI."""
 import fastckpt
 import numpy as np
 import pytest
-from helpers.tensorflow_oracle import tensorflow_or_skip
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 def test_tensorflow_imports_our_meta_graph_and_restores(tf, tmp_path):

@@ -6,14 +6,7 @@ import sys
 
 import fastckpt
 import numpy as np
-import pytest
 from helpers.checkpoints import FIXTURES, Expected, assert_same_value, check_against_expected, fixture_kinds
-from helpers.tensorflow_oracle import tensorflow_or_skip
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 def assert_reads_like_tensorflow(tf, path, sample_slices=False):

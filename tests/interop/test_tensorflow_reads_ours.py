@@ -6,14 +6,7 @@ import os
 import fastckpt
 import ml_dtypes
 import numpy as np
-import pytest
 from helpers.checkpoints import NUMPY_DTYPES, assert_same_value
-from helpers.tensorflow_oracle import tensorflow_or_skip
-
-
-@pytest.fixture(scope="module")
-def tf():
-    return tensorflow_or_skip()
 
 
 def every_dtype_values():

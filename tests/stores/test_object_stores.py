@@ -8,8 +8,6 @@ the server, and request counts from its records.
 
 import os
 import socket
-import subprocess
-import sys
 import time
 import types
 
@@ -19,6 +17,7 @@ import pytest
 from fastckpt import errors
 from helpers.checkpoints import Expected, check_against_expected, fixture_kinds
 from helpers.object_stores import apply_env, upload
+from helpers.processes import free_port, run_cli
 
 
 def keys(client, bucket: str) -> list:
@@ -82,7 +81,6 @@ def test_a_missing_bucket_or_object_is_not_found_naming_the_url(s3_bucket):
 
 
 def test_a_server_that_does_not_answer_is_unavailable(s3_server, monkeypatch):
-    from helpers.object_stores import free_port
 
     apply_env(monkeypatch, s3_server.env(f"http://127.0.0.1:{free_port()}"))
     with pytest.raises(errors.UnavailableError, match="s3://unreachable-fastckpt"):
@@ -180,11 +178,9 @@ def without_aws_variables(monkeypatch) -> None:
     apply_env(monkeypatch, {})  # and the other variables that would take S3 clients elsewhere
 
 
-def run_cli(*args):
+def cli_without_aws_variables(*args):
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "fastckpt", *map(str, args)], capture_output=True, text=True, env=env, timeout=120
-    )
+    return run_cli(*args, env=env, timeout=120)
 
 
 def test_storage_options_configure_without_environment_variables(s3_server, monkeypatch):
@@ -233,20 +229,19 @@ def test_storage_options_configure_without_environment_variables(s3_server, monk
 
     # The command line, in a process without any AWS_* variable: options before and after the command.
     flags = [f"--storage-option={key}={value}" for key, value in options.items()]
-    result = run_cli(*flags, "inspect", run, "--tensor", "w")
+    result = cli_without_aws_variables(*flags, "inspect", run, "--tensor", "w")
     assert result.returncode == 0, result.stderr
     assert f"checkpoint: {run}/model.ckpt-2" in result.stdout and "[2. 2. 2.]" in result.stdout
-    result = run_cli("saved-model", "show", export_dir, *flags)
+    result = cli_without_aws_variables("saved-model", "show", export_dir, *flags)
     assert result.returncode == 0, result.stderr
     assert "serve" in result.stdout
-    result = run_cli(*flags[:2], "convert", run, f"s3://{bucket}/converted/model.ckpt", *flags[2:])
+    result = cli_without_aws_variables(*flags[:2], "convert", run, f"s3://{bucket}/converted/model.ckpt", *flags[2:])
     assert result.returncode == 0, result.stderr
     converted = fastckpt.load_variable(f"s3://{bucket}/converted/model.ckpt", "w", storage_options=options)
     assert converted.tolist() == [2, 2, 2]
 
 
 def test_storage_options_win_over_environment_variables(s3_server, monkeypatch):
-    from helpers.object_stores import free_port
 
     bucket = s3_server.create_bucket()
     apply_env(monkeypatch, s3_server.env(f"http://127.0.0.1:{free_port()}"))  # nothing answers there
@@ -266,10 +261,10 @@ def test_an_unknown_storage_option_is_an_invalid_argument_naming_it():
         fastckpt.Saver(storage_options=options).save({"v": [1.0]}, url)
     with pytest.raises(errors.InvalidArgumentError, match="aws_no_such_option"):
         fastckpt.latest_checkpoint("s3://fastckpt-unknown-option/run", storage_options=options)
-    result = run_cli("--storage-option", "aws_no_such_option=1", "inspect", url)
+    result = cli_without_aws_variables("--storage-option", "aws_no_such_option=1", "inspect", url)
     assert result.returncode == 2 and "aws_no_such_option" in result.stderr, result
     assert result.stderr.startswith("fastckpt: error:") and result.stderr.count("\n") == 1, result.stderr
-    result = run_cli("inspect", url, "--storage-option", "no-equals-sign")
+    result = cli_without_aws_variables("inspect", url, "--storage-option", "no-equals-sign")
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr, result
 
 
