@@ -53,23 +53,16 @@ def test_constants_are_tensorflows(tf):
         assert sorted(vars(namespace)) == sorted(names)
         for name in names:
             assert getattr(saved_model, name) == getattr(namespace, name) == getattr(module, name), name
-    for name in (
-        "ASSETS_DIRECTORY",
-        "ASSETS_KEY",
-        "EXTRA_ASSETS_DIRECTORY",
-        "INIT_OP_SIGNATURE_KEY",
-        "LEGACY_INIT_OP_KEY",
-        "MAIN_OP_KEY",
-        "SAVED_MODEL_FILENAME_PB",
-        "SAVED_MODEL_FILENAME_PBTXT",
-        "SAVED_MODEL_SCHEMA_VERSION",
-        "TRAIN_OP_KEY",
-        "TRAIN_OP_SIGNATURE_KEY",
-        "VARIABLES_DIRECTORY",
-        "VARIABLES_FILENAME",
-    ):
+    # The file names and keys of a SavedModel (tf.saved_model.constants), as fastckpt.saved_model lists them: every
+    # constant it exports beside the tag and signature constants is TensorFlow's, with its value, and every one of
+    # TensorFlow's it defines is exported.
+    tags_and_signatures = {**vars(saved_model.tag_constants), **vars(saved_model.signature_constants)}
+    exported = [name for name in saved_model.__all__ if name.isupper() and name not in tags_and_signatures]
+    assert exported
+    for name in exported:
         assert getattr(saved_model, name) == getattr(constants, name), name
-        assert name in saved_model.__all__
+    defined = [name for name in dir(constants) if name.isupper() and hasattr(saved_model, name)]
+    assert sorted(defined) == sorted(exported)
     assert "SERVING" in saved_model.__all__ and "PREDICT_METHOD_NAME" in saved_model.__all__
 
 
