@@ -1,5 +1,5 @@
-"""Processes a test starts: Python code in a fresh interpreter with its arguments, the command line, a group of
-processes that work together on a free port."""
+"""Processes a test starts: Python code in a fresh interpreter with its arguments, a helper module run as a
+program, the command line, a group of processes that work together on a free port."""
 
 import json
 import socket
