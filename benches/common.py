@@ -1,13 +1,15 @@
 """What the benchmarks share: pausing a VM's free page reporting for a run (``--keep-pages``), backing memory
 and dropping cached files before a measurement, reading a process's memory figures, the machine line of a
-report (CPU, memory, versions), and replacing one benchmark's section of BENCHMARKS.md."""
+report (CPU, memory, versions), the command a report shows, and replacing one benchmark's section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
 import os
 import platform
 import re
+import shlex
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Sequence, Tuple, Union
@@ -107,6 +109,18 @@ def replace_section(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def command_as_given(script: str, dropped: Sequence[str] = ("--out",)) -> str:
+    """The command this benchmark was run with, as its report shows it: ``python benches/<script's name>`` and its
+    arguments but for the options ``dropped`` (where the report and the data go) and their values."""
+    argv, given = [], iter(sys.argv[1:])
+    for arg in given:
+        if arg in dropped:
+            next(given, None)
+        elif not arg.startswith(tuple(option + "=" for option in dropped)):
+            argv.append(arg)
+    return shlex.join(["python", f"benches/{Path(script).name}", *argv])
 
 
 def free_port() -> int:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -555,13 +554,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.workdir, args.cold, args.check)))
         return
     # The command as given, but for where the model and the report go.
-    argv, given = [], iter(sys.argv[1:])
-    for arg in given:
-        if arg in ("--out", "--workdir"):
-            next(given, None)
-        elif not arg.startswith(("--out=", "--workdir=")):
-            argv.append(arg)
-    command = shlex.join(["python", "benches/frameworks.py", *argv])
+    command = common.command_as_given(__file__, ("--out", "--workdir"))
 
     temporary = args.workdir is None
     if temporary:

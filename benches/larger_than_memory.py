@@ -548,13 +548,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    argv, given = [], iter(sys.argv[1:])
-    for arg in given:
-        if arg in ("--out", "--workdir"):
-            next(given, None)
-        elif not arg.startswith(("--out=", "--workdir=")):
-            argv.append(arg)
-    command = shlex.join(["python", "benches/larger_than_memory.py", *argv])
+    command = common.command_as_given(__file__, ("--out", "--workdir"))
 
     # The checkpoint, then the output or the copy beside it: twice the data, and the index and headers.
     free = shutil.disk_usage(args.workdir).free

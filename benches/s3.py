@@ -33,7 +33,6 @@ import argparse
 import gc
 import os
 import platform
-import shlex
 import shutil
 import socket
 import statistics
@@ -45,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import PagesKept, cpu_model, free_port, replace_section
+from common import PagesKept, command_as_given, cpu_model, free_port, replace_section
 
 MIB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -429,13 +428,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     # The command as given, but for where the report goes.
-    argv, given = [], iter(sys.argv[1:])
-    for arg in given:
-        if arg == "--out":
-            next(given, None)
-        elif not arg.startswith("--out="):
-            argv.append(arg)
-    command = shlex.join(["python", "benches/s3.py", *argv])
+    command = command_as_given(__file__)
 
     with Server(args.s3s_fs, args.root) as server, PagesKept(args.keep_pages):
         os.environ.update(CREDENTIALS, AWS_ENDPOINT_URL=server.url, AWS_ALLOW_HTTP="true")
