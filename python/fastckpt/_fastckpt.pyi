@@ -9,12 +9,12 @@ import numpy.typing as npt
 __version__: str
 
 __all__ = [
-    "BundleFileWriter",
-    "CheckpointFile",
-    "FileWriter",
-    "MappedOwner",
-    "SafetensorsFile",
-    "SafetensorsFileWriter",
+    "BundleWriter",
+    "Checkpoint",
+    "WriteFile",
+    "MappedTensor",
+    "SafetensorsReader",
+    "SafetensorsWriter",
     "Stores",
     "copy_arrays",
     "decode_tensor_proto",
@@ -22,6 +22,7 @@ __all__ = [
     "is_url",
     "descriptor_set",
     "dtype_table",
+    "numpy_dtype",
     "leftover_writer",
     "safetensors_dtypes",
     "__version__",
@@ -55,11 +56,11 @@ class Stores:
     def delete_checkpoint(self, prefix: _Path, listing: Optional[List[str]] = None) -> List[PathLike[str]]: ...
 
 @final
-class CheckpointFile:
+class Checkpoint:
     """An open checkpoint (V2 bundle or V1 file)."""
 
     @staticmethod
-    def open(path: _Path, stores: "Stores") -> "CheckpointFile": ...
+    def open(path: _Path, stores: "Stores") -> "Checkpoint": ...
     @property
     def path(self) -> str: ...
     @property
@@ -84,11 +85,11 @@ class CheckpointFile:
     def read_strings(self, name: bytes, region: _Region = None) -> List[bytes]: ...
 
 @final
-class MappedOwner:
+class MappedTensor:
     """Keeps a data file mapped while numpy arrays view it."""
 
 @final
-class BundleFileWriter:
+class BundleWriter:
     """Writes a V2 checkpoint; see ``fastckpt.CheckpointWriter``."""
 
     def __new__(
@@ -97,7 +98,7 @@ class BundleFileWriter:
         stores: "Stores",
         durable: bool = False,
         num_shards: int = 1,
-    ) -> "BundleFileWriter": ...
+    ) -> "BundleWriter": ...
     def add(
         self,
         name: bytes,
@@ -114,19 +115,19 @@ class BundleFileWriter:
     def abort(self) -> None: ...
 
 @final
-class FileWriter:
+class WriteFile:
     """A file written as a stream, which appears at its path on ``commit``; see ``fastckpt.conversion``."""
 
-    def __new__(cls, path: _Path, stores: "Stores") -> "FileWriter": ...
+    def __new__(cls, path: _Path, stores: "Stores") -> "WriteFile": ...
     def write(self, data: npt.NDArray[np.uint8]) -> int: ...
     def commit(self, durable: bool = False) -> None: ...
     def abort(self) -> None: ...
 
 @final
-class SafetensorsFile:
+class SafetensorsReader:
     """A safetensors file opened for reading; see ``fastckpt.conversion``."""
 
-    def __new__(cls, path: _Path, stores: "Stores") -> "SafetensorsFile": ...
+    def __new__(cls, path: _Path, stores: "Stores") -> "SafetensorsReader": ...
     @property
     def path(self) -> str: ...
     def tensors(self) -> List[Tuple[str, Optional[int], str, List[int]]]: ...
@@ -134,7 +135,7 @@ class SafetensorsFile:
     def read_into(self, index: int, start: int, out: npt.NDArray[np.uint8]) -> None: ...
 
 @final
-class SafetensorsFileWriter:
+class SafetensorsWriter:
     """A safetensors file being written, header first; see ``fastckpt.conversion``."""
 
     def __new__(
@@ -143,14 +144,15 @@ class SafetensorsFileWriter:
         tensors: Sequence[Tuple[str, int, Sequence[int]]],
         metadata: Dict[str, str],
         stores: "Stores",
-    ) -> "SafetensorsFileWriter": ...
+    ) -> "SafetensorsWriter": ...
     def order(self) -> List[str]: ...
     def write(self, data: npt.NDArray[np.uint8]) -> None: ...
     def commit(self, durable: bool = False) -> None: ...
     def abort(self) -> None: ...
 
 def descriptor_set() -> bytes: ...
-def dtype_table() -> List[Tuple[str, int, int, str]]: ...
+def dtype_table() -> List[Tuple[str, int, int, str, bool]]: ...
+def numpy_dtype(dtype: int) -> np.dtype: ...
 def safetensors_dtypes() -> List[int]: ...
 def decode_tensor_proto(serialized: bytes) -> Tuple[int, List[int], Union[npt.NDArray[np.uint8], List[bytes]]]: ...
 def bundle_prefix_of(name: str) -> Optional[str]: ...

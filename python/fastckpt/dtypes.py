@@ -35,24 +35,24 @@ class DType:
             checkpoint reader returns them).
     """
 
-    __slots__ = ("name", "as_datatype_enum", "_numpy_dtype", "_ml_dtypes_name", "_size")
+    __slots__ = ("name", "as_datatype_enum", "is_floating", "_numpy_dtype", "_ml_dtypes_name", "_size")
 
-    def __init__(self, name: str, enum: int, size: int, numpy_name: str):
+    def __init__(self, name: str, enum: int, size: int, numpy_name: str, is_floating: bool):
         self.name = name
         self.as_datatype_enum = enum
+        self.is_floating = is_floating
         self._size = size
-        # ml_dtypes' types are resolved on first use (_resolve_ml_dtypes).
+        # The extension resolves numpy dtypes; ml_dtypes' on first use (_resolve_ml_dtypes).
         ml_dtypes_name = numpy_name[len("ml_dtypes.") :] if numpy_name.startswith("ml_dtypes.") else None
         self._ml_dtypes_name: Optional[str] = ml_dtypes_name
-        self._numpy_dtype: Optional[np.dtype] = None if ml_dtypes_name else np.dtype(numpy_name)
+        self._numpy_dtype: Optional[np.dtype] = None if ml_dtypes_name else _fastckpt.numpy_dtype(enum)
 
     @property
     def numpy_dtype(self) -> np.dtype:
         """The ``numpy.dtype`` of arrays of this type."""
-        numpy_dtype = self._numpy_dtype
-        if numpy_dtype is None:
-            numpy_dtype = _resolve_ml_dtypes()[self.as_datatype_enum]
-        return numpy_dtype
+        if self._numpy_dtype is None:
+            _resolve_ml_dtypes()
+        return self._numpy_dtype
 
     @property
     def numpy_name(self) -> str:
@@ -116,24 +116,18 @@ for _d in _ALL:
     if _d._numpy_dtype is not None and not _d.name.startswith("q"):
         _BY_NUMPY.setdefault(_d._numpy_dtype, _d)
 _BY_NUMPY[np.dtype(object)] = _BY_NAME["string"]
-_ML_DTYPES: Optional[Dict[int, np.dtype]] = None  # DataType number -> ml_dtypes' numpy dtype, once imported
+_ML_DTYPES_RESOLVED = False  # whether the ml_dtypes types have their numpy dtypes (ml_dtypes imported)
 
 
-def _resolve_ml_dtypes() -> Dict[int, np.dtype]:
-    """Imports ml_dtypes (once) and fills in the numpy dtypes of the DTypes it defines."""
-    global _ML_DTYPES
-    if _ML_DTYPES is None:
-        import ml_dtypes
-
-        resolved = {}
+def _resolve_ml_dtypes() -> None:
+    """Fills in the numpy dtypes of the DTypes ml_dtypes defines (the extension imports ml_dtypes), once."""
+    global _ML_DTYPES_RESOLVED
+    if not _ML_DTYPES_RESOLVED:
         for d in _ALL:
             if d._ml_dtypes_name is not None:
-                numpy_dtype = np.dtype(getattr(ml_dtypes, d._ml_dtypes_name))
-                resolved[d.as_datatype_enum] = numpy_dtype
-                _BY_NUMPY.setdefault(numpy_dtype, d)
-                d._numpy_dtype = numpy_dtype
-        _ML_DTYPES = resolved
-    return _ML_DTYPES
+                d._numpy_dtype = _fastckpt.numpy_dtype(d.as_datatype_enum)
+                _BY_NUMPY.setdefault(d._numpy_dtype, d)
+        _ML_DTYPES_RESOLVED = True
 
 
 # Module attributes fastckpt.dtypes.float32, ...; `bool` among them shadows the builtin here, hence builtins.bool.
@@ -173,7 +167,7 @@ def as_dtype(value: Union[DType, int, str, np.dtype, type]) -> DType:
     if numpy_dtype in _BY_NUMPY:
         return _BY_NUMPY[numpy_dtype]
     # A dtype of ml_dtypes means ml_dtypes is imported already: its types join the table, and are looked up.
-    if _ML_DTYPES is None and "ml_dtypes" in sys.modules:
+    if not _ML_DTYPES_RESOLVED and "ml_dtypes" in sys.modules:
         _resolve_ml_dtypes()
         if numpy_dtype in _BY_NUMPY:
             return _BY_NUMPY[numpy_dtype]

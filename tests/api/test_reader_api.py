@@ -236,7 +236,7 @@ def test_get_tensor_crosses_into_the_extension_once(tmp_path):
         writer.add("names", ["a", "b"])
     reader = fastckpt.NewCheckpointReader(prefix)
     calls = []
-    reader._file = _CountingCalls(reader._file, calls)
+    reader._checkpoint = _CountingCalls(reader._checkpoint, calls)
     np.testing.assert_array_equal(reader.get_tensor("w"), np.arange(6, dtype=np.float32).reshape(2, 3))
     assert calls == ["get"]
     calls.clear()

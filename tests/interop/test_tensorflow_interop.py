@@ -141,3 +141,20 @@ def test_sharded_v1_checkpoint(tf, tmp_path):
     assert_reads_like_tensorflow(tf, pattern)
     assert fastckpt.load_checkpoint(str(tmp_path)).format == "v1"
     np.testing.assert_array_equal(fastckpt.load_variable(str(tmp_path), "b"), [5, 6, 7])
+
+
+def test_the_dtype_table_agrees_with_tensorflow(tf):
+    """Every dtype of the core's table: TensorFlow's number, name, floating-ness and numpy type (the extension
+    resolves the numpy types the reader gives arrays)."""
+    import fastckpt.dtypes
+
+    table = fastckpt._fastckpt.dtype_table()
+    assert len(table) == 30
+    for name, enum, size, _, is_floating in table:
+        ours, theirs = fastckpt.dtypes.dtype_of_enum(enum), tf.dtypes.as_dtype(enum)
+        assert (ours.name, ours.is_floating, is_floating) == (theirs.name, theirs.is_floating, theirs.is_floating), name
+        assert ours.numpy_dtype == fastckpt._fastckpt.numpy_dtype(enum), name
+        if name not in ("resource", "variant") and not theirs.is_quantized:
+            assert ours.numpy_dtype == np.dtype(theirs.as_numpy_dtype), name
+        if size:
+            assert size == ours.numpy_dtype.itemsize, name

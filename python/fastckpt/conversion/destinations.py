@@ -57,11 +57,11 @@ class Destination:
 
 
 class _Stream(io.RawIOBase):
-    """A write-only file object over a core ``FileWriter`` (a local file or an object being uploaded).
+    """A write-only file object over a core ``WriteFile`` (a local file or an object being uploaded).
     ``discard`` drops what is written from then on: a zip archive being given up can still be closed (it writes
     its end record), and nothing reaches the aborted file."""
 
-    def __init__(self, writer: "_fastckpt.FileWriter"):
+    def __init__(self, writer: "_fastckpt.WriteFile"):
         self._writer = writer
         self.discard = False
 
@@ -112,12 +112,12 @@ class SafetensorsDestination(Destination):
             total = sum(tensors[name].nbytes for name in weight_map)
             self._index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
         self._writers = []
-        self._writer_of: Dict[str, "_fastckpt.SafetensorsFileWriter"] = {}
+        self._writer_of: Dict[str, "_fastckpt.SafetensorsWriter"] = {}
         try:
             for i, (file, shard) in enumerate(zip(names, shards)):
                 specs = [(name, tensors[name].dtype.as_datatype_enum, list(tensors[name].shape)) for name in shard]
                 # Strings ride in the first shard's metadata.
-                writer = _fastckpt.SafetensorsFileWriter(file, specs, metadata if i == 0 else {"format": "pt"}, stores)
+                writer = _fastckpt.SafetensorsWriter(file, specs, metadata if i == 0 else {"format": "pt"}, stores)
                 self._writers.append(writer)
                 self._writer_of.update((name, writer) for name in shard)
         except BaseException:
@@ -167,7 +167,7 @@ class NpzDestination(Destination):
     def __init__(self, path: str, tensors: Dict[str, Tensor], stores: "_fastckpt.Stores"):
         self._order = list(tensors)
         self._tensors = tensors
-        self._file = _fastckpt.FileWriter(path, stores)
+        self._file = _fastckpt.WriteFile(path, stores)
         self._stream = _Stream(self._file)
         self._zip = zipfile.ZipFile(self._stream, "w")
         self._member = None
@@ -249,7 +249,7 @@ class TorchDestination(Destination):
     def commit(self) -> None:
         import torch
 
-        file = _fastckpt.FileWriter(self.path, self._stores)
+        file = _fastckpt.WriteFile(self.path, self._stores)
         try:
             torch.save(self._state, _Stream(file))
             file.commit()

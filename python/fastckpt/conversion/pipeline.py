@@ -28,17 +28,6 @@ PART_BYTES = 64 << 20
 PathLike = Union[str, "os.PathLike[str]"]
 T = TypeVar("T")
 
-_FLOATING = {
-    "float16",
-    "float32",
-    "float64",
-    "bfloat16",
-    "float8_e4m3fn",
-    "float8_e4m3fnuz",
-    "float8_e4m3b11fnuz",
-    "float8_e5m2",
-    "float8_e5m2fnuz",
-}
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 _SIZE_UNITS.update({"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40})
 
@@ -127,7 +116,7 @@ def convert(
         return _to_keras_file(src, dst, rules_given, storage_options)
     stores = _paths.stores(storage_options)
     cast = as_dtype(dtype) if dtype is not None else None
-    if cast is not None and cast.name not in _FLOATING:
+    if cast is not None and not cast.is_floating:
         raise errors.InvalidArgumentError(f"dtype= casts floating tensors to a floating dtype, not {cast.name}")
     shard_bytes = parse_size(max_shard_size) if max_shard_size is not None else None
     kind = destination_kind(dst, shard_bytes)
@@ -155,7 +144,7 @@ def convert(
             tensor = stored[key]
             if tensor.dtype.name in ("resource", "variant"):
                 continue
-            if cast is not None and tensor.dtype.name in _FLOATING:
+            if cast is not None and tensor.dtype.is_floating:
                 tensor = Tensor(cast, tensor.shape)
             if kind != "checkpoint" and tensor.dtype.name.startswith(("qint", "quint")):
                 # Other formats have no quantized types: the integers they are stored as.

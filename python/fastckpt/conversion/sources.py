@@ -103,12 +103,12 @@ class SafetensorsSource(Source):
                 raise errors.DataLossError(f"{path} is no safetensors index: it has no weight_map", path)
             directory = os.path.dirname(path)
             files = [
-                _fastckpt.SafetensorsFile(os.path.join(directory, name), stores)
+                _fastckpt.SafetensorsReader(os.path.join(directory, name), stores)
                 for name in sorted(set(weight_map.values()))
             ]
         else:
-            files = [_fastckpt.SafetensorsFile(path, stores)]
-        self._where: Dict[str, Tuple[_fastckpt.SafetensorsFile, int]] = {}
+            files = [_fastckpt.SafetensorsReader(path, stores)]
+        self._where: Dict[str, Tuple[_fastckpt.SafetensorsReader, int]] = {}
         self._tensors: Dict[str, Tensor] = {}
         self._strings: Dict[str, np.ndarray] = {}
         for file in files:

@@ -22,7 +22,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 import numpy as np
 
 from .. import _fastckpt, _paths, errors, protos
-from .._fastckpt import CheckpointFile
+from .._fastckpt import Checkpoint
 from ..dtypes import DType, dtype_of_enum
 from .directories import directory_checkpoint
 from .object_graph import OBJECT_GRAPH_KEY, full_names, object_paths
@@ -51,7 +51,7 @@ def _as_returned(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
 
-def _open(path: str, stores: "_fastckpt.Stores") -> CheckpointFile:
+def _open(path: str, stores: "_fastckpt.Stores") -> Checkpoint:
     """The checkpoint a user's path means, open: a prefix or file as is; for a directory, its SavedModel
     variables (``variables/variables``) when they exist, else the latest checkpoint of its state file.
 
@@ -62,11 +62,11 @@ def _open(path: str, stores: "_fastckpt.Stores") -> CheckpointFile:
         fastckpt.errors.InvalidCheckpointStateError: its state file names no checkpoint.
     """
     try:
-        return CheckpointFile.open(path, stores)
+        return Checkpoint.open(path, stores)
     except errors.NotACheckpointError:
         if stores.file_kind(path) != "directory":
             raise
-    return CheckpointFile.open(directory_checkpoint(path, stores), stores)
+    return Checkpoint.open(directory_checkpoint(path, stores), stores)
 
 
 class CheckpointReader:
@@ -97,8 +97,8 @@ class CheckpointReader:
         verify_checksums: bool = True,
         storage_options: Optional[Mapping[str, str]] = None,
     ):
-        self._file = _open(os.fspath(path), _paths.stores(storage_options))
-        self._path = os.fspath(self._file.path)
+        self._checkpoint = _open(os.fspath(path), _paths.stores(storage_options))
+        self._path = os.fspath(self._checkpoint.path)
         self._verify = verify_checksums
         # Names, dtypes and shapes stay in the extension, looked up there: opening builds no Python object
         # per tensor.
@@ -111,32 +111,32 @@ class CheckpointReader:
     @property
     def format(self) -> str:
         """``"v2"`` or ``"v1"``."""
-        return self._file.format
+        return self._checkpoint.format
 
     def get_variable_to_shape_map(self) -> Dict[str, List[int]]:
         """``{name: shape}`` of every tensor; partitioned tensors appear once, with their full shape."""
-        return self._file.shape_map()
+        return self._checkpoint.shape_map()
 
     def get_variable_to_dtype_map(self) -> Dict[str, DType]:
         """``{name: fastckpt.DType}`` of every tensor."""
-        return {name: dtype_of_enum(enum) for name, enum in self._file.dtype_map().items()}
+        return {name: dtype_of_enum(enum) for name, enum in self._checkpoint.dtype_map().items()}
 
     def has_tensor(self, name: str) -> bool:
-        return isinstance(name, str) and tensor_key(name) in self._file
+        return isinstance(name, str) and tensor_key(name) in self._checkpoint
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.has_tensor(name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._file.names())
+        return iter(self._checkpoint.names())
 
     def __len__(self) -> int:
-        return len(self._file)
+        return len(self._checkpoint)
 
     def _lookup(self, name: str) -> Tuple[bytes, DType, Tuple[int, ...]]:
         """The key, dtype and shape of tensor ``name``."""
         key = tensor_key(name)
-        dtype_enum, shape = self._file.dtype_and_shape(key)
+        dtype_enum, shape = self._checkpoint.dtype_and_shape(key)
         return key, dtype_of_enum(dtype_enum), shape
 
     def get_tensor(self, name: str) -> np.ndarray:
@@ -147,7 +147,7 @@ class CheckpointReader:
             fastckpt.errors.NotFoundError: no such tensor.
             fastckpt.errors.DataLossError: its bytes are corrupt (checksum mismatch) or missing.
         """
-        return _as_returned(self._file.get(tensor_key(name), self._verify))
+        return _as_returned(self._checkpoint.get(tensor_key(name), self._verify))
 
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
@@ -160,19 +160,20 @@ class CheckpointReader:
         bytes kept), where ``get_tensor`` gives a numpy scalar or ``bytes`` as TensorFlow does."""
         if names is None:
             # String tensors come back as None, and are read one by one.
-            names, arrays = self._file.read_all(self._verify)
+            names, arrays = self._checkpoint.read_all(self._verify)
             return {
-                name: self._file.get(tensor_key(name), self._verify) if value is None else value
+                name: self._checkpoint.get(tensor_key(name), self._verify) if value is None else value
                 for name, value in zip(names, arrays)
             }
         names = list(names)
         keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
         numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
-        arrays = self._file.read_tensors([keys[i] for i in numeric], self._verify)
+        arrays = self._checkpoint.read_tensors([keys[i] for i in numeric], self._verify)
         values = dict(zip((names[i] for i in numeric), arrays))
         # Strings, read one by one, in the order asked.
         return {
-            name: values[name] if name in values else self._file.get(tensor_key(name), self._verify) for name in names
+            name: values[name] if name in values else self._checkpoint.get(tensor_key(name), self._verify)
+            for name in names
         }
 
     def view(self, name: str) -> np.ndarray:
@@ -185,7 +186,7 @@ class CheckpointReader:
                 f"views map local files, and {self._path} is in an object store: read it with get_tensors", self._path
             )
         key, dtype, shape = self._lookup(name)
-        raw = None if dtype.is_string else self._file.mapped(key)
+        raw = None if dtype.is_string else self._checkpoint.mapped(key)
         if raw is None:
             return self.get_tensor(name)
         return raw.view(dtype.numpy_dtype).reshape(shape)
@@ -193,7 +194,7 @@ class CheckpointReader:
     def views(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: view(name)}`` of several tensors (default: all): a zero-copy open, in time that grows with
         the number of tensors, not their size."""
-        return {name: self.view(name) for name in (self._file.names() if names is None else names)}
+        return {name: self.view(name) for name in (self._checkpoint.names() if names is None else names)}
 
     def read_into(self, name: str, out: np.ndarray) -> None:
         """Reads tensor ``name`` straight into ``out``, a C-contiguous numpy array of its dtype and shape."""
@@ -232,35 +233,35 @@ class CheckpointReader:
                 )
             keys.append(key)
             outs.append(out.reshape(-1).view(np.uint8))
-        self._file.read_tensors_into(keys, outs, self._verify)
+        self._checkpoint.read_tensors_into(keys, outs, self._verify)
 
     def read_bytes_into(self, targets: Mapping[str, np.ndarray]) -> None:
         """``read_tensors_into`` for callers that check dtypes and shapes themselves (fastckpt.torch): each
         target is a writable flat uint8 array of the tensor's size in bytes, so no numpy type is needed for
         the dtype (bfloat16 needs no ml_dtypes). The sizes are still checked."""
         keys = [self._lookup(name)[0] for name in targets]
-        self._file.read_tensors_into(keys, list(targets.values()), self._verify)
+        self._checkpoint.read_tensors_into(keys, list(targets.values()), self._verify)
 
     def read_rows_into(self, name: str, first: int, count: int, out: np.ndarray, checksum: int = 0) -> int:
         """Reads rows ``first`` to ``first + count - 1`` (along the first dimension) of numeric tensor ``name``
         into ``out``, a writable flat uint8 array of their size in bytes, for reading a large tensor in parts:
         pass 0 as ``checksum`` with the first part, then what the call before returned; the part that ends
         the tensor verifies its CRC32C (a mismatch is a ``DataLossError``)."""
-        return self._file.read_rows(self._lookup(name)[0], first, count, checksum, out)
+        return self._checkpoint.read_rows(self._lookup(name)[0], first, count, checksum, out)
 
     def stored_range(self, name: str) -> Optional[Tuple[str, int, int, int]]:
         """Where the bytes of tensor ``name`` lie as stored, ``(data file, offset, length, size of the data file
         when it was opened)`` (fastckpt.torch maps them copy-on-write); None where ``view`` reads instead."""
-        where = self._file.stored_range(self._lookup(name)[0])
+        where = self._checkpoint.stored_range(self._lookup(name)[0])
         return None if where is None else (os.fspath(where[0]), where[1], where[2], where[3])
 
     def _read(self, key: bytes, dtype: DType, shape, region) -> np.ndarray:
         if dtype.is_string:
-            strings = self._file.read_strings(key, region)
+            strings = self._checkpoint.read_strings(key, region)
             array = np.empty(len(strings), dtype=object)
             array[:] = strings
             return array.reshape(shape)
-        raw = self._file.read(key, region, self._verify if region is None else False)
+        raw = self._checkpoint.read(key, region, self._verify if region is None else False)
         return raw.view(dtype.numpy_dtype).reshape(shape)
 
     def get_slice(self, name: str) -> "LazyTensor":
@@ -306,7 +307,7 @@ class CheckpointReader:
         """One line per tensor, ``name (DT_TYPE) [d0,d1]``, as TensorFlow's reader prints it."""
         lines = [
             f"{name} ({protos.DataType.Name(dtype)}) [{','.join(map(str, shape))}]\n"
-            for name, dtype, shape in zip(*self._file.tensors())
+            for name, dtype, shape in zip(*self._checkpoint.tensors())
         ]
         return "".join(lines).encode("utf-8", "surrogateescape")
 

@@ -119,7 +119,7 @@ class CheckpointWriter:
         if int(num_shards) < 1:
             raise errors.InvalidArgumentError(f"num_shards must be at least 1, not {num_shards}", os.fspath(prefix))
         self.prefix = os.fspath(prefix)
-        self._writer = _fastckpt.BundleFileWriter(self.prefix, _paths.stores(storage_options), durable, int(num_shards))
+        self._writer = _fastckpt.BundleWriter(self.prefix, _paths.stores(storage_options), durable, int(num_shards))
 
     def add(self, name: str, value: Any) -> None:
         """Adds tensor ``name`` (numpy, torch or jax array, Python scalar or list, ``str`` or ``bytes``)."""

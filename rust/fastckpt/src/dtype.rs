@@ -150,6 +150,11 @@ impl DType {
         self.row().size
     }
 
+    /// The numpy type of arrays of it ([`Row::numpy`]): a numpy type name, `object`, or `ml_dtypes.<name>`.
+    pub fn numpy_name(self) -> &'static str {
+        self.row().numpy
+    }
+
     /// Whether it is a floating-point type (`tf.DType.is_floating`): the IEEE types, bfloat16 and the float8
     /// types.
     pub fn is_floating(self) -> bool {

@@ -1,0 +1,11 @@
+//! What a path names (the core's `locate`): the names of a bundle's own files.
+use std::path::Path;
+
+use pyo3::prelude::*;
+
+/// The prefix of the V2 checkpoint whose own file `name` is (`P.index`, `P.data-NNNNN-of-NNNNN`), as a name
+/// in the same directory listing; None for any other name.
+#[pyfunction]
+pub(crate) fn bundle_prefix_of(name: &str) -> Option<String> {
+    fastckpt::bundle_prefix_of(Path::new(name)).map(|prefix| prefix.to_string_lossy().into_owned())
+}
