@@ -14,7 +14,6 @@ A directory written by a Saver holds a text-format ``CheckpointState``::
 from __future__ import annotations
 
 import os
-import re
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _fastckpt, _paths, errors, protos
@@ -139,8 +138,7 @@ def latest_checkpoint(
 def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta") -> str:
     """The ``.meta`` file of a checkpoint: ``model.ckpt-100`` → ``model.ckpt-100.meta`` (a V1 shard
     pattern's ``-?????-of-NNNNN`` is dropped)."""
-    basename = re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_filename)
-    return f"{basename}.{meta_graph_suffix}"
+    return _fastckpt.meta_graph_path(os.fspath(checkpoint_filename), meta_graph_suffix)
 
 
 def atomic_write(

@@ -1,4 +1,4 @@
-//! What a path names (the core's `locate`): the names of a bundle's own files.
+//! What a path names (the core's `locate`): the names of a bundle's own files and of a checkpoint's meta graph.
 use std::path::Path;
 
 use pyo3::prelude::*;
@@ -8,4 +8,11 @@ use pyo3::prelude::*;
 #[pyfunction]
 pub(crate) fn bundle_prefix_of(name: &str) -> Option<String> {
     fastckpt::bundle_prefix_of(Path::new(name)).map(|prefix| prefix.to_string_lossy().into_owned())
+}
+
+/// The meta graph file TensorFlow's Saver writes beside the checkpoint `path` (`P.<suffix>`, a V1 shard
+/// pattern dropped).
+#[pyfunction]
+pub(crate) fn meta_graph_path(path: &str, suffix: &str) -> String {
+    fastckpt::meta_graph_path(Path::new(path), suffix).to_string_lossy().into_owned()
 }

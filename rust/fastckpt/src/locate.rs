@@ -123,6 +123,20 @@ pub fn delete_checkpoint(storage: &dyn Storage, prefix: &Path, listing: Option<V
     Ok(deleted)
 }
 
+/// The meta graph file TensorFlow's Saver writes beside the checkpoint `path`: `P.<suffix>` for the prefix `P`;
+/// for a sharded V1 checkpoint named by its shard pattern (`P-?????-of-00002`) or one shard
+/// (`P-00000-of-00002`), `P.<suffix>` too.
+pub fn meta_graph_path(path: &Path, suffix: &str) -> PathBuf {
+    let name = path.file_name().and_then(OsStr::to_str).unwrap_or_default();
+    let base = name
+        .rsplit_once("-of-")
+        .filter(|(_, count)| !count.is_empty() && count.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|(head, _)| head.rsplit_once('-'))
+        .filter(|(_, shard)| !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit() || b == b'?'))
+        .map_or(name, |(base, _)| base);
+    path.with_file_name(format!("{base}.{suffix}"))
+}
+
 /// The prefix of `path` if its name is that of a bundle's own file: `P.index` or `P.data-NNNNN-of-NNNNN`.
 pub fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
@@ -342,6 +356,16 @@ mod tests {
             locate(&LocalStorage, &dir.path().join("model.ckpt-?????-of-00002")).unwrap().path(),
             dir.path().join("model.ckpt-?????-of-00002")
         );
+    }
+
+    #[test]
+    fn a_meta_graph_is_named_after_the_checkpoint_without_its_shard_pattern() {
+        let meta = |path: &str| meta_graph_path(Path::new(path), "meta");
+        assert_eq!(meta("dir/model.ckpt-100"), Path::new("dir/model.ckpt-100.meta"));
+        assert_eq!(meta("dir/model.ckpt-?????-of-00002"), Path::new("dir/model.ckpt.meta"));
+        assert_eq!(meta("model.ckpt-00001-of-00002"), Path::new("model.ckpt.meta"));
+        assert_eq!(meta("s3://bucket/run/model-of-x"), Path::new("s3://bucket/run/model-of-x.meta"));
+        assert_eq!(meta_graph_path(Path::new("m-5"), "meta.txt"), Path::new("m-5.meta.txt"));
     }
 
     #[test]
