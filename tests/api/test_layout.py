@@ -116,3 +116,17 @@ def test_no_module_imports_another_modules_private_names():
                     and alias.name not in ("_fastckpt", "_paths")
                 ]
     assert not reaching, reaching
+
+
+def test_the_binding_imports_no_fastckpt_module():
+    """The extension converts; it asks Python's fastckpt for no rule (numpy dtypes come from the core's table).
+    Its one reference to the package is the exception classes of fastckpt.errors, which it raises."""
+    binding = ROOT / "rust" / "fastckpt-python" / "src"
+    calls = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(binding.glob("*.rs"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ".import(" in line and "ml_dtypes" not in line
+    ]
+    assert not calls, calls
+    assert all(len(path.read_text(encoding="utf-8").splitlines()) < 500 for path in binding.glob("*.rs"))
