@@ -17,8 +17,10 @@ use std::time::SystemTime;
 use crate::checksum;
 use crate::error::{Error, Result};
 
+mod blocks;
 mod local;
 mod object;
+mod stats;
 
 pub use local::{leftover_writer, LocalStorage};
 pub use object::ObjectStorage;

@@ -7,22 +7,28 @@
 //! without the GIL).
 //!
 //! Reads are range requests: many ranges at once are coalesced where neighbours are close, cut into pieces,
-//! and fetched concurrently, each response copied into its destination as it arrives. Writes of large files
+//! and fetched concurrently, each response copied into its destination as it arrives. One small read alone (a
+//! loop of them) is served from a cache of larger blocks ([`super::blocks`]), and what HEAD requests say of an
+//! object is kept for a few seconds ([`super::stats`]). Writes of large files
 //! are multipart uploads whose parts are sent in parallel while the writer goes on; an object appears only
 //! when its upload completes, and one dropped uncommitted is aborted.
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig,
-    UpdateVersion, WriteMultipart,
+    ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig, UpdateVersion, WriteMultipart,
 };
 
+use super::blocks::{BlockCache, BlockId, BLOCK, DEFAULT_CAPACITY, MAX_WINDOW};
+use super::stats::{StatCache, DEFAULT_MAX_AGE};
 use super::{Expected, FileKind, ReadFile, Storage, StorageOptions, WriteFile};
 use crate::checksum;
 use crate::error::{Error, ErrorKind, Result};
@@ -49,6 +55,11 @@ const DEFAULT_CONCURRENCY: usize = 16;
 pub(super) fn is_url(path: &Path) -> bool {
     let Some(text) = path.to_str() else { return false };
     text.split_once("://").is_some_and(|(scheme, _)| SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
+}
+
+/// A duration given in seconds (`"30"`, `"2.5"`, `"30s"`), as the options take them.
+fn seconds(value: &str) -> Option<Duration> {
+    Duration::try_from_secs_f64(value.trim_end_matches('s').parse().ok()?).ok()
 }
 
 /// The runtime every request runs on. Its threads only wait on the network.
@@ -120,6 +131,10 @@ pub struct ObjectStorage {
     concurrency: usize,
     /// HTTP servers are read-only and cannot list.
     http: bool,
+    /// What HEAD requests said, for a few seconds.
+    stats: Arc<StatCache>,
+    /// Blocks of objects read a small piece at a time.
+    blocks: Arc<BlockCache>,
 }
 
 impl ObjectStorage {
@@ -130,6 +145,8 @@ impl ObjectStorage {
         use object_store::http::HttpBuilder;
 
         let mut concurrency = DEFAULT_CONCURRENCY;
+        let mut cache_bytes = DEFAULT_CAPACITY;
+        let mut max_age = DEFAULT_MAX_AGE;
         let mut retry = RetryConfig { max_retries: 5, retry_timeout: Duration::from_secs(60), ..Default::default() };
         let mut config = Vec::new();
         for (key, value) in options {
@@ -137,10 +154,9 @@ impl ObjectStorage {
             match key.as_str() {
                 "concurrency" => concurrency = value.parse().ok().filter(|&n| n > 0).ok_or_else(invalid)?,
                 "max_retries" => retry.max_retries = value.parse().map_err(|_| invalid())?,
-                "retry_timeout" => {
-                    let seconds: f64 = value.trim_end_matches('s').parse().map_err(|_| invalid())?;
-                    retry.retry_timeout = Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
-                }
+                "retry_timeout" => retry.retry_timeout = seconds(value).ok_or_else(invalid)?,
+                "block_cache_bytes" => cache_bytes = value.parse().map_err(|_| invalid())?,
+                "cache_max_age" => max_age = seconds(value).ok_or_else(invalid)?,
                 _ => config.push((key.to_ascii_lowercase(), value.clone())),
             }
         }
@@ -181,7 +197,14 @@ impl ObjectStorage {
             "http" | "https" => build!(HttpBuilder::new()),
             _ => build!(MicrosoftAzureBuilder::new()),
         };
-        Ok(ObjectStorage { store, root: root.to_owned(), concurrency, http })
+        Ok(ObjectStorage {
+            store,
+            root: root.to_owned(),
+            concurrency,
+            http,
+            stats: Arc::new(StatCache::new(max_age)),
+            blocks: Arc::new(BlockCache::new(cache_bytes)),
+        })
     }
 
     /// The key of `path` in this storage.
@@ -191,6 +214,44 @@ impl ObjectStorage {
             return Err(Error::invalid_argument(format!("not in {}", self.root)).in_file(path));
         }
         Key::parse(key).map_err(|e| Error::invalid_argument(format!("not a valid object key: {e}")).in_file(path))
+    }
+
+    /// What a HEAD of `path` says (or said less than the maximum age ago); None when there is no such object.
+    fn head(&self, key: &Key, path: &Path) -> Result<Option<ObjectMeta>> {
+        if let Some(meta) = self.stats.get(key.as_ref()) {
+            return Ok(Some(meta));
+        }
+        match block_on(self.store.head(key)) {
+            Ok(meta) => {
+                self.stats.insert(key.as_ref(), meta.clone());
+                Ok(Some(meta))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e, path)),
+        }
+    }
+
+    /// `path` opened for range reads.
+    fn open_object(&self, path: &Path) -> Result<ObjectFile> {
+        let key = self.key(path)?;
+        let missing = || Error::new(ErrorKind::NotFound, "no such object (or bucket)").in_file(path);
+        let meta = self.head(&key, path)?.ok_or_else(missing)?;
+        // The version blocks are kept under: a replaced object is another version.
+        let version = meta.e_tag.clone().or(meta.version.clone()).unwrap_or_else(|| {
+            let modified = meta.last_modified.timestamp_nanos_opt().unwrap_or_default();
+            format!("{} bytes at {modified}", meta.size)
+        });
+        Ok(ObjectFile {
+            store: Arc::clone(&self.store),
+            key,
+            path: path.to_path_buf(),
+            size: meta.size,
+            concurrency: self.concurrency,
+            e_tag: meta.e_tag,
+            version,
+            blocks: Arc::clone(&self.blocks),
+            window: AtomicU64::new(1),
+        })
     }
 
     fn read_only(&self, path: &Path) -> Result<()> {
@@ -237,18 +298,19 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 impl Storage for ObjectStorage {
     fn open(&self, path: &Path) -> Result<Arc<dyn ReadFile>> {
-        let key = self.key(path)?;
-        let meta = block_on(self.store.head(&key)).map_err(|e| store_error(e, path))?;
-        Ok(Arc::new(ObjectFile {
-            store: Arc::clone(&self.store),
-            key,
-            path: path.to_path_buf(),
-            size: meta.size,
-            concurrency: self.concurrency,
-        }))
+        Ok(Arc::new(self.open_object(path)?))
     }
 
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        if self.blocks.enabled() {
+            // Small files (an index, a state file) are read through the blocks, kept for the next open.
+            let file = self.open_object(path)?;
+            if file.size <= BLOCK * MAX_WINDOW / 2 {
+                let mut bytes = vec![0; file.size as usize];
+                file.read_blocks(0, &mut bytes)?;
+                return Ok(bytes);
+            }
+        }
         let key = self.key(path)?;
         let bytes = block_on(async { self.store.get(&key).await?.bytes().await }).map_err(|e| store_error(e, path))?;
         Ok(bytes.to_vec())
@@ -259,11 +321,10 @@ impl Storage for ObjectStorage {
         if key.as_ref().is_empty() {
             return Ok(Some(FileKind::Directory));
         }
-        match block_on(self.store.head(&key)) {
-            Ok(_) => return Ok(Some(FileKind::File)),
-            Err(object_store::Error::NotFound { .. }) if !self.http => {}
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(store_error(e, path)),
+        match self.head(&key, path)? {
+            Some(_) => return Ok(Some(FileKind::File)),
+            None if self.http => return Ok(None),
+            None => {}
         }
         let listed = block_on(self.store.list_with_delimiter(Some(&key))).map_err(|e| store_error(e, path))?;
         let empty = listed.objects.is_empty() && listed.common_prefixes.is_empty();
@@ -272,11 +333,7 @@ impl Storage for ObjectStorage {
 
     fn modified(&self, path: &Path) -> Result<Option<SystemTime>> {
         let key = self.key(path)?;
-        match block_on(self.store.head(&key)) {
-            Ok(meta) => Ok(Some(meta.last_modified.into())),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(store_error(e, path)),
-        }
+        Ok(self.head(&key, path)?.map(|meta| meta.last_modified.into()))
     }
 
     fn list(&self, dir: &Path) -> Result<Vec<String>> {
@@ -297,6 +354,7 @@ impl Storage for ObjectStorage {
         self.read_only(path)?;
         Ok(Box::new(ObjectWriteFile {
             store: Arc::clone(&self.store),
+            stats: Arc::clone(&self.stats),
             key: self.key(path)?,
             path: path.to_path_buf(),
             buffer: Vec::new(),
@@ -308,6 +366,7 @@ impl Storage for ObjectStorage {
         self.read_only(path)?;
         let key = self.key(path)?;
         let payload = PutPayload::from(data.to_vec());
+        self.stats.forget(key.as_ref());
         block_on(self.store.put(&key, payload)).map_err(|e| store_error(e, path))?;
         Ok(())
     }
@@ -335,6 +394,7 @@ impl Storage for ObjectStorage {
             }
         };
         let options = PutOptions { mode, ..Default::default() };
+        self.stats.forget(key.as_ref());
         let written = block_on(self.store.put_opts(&key, PutPayload::from(data.to_vec()), options));
         let written = written.map_err(|e| match e {
             object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
@@ -348,12 +408,15 @@ impl Storage for ObjectStorage {
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         self.read_only(from)?;
         let (from_key, to_key) = (self.key(from)?, self.key(to)?);
+        self.stats.forget(from_key.as_ref());
+        self.stats.forget(to_key.as_ref());
         block_on(self.store.rename(&from_key, &to_key)).map_err(|e| store_error(e, from))
     }
 
     fn delete(&self, path: &Path) -> Result<()> {
         self.read_only(path)?;
         let key = self.key(path)?;
+        self.stats.forget(key.as_ref());
         match block_on(self.store.delete(&key)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_error(e, path)),
@@ -375,6 +438,13 @@ struct ObjectFile {
     path: PathBuf,
     size: u64,
     concurrency: usize,
+    /// Its ETag as opened: block requests ask for this version only.
+    e_tag: Option<String>,
+    /// Its version as opened, which names its blocks.
+    version: String,
+    blocks: Arc<BlockCache>,
+    /// Blocks the next miss fetches (doubled at every miss, up to [`MAX_WINDOW`]).
+    window: AtomicU64,
 }
 
 /// One range request, and where its bytes go: destinations sorted by offset, inside `range`.
@@ -462,6 +532,82 @@ impl ObjectFile {
         Ok(targets.iter().map(|target| target.piece).zip(crcs).collect())
     }
 
+    /// Whether a read alone of `len` bytes at `offset` is served from blocks: a small one (a batch of reads, or
+    /// a large one, is fetched as asked).
+    fn served_by_blocks(&self, offset: u64, len: usize) -> bool {
+        let small = (len as u64) <= BLOCK * MAX_WINDOW / 4;
+        self.blocks.enabled() && len > 0 && small && offset.saturating_add(len as u64) <= self.size
+    }
+
+    /// Fills `buf` with the bytes at `offset` from the blocks that hold them, fetching (concurrently) and keeping
+    /// those not kept yet.
+    fn read_blocks(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let end = offset + buf.len() as u64;
+        if end > self.size {
+            let message = format!("bytes [{offset}, +{}) lie past the end of the {}-byte object", buf.len(), self.size);
+            return Err(Error::data_loss(message).in_file(&self.path));
+        }
+        let id = |index: u64| -> BlockId { (self.key.to_string(), self.version.clone(), index) };
+        let mut blocks: Vec<(u64, bytes::Bytes)> = Vec::new();
+        let mut missing = Vec::new();
+        for index in offset / BLOCK..=(end - 1) / BLOCK {
+            match self.blocks.get(&id(index)) {
+                Some(bytes) => blocks.push((index, bytes)),
+                None => missing.push(index),
+            }
+        }
+        if let (Some(&first), Some(&last)) = (missing.first(), missing.last()) {
+            let window = self.window.fetch_update(Relaxed, Relaxed, |w| Some((w * 2).min(MAX_WINDOW))).unwrap_or(1);
+            let count = self.size.div_ceil(BLOCK);
+            let fetch_end = (first + window.max(last - first + 1)).min(count);
+            let fetched = block_on(self.fetch_blocks(first..fetch_end))?;
+            for (index, bytes) in (first..fetch_end).zip(fetched) {
+                self.blocks.insert(id(index), bytes.clone());
+                if index <= last {
+                    blocks.push((index, bytes));
+                }
+            }
+        }
+        for (index, bytes) in blocks {
+            let block_start = index * BLOCK;
+            let (from, to) = (offset.max(block_start), end.min(block_start + bytes.len() as u64));
+            if from < to {
+                buf[(from - offset) as usize..(to - offset) as usize]
+                    .copy_from_slice(&bytes[(from - block_start) as usize..(to - block_start) as usize]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks `indices` of the object, of the version opened, in one request: a replaced object is an error,
+    /// never mixed in. Each block is a copy of its own, so that dropping one frees it.
+    async fn fetch_blocks(&self, indices: std::ops::Range<u64>) -> Result<Vec<bytes::Bytes>> {
+        let range = indices.start * BLOCK..(indices.end * BLOCK).min(self.size);
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: self.e_tag.clone(),
+            ..Default::default()
+        };
+        let fail = |e| match e {
+            // What the reader found at open (an index's offsets into this file) no longer holds.
+            object_store::Error::Precondition { .. } => {
+                let message = "the object changed since it was opened (replaced or truncated)";
+                Error::data_loss(message).in_file(&self.path)
+            }
+            e => store_error(e, &self.path),
+        };
+        let bytes = async { self.store.get_opts(&self.key, options).await?.bytes().await }.await.map_err(fail)?;
+        if bytes.len() as u64 != range.end - range.start {
+            let got = range.start + bytes.len() as u64;
+            let message = format!("the object ended at byte {got}, not {} (truncated or replaced?)", range.end);
+            return Err(Error::data_loss(message).in_file(&self.path));
+        }
+        Ok(bytes.chunks(BLOCK as usize).map(bytes::Bytes::copy_from_slice).collect())
+    }
+
     /// Reads `ranges` by concurrent requests; with `checksums`, returns the CRC32C of each range, combined
     /// from those of its pieces.
     fn fetch_all(&self, ranges: Vec<(u64, &mut [u8])>, checksums: bool) -> Result<Vec<u32>> {
@@ -504,10 +650,23 @@ impl ReadFile for ObjectFile {
     }
 
     fn read_ranges(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<()> {
+        if let [(offset, buf)] = &ranges[..] {
+            if self.served_by_blocks(*offset, buf.len()) {
+                let [(offset, buf)] = <[_; 1]>::try_from(ranges).expect("one range");
+                return self.read_blocks(offset, buf);
+            }
+        }
         self.fetch_all(ranges, false).map(drop)
     }
 
     fn read_ranges_checksummed(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<Vec<u32>> {
+        if let [(offset, buf)] = &ranges[..] {
+            if self.served_by_blocks(*offset, buf.len()) {
+                let [(offset, buf)] = <[_; 1]>::try_from(ranges).expect("one range");
+                self.read_blocks(offset, buf)?;
+                return Ok(vec![checksum::extend(0, buf)]);
+            }
+        }
         self.fetch_all(ranges, true)
     }
 
@@ -519,6 +678,8 @@ impl ReadFile for ObjectFile {
 /// An object being written: kept in memory until it outgrows one part, then uploaded in parts.
 struct ObjectWriteFile {
     store: Arc<dyn ObjectStore>,
+    /// Told when the object changes.
+    stats: Arc<StatCache>,
     key: Key,
     path: PathBuf,
     /// What was written before the upload started.
@@ -567,6 +728,7 @@ impl WriteFile for ObjectWriteFile {
     }
 
     fn commit(mut self: Box<Self>, _durable: bool) -> Result<()> {
+        self.stats.forget(self.key.as_ref());
         // Object stores make an object durable before they acknowledge it.
         match self.upload.take() {
             None => {
