@@ -152,29 +152,34 @@ class CheckpointReader:
     def get_tensors(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: value}`` of several tensors (default: all), read in parallel with checksums verified;
         values as ``get_tensor`` returns them."""
-        return {name: _as_returned(value) for name, value in self.get_arrays(names).items()}
+        names, arrays = self._read_numeric(names)
+        return {
+            name: _as_returned(self._read_string(name) if array is None else array)
+            for name, array in zip(names, arrays)
+        }
 
     def get_arrays(self, names: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
         """``{name: numpy array}`` of several tensors (default: all), read as ``get_tensors`` reads them, but
         every value an array: a scalar as a 0-d array (a string one an object array holding its ``bytes``, NUL
         bytes kept), where ``get_tensor`` gives a numpy scalar or ``bytes`` as TensorFlow does."""
+        names, arrays = self._read_numeric(names)
+        return {name: self._read_string(name) if array is None else array for name, array in zip(names, arrays)}
+
+    def _read_numeric(self, names: Optional[Iterable[str]]) -> Tuple[List[str], List[Optional[np.ndarray]]]:
+        """The names of the tensors ``names`` (default: all) and their arrays, the numeric ones read in one
+        parallel pass; None for string tensors (``_read_string`` reads them)."""
         if names is None:
-            # String tensors come back as None, and are read one by one.
-            names, arrays = self._checkpoint.read_all(self._verify)
-            return {
-                name: self._checkpoint.get(tensor_key(name), self._verify) if value is None else value
-                for name, value in zip(names, arrays)
-            }
+            return self._checkpoint.read_all(self._verify)
         names = list(names)
         keys, dtypes, _ = map(list, zip(*map(self._lookup, names))) if names else ([], [], [])
         numeric = [i for i, dtype in enumerate(dtypes) if not dtype.is_string]
-        arrays = self._checkpoint.read_tensors([keys[i] for i in numeric], self._verify)
-        values = dict(zip((names[i] for i in numeric), arrays))
-        # Strings, read one by one, in the order asked.
-        return {
-            name: values[name] if name in values else self._checkpoint.get(tensor_key(name), self._verify)
-            for name in names
-        }
+        arrays: List[Optional[np.ndarray]] = [None] * len(names)
+        for i, array in zip(numeric, self._checkpoint.read_tensors([keys[i] for i in numeric], self._verify)):
+            arrays[i] = array
+        return names, arrays
+
+    def _read_string(self, name: str) -> np.ndarray:
+        return self._checkpoint.get(tensor_key(name), self._verify)
 
     def view(self, name: str) -> np.ndarray:
         """Tensor ``name`` as a read-only numpy array over the memory-mapped data file: nothing is read or
