@@ -55,6 +55,26 @@ def test_dtype_objects():
         fastckpt.as_dtype(99)
 
 
+# Every dtype of the core's table but resources and variants, which are listed, never read.
+READABLE_DTYPES = [d for d in fastckpt.dtypes._ALL if d.size or d.is_string]
+
+
+@pytest.mark.parametrize("dtype", READABLE_DTYPES, ids=lambda d: d.name)
+def test_every_dtype_reads_back_as_its_numpy_dtype(tmp_path, dtype):
+    """A tensor of each dtype reads back with exactly the numpy dtype ``fastckpt.dtypes`` gives that dtype (the
+    extension makes arrays of its own), by each read: the quantized types and ml_dtypes' types among them."""
+    prefix = str(tmp_path / "ckpt")
+    # The extension's writer, which takes any dtype number: numpy has no quantized types to write from.
+    writer = fastckpt._fastckpt.BundleWriter(prefix, fastckpt._fastckpt.Stores())
+    writer.add(
+        b"t", dtype.as_datatype_enum, [2], [b"a", b"bc"] if dtype.is_string else np.zeros(2 * dtype.size, np.uint8)
+    )
+    writer.finish()
+    reader = fastckpt.load_checkpoint(prefix)
+    for value in [reader.get_tensor("t"), reader.get_tensors()["t"], reader.get_tensors(["t"])["t"]]:
+        assert value.dtype == dtype.numpy_dtype and value.dtype.type is dtype.numpy_dtype.type, value.dtype
+
+
 def test_missing_path_is_not_found(tmp_path):
     with pytest.raises(errors.NotFoundError) as info:
         fastckpt.NewCheckpointReader(str(tmp_path / "nothing" / "model.ckpt"))
