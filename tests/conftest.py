@@ -11,7 +11,8 @@ pytest.register_assert_rewrite("helpers")
 from helpers.checkpoints import FIXTURES, Expected  # noqa: E402
 from helpers.tensorflow_oracle import tensorflow_or_skip  # noqa: E402
 
-# The object-store test servers' fixtures (s3_server, s3_bucket, s3_proxy, make_proxy).
+# The object-store test servers' fixtures (s3_server, s3_bucket, s3_proxy, gcs_server, gcs_bucket, gcs_proxy,
+# make_proxy).
 pytest_plugins = ["helpers.object_stores"]
 
 

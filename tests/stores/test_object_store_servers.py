@@ -1,7 +1,8 @@
-"""The object-store test servers work: moto's S3 answers, the fault proxy fails, drops,
+"""The object-store test servers work: moto's S3 and fake-gcs-server answer, the fault proxy fails, drops,
 delays and counts requests as configured (tests/helpers/object_stores.py)."""
 
 import http.client
+import json
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,28 @@ def test_moto_put_get_range_and_env(s3_server, s3_bucket):
     part = client.get_object(Bucket=s3_bucket, Key="dir/blob", Range="bytes=2-4")
     assert (part["Body"].read(), part["ContentRange"]) == (b"234", "bytes 2-4/10")
     assert [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"]] == ["dir/blob"]
+
+
+def test_fake_gcs_server_serves_what_its_json_api_put(gcs_server, gcs_bucket):
+    assert os.environ["GOOGLE_ALLOW_HTTP"] == "true"
+    assert json.loads(os.environ["GOOGLE_SERVICE_ACCOUNT_KEY"])["gcs_base_url"] == gcs_server.endpoint
+    assert gcs_server.upload(gcs_bucket, "dir/a.b-c", b"0123456789")["size"] == "10"
+    assert gcs_server.download(gcs_bucket, "dir/a.b-c") == b"0123456789"
+    assert gcs_server.keys(gcs_bucket) == ["dir/a.b-c"]
+    # The XML API object_store speaks, its object names percent-encoded as it encodes them.
+    status, headers, body = http_request(
+        "GET", f"{gcs_server.endpoint}/{gcs_bucket}/dir%2Fa%2Eb%2Dc", headers={"Range": "bytes=2-4"}
+    )
+    assert (status, body, headers["content-range"]) == (206, b"234", "bytes 2-4/10")
+
+
+def test_a_proxy_sends_fake_gcs_server_its_own_host(gcs_server, gcs_bucket, make_proxy):
+    gcs_server.upload(gcs_bucket, "k", b"z")
+    # fake-gcs-server serves the XML API only to requests whose Host is its -public-host.
+    assert http_request("GET", f"{make_proxy(gcs_server).endpoint}/{gcs_bucket}/k")[0] == 404
+    proxy = make_proxy(gcs_server, upstream_host=True)
+    assert http_request("GET", f"{proxy.endpoint}/{gcs_bucket}/k")[::2] == (200, b"z")
+    assert proxy.records[0].headers["host"] == f"127.0.0.1:{proxy.port}"  # recorded as the client sent it
 
 
 def test_moto_conditional_put(s3_server, s3_bucket):

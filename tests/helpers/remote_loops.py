@@ -1,0 +1,54 @@
+"""Loops of small reads from an object store, each run in a fresh process (its caches empty) while a test proxy
+counts its requests: what tests/stores/test_remote_loops.py (S3) and test_gcs.py (gs://) share."""
+
+import hashlib
+import json
+
+import numpy as np
+
+from helpers.processes import run_python
+
+# Reads a checkpoint as argv[2] says and prints {name: sha256 of the value's bytes}.
+READ = """
+import hashlib, json, random, sys
+import fastckpt
+prefix, how = sys.argv[1], sys.argv[2]
+options = json.loads(sys.argv[3])
+digest = lambda value: hashlib.sha256(value.tobytes()).hexdigest()
+reader = fastckpt.NewCheckpointReader(prefix, storage_options=options)
+names = sorted(reader.get_variable_to_shape_map())
+if how == "batch":
+    values = reader.get_tensors()
+elif how in ("loop", "random"):
+    if how == "random":
+        random.Random(0).shuffle(names)
+    values = {name: reader.get_tensor(name) for name in names}
+elif how == "load_variable":
+    names = [name for name, _ in fastckpt.list_variables(prefix, storage_options=options)][:400]
+    values = {name: fastckpt.load_variable(prefix, name, storage_options=options) for name in names}
+elif how == "rows":
+    table = reader.get_slice("table")
+    values = {"table": __import__("numpy").stack([table[row] for row in range(table.shape[0])])}
+print(json.dumps({name: digest(value) for name, value in values.items()}))
+"""
+
+
+def digests(values):
+    return {name: hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest() for name, value in values.items()}
+
+
+def many_small_tensors():
+    """3,000 tensors of 1 to 16 KiB (about 25 MB), as a checkpoint of a model's many small variables holds them."""
+    rng = np.random.default_rng(0)
+    return {
+        f"layer_{i:04d}/w": rng.standard_normal(int(rng.integers(256, 4096))).astype(np.float32) for i in range(3000)
+    }
+
+
+def requests_of(proxy, prefix, how, options=None):
+    """The requests a fresh process makes to read ``prefix`` as ``how`` says ("batch": ``get_tensors``; "loop",
+    "random": ``get_tensor`` of each name, sorted or shuffled; "load_variable": of the first 400 names; "rows":
+    ``get_slice("table")`` row by row), and the digests it read."""
+    proxy.reset()
+    read = run_python(READ, prefix, how, json.dumps(options or {}))
+    return proxy.requests_seen, read
