@@ -279,6 +279,10 @@ fn store_error(err: object_store::Error, path: impl AsRef<Path>) -> Error {
         E::Generic { .. } if http_status(&err) == Some(416) => {
             (ErrorKind::DataLoss, "the object ends before the bytes asked for (truncated or replaced?)".to_owned())
         }
+        // A request the store refused (client errors are not retried): not a store that is unavailable.
+        E::Generic { .. } if http_status(&err).is_some_and(|status| (400..500).contains(&status) && status != 429) => {
+            (ErrorKind::Io, format!("the store refused the request: {err}"))
+        }
         // What is left failed after the retries: the network, the server, a timeout.
         _ => (ErrorKind::Unavailable, err.to_string()),
     };
@@ -798,6 +802,18 @@ mod tests {
         let (_, local) = stores.resolve(Path::new("file:///tmp/model.ckpt")).unwrap();
         assert_eq!(local, Path::new("/tmp/model.ckpt"));
         assert!(stores.resolve(Path::new("s3:///key")).is_err());
+    }
+
+    #[test]
+    fn refused_requests_are_not_reported_as_an_unavailable_store() {
+        let generic = |status: u16| object_store::Error::Generic {
+            store: "S3",
+            source: format!("Client error with status {status} Bad Request: invalid uploadType").into(),
+        };
+        assert_eq!(store_error(generic(400), "s3://b/k").kind, ErrorKind::Io);
+        assert_eq!(store_error(generic(404), "s3://b/k").kind, ErrorKind::NotFound);
+        assert_eq!(store_error(generic(429), "s3://b/k").kind, ErrorKind::Unavailable);
+        assert_eq!(store_error(generic(503), "s3://b/k").kind, ErrorKind::Unavailable);
     }
 
     #[test]
