@@ -1,8 +1,9 @@
 //! The block cache of remote objects: small reads (a `get_tensor` loop over many small tensors, rows of a table
 //! read one by one) are served from blocks of [`BLOCK`] bytes fetched whole and kept, so that a loop costs about
-//! what one batched read of the same bytes costs, not a request per read. Each miss of a file fetches a window
+//! what one batched read of the same bytes costs, not a request per read. Each miss of an object fetches a window
 //! of blocks in one request, twice as many as its miss before up to [`MAX_WINDOW`]: one read alone costs one
-//! block, a loop soon reads ahead in large requests.
+//! block, a loop soon reads ahead in large requests. The window is the object's, kept with its blocks, so that a
+//! loop that opens the object anew for every read (`load_variable`) reads ahead as well.
 //!
 //! A block is named by its object, the object's version as it was opened (its ETag) and its index: a replaced
 //! object is never read through another version's blocks. The cache holds at most its capacity in bytes (the
@@ -37,6 +38,8 @@ pub(super) struct BlockCache {
 #[derive(Debug, Default)]
 struct State {
     blocks: HashMap<BlockId, (Bytes, u64)>,
+    /// The blocks the next miss of each object version fetches.
+    windows: HashMap<(String, String), u64>,
     /// Bytes held.
     size: usize,
     /// Incremented at every use: a block's last use orders evictions.
@@ -62,6 +65,19 @@ impl BlockCache {
         let (bytes, last_use) = state.blocks.get_mut(id)?;
         *last_use = clock;
         Some(bytes.clone())
+    }
+
+    /// How many blocks a miss of the object `key` at `version` fetches now; the next miss fetches twice as many
+    /// (up to [`MAX_WINDOW`]).
+    pub(super) fn next_window(&self, key: &str, version: &str) -> u64 {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.windows.len() > 1024 {
+            state.windows.clear(); // objects read long ago start over at one block
+        }
+        let window = state.windows.entry((key.to_owned(), version.to_owned())).or_insert(1);
+        let now = *window;
+        *window = (now * 2).min(MAX_WINDOW);
+        now
     }
 
     /// Keeps the block `id`, dropping the least recently used ones until it fits. A block larger than the
@@ -112,5 +128,8 @@ mod tests {
         let other_version = ("key".to_owned(), "other".to_owned(), 0);
         assert!(cache.get(&other_version).is_none());
         assert!(!BlockCache::new(0).enabled());
+        let windows: Vec<u64> = (0..6).map(|_| cache.next_window("key", "etag")).collect();
+        assert_eq!(windows, [1, 2, 4, 8, 16, 16]);
+        assert_eq!(cache.next_window("key", "other"), 1);
     }
 }

@@ -15,8 +15,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -250,7 +248,6 @@ impl ObjectStorage {
             e_tag: meta.e_tag,
             version,
             blocks: Arc::clone(&self.blocks),
-            window: AtomicU64::new(1),
         })
     }
 
@@ -447,8 +444,6 @@ struct ObjectFile {
     /// Its version as opened, which names its blocks.
     version: String,
     blocks: Arc<BlockCache>,
-    /// Blocks the next miss fetches (doubled at every miss, up to [`MAX_WINDOW`]).
-    window: AtomicU64,
 }
 
 /// One range request, and where its bytes go: destinations sorted by offset, inside `range`.
@@ -564,7 +559,7 @@ impl ObjectFile {
             }
         }
         if let (Some(&first), Some(&last)) = (missing.first(), missing.last()) {
-            let window = self.window.fetch_update(Relaxed, Relaxed, |w| Some((w * 2).min(MAX_WINDOW))).unwrap_or(1);
+            let window = self.blocks.next_window(self.key.as_ref(), &self.version);
             let count = self.size.div_ceil(BLOCK);
             let fetch_end = (first + window.max(last - first + 1)).min(count);
             let fetched = block_on(self.fetch_blocks(first..fetch_end))?;
