@@ -52,3 +52,16 @@ def requests_of(proxy, prefix, how, options=None):
     proxy.reset()
     read = run_python(READ, prefix, how, json.dumps(options or {}))
     return proxy.requests_seen, read
+
+
+def assert_loops_cost_about_a_batch(proxy, prefix, values):
+    """A ``get_tensor`` loop over ``prefix`` (``values`` its tensors), in order and shuffled, reads every value
+    exactly and makes at most about twice the requests of one ``get_tensors()``."""
+    expected = digests(values)
+    batch, read = requests_of(proxy, prefix, "batch")
+    assert read == expected
+    for how in ("loop", "random"):
+        requests, read = requests_of(proxy, prefix, how)
+        assert read == expected, how
+        # The index and the objects' HEADs besides: a loop reads ahead in blocks, a random one fills the cache.
+        assert requests <= 2 * batch + 3, (how, requests, batch, proxy.summary())

@@ -17,7 +17,7 @@ from fastckpt import errors, saved_model
 from helpers.checkpoints import Expected, check_against_expected, fixture_kinds
 from helpers.object_stores import apply_env
 from helpers.processes import free_port, run_cli
-from helpers.remote_loops import digests, many_small_tensors, requests_of
+from helpers.remote_loops import assert_loops_cost_about_a_batch, digests, many_small_tensors, requests_of
 
 
 def write_and_upload(gcs_server, bucket, tmp_path, values, key="run/model.ckpt"):
@@ -222,14 +222,7 @@ def test_get_tensor_loops_cost_about_what_get_tensors_costs(
 ):
     prefix = write_and_upload(gcs_server, gcs_bucket, tmp_path, small_tensors)
     apply_env(monkeypatch, gcs_server.env(gcs_proxy.endpoint))
-    expected = digests(small_tensors)
-    batch, read = requests_of(gcs_proxy, prefix, "batch")
-    assert read == expected
-    for how in ("loop", "random"):
-        requests, read = requests_of(gcs_proxy, prefix, how)
-        assert read == expected, how
-        # The index and the objects' HEADs besides: a loop reads ahead in blocks, a random one fills the cache.
-        assert requests <= 2 * batch + 3, (how, requests, batch, gcs_proxy.summary())
+    assert_loops_cost_about_a_batch(gcs_proxy, prefix, small_tensors)
 
 
 def test_a_load_variable_loop_reuses_what_it_read(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from helpers.object_stores import apply_env
 from helpers.processes import python_command
-from helpers.remote_loops import digests, many_small_tensors, requests_of
+from helpers.remote_loops import assert_loops_cost_about_a_batch, digests, many_small_tensors, requests_of
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,7 @@ def test_get_tensor_loops_cost_about_what_get_tensors_costs(s3_server, s3_proxy,
     apply_env(monkeypatch, s3_server.env())
     prefix = save(bucket, small_tensors)
     apply_env(monkeypatch, s3_server.env(s3_proxy.endpoint))
-    expected = digests(small_tensors)
-    batch, read = requests_of(s3_proxy, prefix, "batch")
-    assert read == expected
-    for how in ("loop", "random"):
-        requests, read = requests_of(s3_proxy, prefix, how)
-        assert read == expected, how
-        # The index and the objects' HEADs besides: a loop reads ahead in blocks, a random one fills the cache.
-        assert requests <= 2 * batch + 3, (how, requests, batch, s3_proxy.summary())
+    assert_loops_cost_about_a_batch(s3_proxy, prefix, small_tensors)
 
 
 def test_a_load_variable_loop_reuses_what_it_read(s3_server, s3_proxy, monkeypatch, small_tensors):
