@@ -45,6 +45,27 @@ def many_small_tensors():
     }
 
 
+def bert_like(layers=3):
+    """A small BERT-like checkpoint: each layer's vectors of 3-12 KiB beside its 768x768 and 768x3072 kernels
+    (2.25 and 9 MiB, too large to be served from blocks), in the order the names sort in (about 35 MB)."""
+    rng = np.random.default_rng(1)
+
+    def values(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    tensors = {}
+    for i in range(layers):
+        tensors |= {
+            f"layer_{i}/attention/bias": values(768),
+            f"layer_{i}/attention/kernel": values(768, 768),
+            f"layer_{i}/intermediate/bias": values(3072),
+            f"layer_{i}/intermediate/kernel": values(768, 3072),
+            f"layer_{i}/output/LayerNorm/beta": values(768),
+            f"layer_{i}/output/LayerNorm/gamma": values(768),
+        }
+    return tensors
+
+
 def requests_of(proxy, prefix, how, options=None):
     """The requests a fresh process makes to read ``prefix`` as ``how`` says ("batch": ``get_tensors``; "loop",
     "random": ``get_tensor`` of each name, sorted or shuffled; "load_variable": of the first 400 names; "rows":

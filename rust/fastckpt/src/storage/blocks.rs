@@ -1,8 +1,13 @@
 //! The block cache of remote objects: small reads (a `get_tensor` loop over many small tensors, rows of a table
 //! read one by one) are served from blocks of [`BLOCK`] bytes fetched whole and kept, so that a loop costs about
-//! what one batched read of the same bytes costs, not a request per read. Each miss of an object fetches a window
-//! of blocks in one request, twice as many as its miss before up to [`MAX_WINDOW`]: one read alone costs one
-//! block, a loop soon reads ahead in large requests. The window is the object's, kept with its blocks, so that a
+//! what one batched read of the same bytes costs, not a request per read.
+//!
+//! Each miss of an object fetches a window of blocks from the first block missing: twice as many blocks as its
+//! miss before, up to [`ONE_REQUEST`] (one read alone costs one block, a loop soon reads ahead in large
+//! requests, and a loop in random order over a small object soon holds all of it). Beyond that the window grows
+//! only while each miss follows on from where the reads before it ended (a loop in the file's order, which reads
+//! the whole file): up to [`MAX_WINDOW`] blocks, fetched by concurrent requests, and at most half the cache, so
+//! that a window is not dropped before it is read. The window is the object's, kept with its blocks, so that a
 //! loop that opens the object anew for every read (`load_variable`) reads ahead as well.
 //!
 //! A block is named by its object, the object's version as it was opened (its ETag) and its index: a replaced
@@ -10,6 +15,7 @@
 //! `block_cache_bytes` storage option, [`DEFAULT_CAPACITY`] by default; 0 turns it off), the blocks used least
 //! recently dropped first.
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -17,8 +23,12 @@ use bytes::Bytes;
 /// Bytes per block (the last block of an object may be shorter).
 pub(super) const BLOCK: u64 = 512 << 10;
 
-/// The most blocks one miss fetches: 8 MiB, the size of the pieces batched reads are cut into.
-pub(super) const MAX_WINDOW: u64 = 16;
+/// The blocks of one request: 8 MiB, the size of the pieces batched reads are cut into. Any loop's window grows
+/// to this; only loops in the file's order grow it further.
+pub(super) const ONE_REQUEST: u64 = 16;
+
+/// The most blocks one miss fetches (32 MiB, in concurrent requests of [`ONE_REQUEST`] blocks).
+const MAX_WINDOW: u64 = 64;
 
 /// The capacity of a cache when the `block_cache_bytes` option does not set it.
 pub(super) const DEFAULT_CAPACITY: usize = 64 << 20;
@@ -35,11 +45,20 @@ pub(super) struct BlockCache {
     state: Mutex<State>,
 }
 
+/// How far an object is read ahead.
+#[derive(Debug)]
+struct Window {
+    /// The blocks its next miss fetches.
+    blocks: u64,
+    /// The block where its last read ended: a miss there follows on.
+    end: u64,
+}
+
 #[derive(Debug, Default)]
 struct State {
     blocks: HashMap<BlockId, (Bytes, u64)>,
-    /// The blocks the next miss of each object version fetches.
-    windows: HashMap<(String, String), u64>,
+    /// The read-ahead of each object version.
+    windows: HashMap<(String, String), Window>,
     /// Bytes held.
     size: usize,
     /// Incremented at every use: a block's last use orders evictions.
@@ -67,17 +86,29 @@ impl BlockCache {
         Some(bytes.clone())
     }
 
-    /// How many blocks a miss of the object `key` at `version` fetches now; the next miss fetches twice as many
-    /// (up to [`MAX_WINDOW`]).
-    pub(super) fn next_window(&self, key: &str, version: &str) -> u64 {
+    /// The blocks a miss of blocks `missing` of the object `key` at `version` (of `count` blocks) fetches: from
+    /// the first missing, all of `missing` and as many as the object's window says. Widens the window.
+    pub(super) fn window(&self, key: &str, version: &str, missing: Range<u64>, count: u64) -> Range<u64> {
+        let most = (self.capacity as u64 / 2 / BLOCK).clamp(1, MAX_WINDOW);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.windows.len() > 1024 {
             state.windows.clear(); // objects read long ago start over at one block
         }
-        let window = state.windows.entry((key.to_owned(), version.to_owned())).or_insert(1);
-        let now = *window;
-        *window = (now * 2).min(MAX_WINDOW);
-        now
+        let window = state.windows.entry((key.to_owned(), version.to_owned())).or_insert(Window { blocks: 1, end: 0 });
+        let fetched = missing.start..(missing.start + window.blocks.max(missing.end - missing.start)).min(count);
+        let follows_on = missing.start == window.end;
+        window.blocks = (window.blocks * 2).min(if follows_on { most } else { most.min(ONE_REQUEST) });
+        window.end = fetched.end;
+        fetched
+    }
+
+    /// Notes that a read of the object `key` at `version` not served from blocks ended at byte `end`, so that a
+    /// miss where it ended follows on.
+    pub(super) fn read_ended(&self, key: &str, version: &str, end: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(window) = state.windows.get_mut(&(key.to_owned(), version.to_owned())) {
+            window.end = end / BLOCK;
+        }
     }
 
     /// Keeps the block `id`, dropping the least recently used ones until it fits. A block larger than the
@@ -128,8 +159,38 @@ mod tests {
         let other_version = ("key".to_owned(), "other".to_owned(), 0);
         assert!(cache.get(&other_version).is_none());
         assert!(!BlockCache::new(0).enabled());
-        let windows: Vec<u64> = (0..6).map(|_| cache.next_window("key", "etag")).collect();
-        assert_eq!(windows, [1, 2, 4, 8, 16, 16]);
-        assert_eq!(cache.next_window("key", "other"), 1);
+    }
+
+    #[test]
+    fn windows_grow_to_one_request_and_beyond_it_only_in_the_files_order() {
+        let cache = BlockCache::new(1 << 30);
+        let mut at = 0;
+        let mut sizes = Vec::new();
+        for _ in 0..9 {
+            let fetched = cache.window("key", "etag", at..at + 1, 1000);
+            sizes.push(fetched.end - fetched.start);
+            at = fetched.end;
+        }
+        assert_eq!(sizes, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
+        // A miss elsewhere fetches the window, which then shrinks back to one request.
+        assert_eq!(cache.window("key", "etag", 10..11, 1000), 10..74);
+        assert_eq!(cache.window("key", "etag", 500..501, 1000), 500..516);
+        // Misses in random order grow it to one request, never beyond.
+        let random: Vec<u64> = [7, 300, 90, 600, 20, 400, 800]
+            .iter()
+            .map(|&i| cache.window("key", "other", i..i + 1, 1000))
+            .map(|fetched| fetched.end - fetched.start)
+            .collect();
+        assert_eq!(random, [1, 2, 4, 8, 16, 16, 16]);
+        // A read not served from blocks that ends where the next miss is makes that miss follow on.
+        cache.read_ended("key", "other", 900 * BLOCK + 10);
+        assert_eq!(cache.window("key", "other", 900..901, 1000), 900..916);
+        assert_eq!(cache.window("key", "other", 916..917, 1000), 916..948);
+        // Every miss fetches what it misses; no window passes the end of the object, or half the cache.
+        assert_eq!(cache.window("key", "third", 5..9, 1000), 5..9);
+        assert_eq!(cache.window("key", "third", 9..10, 10), 9..10);
+        let small = BlockCache::new(4 * BLOCK as usize);
+        let grown: Vec<u64> = (0..4).map(|i| small.window("key", "etag", 2 * i..2 * i + 1, 100).end - 2 * i).collect();
+        assert_eq!(grown, [1, 2, 2, 2]);
     }
 }

@@ -25,7 +25,7 @@ use object_store::{
     RetryConfig, UpdateVersion, WriteMultipart,
 };
 
-use super::blocks::{BlockCache, BlockId, BLOCK, DEFAULT_CAPACITY, MAX_WINDOW};
+use super::blocks::{BlockCache, BlockId, BLOCK, DEFAULT_CAPACITY, ONE_REQUEST};
 use super::stats::{StatCache, DEFAULT_MAX_AGE};
 use super::{Expected, FileKind, ReadFile, Storage, StorageOptions, WriteFile};
 use crate::checksum;
@@ -36,6 +36,10 @@ const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "a
 
 /// Range requests are at most this long: large reads are cut into pieces fetched concurrently.
 const PIECE: u64 = 8 << 20;
+
+/// A read alone of at most this many bytes is served from blocks ([`super::blocks`]); a larger one takes from
+/// blocks only what they hold of its ends.
+const SMALL_READ: u64 = 2 << 20;
 
 /// Ranges closer than this are fetched in one request (the bytes between are read and dropped).
 const COALESCE_GAP: u64 = 1 << 20;
@@ -306,7 +310,7 @@ impl Storage for ObjectStorage {
         if self.blocks.enabled() {
             // Small files (an index, a state file) are read through the blocks, kept for the next open.
             let file = self.open_object(path)?;
-            if file.size <= BLOCK * MAX_WINDOW / 2 {
+            if file.served_by_blocks(0, file.size as usize) {
                 let mut bytes = vec![0; file.size as usize];
                 file.read_blocks(0, &mut bytes)?;
                 return Ok(bytes);
@@ -534,51 +538,100 @@ impl ObjectFile {
     /// Whether a read alone of `len` bytes at `offset` is served from blocks: a small one (a batch of reads, or
     /// a large one, is fetched as asked).
     fn served_by_blocks(&self, offset: u64, len: usize) -> bool {
-        let small = (len as u64) <= BLOCK * MAX_WINDOW / 4;
-        self.blocks.enabled() && len > 0 && small && offset.saturating_add(len as u64) <= self.size
+        self.blocks.enabled() && len > 0 && len as u64 <= SMALL_READ && offset.saturating_add(len as u64) <= self.size
     }
 
-    /// Fills `buf` with the bytes at `offset` from the blocks that hold them, fetching (concurrently) and keeping
-    /// those not kept yet.
+    /// The name of block `index` of this object's version.
+    fn block_id(&self, index: u64) -> BlockId {
+        (self.key.to_string(), self.version.clone(), index)
+    }
+
+    /// The block `index` of this object's version, if it is kept.
+    fn block(&self, index: u64) -> Option<bytes::Bytes> {
+        self.blocks.get(&self.block_id(index))
+    }
+
+    /// Fills `buf` with the bytes at `offset` from the blocks that hold them, fetching the window of blocks
+    /// from the first not kept yet, and keeping them.
     fn read_blocks(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if buf.is_empty() {
-            return Ok(());
-        }
         let end = offset + buf.len() as u64;
-        if end > self.size {
-            let message = format!("bytes [{offset}, +{}) lie past the end of the {}-byte object", buf.len(), self.size);
-            return Err(Error::data_loss(message).in_file(&self.path));
-        }
-        let id = |index: u64| -> BlockId { (self.key.to_string(), self.version.clone(), index) };
         let mut blocks: Vec<(u64, bytes::Bytes)> = Vec::new();
         let mut missing = Vec::new();
-        for index in offset / BLOCK..=(end - 1) / BLOCK {
-            match self.blocks.get(&id(index)) {
+        for index in offset / BLOCK..end.div_ceil(BLOCK) {
+            match self.block(index) {
                 Some(bytes) => blocks.push((index, bytes)),
                 None => missing.push(index),
             }
         }
         if let (Some(&first), Some(&last)) = (missing.first(), missing.last()) {
-            let window = self.blocks.next_window(self.key.as_ref(), &self.version);
             let count = self.size.div_ceil(BLOCK);
-            let fetch_end = (first + window.max(last - first + 1)).min(count);
-            let fetched = block_on(self.fetch_blocks(first..fetch_end))?;
-            for (index, bytes) in (first..fetch_end).zip(fetched) {
-                self.blocks.insert(id(index), bytes.clone());
+            let window = self.blocks.window(self.key.as_ref(), &self.version, first..last + 1, count);
+            let fetched = block_on(self.fetch_window(window.clone()))?;
+            for (index, bytes) in window.zip(fetched) {
+                self.blocks.insert(self.block_id(index), bytes.clone());
                 if index <= last {
                     blocks.push((index, bytes));
                 }
             }
         }
-        for (index, bytes) in blocks {
-            let block_start = index * BLOCK;
-            let (from, to) = (offset.max(block_start), end.min(block_start + bytes.len() as u64));
-            if from < to {
-                buf[(from - offset) as usize..(to - offset) as usize]
-                    .copy_from_slice(&bytes[(from - block_start) as usize..(to - block_start) as usize]);
-            }
-        }
+        copy_from_blocks(offset, buf, &blocks);
         Ok(())
+    }
+
+    /// Reads one range alone: a small one from blocks, a large one around them. With `checksums`, returns its
+    /// CRC32C (else 0).
+    fn read_alone(&self, offset: u64, buf: &mut [u8], checksums: bool) -> Result<u32> {
+        if self.served_by_blocks(offset, buf.len()) {
+            self.read_blocks(offset, buf)?;
+            return Ok(if checksums { checksum::extend(0, buf) } else { 0 });
+        }
+        self.read_around_blocks(offset, buf, checksums)
+    }
+
+    /// Reads one range too large to be served from blocks: what the blocks kept hold of its start and of its
+    /// end is copied from them (a loop's read-ahead often holds the start of the large tensor it reaches), the
+    /// rest fetched as asked. With `checksums`, returns the range's CRC32C.
+    fn read_around_blocks(&self, offset: u64, buf: &mut [u8], checksums: bool) -> Result<u32> {
+        let end = offset + buf.len() as u64;
+        if !self.blocks.enabled() || end > self.size {
+            return Ok(self.fetch_all(vec![(offset, buf)], checksums)?[0]);
+        }
+        let mut head = Vec::new();
+        let mut index = offset / BLOCK;
+        while index * BLOCK < end {
+            let Some(bytes) = self.block(index) else { break };
+            head.push((index, bytes));
+            index += 1;
+        }
+        let head_end = (index * BLOCK).clamp(offset, end);
+        let mut tail = Vec::new();
+        let mut tail_start = end;
+        for index in (head_end / BLOCK..end.div_ceil(BLOCK)).rev() {
+            let Some(bytes) = self.block(index) else { break };
+            tail.push((index, bytes));
+            tail_start = (index * BLOCK).max(head_end);
+        }
+        let (head_buf, rest) = buf.split_at_mut((head_end - offset) as usize);
+        let (middle, tail_buf) = rest.split_at_mut((tail_start - head_end) as usize);
+        copy_from_blocks(offset, head_buf, &head);
+        copy_from_blocks(tail_start, tail_buf, &tail);
+        let middle_len = middle.len();
+        let middle_crc = if middle.is_empty() { 0 } else { self.fetch_all(vec![(head_end, middle)], checksums)?[0] };
+        self.blocks.read_ended(self.key.as_ref(), &self.version, end);
+        if !checksums {
+            return Ok(0);
+        }
+        let crc = checksum::combine(checksum::extend(0, head_buf), middle_crc, middle_len);
+        Ok(checksum::combine(crc, checksum::extend(0, tail_buf), tail_buf.len()))
+    }
+
+    /// Blocks `indices` of the object, in concurrent requests of [`ONE_REQUEST`] blocks.
+    async fn fetch_window(&self, indices: std::ops::Range<u64>) -> Result<Vec<bytes::Bytes>> {
+        let requests =
+            indices.clone().step_by(ONE_REQUEST as usize).map(|start| start..(start + ONE_REQUEST).min(indices.end));
+        let fetches = futures::stream::iter(requests.map(|blocks| self.fetch_blocks(blocks)));
+        let fetched: Vec<Vec<bytes::Bytes>> = fetches.buffered(self.concurrency).try_collect().await?;
+        Ok(fetched.into_iter().flatten().collect())
     }
 
     /// Blocks `indices` of the object, of the version opened, in one request: a replaced object is an error,
@@ -635,6 +688,19 @@ impl ObjectFile {
     }
 }
 
+/// Copies into `buf`, the bytes at `offset`, what `blocks` (indices and bytes) hold of them.
+fn copy_from_blocks(offset: u64, buf: &mut [u8], blocks: &[(u64, bytes::Bytes)]) {
+    let end = offset + buf.len() as u64;
+    for (index, bytes) in blocks {
+        let block_start = index * BLOCK;
+        let (from, to) = (offset.max(block_start), end.min(block_start + bytes.len() as u64));
+        if from < to {
+            buf[(from - offset) as usize..(to - offset) as usize]
+                .copy_from_slice(&bytes[(from - block_start) as usize..(to - block_start) as usize]);
+        }
+    }
+}
+
 impl ReadFile for ObjectFile {
     fn path(&self) -> &Path {
         &self.path
@@ -649,24 +715,17 @@ impl ReadFile for ObjectFile {
     }
 
     fn read_ranges(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<()> {
-        if let [(offset, buf)] = &ranges[..] {
-            if self.served_by_blocks(*offset, buf.len()) {
-                let [(offset, buf)] = <[_; 1]>::try_from(ranges).expect("one range");
-                return self.read_blocks(offset, buf);
-            }
+        match <[_; 1]>::try_from(ranges) {
+            Ok([(offset, buf)]) => self.read_alone(offset, buf, false).map(drop),
+            Err(ranges) => self.fetch_all(ranges, false).map(drop),
         }
-        self.fetch_all(ranges, false).map(drop)
     }
 
     fn read_ranges_checksummed(&self, ranges: Vec<(u64, &mut [u8])>) -> Result<Vec<u32>> {
-        if let [(offset, buf)] = &ranges[..] {
-            if self.served_by_blocks(*offset, buf.len()) {
-                let [(offset, buf)] = <[_; 1]>::try_from(ranges).expect("one range");
-                self.read_blocks(offset, buf)?;
-                return Ok(vec![checksum::extend(0, buf)]);
-            }
+        match <[_; 1]>::try_from(ranges) {
+            Ok([(offset, buf)]) => Ok(vec![self.read_alone(offset, buf, true)?]),
+            Err(ranges) => self.fetch_all(ranges, true),
         }
-        self.fetch_all(ranges, true)
     }
 
     fn mapped(&self) -> Option<&[u8]> {
