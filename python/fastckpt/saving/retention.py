@@ -142,14 +142,19 @@ def tidy_directory(
     """Removes what saves into ``save_dir`` (listed as ``names``) under the same base name (or of its state file)
     left behind when their process was killed: temporary files whose writer process no longer runs, and the
     files of checkpoints ``<base>-<step>`` whose index is gone or never came (a kill while deleting one, or
-    between its data files and its index), other than ``checkpoint_file`` (the one being saved), and the parts a
-    group save left (``<base>-<step>_temp``). Returns the names left."""
+    between its data files and its index), other than ``checkpoint_file`` (the one being saved), the parts a
+    group save left (``<base>-<step>_temp``), and the unfinished uploads of the checkpoints' files into a bucket
+    (S3; see ``Stores.uploads``). Returns the names left."""
     indexed = {name[: -len(".index")] for name in names if name.endswith(".index")}
     # Checkpoints as this saver names them; which files are a checkpoint's data files is the core's to say.
     saved_by_step = re.compile(re.escape(base_name) + r"-\d+")
     meta_suffix = "." + meta_graph_suffix
     # Called before any process of a group writes its part: parts of this checkpoint there are a dead save's.
     parts_of_a_group_save = re.compile(re.escape(base_name) + r"(-\d+)?_temp")
+
+    def checkpoint_of(name: str) -> Optional[str]:
+        return name[: -len(meta_suffix)] if name.endswith(meta_suffix) else _fastckpt.bundle_prefix_of(name)
+
     left = []
     for name in names:
         left.append(name)
@@ -163,7 +168,7 @@ def tidy_directory(
             orphan = False
             left.pop()
         else:
-            owner = name[: -len(meta_suffix)] if name.endswith(meta_suffix) else _fastckpt.bundle_prefix_of(name)
+            owner = checkpoint_of(name)
             orphan = (
                 owner is not None
                 and saved_by_step.fullmatch(owner) is not None
@@ -173,6 +178,13 @@ def tidy_directory(
         if orphan:
             stores.delete_file(os.path.join(save_dir, name))
             left.pop()
+    # Multipart uploads (S3) of this saver's files: before it writes, none of its own is under way, so these are
+    # a killed save's, whose parts the bucket keeps and bills until they are aborted.
+    for path, upload_id in stores.uploads(os.path.join(save_dir, base_name)):
+        name = path[len(save_dir) + 1 :].split("/")[0]
+        owner = checkpoint_of(name)
+        if parts_of_a_group_save.fullmatch(name) or owner == base_name or saved_by_step.fullmatch(owner or ""):
+            stores.abort_upload(path, upload_id)
     return left
 
 

@@ -173,6 +173,28 @@ impl PyStores {
         .map_err(|e| to_py_err(py, e))
     }
 
+    /// The unfinished multipart uploads of files whose paths begin with `prefix` (a directory and the start of
+    /// a file name), as (path, upload id); empty where the store cannot list them (see the core's
+    /// `Storage::uploads`).
+    fn uploads(&self, py: Python<'_>, prefix: PathBuf) -> PyResult<Vec<(String, String)>> {
+        let uploads = py.detach(|| {
+            let (storage, prefix) = self.inner.resolve(&prefix)?;
+            storage.uploads(&prefix)
+        });
+        // URLs, as strings: a path object would merge the slashes of `s3://`.
+        let uploads = uploads.map_err(|e| to_py_err(py, e))?;
+        Ok(uploads.into_iter().map(|(path, id)| (path.to_string_lossy().into_owned(), id)).collect())
+    }
+
+    /// Aborts the upload `upload_id` of the file `path`, deleting its parts.
+    fn abort_upload(&self, py: Python<'_>, path: PathBuf, upload_id: &str) -> PyResult<()> {
+        py.detach(|| {
+            let (storage, path) = self.inner.resolve(&path)?;
+            storage.abort_upload(&path, upload_id)
+        })
+        .map_err(|e| to_py_err(py, e))
+    }
+
     /// Deletes the checkpoint `prefix` (index first, then its data files, or a V1 checkpoint's file or
     /// shards) from one listing of its directory (`listing`, its names, when the caller has one); returns the
     /// files deleted. What is already gone is no error.

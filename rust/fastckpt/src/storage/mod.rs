@@ -21,6 +21,7 @@ mod blocks;
 mod local;
 mod object;
 mod stats;
+mod uploads;
 
 pub use local::{leftover_writer, LocalStorage};
 pub use object::ObjectStorage;
@@ -113,6 +114,22 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// Deletes the file `path`; a file already gone is not an error.
     fn delete(&self, path: &Path) -> Result<()>;
+
+    /// The unfinished multipart uploads of files whose paths begin with `prefix` (a directory and the start of
+    /// a file name): each file's path and the upload's id. A writer killed mid-upload leaves one, whose parts
+    /// the store keeps (and bills) until it is aborted. Empty where the storage keeps no such uploads or cannot
+    /// list them: local files, object stores other than S3, an S3 credential not allowed to list them.
+    fn uploads(&self, prefix: &Path) -> Result<Vec<(PathBuf, String)>> {
+        let _ = prefix;
+        Ok(Vec::new())
+    }
+
+    /// Aborts the upload `id` of the file `path` (one [`Storage::uploads`] listed), deleting its parts; one
+    /// already gone is not an error.
+    fn abort_upload(&self, path: &Path, id: &str) -> Result<()> {
+        let _ = id;
+        Err(Error::unimplemented("this storage keeps no uploads to abort").in_file(path))
+    }
 }
 
 /// An open file, read at any offset.

@@ -27,6 +27,7 @@ use object_store::{
 
 use super::blocks::{BlockCache, BlockId, BLOCK, DEFAULT_CAPACITY, ONE_REQUEST};
 use super::stats::{StatCache, DEFAULT_MAX_AGE};
+use super::uploads::{S3Uploads, Upload};
 use super::{Expected, FileKind, ReadFile, Storage, StorageOptions, WriteFile};
 use crate::checksum;
 use crate::error::{Error, ErrorKind, Result};
@@ -137,6 +138,8 @@ pub struct ObjectStorage {
     stats: Arc<StatCache>,
     /// Blocks of objects read a small piece at a time.
     blocks: Arc<BlockCache>,
+    /// The multipart uploads of an S3 bucket (other stores' are not listed).
+    uploads: Option<S3Uploads>,
 }
 
 impl ObjectStorage {
@@ -190,14 +193,18 @@ impl ObjectStorage {
                 for (key, value) in config {
                     builder = builder.with_config(key.parse().map_err(|_| unknown(&key))?, value);
                 }
-                Arc::new(builder.build().map_err(|e| store_error(e, root))?) as Arc<dyn ObjectStore>
+                Arc::new(builder.build().map_err(|e| store_error(e, root))?)
             }};
         }
-        let store = match scheme.as_str() {
-            "s3" | "s3a" => build!(AmazonS3Builder::new()),
-            "gs" => build!(GoogleCloudStorageBuilder::new()),
-            "http" | "https" => build!(HttpBuilder::new()),
-            _ => build!(MicrosoftAzureBuilder::new()),
+        let (listing_options, listing_retry) = (client.clone(), retry.clone());
+        let (store, uploads): (Arc<dyn ObjectStore>, _) = match scheme.as_str() {
+            "s3" | "s3a" => {
+                let s3 = build!(AmazonS3Builder::new());
+                (Arc::clone(&s3) as _, Some(S3Uploads::new(s3, listing_options, listing_retry)))
+            }
+            "gs" => (build!(GoogleCloudStorageBuilder::new()), None),
+            "http" | "https" => (build!(HttpBuilder::new()), None),
+            _ => (build!(MicrosoftAzureBuilder::new()), None),
         };
         Ok(ObjectStorage {
             store,
@@ -206,6 +213,7 @@ impl ObjectStorage {
             http,
             stats: Arc::new(StatCache::new(max_age)),
             blocks: Arc::new(BlockCache::new(cache_bytes)),
+            uploads,
         })
     }
 
@@ -426,6 +434,24 @@ impl Storage for ObjectStorage {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_error(e, path)),
         }
+    }
+
+    fn uploads(&self, prefix: &Path) -> Result<Vec<(PathBuf, String)>> {
+        let Some(uploads) = &self.uploads else { return Ok(Vec::new()) };
+        let key = self.key(prefix)?;
+        let listed = block_on(uploads.list(key.as_ref())).map_err(|e| e.in_file(prefix))?.unwrap_or_default();
+        Ok(listed
+            .into_iter()
+            .map(|upload| (PathBuf::from(format!("{}/{}", self.root, upload.key)), upload.id))
+            .collect())
+    }
+
+    fn abort_upload(&self, path: &Path, id: &str) -> Result<()> {
+        let Some(uploads) = &self.uploads else {
+            return Err(Error::unimplemented("this store's uploads are not aborted by fastckpt").in_file(path));
+        };
+        let upload = Upload { key: self.key(path)?.to_string(), id: id.to_owned() };
+        block_on(uploads.abort(&upload)).map_err(|e| store_error(e, path))
     }
 }
 
