@@ -407,11 +407,8 @@ def _exported(
 
 def _meta_graph_argument(meta_graph_or_file, stores: "_fastckpt.Stores") -> Tuple["protos.MetaGraphDef", Optional[str]]:
     """The MetaGraphDef (fastckpt's or TensorFlow's message, or a file of one) and its file name."""
-    descriptor = getattr(meta_graph_or_file, "DESCRIPTOR", None)
-    if descriptor is not None and descriptor.full_name == "tensorflow.MetaGraphDef":
-        if isinstance(meta_graph_or_file, protos.MetaGraphDef):
-            return meta_graph_or_file, None
-        return protos.MetaGraphDef.FromString(meta_graph_or_file.SerializeToString()), None
+    if hasattr(meta_graph_or_file, "DESCRIPTOR"):
+        return protos.as_message(meta_graph_or_file, protos.MetaGraphDef), None
     path = os.fspath(meta_graph_or_file)
     return read_meta_graph(path, storage_options=stores), path
 
@@ -440,7 +437,8 @@ def export_meta_graph(
     - ``clear_extraneous_savers``: the nodes in the name scopes of other savers' save and restore ops are
       left out, and the ``savers`` collection holds only the MetaGraphDef's own SaverDef.
 
-    Signatures and asset files are exported as they are. ``storage_options``: configuration of object stores (object_store's keys such as
+    Signatures and asset files are exported as they are. ``meta_graph_def`` is fastckpt's message or
+    TensorFlow's. ``storage_options``: configuration of object stores (object_store's keys such as
     ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     >>> import fastckpt
@@ -454,13 +452,12 @@ def export_meta_graph(
 
     Raises:
         fastckpt.errors.UnimplementedError: ``export_scope`` with a queue runner or control flow collection.
+        fastckpt.errors.InvalidTypeError: ``meta_graph_def`` is no MetaGraphDef.
     """
     filename = os.fspath(filename) if filename is not None else None
-    exported = meta_graph_def
+    exported = protos.as_message(meta_graph_def, protos.MetaGraphDef)
     if collection_list is not None or export_scope or clear_devices or clear_extraneous_savers:
-        exported = _exported(
-            meta_graph_def, collection_list, export_scope, clear_devices, clear_extraneous_savers, filename
-        )
+        exported = _exported(exported, collection_list, export_scope, clear_devices, clear_extraneous_savers, filename)
     if filename is not None:
         _write_message(filename, exported, as_text, _paths.stores(storage_options))
     return exported

@@ -24,7 +24,6 @@ from .constants import (
     SAVED_MODEL_SCHEMA_VERSION,
     TRAIN_OP_SIGNATURE_KEY,
 )
-from .signatures import as_message
 
 __all__ = ["Builder"]
 
@@ -157,7 +156,7 @@ class Builder:
                 node.device = ""
         self._check_signatures(meta, signature_def_map or {})
         for key, signature in (signature_def_map or {}).items():
-            meta.signature_def[key].CopyFrom(as_message(signature, protos.SignatureDef))
+            meta.signature_def[key].CopyFrom(protos.as_message(signature, protos.SignatureDef))
         return meta, assets
 
     def _add(self, meta: "protos.MetaGraphDef", assets: Mapping[str, str]) -> None:
@@ -219,7 +218,7 @@ class Builder:
                 raise errors.InvalidArgumentError(f"main_op {main_op!r} is no node of the graph", self.export_dir)
             name = main_op
         else:
-            node = as_message(main_op, protos.NodeDef)
+            node = protos.as_message(main_op, protos.NodeDef)
             if node.name in names:
                 raise errors.InvalidArgumentError(
                     f"main_op {node.name!r} is a node of the graph already", self.export_dir
@@ -267,7 +266,7 @@ class Builder:
                     )
 
         for key, signature in signature_def_map.items():
-            signature = as_message(signature, protos.SignatureDef)
+            signature = protos.as_message(signature, protos.SignatureDef)
             for info in list(signature.inputs.values()) + list(signature.outputs.values()):
                 check(key, info)
 
