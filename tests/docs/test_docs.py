@@ -17,6 +17,7 @@ import fastckpt.reading.reader
 import fastckpt.saved_model
 import fastckpt.saved_model.builder
 import fastckpt.saved_model.constants
+import fastckpt.saved_model.loader
 import fastckpt.saved_model.signatures
 import fastckpt.saving.from_meta_graph
 import fastckpt.saving.moving_averages
@@ -43,6 +44,7 @@ MODULES = [
     fastckpt.saved_model,
     fastckpt.saved_model.builder,
     fastckpt.saved_model.constants,
+    fastckpt.saved_model.loader,
     fastckpt.saved_model.signatures,
     fastckpt.reading.directories,
     fastckpt.saving.from_meta_graph,

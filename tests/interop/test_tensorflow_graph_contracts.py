@@ -1,8 +1,11 @@
 """TensorFlow's contracts for graph files and SavedModels, held by fastckpt and checked against TensorFlow itself:
-what export_meta_graph takes. Skipped without TensorFlow, except in CI."""
+what export_meta_graph takes, what import_meta_graph and the SavedModel loader raise, TensorFlow 1's form of
+loader.load. Skipped without TensorFlow, except in CI."""
 
 import fastckpt
+import numpy as np
 import pytest
+from fastckpt import errors
 from fastckpt.protos import MetaGraphDef
 
 
@@ -29,3 +32,134 @@ def test_export_meta_graph_takes_tensorflows_message(tf, tmp_path):
     assert fastckpt.read_meta_graph(path) == exported
     with pytest.raises(TypeError, match="expected a tensorflow.MetaGraphDef, got GraphDef"):
         fastckpt.export_meta_graph(None, theirs.graph_def)
+
+
+# import_meta_graph and the SavedModel loader --------------------------------------------------------------
+
+
+def tf_import_meta_graph(tf, path):
+    with tf.Graph().as_default():
+        tf.compat.v1.train.import_meta_graph(path)
+
+
+def tf_load(tf, tags, export_dir):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        return tf.compat.v1.saved_model.loader.load(sess, tags, export_dir)
+
+
+def test_missing_and_unparsable_meta_graph_files_raise_what_tensorflow_raises(tf, tmp_path):
+    missing = str(tmp_path / "missing.meta")
+    theirs = raised(tf_import_meta_graph, tf, missing)
+    ours = raised(fastckpt.import_meta_graph, missing)
+    assert type(theirs) is OSError and isinstance(ours, OSError) and isinstance(ours, errors.NotFoundError)
+    assert str(ours) == str(theirs) == f"File does not exist. Received: {missing}."
+    assert ours.filename == missing
+
+    unparsable = tmp_path / "junk.meta"
+    unparsable.write_text("junk junk {")
+    theirs = raised(tf_import_meta_graph, tf, str(unparsable))
+    ours = raised(fastckpt.import_meta_graph, str(unparsable))
+    assert type(theirs) is OSError and isinstance(ours, OSError) and isinstance(ours, errors.DataLossError)
+    assert str(theirs).startswith(f"Cannot parse file {unparsable}: ")
+    assert str(ours).startswith(f"Cannot parse file {unparsable}: ")
+    # Bytes that are neither a binary MetaGraphDef nor UTF-8 text: TensorFlow's decode raises UnicodeDecodeError;
+    # fastckpt says what it says of any unparsable file.
+    (tmp_path / "binary.meta").write_bytes(b"\xff\xfe not a graph")
+    assert isinstance(raised(tf_import_meta_graph, tf, str(tmp_path / "binary.meta")), UnicodeDecodeError)
+    with pytest.raises(errors.UnparsableFileError, match="^Cannot parse file "):
+        fastckpt.import_meta_graph(tmp_path / "binary.meta")
+
+
+def saved_model(tmp_path):
+    export_dir = str(tmp_path / "export")
+    builder = fastckpt.saved_model.Builder(export_dir)
+    builder.add_meta_graph_and_variables({"w": np.array([1.0, 2.0], np.float32)}, ["serve"])
+    builder.add_meta_graph(["train", "gpu"])
+    builder.save()
+    return export_dir
+
+
+def our_loads(tags, export_dir):
+    """fastckpt's two forms of load, TensorFlow 2's order and TensorFlow 1's."""
+    return (
+        lambda: fastckpt.saved_model.load(export_dir, tags),
+        lambda: fastckpt.saved_model.loader.load(None, tags, export_dir),
+    )
+
+
+def test_saved_model_loader_errors_are_tensorflows(tf, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for export_dir in (str(tmp_path / "missing"), str(empty)):
+        theirs = raised(tf_load, tf, ["serve"], export_dir)
+        assert type(theirs) is OSError
+        for load in our_loads(["serve"], export_dir):
+            ours = raised(load)
+            assert isinstance(ours, OSError) and isinstance(ours, errors.NotFoundError)
+            assert (
+                str(ours)
+                == str(theirs)
+                == f"SavedModel file does not exist at: {export_dir}/{{saved_model.pbtxt|saved_model.pb}}"
+            )
+
+    for filename, junk in (("saved_model.pb", b"\xff\xfe junk"), ("saved_model.pbtxt", b"junk junk {")):
+        export_dir = tmp_path / filename.replace(".", "_")
+        export_dir.mkdir()
+        (export_dir / filename).write_bytes(junk)
+        theirs = raised(tf_load, tf, ["serve"], str(export_dir))
+        assert type(theirs) is OSError and str(theirs).startswith("Cannot parse file ")
+        for load in our_loads(["serve"], str(export_dir)):
+            ours = raised(load)
+            assert isinstance(ours, OSError) and isinstance(ours, errors.DataLossError)
+            assert str(ours).startswith(f"Cannot parse file {export_dir / filename}: ")
+
+
+def test_unknown_tags_raise_what_tensorflow_raises_and_name_the_tag_sets(tf, tmp_path):
+    export_dir = saved_model(tmp_path)
+    theirs = raised(tf_load, tf, ["nope", "x"], export_dir)
+    assert type(theirs) is RuntimeError
+    start = "MetaGraphDef associated with tags 'nope', 'x' could not be found in SavedModel"
+    assert str(theirs).startswith(start)
+    for load in our_loads(["nope", "x"], export_dir):
+        ours = raised(load)
+        assert isinstance(ours, RuntimeError) and isinstance(ours, errors.NotFoundError)
+        assert str(ours).startswith(start) and export_dir in str(ours)
+        assert "[['serve'], ['train', 'gpu']]" in str(ours)
+
+
+# TensorFlow 1's loader.load(sess, tags, export_dir) -------------------------------------------------------
+
+
+def test_tensorflow_1_loader_form_gives_the_meta_graph_and_the_values(tf, tmp_path):
+    export_dir = str(tmp_path / "export")
+    builder = fastckpt.saved_model.Builder(export_dir)
+    signature = fastckpt.saved_model.build_signature_def(
+        outputs={"weights": fastckpt.saved_model.build_tensor_info("w/read:0", "float32", [2])}
+    )
+    builder.add_meta_graph_and_variables(
+        {"w": np.array([1.0, 2.0], np.float32), "step": np.int64(7)}, ["serve"], {"serving_default": signature}
+    )
+    builder.save()
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        theirs = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
+        session_values = {name: sess.run(f"{name}:0") for name in ("w", "step")}
+    ours = fastckpt.saved_model.loader.load(None, ["serve"], export_dir)
+    expected = MetaGraphDef.FromString(theirs.SerializeToString())
+    # TensorFlow's import adds the default attrs of the ops to the graph of the message it returns.
+    assert [(n.name, n.op) for n in ours.graph_def.node] == [(n.name, n.op) for n in expected.graph_def.node]
+    expected.graph_def.CopyFrom(ours.graph_def)
+    assert ours.meta_graph_def == expected
+    # The MetaGraphDef's fields read through, as code written for TensorFlow 1 reads them.
+    for field in ("signature_def", "collection_def", "graph_def", "saver_def", "meta_info_def"):
+        assert getattr(ours, field) == getattr(ours.meta_graph_def, field), field
+    assert ours.signature_def["serving_default"].outputs["weights"].name == "w/read:0"
+    assert sorted(ours.variables) == sorted(session_values)
+    for name, value in session_values.items():
+        np.testing.assert_array_equal(ours.variables[name], value)
+    with pytest.raises(AttributeError):
+        ours.no_such_field  # noqa: B018 - the lookup is what is tested
+    # fastckpt restores into no session; TensorFlow 1's order given to TensorFlow 2's load is named.
+    with tf.compat.v1.Session() as sess, pytest.raises(errors.InvalidTypeError, match="pass None for sess"):
+        fastckpt.saved_model.loader.load(sess, ["serve"], export_dir)
+    with pytest.raises(TypeError, match=r"fastckpt\.saved_model\.loader\.load\(None, tags, export_dir\)"):
+        fastckpt.saved_model.load(["serve"], export_dir)

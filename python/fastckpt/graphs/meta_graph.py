@@ -29,6 +29,7 @@ def node_name(input_name: str) -> str:
 
 
 def _read_message(path: "str | os.PathLike[str]", message_type, stores: "_fastckpt.Stores"):
+    """The message in a file, binary or text, as TensorFlow's ``read_meta_graph_file`` reads it."""
     from google.protobuf import message as protobuf_message
     from google.protobuf import text_format
 
@@ -36,7 +37,7 @@ def _read_message(path: "str | os.PathLike[str]", message_type, stores: "_fastck
     try:
         data = stores.read_file(path)
     except errors.NotFoundError:
-        raise errors.NotFoundError(f"no such file: {path}", path) from None
+        raise errors.MissingFileError(f"File does not exist. Received: {path}.", path) from None
     message = message_type()
     try:
         message.ParseFromString(data)
@@ -47,8 +48,9 @@ def _read_message(path: "str | os.PathLike[str]", message_type, stores: "_fastck
         text_format.Merge(data.decode("utf-8"), message)
         return message
     except (UnicodeDecodeError, text_format.ParseError) as err:
-        raise errors.DataLossError(
-            f"{path} is neither a binary nor a text {message_type.DESCRIPTOR.name}: {err}", path
+        raise errors.UnparsableFileError(
+            f"Cannot parse file {path}: it is neither a binary nor a text {message_type.DESCRIPTOR.name} ({err})",
+            path,
         ) from None
 
 
@@ -58,7 +60,12 @@ def read_meta_graph(
     """Reads a MetaGraphDef in binary or text format (a ``.meta`` file).
 
     ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    ``aws_endpoint``, ``aws_region``; see README "Object stores").
+
+    Raises:
+        fastckpt.errors.MissingFileError: no such file (an ``OSError``, as TensorFlow raises).
+        fastckpt.errors.UnparsableFileError: the file is no MetaGraphDef (an ``OSError``, as TensorFlow raises).
+    """
     return _read_message(path, protos.MetaGraphDef, _paths.stores(storage_options))
 
 
@@ -68,7 +75,7 @@ def read_graph(
     """Reads a GraphDef in binary or text format (a ``.pb`` or ``.pbtxt`` file).
 
     ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    ``aws_endpoint``, ``aws_region``; see README "Object stores"). Raises as ``read_meta_graph``."""
     return _read_message(path, protos.GraphDef, _paths.stores(storage_options))
 
 
@@ -477,7 +484,8 @@ def import_scoped_meta_graph(
     ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     Raises:
-        fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
+        fastckpt.errors.MissingFileError, fastckpt.errors.UnparsableFileError: the file is missing or no
+            MetaGraphDef (``OSError``, as TensorFlow raises; also NotFoundError and DataLossError).
         fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
     """
     meta, source = _meta_graph_argument(meta_graph_or_file, _paths.stores(storage_options))
