@@ -27,6 +27,7 @@ __all__ = [
     "MissingFileError",
     "UnparsableFileError",
     "MetaGraphNotFoundError",
+    "BuilderMisuseError",
 ]
 
 
@@ -99,9 +100,9 @@ class InvalidCheckpointStateError(DataLossError, ValueError):
     """A ``checkpoint`` state file that names no checkpoint (empty, or without ``model_checkpoint_path``)."""
 
 
-# Graph files and SavedModels: where TensorFlow's loader or import_meta_graph raises OSError or RuntimeError,
-# fastckpt's error is that too. OSError's own str() shows an errno and the filename instead of the message, so the
-# OSError ones keep Exception's.
+# Graph files and SavedModels: where TensorFlow's loader, builder or import_meta_graph raises OSError, RuntimeError
+# or AssertionError, fastckpt's error is that too. OSError's own str() shows an errno and the filename instead of
+# the message, so the OSError ones keep Exception's.
 
 
 class MissingFileError(NotFoundError, FileNotFoundError):
@@ -122,3 +123,9 @@ class UnparsableFileError(DataLossError, OSError):
 class MetaGraphNotFoundError(NotFoundError, RuntimeError):
     """No meta graph of a SavedModel has the tags asked for (TensorFlow: RuntimeError "MetaGraphDef associated
     with tags ... could not be found in SavedModel")."""
+
+
+class BuilderMisuseError(InvalidArgumentError, AssertionError):
+    """A SavedModel Builder call that TensorFlow's builder refuses with an AssertionError: ``add_meta_graph``
+    before ``add_meta_graph_and_variables``, the variables added twice, an export directory that exists and is
+    not empty, a SignatureDef with a TensorInfo without a name or a dtype."""
