@@ -28,6 +28,8 @@ __all__ = [
     "GraphDef",
     "MetaGraphDef",
     "NodeDef",
+    "OpDef",
+    "OpList",
     "SavedModel",
     "SavedObjectGraph",
     "SavedTensorSlices",

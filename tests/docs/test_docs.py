@@ -7,6 +7,7 @@ import fastckpt.dtypes
 import fastckpt.graphs
 import fastckpt.graphs.freezing
 import fastckpt.graphs.meta_graph
+import fastckpt.graphs.op_defs
 import fastckpt.graphs.saver_graph
 import fastckpt.graphs.tensor_protos
 import fastckpt.protos
@@ -35,6 +36,7 @@ MODULES = [
     fastckpt.graphs,
     fastckpt.graphs.freezing,
     fastckpt.graphs.meta_graph,
+    fastckpt.graphs.op_defs,
     fastckpt.graphs.saver_graph,
     fastckpt.graphs.tensor_protos,
     fastckpt.protos,

@@ -1,11 +1,12 @@
 """TensorFlow's contracts for graph files and SavedModels, held by fastckpt and checked against TensorFlow itself:
 what export_meta_graph takes, what import_meta_graph and the SavedModel loader raise, TensorFlow 1's form of
-loader.load. Skipped without TensorFlow, except in CI."""
+loader.load, the stripped_op_list of exported meta graphs. Skipped without TensorFlow, except in CI."""
 
 import fastckpt
 import numpy as np
 import pytest
 from fastckpt import errors
+from fastckpt.graphs.op_defs import known_op_defs, ops_used_by_graph_def
 from fastckpt.protos import MetaGraphDef
 
 
@@ -163,3 +164,90 @@ def test_tensorflow_1_loader_form_gives_the_meta_graph_and_the_values(tf, tmp_pa
         fastckpt.saved_model.loader.load(sess, ["serve"], export_dir)
     with pytest.raises(TypeError, match=r"fastckpt\.saved_model\.loader\.load\(None, tags, export_dir\)"):
         fastckpt.saved_model.load(["serve"], export_dir)
+
+
+# stripped_op_list -----------------------------------------------------------------------------------------
+
+
+def op_defs(op_list):
+    """``{name: serialized OpDef}`` of an OpList, fastckpt's or TensorFlow's."""
+    return {op.name: op.SerializeToString(deterministic=True) for op in op_list.op}
+
+
+def test_saver_meta_lists_the_ops_tensorflow_lists(tf, tmp_path):
+    values = {"dense/kernel": np.zeros((2, 3), np.float32), "step": np.int64(0)}
+    prefix = fastckpt.Saver().save(values, str(tmp_path / "model.ckpt"))
+    ours = fastckpt.read_meta_graph(prefix + ".meta").meta_info_def.stripped_op_list
+    with tf.Graph().as_default():
+        for name, value in values.items():
+            tf.compat.v1.get_variable(
+                name, value.shape, value.dtype, tf.compat.v1.zeros_initializer(), use_resource=False
+            )
+        theirs = tf.compat.v1.train.Saver().export_meta_graph().meta_info_def.stripped_op_list
+    assert len(theirs.op) == 8
+    assert list(op_defs(ours)) == list(op_defs(theirs))
+    assert op_defs(ours) == op_defs(theirs)
+
+
+def test_op_defs_file_is_tensorflows_registry_for_the_ops_of_fastckpts_graphs(tf, tmp_path):
+    """The file holds TensorFlow's OpDefs, and those of every op of the graphs fastckpt builds (a Saver's, a
+    SavedModel's with a main op and an asset, a frozen one): neither stale nor missing one (else run
+    scripts/make_op_defs.py)."""
+    from tensorflow.python.framework import op_def_registry
+
+    known = known_op_defs()
+    for name, op in known.items():
+        assert op.SerializeToString(deterministic=True) == op_def_registry.get(name).SerializeToString(
+            deterministic=True
+        ), name
+    saver_graph = fastckpt.graphs.saver_meta_graph({"w": (fastckpt.float32, [2])}, fastckpt.Saver().saver_def)
+    assert sorted(known) == ops_used_by_graph_def(saver_graph.graph_def)
+    export_dir = str(tmp_path / "export")
+    (tmp_path / "vocab.txt").write_text("a\n")
+    builder = fastckpt.saved_model.Builder(export_dir)
+    builder.add_meta_graph_and_variables(
+        {"w": [1.0]}, ["serve"], assets_collection=[str(tmp_path / "vocab.txt")], main_op="w/Assign"
+    )
+    builder.add_meta_graph(["train"], main_op=fastckpt.saved_model.build_main_op())
+    builder.save()
+    prefix = fastckpt.Saver().save({"w": [1.0]}, str(tmp_path / "model.ckpt"))
+    frozen = fastckpt.convert_variables_to_constants(saver_graph.graph_def, prefix, ["w/read"])
+    saved_model_graphs = [fastckpt.saved_model.load(export_dir, [tag]).graph_def for tag in ("serve", "train")]
+    for graph in saved_model_graphs + [frozen]:
+        assert set(ops_used_by_graph_def(graph)) <= set(known)
+
+
+def test_saved_model_meta_graphs_list_their_ops(tf, tmp_path):
+    from tensorflow.python.framework import op_def_registry
+
+    export_dir = str(tmp_path / "export")
+    builder = fastckpt.saved_model.Builder(export_dir)
+    builder.add_meta_graph_and_variables({"w": [1.0]}, ["serve"], main_op=fastckpt.saved_model.build_main_op())
+    builder.save()
+    meta = fastckpt.saved_model.load(export_dir, ["serve"]).meta_graph_def
+    listed = op_defs(meta.meta_info_def.stripped_op_list)
+    assert list(listed) == ops_used_by_graph_def(meta.graph_def)
+    assert listed == {name: op_def_registry.get(name).SerializeToString(deterministic=True) for name in listed}
+
+
+def test_scoped_export_lists_only_the_ops_inside_the_scope(tf):
+    graph = tf.Graph()
+    with graph.as_default():
+        feed = tf.compat.v1.placeholder(tf.float32, [1], name="feed")
+        with tf.compat.v1.variable_scope("tower"):
+            v = tf.compat.v1.get_variable("v", initializer=tf.constant([1.0]), use_resource=False)
+            tf.multiply(v, feed, name="out")
+            saver = tf.compat.v1.train.Saver([v])
+        tf.add(feed, feed, name="outside")
+        whole = saver.export_meta_graph()
+        theirs = saver.export_meta_graph(export_scope="tower")
+    assert {"AddV2", "Placeholder"} <= set(op_defs(whole.meta_info_def.stripped_op_list))
+    # TensorFlow's own message, as export_meta_graph takes it.
+    ours = fastckpt.export_meta_graph(None, whole, export_scope="tower")
+    assert op_defs(ours.meta_info_def.stripped_op_list) == op_defs(theirs.meta_info_def.stripped_op_list)
+    assert "AddV2" not in op_defs(ours.meta_info_def.stripped_op_list)
+    # A list given with a graph kept whole is kept.
+    assert (
+        fastckpt.export_meta_graph(None, whole).meta_info_def
+        == MetaGraphDef.FromString(whole.SerializeToString()).meta_info_def
+    )

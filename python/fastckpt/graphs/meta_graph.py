@@ -10,6 +10,7 @@ from typing import Iterable, Mapping, Optional, Set, Tuple
 
 from .. import _fastckpt, _paths, errors, protos
 from ..reading.checkpoint_state import atomic_write
+from .op_defs import with_stripped_op_list
 
 __all__ = [
     "export_meta_graph",
@@ -444,9 +445,12 @@ def export_meta_graph(
     - ``clear_extraneous_savers``: the nodes in the name scopes of other savers' save and restore ops are
       left out, and the ``savers`` collection holds only the MetaGraphDef's own SaverDef.
 
-    Signatures and asset files are exported as they are. ``meta_graph_def`` is fastckpt's message or
-    TensorFlow's. ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores").
+    Signatures and asset files are exported as they are. The ``meta_info_def.stripped_op_list`` lists the
+    OpDefs of the ops of the exported graph, as TensorFlow's export lists them: a list given is kept, an empty
+    one is filled, and a graph cut down by ``export_scope`` or ``clear_extraneous_savers`` lists only the ops
+    left (the definitions from the list given, else fastckpt's: see ``fastckpt.graphs.op_defs``).
+    ``meta_graph_def`` is fastckpt's message or TensorFlow's. ``storage_options``: configuration of object
+    stores (object_store's keys such as ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     >>> import fastckpt
     >>> from fastckpt.graphs.saver_graph import saver_meta_graph
@@ -465,6 +469,7 @@ def export_meta_graph(
     exported = protos.as_message(meta_graph_def, protos.MetaGraphDef)
     if collection_list is not None or export_scope or clear_devices or clear_extraneous_savers:
         exported = _exported(exported, collection_list, export_scope, clear_devices, clear_extraneous_savers, filename)
+    exported = with_stripped_op_list(exported, refresh=bool(export_scope or clear_extraneous_savers))
     if filename is not None:
         _write_message(filename, exported, as_text, _paths.stores(storage_options))
     return exported

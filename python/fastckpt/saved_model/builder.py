@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Sequence
 from .. import _fastckpt, _paths, errors, protos
 from ..arrays import to_numpy
 from ..dtypes import as_dtype
+from ..graphs.op_defs import stripped_op_list
 from ..graphs.saver_graph import saver_meta_graph
 from ..graphs.tensor_protos import make_tensor_proto
 from ..reading.checkpoint_state import atomic_write
@@ -180,6 +181,7 @@ class Builder:
         self._check_signatures(meta, signature_def_map or {})
         for key, signature in (signature_def_map or {}).items():
             meta.signature_def[key].CopyFrom(protos.as_message(signature, protos.SignatureDef))
+        meta.meta_info_def.stripped_op_list.CopyFrom(stripped_op_list(meta.graph_def))
         return meta, assets
 
     def _add(self, meta: "protos.MetaGraphDef", assets: Mapping[str, str]) -> None:
