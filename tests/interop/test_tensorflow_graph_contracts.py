@@ -1,6 +1,7 @@
 """TensorFlow's contracts for graph files and SavedModels, held by fastckpt and checked against TensorFlow itself:
 what export_meta_graph takes, what import_meta_graph and the SavedModel loader raise, TensorFlow 1's form of
-loader.load, the stripped_op_list of exported meta graphs. Skipped without TensorFlow, except in CI."""
+loader.load, the stripped_op_list of exported meta graphs, and what node names are. Skipped without TensorFlow,
+except in CI."""
 
 import fastckpt
 import numpy as np
@@ -251,3 +252,34 @@ def test_scoped_export_lists_only_the_ops_inside_the_scope(tf):
         fastckpt.export_meta_graph(None, whole).meta_info_def
         == MetaGraphDef.FromString(whole.SerializeToString()).meta_info_def
     )
+
+
+# Node names -----------------------------------------------------------------------------------------------
+
+
+def test_one_string_of_node_names_is_refused_as_tensorflow_refuses_it(tf, tmp_path):
+    with tf.Graph().as_default() as graph:
+        v = tf.compat.v1.get_variable("v", initializer=tf.constant([1.0]), use_resource=False)
+        tf.add(v, v, name="add")
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "model.ckpt"))
+            theirs = [
+                raised(tf.compat.v1.graph_util.extract_sub_graph, graph.as_graph_def(), "add"),
+                raised(tf.compat.v1.graph_util.convert_variables_to_constants, sess, graph.as_graph_def(), "add"),
+            ]
+    graph_def = fastckpt.protos.GraphDef.FromString(graph.as_graph_def().SerializeToString())
+    ours = [
+        raised(fastckpt.graphs.extract_sub_graph, graph_def, "add"),
+        raised(fastckpt.convert_variables_to_constants, graph_def, prefix, "add"),
+    ]
+    for their_error, our_error in zip(theirs, ours):
+        assert type(their_error) is TypeError and isinstance(our_error, TypeError)
+        assert isinstance(our_error, errors.InvalidTypeError)
+        assert str(their_error) == "dest_nodes must be an iterable of strings, but got type <class 'str'>."
+        assert str(our_error).startswith(str(their_error)[:-1])
+    # A list of the one name is what was meant.
+    assert [node.name for node in fastckpt.graphs.extract_sub_graph(graph_def, ["add"]).node if node.op == "AddV2"] == [
+        "add"
+    ]
