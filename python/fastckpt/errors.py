@@ -24,6 +24,10 @@ __all__ = [
     "AbortedError",
     "NotACheckpointError",
     "InvalidCheckpointStateError",
+    "MissingFileError",
+    "UnparsableFileError",
+    "MetaGraphNotFoundError",
+    "BuilderMisuseError",
 ]
 
 
@@ -94,3 +98,34 @@ class NotACheckpointError(NotFoundError, ValueError):
 
 class InvalidCheckpointStateError(DataLossError, ValueError):
     """A ``checkpoint`` state file that names no checkpoint (empty, or without ``model_checkpoint_path``)."""
+
+
+# Graph files and SavedModels: where TensorFlow's loader, builder or import_meta_graph raises OSError, RuntimeError
+# or AssertionError, fastckpt's error is that too. OSError's own str() shows an errno and the filename instead of
+# the message, so the OSError ones keep Exception's.
+
+
+class MissingFileError(NotFoundError, FileNotFoundError):
+    """A file asked for does not exist: a ``.meta`` or GraphDef file (TensorFlow: OSError "File does not exist"),
+    a SavedModel directory without ``saved_model.pb`` or ``.pbtxt`` ("SavedModel file does not exist at"). Also
+    an ``OSError`` (a ``FileNotFoundError``), as TensorFlow raises."""
+
+    __str__ = BaseException.__str__
+
+
+class UnparsableFileError(DataLossError, OSError):
+    """A file that does not parse as the message it holds: a ``.meta`` neither a binary nor a text
+    MetaGraphDef, a ``saved_model.pb`` or ``.pbtxt`` no SavedModel (TensorFlow: OSError "Cannot parse file")."""
+
+    __str__ = BaseException.__str__
+
+
+class MetaGraphNotFoundError(NotFoundError, RuntimeError):
+    """No meta graph of a SavedModel has the tags asked for (TensorFlow: RuntimeError "MetaGraphDef associated
+    with tags ... could not be found in SavedModel")."""
+
+
+class BuilderMisuseError(InvalidArgumentError, AssertionError):
+    """A SavedModel Builder call that TensorFlow's builder refuses with an AssertionError: ``add_meta_graph``
+    before ``add_meta_graph_and_variables``, the variables added twice, an export directory that exists and is
+    not empty, a SignatureDef with a TensorInfo without a name or a dtype."""

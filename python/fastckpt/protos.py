@@ -28,6 +28,8 @@ __all__ = [
     "GraphDef",
     "MetaGraphDef",
     "NodeDef",
+    "OpDef",
+    "OpList",
     "SavedModel",
     "SavedObjectGraph",
     "SavedTensorSlices",
@@ -132,6 +134,32 @@ def message_class(full_name: str):
     pool = _pool()
     with _lock:
         return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
+
+
+def as_message(value, message_type):
+    """``value`` as fastckpt's ``message_type``: the same object when it is one, else a message of the same type
+    from another descriptor pool (TensorFlow's ``tf.compat.v1.MetaGraphDef``, ...) converted through its bytes.
+
+    >>> from fastckpt.protos import CheckpointState, SaverDef
+    >>> state = CheckpointState(model_checkpoint_path="model.ckpt-10")
+    >>> as_message(state, CheckpointState) is state
+    True
+    >>> as_message(state, SaverDef)
+    Traceback (most recent call last):
+    ...
+    fastckpt.errors.InvalidTypeError: expected a tensorflow.SaverDef, got CheckpointState
+
+    Raises:
+        fastckpt.errors.InvalidTypeError: ``value`` is no message of that type (also a ``TypeError``).
+    """
+    from . import errors
+
+    if isinstance(value, message_type):
+        return value
+    descriptor = getattr(value, "DESCRIPTOR", None)
+    if getattr(descriptor, "full_name", None) != message_type.DESCRIPTOR.full_name:
+        raise errors.InvalidTypeError(f"expected a {message_type.DESCRIPTOR.full_name}, got {type(value).__name__}")
+    return message_type.FromString(value.SerializeToString())
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,13 @@ def asset_records(meta):
     return records
 
 
+def raised(function, *args):
+    """The exception ``function(*args)`` raises (the test fails when it raises none)."""
+    with pytest.raises(Exception) as info:
+        function(*args)
+    return info.value
+
+
 def our_meta_graph(export_dir, tags):
     return saved_model.load(export_dir, tags).meta_graph_def
 
@@ -103,10 +110,10 @@ def test_build_functions_are_tensorflows(tf):
 @pytest.fixture
 def exported(tmp_path):
     """A SavedModel with two meta graphs: serve (a signature, two assets, a main op storing the asset's path
-    as the loader feeds it) and train (an asset of the same name and other contents, a NoOp main op)."""
+    as the loader feeds it) and train (an asset of its own, a NoOp main op)."""
     vocab = write(str(tmp_path / "src" / "vocab.txt"), "a\nb\n")
     labels = write(str(tmp_path / "src" / "labels.txt"), "cat\ndog\n")
-    other_vocab = write(str(tmp_path / "other" / "vocab.txt"), "x\ny\nz\n")
+    other_vocab = write(str(tmp_path / "other" / "train_vocab.txt"), "x\ny\nz\n")
     export_dir = str(tmp_path / "export")
     values = {"w": np.array([1.0, 2.0, 3.0], np.float32), "step": np.int64(42), "vocab_path": b""}
     signature = saved_model.build_signature_def(
@@ -133,7 +140,7 @@ def test_tensorflow_loader_loads_variables_signatures_assets_and_main_op(tf, exp
 
     export_dir, values = exported
     assets_dir = os.path.join(export_dir, "assets")
-    assert sorted(os.listdir(assets_dir)) == ["labels.txt", "vocab.txt", "vocab.txt_1"]
+    assert sorted(os.listdir(assets_dir)) == ["labels.txt", "train_vocab.txt", "vocab.txt"]
     with tf.Graph().as_default():
         with tf.compat.v1.Session() as sess:
             meta = tf.compat.v1.saved_model.loader.load(sess, [tf.compat.v1.saved_model.SERVING], export_dir)
@@ -234,6 +241,103 @@ def test_clear_devices_and_legacy_init_op(tf, tmp_path, clear_devices):
         with tf.compat.v1.Session() as sess:
             tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
             assert sess.run("step:0") == 0  # the main op runs after the restore
+
+
+def tf_asset_graph(tf, path):
+    """A graph with variable w and the asset ``path``, as a TensorFlow builder's graph; returns the asset tensors."""
+    tf.compat.v1.get_variable("w", initializer=tf.constant([1.0]), use_resource=False)
+    tensor = tf.constant(path, name="asset_path")
+    tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS, tensor)
+    return [tensor]
+
+
+def asset_contents(tf, export_dir, tags):
+    """``{asset filename: contents}`` of the meta graph tagged ``tags``, as TensorFlow's loader finds them."""
+    from tensorflow.python.saved_model import loader_impl
+
+    meta = tf_load_meta_graph(tf, export_dir, tags)
+    paths = loader_impl.get_asset_tensors(export_dir.encode(), meta)
+    return {os.path.basename(os.fsdecode(path)): open(path).read() for path in paths.values()}
+
+
+def tf_load_meta_graph(tf, export_dir, tags):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        return tf.compat.v1.saved_model.loader.load(sess, tags, export_dir)
+
+
+@pytest.mark.parametrize("second", ["other contents", "same contents", "same file"])
+def test_assets_across_meta_graphs_stored_as_tensorflows_builder(tf, tmp_path, second):
+    """A name is stored once, by the first meta graph that has it; a later meta graph's file of that name is
+    recorded as that file, whatever its contents (TensorFlow's builder gives the second graph the first file)."""
+    first = write(str(tmp_path / "a" / "foo.txt"), "content_foo")
+    if second == "same file":
+        other = first
+    else:
+        other = write(str(tmp_path / "b" / "foo.txt"), "content_bar" if second == "other contents" else "content_foo")
+    their_dir, our_dir = str(tmp_path / "theirs"), str(tmp_path / "ours")
+    builder = tf.compat.v1.saved_model.Builder(their_dir)
+    for tags, path in ((["foo"], first), (["bar"], other)):
+        with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+            tensors = tf_asset_graph(tf, path)
+            sess.run(tf.compat.v1.global_variables_initializer())
+            if tags == ["foo"]:
+                builder.add_meta_graph_and_variables(sess, tags, assets_collection=tensors)
+            else:
+                builder.add_meta_graph(tags, assets_collection=tensors)
+    builder.save()
+    builder = saved_model.Builder(our_dir)
+    builder.add_meta_graph_and_variables({"w": [1.0]}, ["foo"], assets_collection=[first])
+    if second == "other contents":
+        with pytest.warns(UserWarning, match="assets/foo.txt, which an earlier meta graph stored from"):
+            builder.add_meta_graph(["bar"], assets_collection=[other])
+    else:
+        builder.add_meta_graph(["bar"], assets_collection=[other])
+    builder.save()
+    assert sorted(os.listdir(os.path.join(our_dir, "assets"))) == sorted(os.listdir(os.path.join(their_dir, "assets")))
+    assert os.listdir(os.path.join(our_dir, "assets")) == ["foo.txt"]
+    for tags in (["foo"], ["bar"]):
+        ours, theirs = our_meta_graph(our_dir, tags), our_meta_graph(their_dir, tags)
+        assert asset_records(ours) == asset_records(theirs) == [("asset_path:0", "foo.txt")]
+        assert asset_contents(tf, our_dir, tags) == asset_contents(tf, their_dir, tags) == {"foo.txt": "content_foo"}
+
+
+def test_builder_misuse_raises_what_tensorflows_builder_raises(tf, tmp_path):
+    """AssertionError, with TensorFlow's message and then the export directory and the signature concerned."""
+    their_dir, our_dir = str(tmp_path / "theirs"), str(tmp_path / "ours")
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        tf.compat.v1.get_variable("w", initializer=tf.constant([1.0]), use_resource=False)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        builder = tf.compat.v1.saved_model.Builder(their_dir)
+        theirs = {"add_meta_graph first": raised(builder.add_meta_graph, ["train"])}
+        for case, info in (("no dtype", {"name": "w:0"}), ("no name", {"dtype": 1})):
+            signature = {
+                "s": tf.compat.v1.saved_model.build_signature_def(outputs={"y": tf.compat.v1.TensorInfo(**info)})
+            }
+            theirs[case] = raised(builder.add_meta_graph_and_variables, sess, ["serve"], signature)
+        builder.add_meta_graph_and_variables(sess, ["serve"])
+        theirs["variables twice"] = raised(builder.add_meta_graph_and_variables, sess, ["serve"])
+        builder.save()
+    theirs["existing directory"] = raised(tf.compat.v1.saved_model.Builder, their_dir)
+
+    builder = saved_model.Builder(our_dir)
+    ours = {"add_meta_graph first": raised(builder.add_meta_graph, ["train"])}
+    for case, info in (("no dtype", {"name": "w:0"}), ("no name", {"dtype": 1})):
+        signature = {"s": saved_model.build_signature_def(outputs={"y": fastckpt.protos.TensorInfo(**info)})}
+        ours[case] = raised(builder.add_meta_graph_and_variables, {"w": [1.0]}, ["serve"], signature)
+    builder.add_meta_graph_and_variables({"w": [1.0]}, ["serve"])
+    ours["variables twice"] = raised(builder.add_meta_graph_and_variables, {"w": [1.0]}, ["serve"])
+    builder.save()
+    ours["existing directory"] = raised(saved_model.Builder, our_dir)
+
+    for case, their_error in theirs.items():
+        our_error = ours[case]
+        assert type(their_error) is AssertionError, case
+        assert isinstance(our_error, AssertionError) and isinstance(our_error, errors.BuilderMisuseError), case
+        assert our_error.filename == our_dir, case
+        if case == "existing directory":
+            assert str(our_error) == str(their_error).replace(their_dir, our_dir)
+        else:
+            assert str(our_error).startswith(str(their_error)[:-1]) and our_dir in str(our_error), case
 
 
 # Without TensorFlow ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import fastckpt.dtypes
 import fastckpt.graphs
 import fastckpt.graphs.freezing
 import fastckpt.graphs.meta_graph
+import fastckpt.graphs.op_defs
 import fastckpt.graphs.saver_graph
 import fastckpt.graphs.tensor_protos
 import fastckpt.protos
@@ -17,6 +18,7 @@ import fastckpt.reading.reader
 import fastckpt.saved_model
 import fastckpt.saved_model.builder
 import fastckpt.saved_model.constants
+import fastckpt.saved_model.loader
 import fastckpt.saved_model.signatures
 import fastckpt.saving.from_meta_graph
 import fastckpt.saving.moving_averages
@@ -34,6 +36,7 @@ MODULES = [
     fastckpt.graphs,
     fastckpt.graphs.freezing,
     fastckpt.graphs.meta_graph,
+    fastckpt.graphs.op_defs,
     fastckpt.graphs.saver_graph,
     fastckpt.graphs.tensor_protos,
     fastckpt.protos,
@@ -43,6 +46,7 @@ MODULES = [
     fastckpt.saved_model,
     fastckpt.saved_model.builder,
     fastckpt.saved_model.constants,
+    fastckpt.saved_model.loader,
     fastckpt.saved_model.signatures,
     fastckpt.reading.directories,
     fastckpt.saving.from_meta_graph,

@@ -25,7 +25,18 @@ _RESOURCE_VARIABLE_OPS = ("VarHandleOp",)
 
 
 def extract_sub_graph(graph_def: "protos.GraphDef", dest_nodes: Iterable[str]) -> "protos.GraphDef":
-    """The nodes ``dest_nodes`` need (through inputs and control inputs), in the graph's order."""
+    """The nodes ``dest_nodes`` (node names) need, through inputs and control inputs, in the graph's order.
+
+    Raises:
+        fastckpt.errors.InvalidTypeError: ``dest_nodes`` is one string, not names (a ``TypeError``, as
+            TensorFlow raises).
+        fastckpt.errors.InvalidArgumentError: a name is no node of the graph.
+    """
+    if isinstance(dest_nodes, (str, bytes)):
+        # A string is an iterable of its characters: TensorFlow refuses it rather than look for nodes "a", "d", "d".
+        raise errors.InvalidTypeError(
+            f"dest_nodes must be an iterable of strings, but got type {type(dest_nodes)}: pass [{dest_nodes!r}]"
+        )
     by_name = {node.name: node for node in graph_def.node}
     wanted = deque(dest_nodes)
     missing = [name for name in wanted if name not in by_name]
@@ -62,9 +73,14 @@ def convert_variables_to_constants(
     them become ``Identity``. ``checkpoint`` is a CheckpointReader or anything ``load_checkpoint`` opens
     (with ``storage_options``, the configuration of object stores: object_store's keys such as
     ``aws_endpoint``, ``aws_region``; see README "Object stores").
+
+    Raises:
+        fastckpt.errors.InvalidTypeError: ``output_node_names`` is one string, not names (see
+            ``extract_sub_graph``).
     """
     from ..reading.reader import CheckpointReader
 
+    graph = extract_sub_graph(graph_def, output_node_names)
     reader = (
         checkpoint
         if isinstance(checkpoint, CheckpointReader)
@@ -72,7 +88,6 @@ def convert_variables_to_constants(
     )
     whitelist = set(variable_names_whitelist) if variable_names_whitelist is not None else None
     blacklist = set(variable_names_blacklist or ())
-    graph = extract_sub_graph(graph_def, output_node_names)
 
     def frozen(node) -> bool:
         return node.op in VARIABLE_OPS and (whitelist is None or node.name in whitelist) and node.name not in blacklist

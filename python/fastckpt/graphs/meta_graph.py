@@ -10,6 +10,7 @@ from typing import Iterable, Mapping, Optional, Set, Tuple
 
 from .. import _fastckpt, _paths, errors, protos
 from ..reading.checkpoint_state import atomic_write
+from .op_defs import with_stripped_op_list
 
 __all__ = [
     "export_meta_graph",
@@ -29,6 +30,7 @@ def node_name(input_name: str) -> str:
 
 
 def _read_message(path: "str | os.PathLike[str]", message_type, stores: "_fastckpt.Stores"):
+    """The message in a file, binary or text, as TensorFlow's ``read_meta_graph_file`` reads it."""
     from google.protobuf import message as protobuf_message
     from google.protobuf import text_format
 
@@ -36,7 +38,7 @@ def _read_message(path: "str | os.PathLike[str]", message_type, stores: "_fastck
     try:
         data = stores.read_file(path)
     except errors.NotFoundError:
-        raise errors.NotFoundError(f"no such file: {path}", path) from None
+        raise errors.MissingFileError(f"File does not exist. Received: {path}.", path) from None
     message = message_type()
     try:
         message.ParseFromString(data)
@@ -47,8 +49,9 @@ def _read_message(path: "str | os.PathLike[str]", message_type, stores: "_fastck
         text_format.Merge(data.decode("utf-8"), message)
         return message
     except (UnicodeDecodeError, text_format.ParseError) as err:
-        raise errors.DataLossError(
-            f"{path} is neither a binary nor a text {message_type.DESCRIPTOR.name}: {err}", path
+        raise errors.UnparsableFileError(
+            f"Cannot parse file {path}: it is neither a binary nor a text {message_type.DESCRIPTOR.name} ({err})",
+            path,
         ) from None
 
 
@@ -58,7 +61,12 @@ def read_meta_graph(
     """Reads a MetaGraphDef in binary or text format (a ``.meta`` file).
 
     ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    ``aws_endpoint``, ``aws_region``; see README "Object stores").
+
+    Raises:
+        fastckpt.errors.MissingFileError: no such file (an ``OSError``, as TensorFlow raises).
+        fastckpt.errors.UnparsableFileError: the file is no MetaGraphDef (an ``OSError``, as TensorFlow raises).
+    """
     return _read_message(path, protos.MetaGraphDef, _paths.stores(storage_options))
 
 
@@ -68,7 +76,7 @@ def read_graph(
     """Reads a GraphDef in binary or text format (a ``.pb`` or ``.pbtxt`` file).
 
     ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
+    ``aws_endpoint``, ``aws_region``; see README "Object stores"). Raises as ``read_meta_graph``."""
     return _read_message(path, protos.GraphDef, _paths.stores(storage_options))
 
 
@@ -407,11 +415,8 @@ def _exported(
 
 def _meta_graph_argument(meta_graph_or_file, stores: "_fastckpt.Stores") -> Tuple["protos.MetaGraphDef", Optional[str]]:
     """The MetaGraphDef (fastckpt's or TensorFlow's message, or a file of one) and its file name."""
-    descriptor = getattr(meta_graph_or_file, "DESCRIPTOR", None)
-    if descriptor is not None and descriptor.full_name == "tensorflow.MetaGraphDef":
-        if isinstance(meta_graph_or_file, protos.MetaGraphDef):
-            return meta_graph_or_file, None
-        return protos.MetaGraphDef.FromString(meta_graph_or_file.SerializeToString()), None
+    if hasattr(meta_graph_or_file, "DESCRIPTOR"):
+        return protos.as_message(meta_graph_or_file, protos.MetaGraphDef), None
     path = os.fspath(meta_graph_or_file)
     return read_meta_graph(path, storage_options=stores), path
 
@@ -440,8 +445,12 @@ def export_meta_graph(
     - ``clear_extraneous_savers``: the nodes in the name scopes of other savers' save and restore ops are
       left out, and the ``savers`` collection holds only the MetaGraphDef's own SaverDef.
 
-    Signatures and asset files are exported as they are. ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores").
+    Signatures and asset files are exported as they are. The ``meta_info_def.stripped_op_list`` lists the
+    OpDefs of the ops of the exported graph, as TensorFlow's export lists them: a list given is kept, an empty
+    one is filled, and a graph cut down by ``export_scope`` or ``clear_extraneous_savers`` lists only the ops
+    left (the definitions from the list given, else fastckpt's: see ``fastckpt.graphs.op_defs``).
+    ``meta_graph_def`` is fastckpt's message or TensorFlow's. ``storage_options``: configuration of object
+    stores (object_store's keys such as ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     >>> import fastckpt
     >>> from fastckpt.graphs.saver_graph import saver_meta_graph
@@ -454,13 +463,13 @@ def export_meta_graph(
 
     Raises:
         fastckpt.errors.UnimplementedError: ``export_scope`` with a queue runner or control flow collection.
+        fastckpt.errors.InvalidTypeError: ``meta_graph_def`` is no MetaGraphDef.
     """
     filename = os.fspath(filename) if filename is not None else None
-    exported = meta_graph_def
+    exported = protos.as_message(meta_graph_def, protos.MetaGraphDef)
     if collection_list is not None or export_scope or clear_devices or clear_extraneous_savers:
-        exported = _exported(
-            meta_graph_def, collection_list, export_scope, clear_devices, clear_extraneous_savers, filename
-        )
+        exported = _exported(exported, collection_list, export_scope, clear_devices, clear_extraneous_savers, filename)
+    exported = with_stripped_op_list(exported, refresh=bool(export_scope or clear_extraneous_savers))
     if filename is not None:
         _write_message(filename, exported, as_text, _paths.stores(storage_options))
     return exported
@@ -480,7 +489,8 @@ def import_scoped_meta_graph(
     ``aws_endpoint``, ``aws_region``; see README "Object stores").
 
     Raises:
-        fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: the file is missing or no MetaGraphDef.
+        fastckpt.errors.MissingFileError, fastckpt.errors.UnparsableFileError: the file is missing or no
+            MetaGraphDef (``OSError``, as TensorFlow raises; also NotFoundError and DataLossError).
         fastckpt.errors.UnimplementedError: ``import_scope`` with a queue runner or control flow collection.
     """
     meta, source = _meta_graph_argument(meta_graph_or_file, _paths.stores(storage_options))

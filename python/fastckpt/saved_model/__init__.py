@@ -10,12 +10,18 @@ TensorFlow's loader loads.
 >>> model.variables["w"]
 array([[1., 1.],
        [1., 1.]], dtype=float32)
+
+TensorFlow 1's ``loader.load(sess, tags, export_dir)`` is ``fastckpt.saved_model.loader.load(None, tags,
+export_dir)``: it returns the same, whose fields are the MetaGraphDef's, as TensorFlow 1's are.
+
+>>> sorted(fastckpt.saved_model.loader.load(None, ["serve"], export_dir).collection_def)
+['trainable_variables', 'variables']
 """
 
-from . import constants
+from . import constants, loader
 from .builder import Builder
 from .constants import *  # noqa: F403 - tf.saved_model's names, listed in constants.__all__
-from .loader import LoadedSavedModel, load, tag_sets
+from .loading import LoadedSavedModel, load, tag_sets
 from .signatures import build_main_op, build_signature_def, build_tensor_info
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "build_signature_def",
     "build_tensor_info",
     "load",
+    "loader",
     "tag_sets",
     *constants.__all__,
 ]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any, Dict, Optional, Sequence
 
 from .. import _fastckpt, _paths, errors, protos
 from ..arrays import to_numpy
 from ..dtypes import as_dtype
+from ..graphs.op_defs import stripped_op_list
 from ..graphs.saver_graph import saver_meta_graph
 from ..graphs.tensor_protos import make_tensor_proto
 from ..reading.checkpoint_state import atomic_write
@@ -24,7 +26,6 @@ from .constants import (
     SAVED_MODEL_SCHEMA_VERSION,
     TRAIN_OP_SIGNATURE_KEY,
 )
-from .signatures import as_message
 
 __all__ = ["Builder"]
 
@@ -52,6 +53,10 @@ class Builder:
     ``export_dir`` may be the URL of an object store; ``storage_options`` configures object stores
     (object_store's keys such as ``aws_endpoint``, ``aws_region``; see README "Object stores") for everything
     the builder reads and writes: the variables, ``saved_model.pb``, and the asset files (read and copied).
+
+    Raises:
+        fastckpt.errors.BuilderMisuseError: ``export_dir`` exists and is not empty (an ``AssertionError``, as
+            TensorFlow raises).
     """
 
     def __init__(self, export_dir: "str | os.PathLike[str]", *, storage_options: Optional[Mapping[str, str]] = None):
@@ -59,8 +64,10 @@ class Builder:
         self._stores = _paths.stores(storage_options)
         options = self._stores
         if options.file_kind(self.export_dir) == "file" or options.list_directory(self.export_dir):
-            raise errors.InvalidArgumentError(
-                f"export directory {self.export_dir} already exists and is not empty", self.export_dir
+            raise errors.BuilderMisuseError(
+                f"Export directory {self.export_dir} already exists, and isn't empty. Please choose a different "
+                "export directory, or delete all the contents of the specified directory.",
+                self.export_dir,
             )
         self._saved_model = protos.SavedModel(saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
         self._variables: Optional[Dict[str, Any]] = None
@@ -89,8 +96,10 @@ class Builder:
                 Each becomes a string ``Const`` holding its path (named ``asset_path``, ``asset_path_1``, ...
                 for a list), listed in the ``asset_filepaths`` collection, and an AssetFileDef (in the
                 ``saved_model_assets`` collection and in ``asset_file_def``): the loader feeds the asset's path
-                in the SavedModel to that tensor when it runs the main op. Files of the same name and other
-                contents are stored as ``name_1``, ``name_2``, ... as TensorFlow stores them.
+                in the SavedModel to that tensor when it runs the main op. As TensorFlow's builder stores
+                them: in one meta graph, files of the same name and other contents are stored as ``name_1``,
+                ``name_2``, ...; a name is stored once, by the first meta graph that has it, and a later meta
+                graph's file of that name is recorded as that file (with a warning when the contents differ).
             legacy_init_op: what ``main_op`` was called before TensorFlow 1.4; ``main_op`` wins.
             clear_devices: empty the devices of the graph's nodes (those of a main op NodeDef).
             main_op: the operation the loader runs after restoring the variables, recorded in the
@@ -98,12 +107,17 @@ class Builder:
                 NodeDef added to the graph (``build_main_op()`` makes a NoOp).
 
         Raises:
-            fastckpt.errors.InvalidArgumentError: variables added already, a signature or main op that does
-                not fit the graph.
+            fastckpt.errors.BuilderMisuseError: variables added already, a TensorInfo of a signature without
+                a name or a dtype (an ``AssertionError``, as TensorFlow raises).
+            fastckpt.errors.InvalidArgumentError: a signature or main op that does not fit the graph.
             fastckpt.errors.NotFoundError: an asset file does not exist.
         """
         if self._variables is not None:
-            raise errors.InvalidArgumentError("the variables were added already: use add_meta_graph", self.export_dir)
+            raise errors.BuilderMisuseError(
+                "Graph state including variables and assets has already been saved. Please invoke "
+                f"`add_meta_graph()` instead (export directory {self.export_dir}).",
+                self.export_dir,
+            )
         variables = {name: to_numpy(value) for name, value in values.items()}
         meta, assets = self._meta_graph(
             variables,
@@ -129,9 +143,18 @@ class Builder:
         main_op=None,
     ) -> None:
         """Adds another meta graph, tagged ``tags``, over the variables added before; the other arguments are
-        those of ``add_meta_graph_and_variables``."""
+        those of ``add_meta_graph_and_variables``.
+
+        Raises:
+            fastckpt.errors.BuilderMisuseError: no variables added yet (an ``AssertionError``, as TensorFlow
+                raises); and as ``add_meta_graph_and_variables``.
+        """
         if self._variables is None:
-            raise errors.InvalidArgumentError("add_meta_graph_and_variables must come first", self.export_dir)
+            raise errors.BuilderMisuseError(
+                "Graph state including variables and assets has not been saved yet. Please invoke "
+                f"`add_meta_graph_and_variables()` first (export directory {self.export_dir}).",
+                self.export_dir,
+            )
         meta, assets = self._meta_graph(
             self._variables,
             tags,
@@ -157,17 +180,25 @@ class Builder:
                 node.device = ""
         self._check_signatures(meta, signature_def_map or {})
         for key, signature in (signature_def_map or {}).items():
-            meta.signature_def[key].CopyFrom(as_message(signature, protos.SignatureDef))
+            meta.signature_def[key].CopyFrom(protos.as_message(signature, protos.SignatureDef))
+        meta.meta_info_def.stripped_op_list.CopyFrom(stripped_op_list(meta.graph_def))
         return meta, assets
 
     def _add(self, meta: "protos.MetaGraphDef", assets: Mapping[str, str]) -> None:
         assets_dir = os.path.join(self.export_dir, ASSETS_DIRECTORY)
         options = self._stores
         for filename, source in assets.items():
-            if filename not in self._asset_files:
-                data = options.read_file(source)
-                options.write_file(os.path.join(assets_dir, filename), data)
+            stored = self._asset_files.get(filename)
+            if stored is None:
+                options.write_file(os.path.join(assets_dir, filename), options.read_file(source))
                 self._asset_files[filename] = source
+            elif stored != source and options.read_file(stored) != options.read_file(source):
+                warnings.warn(
+                    f"asset {source} is recorded as assets/{filename}, which an earlier meta graph stored from "
+                    f"{stored}, of other contents: this meta graph gets that file, as TensorFlow's builder gives "
+                    "it; give the files other names to keep both",
+                    stacklevel=3,
+                )
         self._saved_model.meta_graphs.append(meta)
 
     def _add_assets(self, meta: "protos.MetaGraphDef", assets_collection) -> Dict[str, str]:
@@ -186,7 +217,8 @@ class Builder:
             sources = [(None, os.fspath(path)) for path in assets_collection]
         graph = meta.graph_def
         taken = {node.name for node in graph.node}
-        files = dict(self._asset_files)
+        # File names are made unique within a meta graph, as TensorFlow's _maybe_save_assets makes them.
+        files: Dict[str, str] = {}
         added: Dict[str, str] = {}
         asset_file_def = message_class("tensorflow.AssetFileDef")
         for name, source in sources:
@@ -219,7 +251,7 @@ class Builder:
                 raise errors.InvalidArgumentError(f"main_op {main_op!r} is no node of the graph", self.export_dir)
             name = main_op
         else:
-            node = as_message(main_op, protos.NodeDef)
+            node = protos.as_message(main_op, protos.NodeDef)
             if node.name in names:
                 raise errors.InvalidArgumentError(
                     f"main_op {node.name!r} is a node of the graph already", self.export_dir
@@ -248,8 +280,13 @@ class Builder:
                     check(key, component)
                 return
             if encoding is None or info.dtype == 0:
-                raise errors.InvalidArgumentError(
-                    f"signature {key!r}: a TensorInfo needs a tensor name and a dtype: {info}", self.export_dir
+                field = (
+                    "one of the 'encoding' fields (e.g., name or coo_sparse)" if encoding is None else "the dtype field"
+                )
+                raise errors.BuilderMisuseError(
+                    f"Invalid `tensor_info`: {info}. All TensorInfo protos used in the SignatureDefs must have "
+                    f"{field} set (signature {key!r} of the SavedModel in {self.export_dir}).",
+                    self.export_dir,
                 )
             tensors = (
                 [info.name]
@@ -267,7 +304,7 @@ class Builder:
                     )
 
         for key, signature in signature_def_map.items():
-            signature = as_message(signature, protos.SignatureDef)
+            signature = protos.as_message(signature, protos.SignatureDef)
             for info in list(signature.inputs.values()) + list(signature.outputs.values()):
                 check(key, info)
 

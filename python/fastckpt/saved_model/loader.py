@@ -1,155 +1,56 @@
-"""Loading a SavedModel as data: its meta graphs by tags, their signatures, and its variables read lazily."""
+"""TensorFlow 1's ``tf.compat.v1.saved_model.loader``: ``load(sess, tags, export_dir)``, in that order, for code
+written for it. fastckpt runs no graph, so there is no session to restore into: ``sess`` is None, and the
+values are read from what ``load`` returns.
+
+>>> import os, tempfile, numpy as np, fastckpt
+>>> export_dir = os.path.join(tempfile.mkdtemp(), "model")
+>>> builder = fastckpt.saved_model.Builder(export_dir)
+>>> builder.add_meta_graph_and_variables({"w": np.ones(2, np.float32)}, tags=["serve"])
+>>> path = builder.save()
+>>> meta = fastckpt.saved_model.loader.load(None, ["serve"], export_dir)
+>>> meta.meta_info_def.tags, meta.saver_def.restore_op_name  # what TensorFlow 1's MetaGraphDef says
+(['serve'], 'save/restore_all')
+>>> meta.variables["w"]  # what its session would hold
+array([1., 1.], dtype=float32)
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
-from .. import _fastckpt, _paths, errors, protos
-from ..reading.checkpoint_state import checkpoint_exists
-from ..reading.directories import SAVED_MODEL_FILENAME_PB, SAVED_MODEL_FILENAME_PBTXT, saved_model_variables
-from ..reading.object_graph import OBJECT_GRAPH_KEY
-from ..reading.reader import CheckpointReader
+from .. import errors
+from .loading import LoadedSavedModel
+from .loading import load as load_saved_model
 
-__all__ = ["LazyVariables", "LoadedSavedModel", "load", "read_saved_model", "tag_sets"]
-
-
-def read_saved_model(export_dir: str, stores: "_fastckpt.Stores") -> "protos.SavedModel":
-    from google.protobuf import text_format
-
-    pb = os.path.join(export_dir, SAVED_MODEL_FILENAME_PB)
-    pbtxt = os.path.join(export_dir, SAVED_MODEL_FILENAME_PBTXT)
-    proto = protos.SavedModel()
-    if stores.file_kind(pb) == "file":
-        data = stores.read_file(pb)
-        try:
-            proto.ParseFromString(data)
-        except Exception as err:
-            raise errors.DataLossError(f"unparsable SavedModel {pb}: {err}", pb) from None
-    elif stores.file_kind(pbtxt) == "file":
-        text = stores.read_file(pbtxt).decode("utf-8")
-        try:
-            text_format.Merge(text, proto)
-        except text_format.ParseError as err:
-            raise errors.DataLossError(f"unparsable SavedModel {pbtxt}: {err}", pbtxt) from None
-    else:
-        raise errors.NotFoundError(
-            f"no SavedModel in {export_dir}: neither {SAVED_MODEL_FILENAME_PB} nor {SAVED_MODEL_FILENAME_PBTXT}",
-            export_dir,
-        )
-    return proto
-
-
-def tag_sets(export_dir: str, *, storage_options: Optional[Mapping[str, str]] = None) -> List[List[str]]:
-    """The tag sets of the meta graphs of a SavedModel, e.g. ``[["serve"], ["train"]]``.
-
-    ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores")."""
-    proto = read_saved_model(os.fspath(export_dir), _paths.stores(storage_options))
-    return [list(meta.meta_info_def.tags) for meta in proto.meta_graphs]
-
-
-class LazyVariables(Mapping):
-    """The variables of a SavedModel by checkpoint key, read on access.
-
-    A TF2 SavedModel's checkpoint also stores its object graph, under ``_CHECKPOINTABLE_OBJECT_GRAPH``: that
-    is no variable, and is left out (``variables.reader.object_graph()`` reads it)."""
-
-    def __init__(self, reader: Optional[CheckpointReader]):
-        self._reader = reader
-
-    def _is_variable(self, name: object) -> bool:
-        return self._reader is not None and name != OBJECT_GRAPH_KEY and self._reader.has_tensor(name)
-
-    def __getitem__(self, name: str):
-        if not self._is_variable(name):
-            raise KeyError(name)
-        return self._reader.get_tensor(name)
-
-    def __contains__(self, name: object) -> bool:
-        return self._is_variable(name)
-
-    def __iter__(self) -> Iterator[str]:
-        names = self._reader.get_variable_to_shape_map() if self._reader is not None else ()
-        return (name for name in names if name != OBJECT_GRAPH_KEY)
-
-    def __len__(self) -> int:
-        if self._reader is None:
-            return 0
-        return len(self._reader) - (1 if self._reader.has_tensor(OBJECT_GRAPH_KEY) else 0)
-
-    @property
-    def reader(self) -> Optional[CheckpointReader]:
-        """The CheckpointReader of ``variables/variables`` (None for a SavedModel without variables)."""
-        return self._reader
-
-
-class LoadedSavedModel:
-    """A SavedModel read as data.
-
-    Attributes:
-        export_dir: its directory.
-        meta_graph_def: the MetaGraphDef of the chosen tags.
-        tags: those tags.
-        signatures: ``{signature_key: SignatureDef}``.
-        variables: a lazy mapping ``{checkpoint_key: numpy array}``.
-        object_graph: the SavedObjectGraph of a TF2 SavedModel, or None.
-    """
-
-    def __init__(self, export_dir: str, meta_graph_def: "protos.MetaGraphDef", reader: Optional[CheckpointReader]):
-        self.export_dir = export_dir
-        self.meta_graph_def = meta_graph_def
-        self.tags = list(meta_graph_def.meta_info_def.tags)
-        self.signatures: Dict[str, "protos.SignatureDef"] = dict(meta_graph_def.signature_def)
-        self.variables = LazyVariables(reader)
-        self.object_graph = meta_graph_def.object_graph_def if meta_graph_def.HasField("object_graph_def") else None
-
-    def object_paths(self) -> Dict[str, str]:
-        """For a TF2 SavedModel, ``{checkpoint_key: object path}`` of its variables (see
-        ``CheckpointReader.object_paths``); empty otherwise."""
-        reader = self.variables.reader
-        return reader.object_paths() if reader is not None else {}
-
-    def __repr__(self) -> str:
-        return f"<fastckpt.saved_model.LoadedSavedModel {self.export_dir!r} tags={self.tags} signatures={sorted(self.signatures)}>"
+__all__ = ["load"]
 
 
 def load(
+    sess: None,
+    tags: Sequence[str],
     export_dir: "str | os.PathLike[str]",
-    tags: Optional[Sequence[str]] = None,
     *,
     storage_options: Optional[Mapping[str, str]] = None,
 ) -> LoadedSavedModel:
-    """Reads the SavedModel in ``export_dir``: the meta graph whose tag set is ``tags`` (any order), or the
-    only one when ``tags`` is None. ``storage_options``: configuration of object stores (object_store's keys such as
-    ``aws_endpoint``, ``aws_region``; see README "Object stores").
+    """Reads the meta graph of ``export_dir`` tagged ``tags`` and its variables, as
+    ``tf.compat.v1.saved_model.loader.load(sess, tags, export_dir)`` loads them; ``sess`` must be None.
+
+    TensorFlow returns the MetaGraphDef and restores the variables into ``sess``. This returns the
+    ``LoadedSavedModel`` that ``fastckpt.saved_model.load(export_dir, tags)`` returns: the MetaGraphDef's fields
+    read through it (``.signature_def``, ``.collection_def``, ``.graph_def``, ...; the message itself is
+    ``.meta_graph_def``), and ``.variables`` holds what the session would (``{checkpoint key: numpy array}``).
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores").
 
     Raises:
-        fastckpt.errors.NotFoundError: no SavedModel there, or no meta graph with those tags.
+        fastckpt.errors.InvalidTypeError: ``sess`` is not None.
+        fastckpt.errors.MissingFileError, fastckpt.errors.UnparsableFileError, fastckpt.errors.MetaGraphNotFoundError:
+            as ``fastckpt.saved_model.load`` (``OSError``, ``OSError``, ``RuntimeError``, as TensorFlow raises).
     """
-    export_dir = os.fspath(export_dir)
-    stores = _paths.stores(storage_options)
-    proto = read_saved_model(export_dir, stores)
-    metas = list(proto.meta_graphs)
-    found = [list(meta.meta_info_def.tags) for meta in metas]
-    if tags is None:
-        if len(metas) != 1:
-            raise errors.InvalidArgumentError(
-                f"{export_dir} has {len(metas)} meta graphs with tag sets {found}: choose one with tags=",
-                export_dir,
-            )
-        meta = metas[0]
-    else:
-        wanted = set([tags] if isinstance(tags, str) else tags)
-        matches = [m for m in metas if set(m.meta_info_def.tags) == wanted]
-        if not matches:
-            raise errors.NotFoundError(
-                f"no meta graph with tags {sorted(wanted)} in {export_dir}; it has {found}", export_dir
-            )
-        meta = matches[0]
-    # variables/variables is a V2 checkpoint, or (SavedModels of 2016) a V1 file or V1 shards.
-    prefix = saved_model_variables(export_dir)
-    exists = checkpoint_exists(prefix, storage_options=stores)
-    reader = CheckpointReader(prefix, storage_options=stores) if exists else None
-    return LoadedSavedModel(export_dir, meta, reader)
+    if sess is not None:
+        raise errors.InvalidTypeError(
+            f"fastckpt restores into no session: pass None for sess (got {type(sess).__name__}) and read the "
+            f"values of {export_dir} from the result's .variables"
+        )
+    return load_saved_model(export_dir, tags, storage_options=storage_options)

@@ -8,17 +8,7 @@ from .. import errors, protos
 from ..dtypes import as_dtype
 from ..graphs.tensor_protos import make_tensor_proto
 
-__all__ = ["as_message", "build_main_op", "build_signature_def", "build_tensor_info"]
-
-
-def as_message(value, message_type):
-    """``value`` as fastckpt's ``message_type``: TensorFlow's messages of the same type are converted."""
-    if isinstance(value, message_type):
-        return value
-    descriptor = getattr(value, "DESCRIPTOR", None)
-    if descriptor is None or descriptor.full_name != message_type.DESCRIPTOR.full_name:
-        raise errors.InvalidTypeError(f"expected a {message_type.DESCRIPTOR.full_name}, got {type(value).__name__}")
-    return message_type.FromString(value.SerializeToString())
+__all__ = ["build_main_op", "build_signature_def", "build_tensor_info"]
 
 
 def build_main_op(control_inputs: Sequence[str] = (), name: str = "main_op") -> "protos.NodeDef":
@@ -88,14 +78,14 @@ def build_signature_def(
     """
     signature = protos.SignatureDef()
     for key, info in (inputs or {}).items():
-        signature.inputs[key].CopyFrom(as_message(info, protos.TensorInfo))
+        signature.inputs[key].CopyFrom(protos.as_message(info, protos.TensorInfo))
     for key, info in (outputs or {}).items():
-        signature.outputs[key].CopyFrom(as_message(info, protos.TensorInfo))
+        signature.outputs[key].CopyFrom(protos.as_message(info, protos.TensorInfo))
     if method_name is not None:
         signature.method_name = method_name
     for key, value in (defaults or {}).items():
         is_proto = getattr(getattr(value, "DESCRIPTOR", None), "full_name", None) == "tensorflow.TensorProto"
         signature.defaults[key].CopyFrom(
-            as_message(value, protos.TensorProto) if is_proto else make_tensor_proto(value)
+            protos.as_message(value, protos.TensorProto) if is_proto else make_tensor_proto(value)
         )
     return signature
