@@ -45,13 +45,13 @@ def test_loops_over_large_tensors_read_each_byte_once(s3_server, s3_proxy, monke
     batch, read = requests_of(s3_proxy, prefix, "batch")
     assert read == digests(values)
     batch_bytes = s3_proxy.response_bytes()
-    # In the file's order each byte is fetched about once; in random order, blocks read ahead around a vector
-    # may hold part of a kernel read before.
-    for how, most_bytes in (("loop", 1.05), ("load_variable", 1.05), ("random", 2)):
+    # In any order, each byte is fetched about once: read-ahead stops short of the kernels, except in a loop in
+    # the file's order, which reads them next.
+    for how in ("loop", "load_variable", "random"):
         requests, read = requests_of(s3_proxy, prefix, how)
         assert read == digests(values), how
         assert requests <= 2 * batch + 3, (how, batch, s3_proxy.summary())
-        assert s3_proxy.response_bytes() <= most_bytes * batch_bytes, (how, batch_bytes, s3_proxy.summary())
+        assert s3_proxy.response_bytes() <= 1.05 * batch_bytes, (how, batch_bytes, s3_proxy.summary())
 
 
 def test_a_load_variable_loop_reuses_what_it_read(s3_server, s3_proxy, monkeypatch, small_tensors):

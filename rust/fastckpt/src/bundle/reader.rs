@@ -98,6 +98,29 @@ struct StoredSlices {
     entries: Vec<(Location, TensorInfo)>,
 }
 
+/// Tells each data file the ranges of its entries, each read whole when read (see
+/// [`ReadFile::expect_whole_reads`]).
+fn expect_whole_reads(
+    shards: &[(u32, Arc<dyn ReadFile>)],
+    locations: &[Location],
+    slice_entries: &[(Vec<u8>, BundleEntryProto)],
+) {
+    let stored = locations.iter().filter(|l| l.slices.is_empty()).map(|l| (l.shard_id, l.offset, l.size));
+    let entries: Vec<(i32, i64, i64)> =
+        stored.chain(slice_entries.iter().map(|(_, e)| (e.shard_id, e.offset, e.size))).collect();
+    for (id, file) in shards {
+        let ranges: Vec<std::ops::Range<u64>> = entries
+            .iter()
+            .filter(|(shard, _, _)| u32::try_from(*shard) == Ok(*id))
+            .filter_map(|&(_, offset, size)| {
+                let (offset, size) = (u64::try_from(offset).ok()?, u64::try_from(size).ok()?);
+                Some(offset..offset.checked_add(size)?)
+            })
+            .collect();
+        file.expect_whole_reads(&ranges);
+    }
+}
+
 impl BundleReader {
     /// Opens the checkpoint with prefix `prefix` (the path without `.index`) in `storage`.
     pub fn open(storage: Arc<dyn Storage>, prefix: impl AsRef<Path>) -> Result<BundleReader> {
@@ -128,13 +151,14 @@ impl BundleReader {
         let stored = locations.iter().filter(|l| l.slices.is_empty()).map(|l| l.shard_id);
         let shard_ids: std::collections::BTreeSet<i32> =
             stored.chain(slice_entries.iter().map(|(_, e)| e.shard_id)).collect();
-        let shards = shard_ids
+        let shards: Vec<(u32, Arc<dyn ReadFile>)> = shard_ids
             .into_iter()
             .filter_map(|id| {
                 let id = shard_number(id, header.num_shards).ok()?;
                 Some((id, open_shard(&*storage, &prefix, id, header.num_shards as u32).ok()?))
             })
             .collect();
+        expect_whole_reads(&shards, &locations, &slice_entries);
         Ok(BundleReader { storage, prefix, header, swap_bytes, tensors, locations, slice_entries, shards })
     }
 

@@ -7,8 +7,12 @@
 //! requests, and a loop in random order over a small object soon holds all of it). Beyond that the window grows
 //! only while each miss follows on from where the reads before it ended (a loop in the file's order, which reads
 //! the whole file): up to [`MAX_WINDOW`] blocks, fetched by concurrent requests, and at most half the cache, so
-//! that a window is not dropped before it is read. The window is the object's, kept with its blocks, so that a
-//! loop that opens the object anew for every read (`load_variable`) reads ahead as well.
+//! that a window is not dropped before it is read. Other misses (all but the second and later of a row of misses
+//! following on) read ahead no further than the start of the next large read the object's reader expects (a
+//! large tensor, which its own read fetches): a loop in random order over small vectors between large kernels
+//! fetches the vectors, not the kernels. The
+//! window is the object's, kept with its blocks, so that a loop that opens the object anew for every read
+//! (`load_variable`) reads ahead as well.
 //!
 //! A block is named by its object, the object's version as it was opened (its ETag) and its index: a replaced
 //! object is never read through another version's blocks. The cache holds at most its capacity in bytes (the
@@ -52,6 +56,16 @@ struct Window {
     blocks: u64,
     /// The block where its last read ended: a miss there follows on.
     end: u64,
+    /// How many misses in a row followed on.
+    streak: u32,
+    /// The large reads its reader expects, in bytes, sorted.
+    large_reads: Vec<Range<u64>>,
+}
+
+impl Default for Window {
+    fn default() -> Window {
+        Window { blocks: 1, end: 0, streak: 0, large_reads: Vec::new() }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -94,12 +108,29 @@ impl BlockCache {
         if state.windows.len() > 1024 {
             state.windows.clear(); // objects read long ago start over at one block
         }
-        let window = state.windows.entry((key.to_owned(), version.to_owned())).or_insert(Window { blocks: 1, end: 0 });
-        let fetched = missing.start..(missing.start + window.blocks.max(missing.end - missing.start)).min(count);
+        let window = state.windows.entry((key.to_owned(), version.to_owned())).or_default();
         let follows_on = missing.start == window.end;
+        window.streak = if follows_on { window.streak + 1 } else { 0 };
+        let mut end = (missing.start + window.blocks.max(missing.end - missing.start)).min(count);
+        // Only a loop in the file's order reads on into large reads (which it will make); a miss following on
+        // once may be chance.
+        if window.streak < 2 {
+            let next_large = window.large_reads.partition_point(|large| large.end <= missing.end * BLOCK);
+            if let Some(large) = window.large_reads.get(next_large) {
+                end = end.min(large.start.div_ceil(BLOCK)).max(missing.end);
+            }
+        }
+        let fetched = missing.start..end;
         window.blocks = (window.blocks * 2).min(if follows_on { most } else { most.min(ONE_REQUEST) });
         window.end = fetched.end;
         fetched
+    }
+
+    /// Notes the large reads of the object `key` at `version` its reader expects (`ranges`, sorted, apart):
+    /// misses that are not part of a loop in the file's order read ahead no further than the next one.
+    pub(super) fn set_large_reads(&self, key: &str, version: &str, ranges: Vec<Range<u64>>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.windows.entry((key.to_owned(), version.to_owned())).or_default().large_reads = ranges;
     }
 
     /// Notes that a read of the object `key` at `version` not served from blocks ended at byte `end`, so that a
@@ -189,6 +220,14 @@ mod tests {
         // Every miss fetches what it misses; no window passes the end of the object, or half the cache.
         assert_eq!(cache.window("key", "third", 5..9, 1000), 5..9);
         assert_eq!(cache.window("key", "third", 9..10, 10), 9..10);
+        // Misses up to the block where the next large read starts, at most, unless in a row following on.
+        cache.set_large_reads("key", "fourth", vec![3 * BLOCK + 10..9 * BLOCK, 40 * BLOCK..50 * BLOCK]);
+        assert_eq!(cache.window("key", "fourth", 7..8, 1000), 7..8); // inside a large read: nothing more
+        assert_eq!(cache.window("key", "fourth", 20..21, 1000), 20..22);
+        assert_eq!(cache.window("key", "fourth", 30..31, 1000), 30..34);
+        assert_eq!(cache.window("key", "fourth", 1..2, 1000), 1..4);
+        assert_eq!(cache.window("key", "fourth", 4..5, 1000), 4..5); // following on once
+        assert_eq!(cache.window("key", "fourth", 5..6, 1000), 5..37); // twice: a loop in the file's order
         let small = BlockCache::new(4 * BLOCK as usize);
         let grown: Vec<u64> = (0..4).map(|i| small.window("key", "etag", 2 * i..2 * i + 1, 100).end - 2 * i).collect();
         assert_eq!(grown, [1, 2, 2, 2]);

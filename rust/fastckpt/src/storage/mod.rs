@@ -170,6 +170,13 @@ pub trait ReadFile: Send + Sync + fmt::Debug {
     /// All of its bytes, mapped into memory, where the file is local: reads of parts and views use them
     /// without copying. `None` for storage that is not.
     fn mapped(&self) -> Option<&[u8]>;
+
+    /// Says which ranges of the file are each read whole when read (a checkpoint's tensors, from its index):
+    /// remote storage then reads ahead of a small read only up to the next large one, which its own read
+    /// fetches, rather than into it. Nothing else depends on it.
+    fn expect_whole_reads(&self, ranges: &[std::ops::Range<u64>]) {
+        let _ = ranges;
+    }
 }
 
 /// A file being written, invisible under its name until committed.

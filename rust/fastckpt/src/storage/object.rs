@@ -757,6 +757,13 @@ impl ReadFile for ObjectFile {
     fn mapped(&self) -> Option<&[u8]> {
         None
     }
+
+    fn expect_whole_reads(&self, ranges: &[std::ops::Range<u64>]) {
+        let mut large: Vec<_> =
+            ranges.iter().filter(|range| range.end.saturating_sub(range.start) > SMALL_READ).cloned().collect();
+        large.sort_unstable_by_key(|range| range.start);
+        self.blocks.set_large_reads(self.key.as_ref(), &self.version, large);
+    }
 }
 
 /// An object being written: kept in memory until it outgrows one part, then uploaded in parts.
