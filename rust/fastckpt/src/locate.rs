@@ -250,10 +250,12 @@ fn v1_pattern(path: &Path) -> Option<glob::Pattern> {
     glob::Pattern::new(&pattern).ok()
 }
 
-/// Why nothing is at `path`, naming the checkpoints beside it that start with its name.
+/// Why nothing is at `path`, naming the checkpoints beside it that start with its name. It begins with
+/// TensorFlow's words, which code written for TensorFlow matches.
 fn missing_message(storage: &dyn Storage, path: &Path) -> String {
     let mut message = format!(
-        "no checkpoint at {}: no {} (V2) and no V1 checkpoint file",
+        "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for {}: no checkpoint \
+         there (no {} for V2, no V1 checkpoint file)",
         path.display(),
         index_path(path).display()
     );
@@ -417,7 +419,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         touch(&dir.path().join("model.ckpt-1000.index"), b"");
         let text = message(&dir.path().join("model.ckpt"));
-        assert!(text.contains("no checkpoint at") && text.contains("model.ckpt-1000"), "{text}");
+        let tensorflows_words = format!(
+            "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for {}",
+            dir.path().join("model.ckpt").display()
+        );
+        assert!(text.starts_with(&tensorflows_words) && text.contains("model.ckpt-1000"), "{text}");
         assert!(message(dir.path()).contains("directory"));
     }
 }
