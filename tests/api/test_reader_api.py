@@ -83,6 +83,17 @@ def test_missing_path_is_not_found(tmp_path):
         fastckpt.load_checkpoint(str(tmp_path))
 
 
+def test_a_text_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "model.ckpt"
+    path.write_text("hello world\n", encoding="utf-8")
+    with pytest.raises(errors.NotACheckpointError) as info:
+        fastckpt.NewCheckpointReader(path)
+    assert str(info.value) == f'this is a text file, not a TensorFlow checkpoint (it begins "hello world") (in {path})'
+    assert "truncated" not in str(info.value) and "corrupt" not in str(info.value)
+    result = run_cli("inspect", path)
+    assert result.returncode == 2 and result.stderr == f"fastckpt: error: {info.value}\n", result.stderr
+
+
 def test_missing_tensor_names_file_and_tensor():
     reader = fastckpt.NewCheckpointReader(fastckpt.examples.model_path())
     with pytest.raises(errors.NotFoundError) as info:

@@ -206,6 +206,8 @@ fn identify(storage: &dyn Storage, path: &Path) -> Option<String> {
         "a protocol buffer file (a GraphDef or MetaGraphDef), not a checkpoint: read it with read_graph or \
          read_meta_graph"
             .to_owned()
+    } else if let Some(text) = text_beginning(head) {
+        format!("a text file, not a TensorFlow checkpoint (it begins {text:?})")
     } else if extension == "h5" || extension == "hdf5" || extension == "keras" {
         // Named as one of these but without its magic number: a damaged file of that format.
         format!("a .{extension} file (not a TensorFlow checkpoint), and not even a valid one")
@@ -213,6 +215,24 @@ fn identify(storage: &dyn Storage, path: &Path) -> Option<String> {
         return None;
     };
     Some(format!("this is {what}"))
+}
+
+/// The first line of a file that begins as text (`head`, its first bytes, all UTF-8 without control characters
+/// other than whitespace), shortened; None for any other. No table (a V1 checkpoint) begins so: its first
+/// block's first key has a shared length of 0, a 0 byte within its first bytes, compressed or not.
+fn text_beginning(head: &[u8]) -> Option<String> {
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // Cut inside a character at the end of `head`: the text before it.
+        Err(err) if err.error_len().is_none() => std::str::from_utf8(&head[..err.valid_up_to()]).ok()?,
+        Err(_) => return None,
+    };
+    if text.trim().is_empty() || text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return None;
+    }
+    let line = text.trim_start().lines().next().unwrap_or_default();
+    let shown: String = line.chars().take(40).collect();
+    Some(if shown.len() < line.len() { format!("{shown}...") } else { shown })
 }
 
 fn trimmed(bytes: &[u8]) -> &[u8] {
@@ -280,6 +300,7 @@ fn missing_message(storage: &dyn Storage, path: &Path) -> String {
 mod tests {
     use super::*;
     use crate::storage::LocalStorage;
+    use crate::table::{Compression, TableOptions, TableWriter};
     use crate::ErrorKind;
 
     fn touch(path: &Path, bytes: &[u8]) {
@@ -338,8 +359,41 @@ mod tests {
         touch(&dir.path().join("odd.pb"), &table);
         assert!(matches!(locate(&LocalStorage, &dir.path().join("odd.pb")).unwrap(), Location::V1 { .. }));
         // Unrecognizable: the V1 reader will call it corrupt.
-        touch(&dir.path().join("model.ckpt"), b"garbage");
+        touch(&dir.path().join("model.ckpt"), b"\x00\x17garbage");
         assert!(matches!(locate(&LocalStorage, &dir.path().join("model.ckpt")).unwrap(), Location::V1 { .. }));
+        // Truncated anywhere, a table, compressed or not, still begins as no text does.
+        for compression in [Compression::None, Compression::Snappy] {
+            let mut table = TableWriter::new(TableOptions { compression, ..TableOptions::default() });
+            table.add(b"a key of text", "a value of text, ".repeat(20).as_bytes());
+            let table = table.finish();
+            for length in 1..table.len() {
+                touch(&dir.path().join("cut.ckpt"), &table[..length]);
+                let location = locate(&LocalStorage, &dir.path().join("cut.ckpt"));
+                assert!(matches!(location, Ok(Location::V1 { .. })), "{compression:?}, {length} bytes: {location:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_files_are_not_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&[u8], &str); 4] = [
+            (b"hello world\n", "\"hello world\""),
+            (b"\n  {\"weight_map\": {}}\n", "\"{\\\"weight_map\\\": {}}\""),
+            ("été, ünïcode\r\n".as_bytes(), "\"été, ünïcode\""),
+            (&[b'x'; 100], "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\""),
+        ];
+        for (bytes, beginning) in cases {
+            touch(&dir.path().join("model.ckpt"), bytes);
+            let text = message(&dir.path().join("model.ckpt"));
+            assert!(
+                text.contains(&format!("a text file, not a TensorFlow checkpoint (it begins {beginning})")),
+                "{text}"
+            );
+        }
+        // Multi-byte characters cut at the end of the bytes looked at are still text.
+        touch(&dir.path().join("model.ckpt"), "é".repeat(40).as_bytes());
+        assert!(message(&dir.path().join("model.ckpt")).contains("text file"));
     }
 
     #[test]
