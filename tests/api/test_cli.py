@@ -81,6 +81,18 @@ def test_convert_errors(tmp_path):
     assert_one_line_error(run_cli("convert", tmp_path / "missing", tmp_path / "out.npz"))
 
 
+def test_inspect_of_a_truncated_data_file_is_an_error(tmp_path):
+    prefix = str(tmp_path / "model.ckpt")
+    fastckpt.Saver().save({"a": np.zeros(100, np.float32), "b": np.ones(50, np.float32)}, prefix)
+    with open(prefix + ".data-00000-of-00001", "r+b") as f:
+        f.truncate(500)
+    result = run_cli("inspect", prefix)
+    assert_one_line_error(result)
+    assert result.stdout == ""
+    for words in ("holds 500 bytes, but the index needs 600", 'tensor "b"', ".data-00000-of-00001"):
+        assert words in result.stderr, result.stderr
+
+
 def test_freeze(tmp_path):
     expected = Expected("tf1_saver_ref")
     meta = FIXTURES / "tf1_saver_ref" / "model.ckpt.meta"

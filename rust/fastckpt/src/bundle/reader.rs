@@ -32,7 +32,8 @@ const READ_PIECE: usize = 4 << 20;
 /// report why.
 ///
 /// Verification: at open, the checksum of every block of the index, the format version, the byte order, and
-/// each tensor's dtype and shape (a known dtype, its element count within an `i64`). At each read, before any
+/// each tensor's dtype and shape (a known dtype, its element count within an `i64`), and the size of each data
+/// file opened against the end of the last entry in it (a truncated data file fails the open). At each read, before any
 /// byte is touched: the entry's data file against the header's count, its byte range against the file's
 /// size, its size against its dtype and shape, and the slices of a partitioned tensor against the tensor and
 /// each other (no overlaps; gaps are found after copying). The CRC32C of stored bytes is checked, with
@@ -92,6 +93,13 @@ struct Whole<'a> {
     stored: Stored,
 }
 
+/// An entry of the index: a tensor's (by its place in `tensors`), or a slice's (in `slice_entries`).
+#[derive(Clone, Copy)]
+enum IndexEntry {
+    Tensor(usize),
+    Slice(usize),
+}
+
 /// The stored slices of a partitioned tensor: their boxes in the full tensor, and their entries.
 struct StoredSlices {
     boxes: Vec<Vec<(u64, u64)>>,
@@ -135,7 +143,66 @@ impl BundleReader {
                 Some((id, open_shard(&*storage, &prefix, id, header.num_shards as u32).ok()?))
             })
             .collect();
-        Ok(BundleReader { storage, prefix, header, swap_bytes, tensors, locations, slice_entries, shards })
+        let reader = BundleReader { storage, prefix, header, swap_bytes, tensors, locations, slice_entries, shards };
+        reader.check_data_file_sizes()?;
+        Ok(reader)
+    }
+
+    /// Checks that every data file opened is as long as its entries need, from the sizes the storage gave at
+    /// open: a truncated data file is found here, without reading it, rather than by the first read of a
+    /// tensor past its end (or by none, for a listing). Entries whose range is invalid in itself (negative,
+    /// overflowing) or whose data file did not open are left to the reads, which report them.
+    fn check_data_file_sizes(&self) -> Result<()> {
+        // Per data file opened: the end of the entry that ends last, and that entry.
+        let mut needed: Vec<(u64, Option<IndexEntry>)> = vec![(0, None); self.shards.len()];
+        let tensors = self.locations.iter().enumerate().filter(|(_, l)| l.slices.is_empty());
+        let tensors = tensors.map(|(i, l)| (IndexEntry::Tensor(i), l.shard_id, l.offset, l.size));
+        let slices = self
+            .slice_entries
+            .iter()
+            .enumerate()
+            .map(|(i, (_, e))| (IndexEntry::Slice(i), e.shard_id, e.offset, e.size));
+        for (entry, shard, offset, size) in tensors.chain(slices) {
+            let end = u64::try_from(offset).ok().zip(u64::try_from(size).ok()).and_then(|(o, s)| o.checked_add(s));
+            let opened =
+                u32::try_from(shard).ok().and_then(|s| self.shards.binary_search_by_key(&s, |(id, _)| *id).ok());
+            if let (Some(end), Some(i)) = (end, opened) {
+                if end > needed[i].0 {
+                    needed[i] = (end, Some(entry));
+                }
+            }
+        }
+        for ((shard, file), (end, last)) in self.shards.iter().zip(needed) {
+            let (size, Some(last)) = (file.size(), last) else { continue };
+            if end > size {
+                let (name, what) = self.tensor_of(last);
+                let message = format!(
+                    "the data file holds {size} bytes, but the index needs {end}: {what} ends there (the data file \
+                     is truncated, or is not this index's)"
+                );
+                let path = data_path(&self.prefix, *shard, self.header.num_shards as u32);
+                return Err(Error::data_loss(message).in_file(&path).for_key(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the tensor an entry belongs to, and what the entry is of it: the tensor, or one of its slices.
+    /// Looked up only for an error: a slice's key does not name its tensor as such.
+    fn tensor_of(&self, entry: IndexEntry) -> (&[u8], &'static str) {
+        match entry {
+            IndexEntry::Tensor(i) => (&self.tensors[i].0, "the last tensor stored in it"),
+            IndexEntry::Slice(i) => {
+                let key = &self.slice_entries[i].0;
+                let partitioned = self.tensors.iter().zip(&self.locations).find(|((name, _), location)| {
+                    location.slices.iter().any(|slice| &TensorSlice::from_proto(slice).key(name) == key)
+                });
+                match partitioned {
+                    Some(((name, _), _)) => (name, "a slice of the last tensor stored in it"),
+                    None => (key, "the last slice stored in it"),
+                }
+            }
+        }
     }
 
     /// The prefix the checkpoint was opened at, as given: the path of its files without `.index` or
