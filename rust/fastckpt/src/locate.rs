@@ -149,6 +149,18 @@ pub fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
     (!stem.is_empty()).then(|| path.with_file_name(stem))
 }
 
+/// The V2 checkpoints a directory listing shows: the prefixes (as names in that directory) whose index is among
+/// `names`, in their order.
+pub fn listed_checkpoints<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let prefix = bundle_prefix_of(Path::new(name))?;
+            (index_path(&prefix) == Path::new(name)).then(|| prefix.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
 /// What a file that is not a checkpoint is, and what to pass instead; None when it may be a V1 checkpoint
 /// (a table file, or one too damaged to tell, which the V1 reader then reports as corrupt).
 fn identify(storage: &dyn Storage, path: &Path) -> Option<String> {
@@ -281,11 +293,8 @@ fn missing_message(storage: &dyn Storage, path: &Path) -> String {
     );
     let Some(base) = path.file_name().and_then(OsStr::to_str) else { return message };
     let Ok(entries) = storage.list(&parent_dir(path)) else { return message };
-    let beside: Vec<String> = entries
-        .into_iter()
-        .filter_map(|name| name.strip_suffix(".index").map(str::to_owned))
-        .filter(|prefix| prefix.starts_with(base))
-        .collect();
+    let beside: Vec<String> =
+        listed_checkpoints(entries.iter().map(String::as_str)).into_iter().filter(|p| p.starts_with(base)).collect();
     if !beside.is_empty() {
         let shown = beside.len().min(5);
         message.push_str(&format!("; checkpoints beside it: {}", beside[..shown].join(", ")));
@@ -411,6 +420,16 @@ mod tests {
         assert_eq!(
             locate(&LocalStorage, &dir.path().join("model.ckpt-?????-of-00002")).unwrap().path(),
             dir.path().join("model.ckpt-?????-of-00002")
+        );
+    }
+
+    #[test]
+    fn a_listing_shows_the_checkpoints_whose_index_it_holds() {
+        let names =
+            ["model.ckpt-5.index", "model.ckpt-5.data-00000-of-00001", "lost.data-00000-of-00001", "checkpoint"];
+        assert_eq!(
+            listed_checkpoints(names.into_iter().chain(["b.index", ".index", "x.index.tmp"])),
+            ["model.ckpt-5", "b"]
         );
     }
 
