@@ -24,6 +24,7 @@ __all__ = [
     "AbortedError",
     "NotACheckpointError",
     "InvalidCheckpointStateError",
+    "MissingDependencyError",
 ]
 
 
@@ -94,3 +95,9 @@ class NotACheckpointError(NotFoundError, ValueError):
 
 class InvalidCheckpointStateError(DataLossError, ValueError):
     """A ``checkpoint`` state file that names no checkpoint (empty, or without ``model_checkpoint_path``)."""
+
+
+class MissingDependencyError(OpError, ImportError):
+    """What was asked needs a framework that is not installed (torch to write a ``.pt`` file); the message says
+    which extra installs it (``pip install 'fastckpt[torch]'``). Also an ``ImportError``, which importing the
+    framework raised."""

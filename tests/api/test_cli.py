@@ -81,6 +81,42 @@ def test_convert_errors(tmp_path):
     assert_one_line_error(run_cli("convert", tmp_path / "missing", tmp_path / "out.npz"))
 
 
+# The command line in a fresh interpreter where FRAMEWORK cannot be imported, as where it is not installed.
+_WITHOUT = """
+import sys
+sys.modules[sys.argv[1]] = None  # import raises ImportError
+from fastckpt.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def run_cli_without(framework, *args):
+    return subprocess.run([sys.executable, "-c", _WITHOUT, framework, *map(str, args)], capture_output=True, text=True)
+
+
+def test_convert_says_what_to_install_for_a_framework_it_lacks(tmp_path):
+    example = fastckpt.examples.model_path()
+    result = run_cli_without("torch", "convert", example, tmp_path / "out.pt")
+    assert_one_line_error(result)
+    assert f"writing {tmp_path / 'out.pt'}, a torch state dict, needs torch" in result.stderr, result.stderr
+    assert result.stderr.rstrip().endswith("pip install 'fastckpt[torch]'"), result.stderr
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.ones(2)}, tmp_path / "weights.pt")
+    result = run_cli_without("torch", "convert", tmp_path / "weights.pt", tmp_path / "out.npz")
+    assert_one_line_error(result)
+    assert f"reading {tmp_path / 'weights.pt'}, a torch file, needs torch" in result.stderr, result.stderr
+    result = run_cli_without("keras", "convert", fastckpt.examples.model_dir(), tmp_path / "model.keras")
+    assert_one_line_error(result)
+    assert "pip install 'fastckpt[keras]'" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.pt"]  # nothing written
+    # The error is also the ImportError that importing the framework raises, for code that catches that.
+    from fastckpt import _optional
+
+    with pytest.raises(ImportError) as info:
+        _optional.require("no_such_framework", "this")
+    assert isinstance(info.value, fastckpt.errors.MissingDependencyError)
+
+
 def test_inspect_of_a_truncated_data_file_is_an_error(tmp_path):
     prefix = str(tmp_path / "model.ckpt")
     fastckpt.Saver().save({"a": np.zeros(100, np.float32), "b": np.ones(50, np.float32)}, prefix)
