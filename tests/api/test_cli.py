@@ -117,6 +117,18 @@ def test_convert_says_what_to_install_for_a_framework_it_lacks(tmp_path):
     assert isinstance(info.value, fastckpt.errors.MissingDependencyError)
 
 
+def test_convert_to_a_prefix_names_the_files_written(tmp_path):
+    out = tmp_path / "converted"
+    result = run_cli("convert", fastckpt.examples.model_path(), out)
+    assert result.returncode == 0, result.stderr
+    written = [f"{out}.data-00000-of-00001", f"{out}.index"]
+    assert result.stdout == f"wrote 2 tensors to the checkpoint {out}: {', '.join(written)}\n"
+    assert sorted(str(p) for p in tmp_path.iterdir()) == written
+    # Relative to the working directory, as given.
+    result = run_cli("convert", fastckpt.examples.model_path(), "again", cwd=tmp_path)
+    assert result.stdout == "wrote 2 tensors to the checkpoint again: again.data-00000-of-00001, again.index\n"
+
+
 def test_inspect_of_a_truncated_data_file_is_an_error(tmp_path):
     prefix = str(tmp_path / "model.ckpt")
     fastckpt.Saver().save({"a": np.zeros(100, np.float32), "b": np.ones(50, np.float32)}, prefix)
@@ -228,7 +240,7 @@ def test_convert_shows_progress_on_a_terminal(big_checkpoint, tmp_path, suffix):
     out = tmp_path / f"out{suffix}"
     status, stdout, terminal = run_on_terminal("convert", big_checkpoint, out)
     assert status == 0, terminal
-    assert stdout == f"wrote 8 tensors to {out}\n"
+    assert stdout.startswith(f"wrote 8 tensors to {'the checkpoint ' if suffix == '' else ''}{out}")
     assert_progress(terminal, "converting")
     if suffix == "":
         assert run_cli("diff", big_checkpoint, out).returncode == 0
@@ -240,7 +252,7 @@ def test_convert_shows_progress_on_a_terminal(big_checkpoint, tmp_path, suffix):
     result = run_cli("convert", big_checkpoint, tmp_path / f"piped{suffix}")
     note = "1 string tensor(s) stored in the safetensors metadata\n" if suffix == ".safetensors" else ""
     assert result.returncode == 0 and result.stderr == note, result.stderr
-    assert result.stdout == f"wrote 8 tensors to {tmp_path / f'piped{suffix}'}\n"
+    assert result.stdout.startswith(f"wrote 8 tensors to {'the checkpoint ' if suffix == '' else ''}{tmp_path}")
 
 
 def test_diff_inspect_and_freeze_show_progress_on_a_terminal(big_checkpoint, tmp_path):
