@@ -28,6 +28,7 @@ __all__ = [
     "UnparsableFileError",
     "MetaGraphNotFoundError",
     "BuilderMisuseError",
+    "MissingDependencyError",
 ]
 
 
@@ -129,3 +130,9 @@ class BuilderMisuseError(InvalidArgumentError, AssertionError):
     """A SavedModel Builder call that TensorFlow's builder refuses with an AssertionError: ``add_meta_graph``
     before ``add_meta_graph_and_variables``, the variables added twice, an export directory that exists and is
     not empty, a SignatureDef with a TensorInfo without a name or a dtype."""
+
+
+class MissingDependencyError(OpError, ImportError):
+    """What was asked needs a framework that is not installed (torch to write a ``.pt`` file); the message says
+    which extra installs it (``pip install 'fastckpt[torch]'``). Also an ``ImportError``, which importing the
+    framework raised."""

@@ -5,6 +5,7 @@ import glob
 import os
 
 import fastckpt
+import numpy as np
 import pytest
 from fastckpt import errors
 from helpers.checkpoints import assert_same_value
@@ -121,6 +122,22 @@ def test_missing_data_file_is_not_found(copy_fixture):
     with pytest.raises(errors.NotFoundError) as info:
         reader.get_tensor("v1")
     assert ".data-00000-of-00001" in info.value.filename
+
+
+def test_a_data_file_shorter_than_its_index_needs_fails_the_open(tmp_path):
+    prefix = str(tmp_path / "model.ckpt")
+    with fastckpt.CheckpointWriter(prefix) as writer:
+        writer.add_tensors({"a": np.zeros(100, np.float32), "b": np.ones(50, np.float32)})
+    data_file = prefix + ".data-00000-of-00001"
+    assert os.path.getsize(data_file) == 600
+    with open(data_file, "r+b") as f:
+        f.truncate(599)
+    # Found at open, from the file's size, though listing the tensors reads no data.
+    with pytest.raises(errors.DataLossError) as info:
+        fastckpt.NewCheckpointReader(prefix)
+    assert (info.value.filename, info.value.tensor_name) == (data_file, "b")
+    assert "the data file holds 599 bytes, but the index needs 600" in str(info.value), str(info.value)
+    assert "truncated" in str(info.value)
 
 
 def test_garbage_index_is_data_loss(tmp_path):

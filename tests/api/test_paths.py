@@ -79,8 +79,9 @@ def test_other_formats_say_what_they_are(tmp_path, name, write, words):
 
 
 def test_a_corrupt_checkpoint_is_still_called_corrupt(tmp_path):
+    # Binary, as a table begins: text is no checkpoint (see test_reader_api).
     path = tmp_path / "model.ckpt"
-    path.write_bytes(b"not a table at all, just some bytes")
+    path.write_bytes(b"\x00\x05not a table at all, just some bytes")
     with pytest.raises(errors.DataLossError, match="truncated"):
         fastckpt.NewCheckpointReader(path)
 

@@ -83,6 +83,45 @@ def test_missing_path_is_not_found(tmp_path):
         fastckpt.load_checkpoint(str(tmp_path))
 
 
+def test_a_directory_without_a_state_file_names_the_checkpoints_it_holds(tmp_path):
+    fastckpt.Saver().save({"v": [1.0]}, str(tmp_path / "one" / "model.ckpt"))
+    (tmp_path / "one" / "checkpoint").unlink()
+    with pytest.raises(errors.NotACheckpointError) as info:
+        fastckpt.load_checkpoint(str(tmp_path / "one"))
+    assert str(info.value) == (
+        f"no checkpoint in directory {tmp_path / 'one'}: it has no 'checkpoint' state file; it holds the "
+        f"checkpoint model.ckpt: pass {tmp_path / 'one' / 'model.ckpt'}"
+    )
+    saver = fastckpt.Saver(max_to_keep=None)
+    for step in (2, 10, 1, 3, 4, 5, 6):
+        saver.save({"v": [1.0]}, str(tmp_path / "many" / "model.ckpt"), global_step=step)
+    (tmp_path / "many" / "checkpoint").unlink()
+    (tmp_path / "many" / "lost.data-00000-of-00001").write_bytes(b"")  # no index: no checkpoint
+    with pytest.raises(errors.NotACheckpointError) as info:
+        fastckpt.load_checkpoint(str(tmp_path / "many"))
+    assert str(info.value).endswith(
+        "it holds the checkpoints model.ckpt-1, model.ckpt-2, model.ckpt-3, model.ckpt-4, model.ckpt-5 and 2 more: "
+        f"pass one of them, such as {tmp_path / 'many' / 'model.ckpt-10'}"
+    ), str(info.value)
+    # A state file naming a checkpoint that is gone: what is there is named too.
+    fastckpt.update_checkpoint_state(str(tmp_path / "one"), "model.ckpt-7")
+    with pytest.raises(
+        errors.NotACheckpointError, match="names .*model.ckpt-7, where there is no checkpoint; it holds"
+    ):
+        fastckpt.load_checkpoint(str(tmp_path / "one"))
+
+
+def test_a_text_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "model.ckpt"
+    path.write_text("hello world\n", encoding="utf-8")
+    with pytest.raises(errors.NotACheckpointError) as info:
+        fastckpt.NewCheckpointReader(path)
+    assert str(info.value) == f'this is a text file, not a TensorFlow checkpoint (it begins "hello world") (in {path})'
+    assert "truncated" not in str(info.value) and "corrupt" not in str(info.value)
+    result = run_cli("inspect", path)
+    assert result.returncode == 2 and result.stderr == f"fastckpt: error: {info.value}\n", result.stderr
+
+
 def test_missing_tensor_names_file_and_tensor():
     reader = fastckpt.NewCheckpointReader(fastckpt.examples.model_path())
     with pytest.raises(errors.NotFoundError) as info:

@@ -90,6 +90,21 @@ def test_restore_of_no_checkpoint_is_a_value_error_as_in_tensorflow(tmp_path):
         fastckpt.Saver().restore(str(tmp_path / "model.ckpt.meta"))
 
 
+def test_a_missing_path_is_refused_in_tensorflows_words(tf, tmp_path):
+    path = str(tmp_path / "nothing" / "model.ckpt")
+    with pytest.raises(tf.errors.NotFoundError) as tensorflows:
+        tf.compat.v1.train.NewCheckpointReader(path)
+    # "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for <path>", which
+    # TensorFlow's tests match; then what fastckpt adds.
+    for open_path in (fastckpt.NewCheckpointReader, fastckpt.load_checkpoint, fastckpt.list_variables):
+        with pytest.raises(errors.NotFoundError) as ours:
+            open_path(path)
+        assert str(ours.value).startswith(tensorflows.value.message + ": no checkpoint there"), str(ours.value)
+    # TensorFlow's class, NotFoundError; also a ValueError (NotACheckpointError), as TensorFlow raises for a
+    # directory without a checkpoint.
+    assert isinstance(ours.value, errors.NotACheckpointError) and isinstance(ours.value, ValueError)
+
+
 def test_moving_averages_restore_every_averaged_variable(tmp_path):
     ema = fastckpt.ExponentialMovingAverage(decay=0.99)
     ema.apply({"v": np.float32(10.0), "w": np.zeros(2, np.float32)})

@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 
-from .. import conversion, errors, examples
+from .. import _fastckpt, _paths, conversion, errors, examples
 from ..conversion import tensor_sizes
+from ..conversion.destinations import destination_kind
 from ..reading.reader import CheckpointReader
 from .progress import Progress, format_bytes
 
@@ -124,8 +125,19 @@ def convert(args: argparse.Namespace) -> int:
         max_shard_size=args.max_shard_size,
         storage_options=args.storage_options,
     )
-    print(f"wrote {count} tensors to {args.dst}")
+    if destination_kind(args.dst, args.max_shard_size) == "checkpoint":
+        files = ", ".join(_checkpoint_files(args.dst, _paths.stores(args.storage_options)))
+        print(f"wrote {count} tensors to the checkpoint {args.dst}: {files}")
+    else:
+        print(f"wrote {count} tensors to {args.dst}")
     return 0
+
+
+def _checkpoint_files(prefix: str, stores) -> List[str]:
+    """The files of the V2 checkpoint ``prefix`` (its index and data files), as found in its directory."""
+    directory, name = os.path.split(prefix)
+    listing = stores.list_directory(directory or os.curdir)
+    return [os.path.join(directory, entry) for entry in listing if _fastckpt.bundle_prefix_of(entry) == name]
 
 
 # freeze ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .. import _fastckpt
+from .. import _fastckpt, _optional
 from ..dtypes import as_dtype
 from .tensors import SAFETENSORS_INDEX_NAME, SAFETENSORS_NAME, STRING_METADATA_PREFIX, Tensor, bytes_of
 
@@ -227,8 +227,6 @@ class TorchDestination(Destination):
     ``commit`` writes the file."""
 
     def __init__(self, path: str, tensors: Dict[str, Tensor], stores: "_fastckpt.Stores"):
-        import torch  # noqa: F401 - fails early, before anything is read, where torch is missing
-
         self.path, self._stores = path, stores
         self._order = list(tensors)
         self._state: Dict[str, object] = {}
@@ -314,11 +312,22 @@ def held(kind: str, name: str, tensor: Tensor, strings: Optional[np.ndarray]) ->
 
 
 def destination_kind(dst: str, max_shard_size) -> str:
+    """The kind of destination ``dst`` is, by its suffix: ``"keras"`` (a Keras 3 file, which the pipeline
+    builds from a Keras 2 SavedModel, not from tensors), ``"safetensors"`` (or a directory of shards, with
+    ``max_shard_size``), ``"npz"``, ``"torch"``, else ``"checkpoint"`` (a prefix).
+
+    Raises:
+        fastckpt.errors.MissingDependencyError: a torch file without torch: found here, before anything is
+            read.
+    """
+    if dst.endswith(".keras"):
+        return "keras"
     if dst.endswith(".safetensors") or max_shard_size is not None:
         return "safetensors"
     if dst.endswith(".npz"):
         return "npz"
     if dst.endswith((".pt", ".pth", ".bin")):
+        _optional.require("torch", f"writing {dst}, a torch state dict,", dst)
         return "torch"
     return "checkpoint"
 

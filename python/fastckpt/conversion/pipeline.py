@@ -108,9 +108,12 @@ def convert(
             tensor is not 2-D.
         fastckpt.errors.NotFoundError, fastckpt.errors.DataLossError: as reading ``src`` raises them. Nothing
             appears at ``dst`` unless the conversion completes.
+        fastckpt.errors.MissingDependencyError: a torch file (either side) without torch, a ``.keras`` file
+            without Keras 3; the message says what to install.
     """
     src, dst = os.fspath(src), os.fspath(dst)
-    if dst.endswith(".keras"):
+    kind = destination_kind(dst, max_shard_size)
+    if kind == "keras":
         others = (rename, skip, skip_optimizer, transpose, dtype, max_shard_size)
         rules_given = names != "key" or any(rule not in (None, False, [], ()) for rule in others)
         return _to_keras_file(src, dst, rules_given, storage_options)
@@ -119,7 +122,6 @@ def convert(
     if cast is not None and not cast.is_floating:
         raise errors.InvalidArgumentError(f"dtype= casts floating tensors to a floating dtype, not {cast.name}")
     shard_bytes = parse_size(max_shard_size) if max_shard_size is not None else None
-    kind = destination_kind(dst, shard_bytes)
     source = open_source(src, storage_options=stores)
     try:
         stored = source.tensors()
@@ -191,8 +193,8 @@ def _to_keras_file(src: str, dst: str, rules_given: bool, storage_options) -> in
         )
     try:
         from ..keras import save_keras_file
-    except ImportError as err:
-        raise errors.UnimplementedError(f"cannot write {dst}: {err}", dst) from None
+    except ImportError as err:  # its message says what to install
+        raise errors.MissingDependencyError(f"cannot write {dst}: {err}", dst) from err
     return save_keras_file(src, dst, storage_options=storage_options)
 
 

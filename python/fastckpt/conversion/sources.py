@@ -14,7 +14,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .. import _fastckpt, _paths, errors, mapping
+from .. import _fastckpt, _optional, _paths, errors, mapping
 from ..dtypes import as_dtype, dtype_of_enum
 from ..reading.reader import CheckpointReader
 from .tensors import (
@@ -215,8 +215,7 @@ class TorchSource(Source):
     format allows)."""
 
     def __init__(self, path: str, stores: "_fastckpt.Stores"):
-        import torch
-
+        torch = _optional.require("torch", f"reading {path}, a torch file,", path)
         from .. import torch_arrays
 
         self.path = path

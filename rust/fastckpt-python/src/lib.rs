@@ -42,6 +42,7 @@ fn _fastckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tensor_proto::decode_tensor_proto, m)?)?;
     m.add_function(wrap_pyfunction!(locate::bundle_prefix_of, m)?)?;
     m.add_function(wrap_pyfunction!(locate::meta_graph_path, m)?)?;
+    m.add_function(wrap_pyfunction!(locate::listed_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(storage::is_url, m)?)?;
     m.add_function(wrap_pyfunction!(snapshot::copy_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(storage::leftover_writer, m)?)?;

@@ -27,6 +27,8 @@ pub mod v1;
 pub use checkpoint::Checkpoint;
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};
-pub use locate::{bundle_prefix_of, checkpoint_modified, delete_checkpoint, locate, meta_graph_path, Location};
+pub use locate::{
+    bundle_prefix_of, checkpoint_modified, delete_checkpoint, listed_checkpoints, locate, meta_graph_path, Location,
+};
 pub use slices::{DimSelection, Selection};
 pub use tensor::{TensorInfo, TensorRef};

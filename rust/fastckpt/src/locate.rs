@@ -149,6 +149,18 @@ pub fn bundle_prefix_of(path: &Path) -> Option<PathBuf> {
     (!stem.is_empty()).then(|| path.with_file_name(stem))
 }
 
+/// The V2 checkpoints a directory listing shows: the prefixes (as names in that directory) whose index is among
+/// `names`, in their order.
+pub fn listed_checkpoints<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let prefix = bundle_prefix_of(Path::new(name))?;
+            (index_path(&prefix) == Path::new(name)).then(|| prefix.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
 /// What a file that is not a checkpoint is, and what to pass instead; None when it may be a V1 checkpoint
 /// (a table file, or one too damaged to tell, which the V1 reader then reports as corrupt).
 fn identify(storage: &dyn Storage, path: &Path) -> Option<String> {
@@ -206,6 +218,8 @@ fn identify(storage: &dyn Storage, path: &Path) -> Option<String> {
         "a protocol buffer file (a GraphDef or MetaGraphDef), not a checkpoint: read it with read_graph or \
          read_meta_graph"
             .to_owned()
+    } else if let Some(text) = text_beginning(head) {
+        format!("a text file, not a TensorFlow checkpoint (it begins {text:?})")
     } else if extension == "h5" || extension == "hdf5" || extension == "keras" {
         // Named as one of these but without its magic number: a damaged file of that format.
         format!("a .{extension} file (not a TensorFlow checkpoint), and not even a valid one")
@@ -213,6 +227,24 @@ fn identify(storage: &dyn Storage, path: &Path) -> Option<String> {
         return None;
     };
     Some(format!("this is {what}"))
+}
+
+/// The first line of a file that begins as text (`head`, its first bytes, all UTF-8 without control characters
+/// other than whitespace), shortened; None for any other. No table (a V1 checkpoint) begins so: its first
+/// block's first key has a shared length of 0, a 0 byte within its first bytes, compressed or not.
+fn text_beginning(head: &[u8]) -> Option<String> {
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // Cut inside a character at the end of `head`: the text before it.
+        Err(err) if err.error_len().is_none() => std::str::from_utf8(&head[..err.valid_up_to()]).ok()?,
+        Err(_) => return None,
+    };
+    if text.trim().is_empty() || text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return None;
+    }
+    let line = text.trim_start().lines().next().unwrap_or_default();
+    let shown: String = line.chars().take(40).collect();
+    Some(if shown.len() < line.len() { format!("{shown}...") } else { shown })
 }
 
 fn trimmed(bytes: &[u8]) -> &[u8] {
@@ -250,20 +282,19 @@ fn v1_pattern(path: &Path) -> Option<glob::Pattern> {
     glob::Pattern::new(&pattern).ok()
 }
 
-/// Why nothing is at `path`, naming the checkpoints beside it that start with its name.
+/// Why nothing is at `path`, naming the checkpoints beside it that start with its name. It begins with
+/// TensorFlow's words, which code written for TensorFlow matches.
 fn missing_message(storage: &dyn Storage, path: &Path) -> String {
     let mut message = format!(
-        "no checkpoint at {}: no {} (V2) and no V1 checkpoint file",
+        "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for {}: no checkpoint \
+         there (no {} for V2, no V1 checkpoint file)",
         path.display(),
         index_path(path).display()
     );
     let Some(base) = path.file_name().and_then(OsStr::to_str) else { return message };
     let Ok(entries) = storage.list(&parent_dir(path)) else { return message };
-    let beside: Vec<String> = entries
-        .into_iter()
-        .filter_map(|name| name.strip_suffix(".index").map(str::to_owned))
-        .filter(|prefix| prefix.starts_with(base))
-        .collect();
+    let beside: Vec<String> =
+        listed_checkpoints(entries.iter().map(String::as_str)).into_iter().filter(|p| p.starts_with(base)).collect();
     if !beside.is_empty() {
         let shown = beside.len().min(5);
         message.push_str(&format!("; checkpoints beside it: {}", beside[..shown].join(", ")));
@@ -278,6 +309,7 @@ fn missing_message(storage: &dyn Storage, path: &Path) -> String {
 mod tests {
     use super::*;
     use crate::storage::LocalStorage;
+    use crate::table::{Compression, TableOptions, TableWriter};
     use crate::ErrorKind;
 
     fn touch(path: &Path, bytes: &[u8]) {
@@ -336,8 +368,41 @@ mod tests {
         touch(&dir.path().join("odd.pb"), &table);
         assert!(matches!(locate(&LocalStorage, &dir.path().join("odd.pb")).unwrap(), Location::V1 { .. }));
         // Unrecognizable: the V1 reader will call it corrupt.
-        touch(&dir.path().join("model.ckpt"), b"garbage");
+        touch(&dir.path().join("model.ckpt"), b"\x00\x17garbage");
         assert!(matches!(locate(&LocalStorage, &dir.path().join("model.ckpt")).unwrap(), Location::V1 { .. }));
+        // Truncated anywhere, a table, compressed or not, still begins as no text does.
+        for compression in [Compression::None, Compression::Snappy] {
+            let mut table = TableWriter::new(TableOptions { compression, ..TableOptions::default() });
+            table.add(b"a key of text", "a value of text, ".repeat(20).as_bytes());
+            let table = table.finish();
+            for length in 1..table.len() {
+                touch(&dir.path().join("cut.ckpt"), &table[..length]);
+                let location = locate(&LocalStorage, &dir.path().join("cut.ckpt"));
+                assert!(matches!(location, Ok(Location::V1 { .. })), "{compression:?}, {length} bytes: {location:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_files_are_not_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&[u8], &str); 4] = [
+            (b"hello world\n", "\"hello world\""),
+            (b"\n  {\"weight_map\": {}}\n", "\"{\\\"weight_map\\\": {}}\""),
+            ("été, ünïcode\r\n".as_bytes(), "\"été, ünïcode\""),
+            (&[b'x'; 100], "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\""),
+        ];
+        for (bytes, beginning) in cases {
+            touch(&dir.path().join("model.ckpt"), bytes);
+            let text = message(&dir.path().join("model.ckpt"));
+            assert!(
+                text.contains(&format!("a text file, not a TensorFlow checkpoint (it begins {beginning})")),
+                "{text}"
+            );
+        }
+        // Multi-byte characters cut at the end of the bytes looked at are still text.
+        touch(&dir.path().join("model.ckpt"), "é".repeat(40).as_bytes());
+        assert!(message(&dir.path().join("model.ckpt")).contains("text file"));
     }
 
     #[test]
@@ -355,6 +420,16 @@ mod tests {
         assert_eq!(
             locate(&LocalStorage, &dir.path().join("model.ckpt-?????-of-00002")).unwrap().path(),
             dir.path().join("model.ckpt-?????-of-00002")
+        );
+    }
+
+    #[test]
+    fn a_listing_shows_the_checkpoints_whose_index_it_holds() {
+        let names =
+            ["model.ckpt-5.index", "model.ckpt-5.data-00000-of-00001", "lost.data-00000-of-00001", "checkpoint"];
+        assert_eq!(
+            listed_checkpoints(names.into_iter().chain(["b.index", ".index", "x.index.tmp"])),
+            ["model.ckpt-5", "b"]
         );
     }
 
@@ -417,7 +492,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         touch(&dir.path().join("model.ckpt-1000.index"), b"");
         let text = message(&dir.path().join("model.ckpt"));
-        assert!(text.contains("no checkpoint at") && text.contains("model.ckpt-1000"), "{text}");
+        let tensorflows_words = format!(
+            "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for {}",
+            dir.path().join("model.ckpt").display()
+        );
+        assert!(text.starts_with(&tensorflows_words) && text.contains("model.ckpt-1000"), "{text}");
         assert!(message(dir.path()).contains("directory"));
     }
 }

@@ -209,6 +209,42 @@ fn hostile_entries_are_errors() {
 }
 
 #[test]
+fn a_data_file_shorter_than_its_index_needs_fails_the_open() {
+    let data: Vec<u8> = (0..12i32).flat_map(|v| v.to_le_bytes()).collect();
+    let entries =
+        || vec![(b"a".to_vec(), entry(3, &[8], 0, &data[..32])), (b"b".to_vec(), entry(3, &[4], 32, &data[32..]))];
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(&prefix(&dir), header(Endianness::Little), entries(), &data[..47]);
+    let err = Checkpoint::open(prefix(&dir), &Default::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DataLoss);
+    assert_eq!(err.file.as_deref(), Some(data_path(&prefix(&dir), 0, 1).as_path()));
+    assert_eq!(err.tensor.as_deref(), Some("b"), "the tensor at the end");
+    assert!(err.message.contains("holds 47 bytes, but the index needs 48"), "{err}");
+    // Whole, or longer than needed, it opens.
+    for data in [&data[..], &[&data[..], b"tail"].concat()] {
+        write_bundle(&prefix(&dir), header(Endianness::Little), entries(), data);
+        assert_eq!(read_all(&BundleReader::open(local(), prefix(&dir)).unwrap(), "b").unwrap(), &data[32..48]);
+    }
+    // The slice at the end names its partitioned tensor.
+    let row = |start| TensorSlice { extents: vec![SliceExtent { start, length: Some(1) }] };
+    let full = BundleEntryProto {
+        dtype: 3,
+        shape: shape(&[2]),
+        slices: vec![row(0).to_proto(), row(1).to_proto()],
+        ..Default::default()
+    };
+    let entries = vec![
+        (b"w".to_vec(), full),
+        (row(0).key(b"w"), entry(3, &[1], 0, &data[..4])),
+        (row(1).key(b"w"), entry(3, &[1], 4, &data[4..8])),
+    ];
+    write_bundle(&prefix(&dir), header(Endianness::Little), entries, &data[..6]);
+    let err = Checkpoint::open(prefix(&dir), &Default::default()).unwrap_err();
+    assert_eq!((err.kind, err.tensor.as_deref()), (ErrorKind::DataLoss, Some("w")), "{err}");
+    assert!(err.message.contains("a slice of the last tensor"), "{err}");
+}
+
+#[test]
 fn huge_shard_count_allocates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = vec![1u8; 4];

@@ -32,7 +32,8 @@ const READ_PIECE: usize = 4 << 20;
 /// report why.
 ///
 /// Verification: at open, the checksum of every block of the index, the format version, the byte order, and
-/// each tensor's dtype and shape (a known dtype, its element count within an `i64`). At each read, before any
+/// each tensor's dtype and shape (a known dtype, its element count within an `i64`), and the size of each data
+/// file opened against the end of the last entry in it (a truncated data file fails the open). At each read, before any
 /// byte is touched: the entry's data file against the header's count, its byte range against the file's
 /// size, its size against its dtype and shape, and the slices of a partitioned tensor against the tensor and
 /// each other (no overlaps; gaps are found after copying). The CRC32C of stored bytes is checked, with
@@ -92,10 +93,34 @@ struct Whole<'a> {
     stored: Stored,
 }
 
+/// An entry of the index: a tensor's (by its place in `tensors`), or a slice's (in `slice_entries`).
+#[derive(Clone, Copy)]
+enum IndexEntry {
+    Tensor(usize),
+    Slice(usize),
+}
+
 /// The stored slices of a partitioned tensor: their boxes in the full tensor, and their entries.
 struct StoredSlices {
     boxes: Vec<Vec<(u64, u64)>>,
     entries: Vec<(Location, TensorInfo)>,
+}
+
+/// Each entry stored in a data file (a tensor, or a slice of a partitioned one): the entry, its data file's
+/// number as the index gives it, and its byte range there (`None` where the index's numbers make none).
+fn stored_entries<'a>(
+    locations: &'a [Location],
+    slice_entries: &'a [(Vec<u8>, BundleEntryProto)],
+) -> impl Iterator<Item = (IndexEntry, i32, Option<std::ops::Range<u64>>)> + 'a {
+    let tensors = locations.iter().enumerate().filter(|(_, l)| l.slices.is_empty());
+    let tensors = tensors.map(|(i, l)| (IndexEntry::Tensor(i), l.shard_id, l.offset, l.size));
+    let slices =
+        slice_entries.iter().enumerate().map(|(i, (_, e))| (IndexEntry::Slice(i), e.shard_id, e.offset, e.size));
+    tensors.chain(slices).map(|(entry, shard, offset, size)| {
+        let (offset, size) = (u64::try_from(offset).ok(), u64::try_from(size).ok());
+        let range = offset.zip(size).and_then(|(offset, size)| Some(offset..offset.checked_add(size)?));
+        (entry, shard, range)
+    })
 }
 
 /// Tells each data file the ranges of its entries, each read whole when read (see
@@ -105,18 +130,14 @@ fn expect_whole_reads(
     locations: &[Location],
     slice_entries: &[(Vec<u8>, BundleEntryProto)],
 ) {
-    let stored = locations.iter().filter(|l| l.slices.is_empty()).map(|l| (l.shard_id, l.offset, l.size));
-    let entries: Vec<(i32, i64, i64)> =
-        stored.chain(slice_entries.iter().map(|(_, e)| (e.shard_id, e.offset, e.size))).collect();
-    for (id, file) in shards {
-        let ranges: Vec<std::ops::Range<u64>> = entries
-            .iter()
-            .filter(|(shard, _, _)| u32::try_from(*shard) == Ok(*id))
-            .filter_map(|&(_, offset, size)| {
-                let (offset, size) = (u64::try_from(offset).ok()?, u64::try_from(size).ok()?);
-                Some(offset..offset.checked_add(size)?)
-            })
-            .collect();
+    let mut ranges: Vec<Vec<std::ops::Range<u64>>> = vec![Vec::new(); shards.len()];
+    for (_, shard, range) in stored_entries(locations, slice_entries) {
+        let opened = u32::try_from(shard).ok().and_then(|s| shards.binary_search_by_key(&s, |(id, _)| *id).ok());
+        if let (Some(range), Some(i)) = (range, opened) {
+            ranges[i].push(range);
+        }
+    }
+    for ((_, file), ranges) in shards.iter().zip(ranges) {
         file.expect_whole_reads(&ranges);
     }
 }
@@ -159,7 +180,58 @@ impl BundleReader {
             })
             .collect();
         expect_whole_reads(&shards, &locations, &slice_entries);
-        Ok(BundleReader { storage, prefix, header, swap_bytes, tensors, locations, slice_entries, shards })
+        let reader = BundleReader { storage, prefix, header, swap_bytes, tensors, locations, slice_entries, shards };
+        reader.check_data_file_sizes()?;
+        Ok(reader)
+    }
+
+    /// Checks that every data file opened is as long as its entries need, from the sizes the storage gave at
+    /// open: a truncated data file is found here, without reading it, rather than by the first read of a
+    /// tensor past its end (or by none, for a listing). Entries whose range is invalid in itself (negative,
+    /// overflowing) or whose data file did not open are left to the reads, which report them.
+    fn check_data_file_sizes(&self) -> Result<()> {
+        // Per data file opened: the end of the entry that ends last, and that entry.
+        let mut needed: Vec<(u64, Option<IndexEntry>)> = vec![(0, None); self.shards.len()];
+        for (entry, shard, range) in stored_entries(&self.locations, &self.slice_entries) {
+            let opened =
+                u32::try_from(shard).ok().and_then(|s| self.shards.binary_search_by_key(&s, |(id, _)| *id).ok());
+            if let (Some(range), Some(i)) = (range, opened) {
+                if range.end > needed[i].0 {
+                    needed[i] = (range.end, Some(entry));
+                }
+            }
+        }
+        for ((shard, file), (end, last)) in self.shards.iter().zip(needed) {
+            let (size, Some(last)) = (file.size(), last) else { continue };
+            if end > size {
+                let (name, what) = self.tensor_of(last);
+                let message = format!(
+                    "the data file holds {size} bytes, but the index needs {end}: {what} ends there (the data file \
+                     is truncated, or is not this index's)"
+                );
+                let path = data_path(&self.prefix, *shard, self.header.num_shards as u32);
+                return Err(Error::data_loss(message).in_file(&path).for_key(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the tensor an entry belongs to, and what the entry is of it: the tensor, or one of its slices.
+    /// Looked up only for an error: a slice's key does not name its tensor as such.
+    fn tensor_of(&self, entry: IndexEntry) -> (&[u8], &'static str) {
+        match entry {
+            IndexEntry::Tensor(i) => (&self.tensors[i].0, "the last tensor stored in it"),
+            IndexEntry::Slice(i) => {
+                let key = &self.slice_entries[i].0;
+                let partitioned = self.tensors.iter().zip(&self.locations).find(|((name, _), location)| {
+                    location.slices.iter().any(|slice| &TensorSlice::from_proto(slice).key(name) == key)
+                });
+                match partitioned {
+                    Some(((name, _), _)) => (name, "a slice of the last tensor stored in it"),
+                    None => (key, "the last slice stored in it"),
+                }
+            }
+        }
     }
 
     /// The prefix the checkpoint was opened at, as given: the path of its files without `.index` or
