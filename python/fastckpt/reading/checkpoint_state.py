@@ -254,8 +254,11 @@ def state_file_contents(
     all_model_checkpoint_timestamps: Optional[Sequence[float]],
     last_preserved_timestamp: Optional[float],
     save_relative_paths: bool,
+    v2_checkpoint: bool = False,
 ) -> Tuple[str, str]:
-    """The path and the text of the state file ``update_checkpoint_state`` writes."""
+    """The path and the text of the state file ``update_checkpoint_state`` writes. A checkpoint named like the
+    state file collides with it, unless ``v2_checkpoint`` says it is a V2 one, whose files are ``.index`` and
+    ``.data-*`` (a sharded Saver's save to ``train/checkpoint``, which TensorFlow allows)."""
     from google.protobuf import text_format
 
     save_dir = os.fspath(save_dir)
@@ -282,7 +285,8 @@ def state_file_contents(
         last_preserved_timestamp=last_preserved_timestamp or 0.0,
     )
     filename = os.path.join(save_dir, latest_filename or _STATE_FILENAME)
-    if _paths.normalized(filename) == _paths.normalized(os.path.join(save_dir, state.model_checkpoint_path)):
+    named = os.path.join(save_dir, state.model_checkpoint_path)
+    if not v2_checkpoint and _paths.normalized(filename) == _paths.normalized(named):
         raise errors.InvalidArgumentError(
             f"checkpoint path {model_checkpoint_path} collides with the state file {filename}", filename
         )
