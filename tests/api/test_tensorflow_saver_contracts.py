@@ -1,7 +1,8 @@
 """What TensorFlow's own tests of the Saver and of checkpoint_management (saver_test.py,
-checkpoint_management_test.py) expect, asked of fastckpt with TensorFlow beside it as the
+checkpoint_management_test.py) and its tutorials expect, asked of fastckpt with TensorFlow beside it as the
 judge: the var_lists it refuses, its errors and their messages, a sharded save named like the state file,
-get_checkpoint_mtimes and remove_checkpoint, variables given as arrays, and Saver.export_meta_graph."""
+get_checkpoint_mtimes and remove_checkpoint, moving averages from training to inference, variables given as
+arrays, and Saver.export_meta_graph."""
 
 import os
 import re
@@ -13,6 +14,7 @@ from fastckpt import errors
 from fastckpt.protos import CheckpointState
 from google.protobuf import text_format
 from helpers.object_stores import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, apply_env
+from helpers.processes import run_python
 
 
 @pytest.fixture
@@ -233,6 +235,76 @@ def test_get_checkpoint_mtimes_and_remove_checkpoint_in_an_object_store(s3_serve
         "run/model-2.index",
         "run/model-2.meta",
     ]
+
+
+# 6. Moving averages, from training to inference -------------------------------------------------------------------
+
+# Inference as TensorFlow's tutorial does it, in a fresh process: the model's variable, a fresh
+# ExponentialMovingAverage, and the shadows restored into the variables.
+_EMA_INFERENCE = """
+import json, sys
+import numpy as np
+import fastckpt
+
+v = np.zeros((), np.float32)
+w = np.zeros(3, np.float32)
+fresh = fastckpt.ExponentialMovingAverage(0.99)
+fastckpt.Saver(fresh.variables_to_restore({"v": v, "w": w})).restore(sys.argv[1])
+by_name = fastckpt.Saver(fastckpt.ExponentialMovingAverage(0.99).variables_to_restore(["v", "w"])).restore(sys.argv[1])
+try:
+    fresh.variables_to_restore()
+    refused = None
+except fastckpt.errors.InvalidArgumentError as error:
+    refused = str(error)
+print(json.dumps([float(v), w.tolist(), float(by_name["v"]), by_name["w"].tolist(), refused]))
+"""
+
+
+def test_ema_shadows_trained_by_tensorflow_restore_into_the_variables_in_a_fresh_process(tf, tmp_path):
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default():
+        v = tf1.Variable(0.0, name="v")
+        w = tf1.Variable(np.zeros(3, np.float32), name="w")
+        tf1.train.get_or_create_global_step()
+        ema = tf1.train.ExponentialMovingAverage(0.99)
+        update = ema.apply([v, w])
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            sess.run([v.assign(10.0), w.assign([1.0, 2.0, 3.0])])
+            sess.run(update)
+            shadows = sess.run([ema.average(v), ema.average(w)])
+            prefix = tf1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    assert shadows[0] == np.float32(0.099999905)  # the tutorial's number
+    v_value, w_value, v_by_name, w_by_name, refused = run_python(_EMA_INFERENCE, prefix)
+    assert np.float32(v_value) == shadows[0] and np.float32(v_by_name) == shadows[0]
+    np.testing.assert_array_equal(np.float32(w_value), shadows[1])
+    np.testing.assert_array_equal(np.float32(w_by_name), shadows[1])
+    assert "variables_to_restore({'v': v})" in refused
+
+
+def test_the_tutorials_numbers(tf):
+    """v = 0, shadow created, v = 10, one update: TensorFlow's 0.099999905, as the docstring and README show."""
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default():
+        v = tf1.Variable(0.0, name="v")
+        ema = tf1.train.ExponentialMovingAverage(0.99)
+        update = ema.apply([v])
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            sess.run(v.assign(10.0))
+            expected = []
+            for _ in range(3):
+                sess.run(update)
+                expected.append(sess.run(ema.average(v)))
+    ours = fastckpt.ExponentialMovingAverage(0.99)
+    ours.apply({"v": np.float32(0.0)})
+    for value in expected:
+        ours.apply({"v": np.float32(10.0)})
+        assert ours.average("v") == value
+    assert expected[0] == np.float32(0.099999905)
+    assert fastckpt.ExponentialMovingAverage(0.99).variables_to_restore({"v": "x"}) == {
+        "v/ExponentialMovingAverage": "x"
+    }
 
 
 # 7. Variables given as arrays -------------------------------------------------------------------------------------
