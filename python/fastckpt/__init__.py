@@ -58,8 +58,10 @@ from .graphs import (
 )
 from .reading.checkpoint_state import (
     checkpoint_exists,
+    get_checkpoint_mtimes,
     get_checkpoint_state,
     latest_checkpoint,
+    remove_checkpoint,
     update_checkpoint_state,
 )
 from .reading.reader import (
@@ -99,6 +101,7 @@ __all__ = [
     "dtypes",
     "errors",
     "examples",
+    "get_checkpoint_mtimes",
     "get_checkpoint_state",
     "graphs",
     "latest_checkpoint",
@@ -107,5 +110,6 @@ __all__ = [
     "load_variable",
     "mapping",
     "merge_checkpoints",
+    "remove_checkpoint",
     "update_checkpoint_state",
 ]

@@ -29,6 +29,13 @@ def test_a_save_path_named_like_the_state_file_collides(in_tmp):
     assert fastckpt.latest_checkpoint("train") is not None
     fastckpt.Saver(sharded=True).save(values, os.path.join("train", "checkpoint"), global_step=2)
     assert fastckpt.latest_checkpoint("train") == os.path.join("train", "checkpoint-2")
+    # Sharded without a step too, as TensorFlow allows: a V2 checkpoint's files are checkpoint.index and .data-*.
+    fastckpt.Saver(sharded=True).save(values, os.path.join("train", "checkpoint"))
+    assert fastckpt.latest_checkpoint("train") == os.path.join("train", "checkpoint")
+    assert fastckpt.load_variable("train", "a") == 0.0
+    # By hand, a checkpoint named like the state file is still refused: it may be a V1 one, that very file.
+    with pytest.raises(ValueError, match="collides with the state file"):
+        fastckpt.update_checkpoint_state("train", os.path.join("train", "checkpoint"))
 
 
 def test_restore_from_a_relative_training_directory(in_tmp):

@@ -22,6 +22,7 @@ import fastckpt.saved_model.loader
 import fastckpt.saved_model.signatures
 import fastckpt.saving.from_meta_graph
 import fastckpt.saving.moving_averages
+import fastckpt.saving.save_paths
 import fastckpt.saving.saver
 import fastckpt.saving.var_list
 import fastckpt.saving.writer
@@ -51,6 +52,7 @@ MODULES = [
     fastckpt.reading.directories,
     fastckpt.saving.from_meta_graph,
     fastckpt.saving.moving_averages,
+    fastckpt.saving.save_paths,
     fastckpt.saving.saver,
     fastckpt.saving.var_list,
     fastckpt.saving.writer,

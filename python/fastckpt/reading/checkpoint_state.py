@@ -1,4 +1,5 @@
-"""The ``checkpoint`` state file of a checkpoint directory, and finding checkpoints by path.
+"""The ``checkpoint`` state file of a checkpoint directory, and checkpoints by path (TensorFlow's
+``checkpoint_management``): whether one exists, when it was written, removing one.
 
 A directory written by a Saver holds a text-format ``CheckpointState``::
 
@@ -14,16 +15,19 @@ A directory written by a Saver holds a text-format ``CheckpointState``::
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _fastckpt, _paths, errors, protos
 
 __all__ = [
     "atomic_write",
     "checkpoint_exists",
+    "delete_checkpoint_files",
+    "get_checkpoint_mtimes",
     "get_checkpoint_state",
     "latest_checkpoint",
     "meta_graph_filename",
+    "remove_checkpoint",
     "update_checkpoint_state",
 ]
 
@@ -112,6 +116,62 @@ def checkpoint_exists(prefix: str, *, storage_options: Optional[Mapping[str, str
     return True
 
 
+def get_checkpoint_mtimes(
+    checkpoint_prefixes: Sequence[str], *, storage_options: Optional[Mapping[str, str]] = None
+) -> List[float]:
+    """When each checkpoint of ``checkpoint_prefixes`` was written, in seconds since the epoch, as
+    ``tf.compat.v1.train.get_checkpoint_mtimes``: the modification time of a V2 checkpoint's ``.index`` file or
+    of a V1 checkpoint's (first) file. A prefix where no checkpoint is is left out, as TensorFlow leaves it out
+    (so the list may be shorter). TensorFlow's local file system gives whole seconds; this keeps the fraction.
+
+    ``storage_options``: configuration of object stores (object_store's keys such as ``aws_endpoint``,
+    ``aws_region``; see README "Object stores").
+
+    >>> import fastckpt
+    >>> len(fastckpt.get_checkpoint_mtimes([fastckpt.examples.model_path(), "no/such/model"]))
+    1
+    """
+    stores = _paths.stores(storage_options)
+    mtimes = (stores.checkpoint_modified_time(os.fspath(prefix)) for prefix in checkpoint_prefixes)
+    return [mtime for mtime in mtimes if mtime is not None]
+
+
+def remove_checkpoint(
+    checkpoint_prefix: str,
+    checkpoint_format_version: int = 2,
+    meta_graph_suffix: str = "meta",
+    *,
+    storage_options: Optional[Mapping[str, str]] = None,
+) -> None:
+    """Deletes the checkpoint at ``checkpoint_prefix`` and its meta graph file (``<prefix>.meta``), as
+    ``tf.compat.v1.train.remove_checkpoint``: its index first, then its data files (a V1 checkpoint: its file,
+    or the shards its ``-?????-of-NNNNN`` pattern names). What is not there is no error.
+
+    ``checkpoint_format_version`` (``SaverDef.V2``, 2, or ``V1``, 1) is TensorFlow's argument, taken for its
+    signature: there it says which files to look for, and with the wrong one TensorFlow leaves the checkpoint;
+    here the core finds the files of the checkpoint at the prefix, whichever its format. ``storage_options``:
+    configuration of object stores (object_store's keys such as ``aws_endpoint``, ``aws_region``; see README
+    "Object stores").
+
+    >>> import numpy as np, tempfile, os, fastckpt
+    >>> prefix = fastckpt.Saver().save({"v": np.ones(2)}, os.path.join(tempfile.mkdtemp(), "model.ckpt"))
+    >>> fastckpt.remove_checkpoint(prefix)
+    >>> fastckpt.checkpoint_exists(prefix), os.path.exists(prefix + ".meta")
+    (False, False)
+    """
+    delete_checkpoint_files(os.fspath(checkpoint_prefix), meta_graph_suffix, _paths.stores(storage_options))
+
+
+def delete_checkpoint_files(
+    prefix: str, meta_graph_suffix: str, stores: "_fastckpt.Stores", listing: Optional[List[str]] = None
+) -> None:
+    """Deletes the files of the checkpoint ``prefix`` (the core names them, and deletes the index first: a
+    deletion cut short leaves no checkpoint half there) and its meta graph file; ``listing``, the names in its
+    directory where the caller has listed it already (one listing per save, in object stores)."""
+    stores.delete_checkpoint(prefix, listing)
+    stores.delete_file(meta_graph_filename(prefix, meta_graph_suffix))
+
+
 def latest_checkpoint(
     checkpoint_dir: str,
     latest_filename: Optional[str] = None,
@@ -194,8 +254,11 @@ def state_file_contents(
     all_model_checkpoint_timestamps: Optional[Sequence[float]],
     last_preserved_timestamp: Optional[float],
     save_relative_paths: bool,
+    v2_checkpoint: bool = False,
 ) -> Tuple[str, str]:
-    """The path and the text of the state file ``update_checkpoint_state`` writes."""
+    """The path and the text of the state file ``update_checkpoint_state`` writes. A checkpoint named like the
+    state file collides with it, unless ``v2_checkpoint`` says it is a V2 one, whose files are ``.index`` and
+    ``.data-*`` (a sharded Saver's save to ``train/checkpoint``, which TensorFlow allows)."""
     from google.protobuf import text_format
 
     save_dir = os.fspath(save_dir)
@@ -222,7 +285,8 @@ def state_file_contents(
         last_preserved_timestamp=last_preserved_timestamp or 0.0,
     )
     filename = os.path.join(save_dir, latest_filename or _STATE_FILENAME)
-    if _paths.normalized(filename) == _paths.normalized(os.path.join(save_dir, state.model_checkpoint_path)):
+    named = os.path.join(save_dir, state.model_checkpoint_path)
+    if not v2_checkpoint and _paths.normalized(filename) == _paths.normalized(named):
         raise errors.InvalidArgumentError(
             f"checkpoint path {model_checkpoint_path} collides with the state file {filename}", filename
         )

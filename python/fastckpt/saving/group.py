@@ -1,22 +1,28 @@
 """Saves by a group of processes (``Saver(process_group=...)``, see ``fastckpt.distributed``): where each
-process writes its part before process 0 merges them, and what the processes tell each other of what they
-saved."""
+process writes its part before process 0 merges them, what the processes tell each other of what they
+saved, and how they agree on the outcome."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .. import errors
-from .writer import Slice, dtype_and_shape
+from .. import _fastckpt, errors
+from ..distributed import Coordinator
+from .retention import delete_tree
+from .writer import Slice, dtype_and_shape, merge_checkpoints
 
 __all__ = [
     "check_one_destination",
+    "commit_in_rank_0",
+    "gather",
+    "merge_parts",
     "part_directory",
     "part_prefix",
     "raise_failures",
     "variable_of",
     "variables_of_the_group",
+    "write_parts",
 ]
 
 
@@ -80,3 +86,68 @@ def raise_failures(outcomes: List[Any], own_error: Optional[BaseException], chec
         raise own_error
     listed = "; ".join(f"rank {rank}: {message}" for rank, message in failures)
     raise errors.AbortedError(f"the save of {checkpoint_file} failed ({listed})", checkpoint_file)
+
+
+def gather(group: Coordinator, value: Any, checkpoint_file: str) -> List[Any]:
+    """Every process's ``value``; a failure of the group (a process died) aborts the save."""
+    try:
+        return group.all_gather(value)
+    except Exception as error:
+        raise errors.AbortedError(
+            f"the save of {checkpoint_file} was abandoned: the processes saving it together failed "
+            f"to exchange their outcomes ({type(error).__name__}: {error})",
+            checkpoint_file,
+        ) from error
+
+
+def write_parts(
+    group: Coordinator,
+    tensors: Dict[str, Any],
+    checkpoint_file: str,
+    write_files: Callable[[str, Dict[str, Any]], None],
+    stores: "_fastckpt.Stores",
+) -> List[Any]:
+    """Once every process saves ``checkpoint_file``, each writes its part (``write_files(prefix, tensors)``);
+    returns what each saved. If any failed, process 0 deletes the parts and every process raises."""
+    check_one_destination(gather(group, checkpoint_file, checkpoint_file), checkpoint_file)
+    own_error: Optional[BaseException] = None
+    try:
+        if tensors:
+            write_files(part_prefix(checkpoint_file, group.rank, group.world_size), tensors)
+        outcome: Any = {name: variable_of(value) for name, value in tensors.items()}
+    except Exception as error:
+        outcome, own_error = f"{type(error).__name__}: {error}", error
+    outcomes = gather(group, outcome, checkpoint_file)
+    if any(isinstance(o, str) for o in outcomes) and group.rank == 0:
+        delete_tree(part_directory(checkpoint_file), stores)
+    raise_failures(outcomes, own_error, checkpoint_file)
+    return outcomes
+
+
+def merge_parts(
+    group: Coordinator, outcomes: List[Any], checkpoint_file: str, durable: bool, stores: "_fastckpt.Stores"
+) -> None:
+    """In process 0: merges the parts the processes wrote (``outcomes``: what each saved) into the checkpoint."""
+    parts = [part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o]
+    merge_checkpoints(parts, checkpoint_file, durable=durable, storage_options=stores)
+    delete_tree(part_directory(checkpoint_file), stores)
+
+
+def commit_in_rank_0(group: Coordinator, commit: Callable[[], Any], checkpoint_file: str) -> Any:
+    """Runs ``commit()`` in process 0 and returns its result in every process, or raises its failure in each
+    (an ``AbortedError`` in the others)."""
+    committed: Any = None
+    own_error: Optional[BaseException] = None
+    if group.rank == 0:
+        try:
+            committed = commit()
+        except Exception as error:
+            own_error, committed = error, f"{type(error).__name__}: {error}"
+    committed = gather(group, committed, checkpoint_file)[0]
+    if isinstance(committed, str):
+        if own_error is not None:
+            raise own_error
+        raise errors.AbortedError(
+            f"the save of {checkpoint_file} failed in rank 0, which merges the parts: {committed}", checkpoint_file
+        )
+    return committed

@@ -15,10 +15,11 @@ np.float32(0.099999905)
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
+from .. import errors
 from ..arrays import to_numpy
 
 __all__ = ["ExponentialMovingAverage"]
@@ -29,6 +30,32 @@ class ExponentialMovingAverage:
     ``tf.train.ExponentialMovingAverage`` does (in float32 for the decay, then in the value's dtype).
 
     With ``num_updates``, the decay used is ``min(decay, (1 + num_updates) / (10 + num_updates))``.
+
+    ``apply`` does what TensorFlow's two steps do: the first ``apply`` of a value creates its shadow at the
+    value (TensorFlow's ``ema.apply([v])`` creates the shadow variable, initialized to ``v``), and each later
+    one updates it (running the op ``ema.apply`` returned). TensorFlow's tutorial, ``v = 0``, shadow created,
+    ``v = 10``, one update, gives TensorFlow's number:
+
+    >>> import numpy as np, fastckpt
+    >>> ema = fastckpt.ExponentialMovingAverage(0.99)
+    >>> ema.apply({"v": np.float32(0.0)})        # v = 0: the shadow is created, at 0
+    >>> ema.apply({"v": np.float32(10.0)})       # v = 10: one update
+    >>> ema.average("v")
+    np.float32(0.099999905)
+
+    (A first ``apply({"v": 10})`` alone gives 10.0: that is the shadow's creation, as in TensorFlow 2, where
+    ``ema.apply([v])`` creates and updates at once.) For inference, in a fresh process that averaged nothing,
+    the model's variables (names, or arrays to restore into in place) say what ``variables_to_restore`` maps,
+    as TensorFlow's graph does there:
+
+    >>> import tempfile, os
+    >>> values = {"v": np.float32(10.0), **ema.averages()}
+    >>> prefix = fastckpt.Saver().save(values, os.path.join(tempfile.mkdtemp(), "model.ckpt"))
+    >>> v = np.zeros((), np.float32)                                  # the model's variable
+    >>> restore = fastckpt.ExponentialMovingAverage(0.99).variables_to_restore({"v": v})
+    >>> _ = fastckpt.Saver(restore).restore(prefix)
+    >>> v
+    array(0.0999999, dtype=float32)
     """
 
     def __init__(self, decay: float, num_updates: Optional[int] = None, name: str = "ExponentialMovingAverage"):
@@ -70,12 +97,32 @@ class ExponentialMovingAverage:
         return {self.average_name(name): shadow for name, shadow in self._averages.items()}
 
     def variables_to_restore(
-        self, names: Optional[Iterable[str]] = None, moving_avg_names: Optional[Iterable[str]] = None
-    ) -> Dict[str, str]:
-        """A var_list that restores each averaged name from its shadow and the others from themselves:
-        ``{"v/ExponentialMovingAverage": "v", "step": "step"}``. ``names`` defaults to every value this
-        object averages (as TensorFlow's defaults to every variable); ``moving_avg_names`` (default: all of
-        ``names``) says which are averaged."""
-        names = list(self._averages if names is None else names)
-        averaged = set(names if moving_avg_names is None else moving_avg_names)
-        return {(self.average_name(name) if name in averaged else name): name for name in names}
+        self,
+        names: Union[None, Iterable[str], Mapping[str, Any]] = None,
+        moving_avg_names: Optional[Iterable[str]] = None,
+    ) -> Dict[str, Any]:
+        """A var_list that restores each averaged variable from its shadow and the others from themselves, as
+        TensorFlow's ``variables_to_restore`` maps the graph's variables: ``{"v/ExponentialMovingAverage": "v",
+        "step": "step"}``.
+
+        ``names`` are the model's variables: their names, or ``{name: array}`` to restore into the arrays in place
+        (the var_list then maps to the arrays, as TensorFlow's maps to variables); by default every value this
+        object averages. ``moving_avg_names`` (default: all of ``names``) says which are averaged.
+
+        Raises:
+            fastckpt.errors.InvalidArgumentError: no ``names``, and this object has averaged nothing (a fresh
+                process, where TensorFlow would take the graph's variables).
+        """
+        if names is None and not self._averages:
+            raise errors.InvalidArgumentError(
+                "this ExponentialMovingAverage has averaged no values, so it knows no variables to restore: pass "
+                "the model's variables, as names (variables_to_restore(['v'])) or arrays to restore into "
+                "(variables_to_restore({'v': v}))"
+            )
+        variables = (
+            dict(names)
+            if isinstance(names, Mapping)
+            else {name: name for name in (self._averages if names is None else names)}
+        )
+        averaged = set(variables if moving_avg_names is None else moving_avg_names)
+        return {(self.average_name(name) if name in averaged else name): value for name, value in variables.items()}

@@ -14,9 +14,9 @@ import time
 from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
 
 from .. import _fastckpt, _paths
-from ..reading.checkpoint_state import checkpoint_exists, meta_graph_filename
+from ..reading.checkpoint_state import checkpoint_exists, delete_checkpoint_files
 
-__all__ = ["Retention", "remove_checkpoint", "tidy_directory"]
+__all__ = ["Retention", "delete_tree", "remove_checkpoint_in_directory", "tidy_directory"]
 
 
 class Retention:
@@ -111,10 +111,10 @@ class Retention:
                 self._next_checkpoint_time += self.keep_every_hours * 3600
                 self.last_preserved_timestamp = timestamp
                 continue
-            remove_checkpoint(path, save_dir, meta_graph_suffix, listing, self._stores)
+            remove_checkpoint_in_directory(path, save_dir, meta_graph_suffix, listing, self._stores)
 
 
-def remove_checkpoint(
+def remove_checkpoint_in_directory(
     prefix: str,
     save_dir: str,
     meta_graph_suffix: str,
@@ -125,9 +125,7 @@ def remove_checkpoint(
     if it lies there."""
     if _paths.real(os.path.dirname(prefix) or ".") != _paths.real(save_dir):
         return
-    # The core knows a checkpoint's files (V2 or V1) and deletes the index first.
-    stores.delete_checkpoint(prefix, list(listing))
-    stores.delete_file(meta_graph_filename(prefix, meta_graph_suffix))
+    delete_checkpoint_files(prefix, meta_graph_suffix, stores, list(listing))
 
 
 def tidy_directory(

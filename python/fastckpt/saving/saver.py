@@ -17,10 +17,9 @@ import concurrent.futures
 import functools
 import os
 import threading
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import _paths, errors, protos
-from ..arrays import to_numpy
 from ..distributed import Coordinator, coordinator
 from ..dtypes import as_dtype
 from ..graphs.meta_graph import export_meta_graph
@@ -28,19 +27,13 @@ from ..graphs.saver_graph import saver_meta_graph
 from ..reading.checkpoint_state import meta_graph_filename, state_file_contents
 from ..reading.reader import CheckpointReader
 from .background import BackgroundSaves
-from .group import (
-    check_one_destination,
-    part_directory,
-    part_prefix,
-    raise_failures,
-    variable_of,
-    variables_of_the_group,
-)
+from .group import commit_in_rank_0, merge_parts, variables_of_the_group, write_parts
 from .restore import restore_into
-from .retention import Retention, delete_tree, tidy_directory
+from .retention import Retention, tidy_directory
+from .save_paths import SaveRequest, no_parent_directory, save_request
 from .state_files import StateFiles
-from .var_list import VarList, name_map
-from .writer import CheckpointWriter, Slice, dtype_and_shape, merge_checkpoints
+from .var_list import VarList, check_var_list, is_variable, name_map, tensors_to_save
+from .writer import CheckpointWriter, Slice, dtype_and_shape
 
 __all__ = ["Saver"]
 
@@ -52,7 +45,11 @@ class Saver:
     Args:
         var_list: what to save and restore: None (every value given to ``save``, every tensor of the
             checkpoint on ``restore``), a list of names, or a dict ``{checkpoint_name: local_name}`` that
-            renames, exactly as TensorFlow's dict does.
+            renames, exactly as TensorFlow's dict does. In the dict, an array (numpy or torch, or a
+            ``fastckpt.Slice`` of one) in place of a local name is the variable itself, as in TensorFlow's
+            dict of variables: ``save`` saves it, ``restore`` writes the checkpoint's value into it in place. As
+            TensorFlow's Saver, this refuses a name twice in a list and one variable under two names
+            (``InvalidArgumentError``, a ``ValueError``), and arrays that cannot be written in place.
         max_to_keep: how many recent checkpoints to keep; older ones are deleted (None or 0 keeps all).
         keep_checkpoint_every_n_hours: additionally keep one checkpoint every N hours of saving.
         sharded: write several data files in parallel (the layout of TensorFlow's sharded saves).
@@ -92,7 +89,8 @@ class Saver:
         storage_options: Optional[Mapping[str, str]] = None,
         process_group: Any = None,
     ):
-        if var_list is not None and not isinstance(var_list, str) and len(var_list) == 0 and not allow_empty:
+        check_var_list(var_list)
+        if var_list is not None and len(var_list) == 0 and not allow_empty:
             raise errors.InvalidArgumentError("No variables to save")
         self._var_list = var_list
         self._reshape = reshape
@@ -110,6 +108,8 @@ class Saver:
         self._background = BackgroundSaves()
         # The MetaGraphDef this saver was imported from (import_meta_graph), if any.
         self.meta_graph_def = None
+        # {name: (dtype, shape)} of the last save: the variables of its meta graph.
+        self._saved_variables: Optional[Dict[str, Tuple[Any, Sequence[int]]]] = None
 
     @property
     def saver_def(self) -> "protos.SaverDef":
@@ -144,7 +144,7 @@ class Saver:
 
     def save(
         self,
-        values: Mapping[str, Any],
+        values: Optional[Mapping[str, Any]],
         save_path: str,
         global_step: Optional[int] = None,
         latest_filename: Optional[str] = None,
@@ -153,22 +153,31 @@ class Saver:
         write_state: bool = True,
     ) -> Optional[str]:
         """Saves ``values`` (``{local_name: array-like}``, or a ``fastckpt.Slice`` for one part of a partitioned
-        tensor) as a checkpoint; returns its prefix.
+        tensor) as a checkpoint; returns its prefix. The arrays of the var_list are saved from themselves
+        (``values`` may then be None).
 
-        Missing directories of ``save_path`` are created. With ``global_step``, the prefix is
+        Missing directories of ``save_path`` are created (TensorFlow creates one level, and none for a sharded
+        save). With ``global_step``, the prefix is
         ``save_path-<step>``. The ``checkpoint`` state file of the
         directory is replaced atomically, and checkpoints beyond ``max_to_keep`` are deleted. If anything
         fails, the previous checkpoints and the state file are left as they were. A save in the background
         (``save_async``) finishes first, and if it failed, its error is raised here and nothing is saved.
+
+        Raises:
+            fastckpt.errors.InvalidArgumentError: nothing to save ("No variables to save"); ``save_path`` named
+                like the state file without ``global_step`` or ``sharded=True`` ("collides with"); a file where
+                the directory of ``save_path`` should be ("Parent directory of ... doesn't exist, can't save.").
+                Each a ``ValueError``, as TensorFlow raises.
+            fastckpt.errors.NotFoundError: a name of the var_list has no value in ``values``.
         """
         self.wait()
-        request = self._request(save_path, global_step, latest_filename)
-        tensors = self._tensors_to_save(values)
+        request = save_request(save_path, global_step, latest_filename, self._pad_step_number, self._sharded)
+        tensors = tensors_to_save(self._var_list, values)
         return self._write(tensors, request, meta_graph_suffix, write_meta_graph, write_state)
 
     def save_async(
         self,
-        values: Mapping[str, Any],
+        values: Optional[Mapping[str, Any]],
         save_path: str,
         global_step: Optional[int] = None,
         latest_filename: Optional[str] = None,
@@ -198,8 +207,8 @@ class Saver:
         """
         with self._background.lock:
             self.wait()
-            request = self._request(save_path, global_step, latest_filename)
-            tensors = self._background.snapshot(self._tensors_to_save(values))
+            request = save_request(save_path, global_step, latest_filename, self._pad_step_number, self._sharded)
+            tensors = self._background.snapshot(tensors_to_save(self._var_list, values))
             save = functools.partial(self._write, tensors, request, meta_graph_suffix, write_meta_graph, write_state)
             return self._background.submit(save, request.checkpoint_file)
 
@@ -208,27 +217,26 @@ class Saver:
         the error is then cleared)."""
         self._background.wait()
 
-    def _request(self, save_path: str, global_step: Optional[int], latest_filename: Optional[str]) -> "_Request":
-        """Where a save goes, checked before anything is written."""
-        save_path = os.fspath(save_path)
-        latest_filename = latest_filename or "checkpoint"
-        if os.path.dirname(latest_filename):
-            raise errors.InvalidArgumentError(f"latest_filename {latest_filename!r} must not contain a directory")
-        if global_step is not None:
-            step = int(global_step)
-            checkpoint_file = f"{save_path}-{step:08d}" if self._pad_step_number else f"{save_path}-{step}"
-        else:
-            checkpoint_file = save_path
-            if os.path.basename(save_path) == latest_filename:
-                raise errors.InvalidArgumentError(
-                    f"save_path {save_path!r} collides with the state file {latest_filename!r}", save_path
-                )
-        return _Request(save_path, checkpoint_file, latest_filename)
-
     def _write(
         self,
         tensors: Dict[str, Any],
-        request: "_Request",
+        request: SaveRequest,
+        meta_graph_suffix: str,
+        write_meta_graph: bool,
+        write_state: bool,
+    ) -> Optional[str]:
+        try:
+            return self._write_checkpoint(tensors, request, meta_graph_suffix, write_meta_graph, write_state)
+        except errors.OpError as error:
+            no_directory = no_parent_directory(request.save_path, self._stores)
+            if no_directory is None:
+                raise
+            raise no_directory from error
+
+    def _write_checkpoint(
+        self,
+        tensors: Dict[str, Any],
+        request: SaveRequest,
         meta_graph_suffix: str,
         write_meta_graph: bool,
         write_state: bool,
@@ -244,11 +252,12 @@ class Saver:
             self._write_files(request.checkpoint_file, tensors)
             if write_state:
                 self._commit_state(request, meta_graph_suffix, listing)
+        self._saved_variables = {name: dtype_and_shape(value) for name, value in tensors.items()}
         if write_meta_graph:
-            self._write_meta_graph(request, meta_graph_suffix, {n: dtype_and_shape(v) for n, v in tensors.items()})
+            self._write_meta_graph(request, meta_graph_suffix)
         return request.checkpoint_file
 
-    def _prepare_directory(self, request: "_Request", meta_graph_suffix: str, write_state: bool) -> List[str]:
+    def _prepare_directory(self, request: SaveRequest, meta_graph_suffix: str, write_state: bool) -> List[str]:
         """Before a save writes: removes what killed saves left, and takes up the directory's history. Returns
         the names left in the directory, its one listing of this save."""
         save_dir = os.path.dirname(request.save_path) or "."
@@ -291,7 +300,7 @@ class Saver:
                 part = tensors[name]
                 writer.add_slice(name, part.full_shape, part.spec, part.value)
 
-    def _commit_state(self, request: "_Request", meta_graph_suffix: str, listing: List[str]) -> None:
+    def _commit_state(self, request: SaveRequest, meta_graph_suffix: str, listing: List[str]) -> None:
         """Names the new (complete) checkpoint in the state file, then deletes those beyond ``max_to_keep``
         (their files found in ``listing``, the directory's names from before this save)."""
         save_dir = os.path.dirname(request.save_path) or "."
@@ -305,23 +314,88 @@ class Saver:
                 [t for _, t in self._retention.kept],
                 self._retention.last_preserved_timestamp,
                 self._save_relative_paths,
+                v2_checkpoint=True,
             )
         )
         self._retention.delete_due(save_dir, meta_graph_suffix, listing)
 
-    def _write_meta_graph(
-        self, request: "_Request", meta_graph_suffix: str, variables: Mapping[str, Tuple[Any, Sequence[int]]]
-    ) -> None:
+    def _write_meta_graph(self, request: SaveRequest, meta_graph_suffix: str) -> None:
+        """Writes the meta graph of the variables just saved beside the checkpoint."""
+        assert self._saved_variables is not None
         export_meta_graph(
             meta_graph_filename(request.checkpoint_file, meta_graph_suffix),
-            saver_meta_graph(variables, self.saver_def),
+            saver_meta_graph(self._saved_variables, self.saver_def),
             storage_options=self._stores,
         )
+
+    def export_meta_graph(
+        self,
+        filename: "Optional[str | os.PathLike[str]]" = None,
+        collection_list: Optional[Sequence[str]] = None,
+        as_text: bool = False,
+        export_scope: Optional[str] = None,
+        clear_devices: bool = False,
+        clear_extraneous_savers: bool = False,
+        strip_default_attrs: bool = False,
+        save_debug_info: bool = False,
+    ) -> "protos.MetaGraphDef":
+        """Writes the MetaGraphDef of this saver's variables to ``filename`` (binary, or text with ``as_text``;
+        nothing written when None) and returns it, as ``tf.compat.v1.train.Saver.export_meta_graph`` does:
+        the graph TensorFlow's Saver holds for them, which ``tf.compat.v1.train.import_meta_graph`` imports.
+        The variables are those of the last save (whose graph is the ``.meta`` it wrote beside its checkpoint),
+        or before any save those of a var_list of arrays; a Saver of ``fastckpt.import_meta_graph`` exports the
+        graph it was imported from, as TensorFlow's exports the graph it was imported into. The other options
+        are ``fastckpt.export_meta_graph``'s.
+
+        >>> import numpy as np, tempfile, os, fastckpt
+        >>> saver = fastckpt.Saver({"w": np.zeros([2, 3], np.float32)})
+        >>> meta = saver.export_meta_graph(os.path.join(tempfile.mkdtemp(), "model.meta"), as_text=True)
+        >>> [(node.name, node.op) for node in meta.graph_def.node][:2]
+        [('w/Initializer/zeros', 'Const'), ('w', 'VariableV2')]
+
+        Raises:
+            fastckpt.errors.InvalidArgumentError: the variables are unknown (no save yet, and a var_list of
+                names).
+            fastckpt.errors.UnimplementedError: ``strip_default_attrs`` or ``save_debug_info``, which need
+                TensorFlow's op registry and the Python stack traces of a graph's construction.
+        """
+        if strip_default_attrs or save_debug_info:
+            option = "strip_default_attrs" if strip_default_attrs else "save_debug_info"
+            raise errors.UnimplementedError(
+                f"Saver.export_meta_graph({option}=True): fastckpt builds its graphs without TensorFlow's op "
+                "registry and without Python stack traces, which this needs; export without it (TensorFlow "
+                "imports the graph all the same)",
+                None if filename is None else os.fspath(filename),
+            )
+        return export_meta_graph(
+            filename,
+            self._meta_graph(),
+            as_text,
+            collection_list,
+            export_scope,
+            clear_devices,
+            clear_extraneous_savers,
+            storage_options=self._stores,
+        )
+
+    def _meta_graph(self) -> "protos.MetaGraphDef":
+        """The MetaGraphDef this saver exports (see ``export_meta_graph``)."""
+        if self.meta_graph_def is not None:
+            return self.meta_graph_def
+        variables = self._saved_variables
+        if variables is None and isinstance(self._var_list, Mapping) and all(map(is_variable, self._var_list.values())):
+            variables = {name: dtype_and_shape(value) for name, value in tensors_to_save(self._var_list, None).items()}
+        if not variables:
+            raise errors.InvalidArgumentError(
+                "the meta graph needs the variables' dtypes and shapes, and this Saver knows none: export it after "
+                "a save, or make it with a var_list of arrays ({checkpoint_name: array})"
+            )
+        return saver_meta_graph(variables, self.saver_def)
 
     def _write_together(
         self,
         tensors: Dict[str, Any],
-        request: "_Request",
+        request: SaveRequest,
         meta_graph_suffix: str,
         write_meta_graph: bool,
         write_state: bool,
@@ -334,104 +408,26 @@ class Saver:
         with self._lock:
             listing: List[str] = []
             if group.rank == 0:
-                # Before anyone writes: the gather below is the barrier that keeps the others waiting.
+                # Before anyone writes: the gather of write_parts is the barrier that keeps the others waiting.
                 listing = self._prepare_directory(request, meta_graph_suffix, write_state)
-            check_one_destination(self._gather(checkpoint_file, request), checkpoint_file)
-            outcome, own_error = self._write_own_part(tensors, checkpoint_file)
-            outcomes = self._gather(outcome, request)
-            if any(isinstance(o, str) for o in outcomes) and group.rank == 0:
-                delete_tree(part_directory(checkpoint_file), self._stores)
-            raise_failures(outcomes, own_error, checkpoint_file)
+            outcomes = write_parts(group, tensors, checkpoint_file, self._write_files, self._stores)
             variables = variables_of_the_group(outcomes, checkpoint_file)
             if not variables:
                 if self._allow_empty:
                     return None
                 raise errors.InvalidArgumentError("No variables to save", request.save_path)
-            committed: Any = None
-            if group.rank == 0:
-                try:
-                    self._merge_parts(
-                        outcomes, variables, request, listing, meta_graph_suffix, write_meta_graph, write_state
-                    )
-                    committed = self._retention.kept
-                except Exception as error:
-                    own_error, committed = error, f"{type(error).__name__}: {error}"
-            committed = self._gather(committed, request)[0]
-            if isinstance(committed, str):
-                if own_error is not None:
-                    raise own_error
-                raise errors.AbortedError(
-                    f"the save of {checkpoint_file} failed in rank 0, which merges the parts: {committed}",
-                    checkpoint_file,
-                )
-            if group.rank != 0:
-                self._retention.kept = list(committed)
+            self._saved_variables = {name: (as_dtype(dtype), shape) for name, (dtype, shape, _) in variables.items()}
+
+            def commit() -> List[Tuple[str, float]]:
+                merge_parts(group, outcomes, checkpoint_file, self._durable, self._stores)
+                if write_state:
+                    self._commit_state(request, meta_graph_suffix, listing)
+                if write_meta_graph:
+                    self._write_meta_graph(request, meta_graph_suffix)
+                return self._retention.kept
+
+            self._retention.kept = list(commit_in_rank_0(group, commit, checkpoint_file))
         return checkpoint_file
-
-    def _write_own_part(self, tensors: Dict[str, Any], checkpoint_file: str) -> Tuple[Any, Optional[BaseException]]:
-        """Writes this process's part of a group save: returns what it tells the others (what it saved, or its
-        failure as text) and its own error, if any."""
-        group = self._coordinator
-        assert group is not None
-        try:
-            if tensors:
-                self._write_files(part_prefix(checkpoint_file, group.rank, group.world_size), tensors)
-            return {name: variable_of(value) for name, value in tensors.items()}, None
-        except Exception as error:
-            return f"{type(error).__name__}: {error}", error
-
-    def _merge_parts(
-        self,
-        outcomes: List[Any],
-        variables: Dict[str, Any],
-        request: "_Request",
-        listing: List[str],
-        meta_graph_suffix: str,
-        write_meta_graph: bool,
-        write_state: bool,
-    ) -> None:
-        """In process 0: merges the parts of a group save into the checkpoint, then commits it as a save does."""
-        group = self._coordinator
-        assert group is not None
-        checkpoint_file = request.checkpoint_file
-        parts = [part_prefix(checkpoint_file, rank, group.world_size) for rank, o in enumerate(outcomes) if o]
-        merge_checkpoints(parts, checkpoint_file, durable=self._durable, storage_options=self._stores)
-        delete_tree(part_directory(checkpoint_file), self._stores)
-        if write_state:
-            self._commit_state(request, meta_graph_suffix, listing)
-        if write_meta_graph:
-            self._write_meta_graph(
-                request,
-                meta_graph_suffix,
-                {name: (as_dtype(dtype), shape) for name, (dtype, shape, _) in variables.items()},
-            )
-
-    def _gather(self, value: Any, request: "_Request") -> List[Any]:
-        """Every process's ``value``; a failure of the group (a process died) aborts the save."""
-        assert self._coordinator is not None
-        try:
-            return self._coordinator.all_gather(value)
-        except Exception as error:
-            raise errors.AbortedError(
-                f"the save of {request.checkpoint_file} was abandoned: the processes saving it together failed "
-                f"to exchange their outcomes ({type(error).__name__}: {error})",
-                request.checkpoint_file,
-            ) from error
-
-    def _tensors_to_save(self, values: Mapping[str, Any]) -> Dict[str, Any]:
-        """``{checkpoint_name: numpy array or Slice of one}`` of the var_list."""
-        names = name_map(self._var_list, list(values))
-        tensors: Dict[str, Any] = {}
-        for checkpoint_name, local_name in names.items():
-            if local_name not in values:
-                raise errors.NotFoundError(f"no value given for {local_name!r}", None, local_name)
-            value = values[local_name]
-            if isinstance(value, Slice):
-                value.extents  # noqa: B018 - checks the part's dimensions before anything is written
-                tensors[checkpoint_name] = value._replace(value=to_numpy(value.value))
-            else:
-                tensors[checkpoint_name] = to_numpy(value)
-        return tensors
 
     def restore(self, save_path: str, into: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Reads the checkpoint at ``save_path`` (prefix, V1 file or directory): returns
@@ -439,12 +435,22 @@ class Saver:
         existing array ``into[local_name]`` (numpy or torch; same shape and dtype, or with ``reshape=True`` the
         same number of elements) and returns ``into``; a ``fastckpt.Slice`` there receives only its part of
         the tensor (read alone, as ``get_slice`` reads it). Without a var_list, ``into`` alone says what to restore.
+        The arrays of the var_list receive their values in place, as TensorFlow's variables do (returned under
+        their checkpoint names). Every target is checked before anything is written into any of them.
+
+        >>> import numpy as np, tempfile, os, fastckpt
+        >>> prefix = fastckpt.Saver().save({"v1": [1.0]}, os.path.join(tempfile.mkdtemp(), "model.ckpt"))
+        >>> v1 = np.zeros([1], np.float32)
+        >>> _ = fastckpt.Saver({"v1": v1}).restore(prefix)
+        >>> v1
+        array([1.], dtype=float32)
 
         Raises:
             fastckpt.errors.NotACheckpointError: nothing at ``save_path`` is a checkpoint ("The passed
                 save_path is not a valid checkpoint", a ``ValueError`` as in TensorFlow).
             fastckpt.errors.NotFoundError: a tensor of the var_list is not in the checkpoint.
-            fastckpt.errors.InvalidArgumentError: a target of ``into`` has another shape or dtype.
+            fastckpt.errors.InvalidArgumentError: a target has another shape ("Assign requires shapes of both
+                tensors to match", as TensorFlow says) or dtype, or cannot be written in place.
         """
         if self._allow_empty and self._var_list is not None and len(self._var_list) == 0:
             return {} if into is None else dict(into)
@@ -457,15 +463,15 @@ class Saver:
             names = {local: local for local in into}
         else:
             names = name_map(self._var_list, list(reader.get_variable_to_shape_map()))
+        variables = {name: local for name, local in names.items() if is_variable(local)}
+        by_name = {name: local for name, local in names.items() if not is_variable(local)}
         if into is None:
-            values = reader.get_tensors(names)
-            return {local: values[name] for name, local in names.items()}
-        return restore_into(reader, names, into, self._reshape)
-
-
-class _Request(NamedTuple):
-    """Where one save goes: the ``save_path`` given, the checkpoint's prefix, the state file's name."""
-
-    save_path: str
-    checkpoint_file: str
-    latest_filename: str
+            # Read before anything is written into the var_list's arrays: a missing tensor leaves them as they were.
+            values = reader.get_tensors(by_name)
+            restore_into(reader, variables, self._reshape)
+            return {**{local: values[name] for name, local in by_name.items()}, **variables}
+        for name, local in by_name.items():
+            if local not in into:
+                raise errors.NotFoundError(f"no target in `into` for {local!r}", reader.path, name)
+        restore_into(reader, {**variables, **{name: into[local] for name, local in by_name.items()}}, self._reshape)
+        return {**into, **variables}
