@@ -281,9 +281,24 @@ fn store_error(err: object_store::Error, path: impl AsRef<Path>) -> Error {
             (ErrorKind::Io, format!("the store refused the request: {err}"))
         }
         // What is left failed after the retries: the network, the server, a timeout.
-        _ => (ErrorKind::Unavailable, err.to_string()),
+        _ => (ErrorKind::Unavailable, with_causes(&err)),
     };
     Error::new(kind, message).in_file(path.as_ref())
+}
+
+/// `err`'s message followed by those of its causes that it does not repeat: a failed request says only "error
+/// sending request", its causes why (a certificate no trusted authority signed, a refused connection).
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = error.source();
+    }
+    message
 }
 
 /// The HTTP status a failed request's error reports (`object_store` keeps it only in its message).
@@ -809,6 +824,28 @@ mod tests {
         assert_eq!(store_error(generic(404), "s3://b/k").kind, ErrorKind::NotFound);
         assert_eq!(store_error(generic(429), "s3://b/k").kind, ErrorKind::Unavailable);
         assert_eq!(store_error(generic(503), "s3://b/k").kind, ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn failed_requests_say_why() {
+        /// What reqwest reports: a message that leaves the reason to its cause.
+        #[derive(Debug)]
+        struct Sending(std::io::Error);
+        impl std::fmt::Display for Sending {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Sending {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "tcp connect error");
+        let err = object_store::Error::Generic { store: "S3", source: Box::new(Sending(refused)) };
+        let err = store_error(err, "s3://b/k");
+        assert_eq!(err.kind, ErrorKind::Unavailable);
+        assert_eq!(err.message, "Generic S3 error: error sending request: tcp connect error");
     }
 
     #[test]
