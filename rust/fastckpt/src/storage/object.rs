@@ -73,6 +73,16 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Makes ring the process's TLS crypto provider, which the HTTPS client of every store needs (reqwest is built
+/// without one: see the workspace's Cargo.toml). A provider installed before, by another user of rustls in the
+/// library, stays.
+fn install_tls_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The storage of the bucket (container, server) `path` names, made once per configuration: its options
 /// and the environment variables the clouds' builders read (a test, or a program, that changes them gets a
 /// storage made anew).
@@ -158,6 +168,7 @@ impl ObjectStorage {
                 _ => config.push((key.to_ascii_lowercase(), value.clone())),
             }
         }
+        install_tls_provider();
         let client =
             ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(5));
         let scheme = root.split_once("://").map_or("", |(scheme, _)| scheme).to_ascii_lowercase();
@@ -824,6 +835,20 @@ mod tests {
         assert_eq!(store_error(generic(404), "s3://b/k").kind, ErrorKind::NotFound);
         assert_eq!(store_error(generic(429), "s3://b/k").kind, ErrorKind::Unavailable);
         assert_eq!(store_error(generic(503), "s3://b/k").kind, ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn every_clouds_https_client_builds_on_ring() {
+        let stores: [(&str, &[(&str, &str)]); 4] = [
+            ("s3://bucket", &[("aws_region", "us-east-1")]),
+            ("gs://bucket", &[]),
+            ("az://container", &[("azure_storage_account_name", "account")]),
+            ("https://example.com", &[]),
+        ];
+        for (root, pairs) in stores {
+            ObjectStorage::new(root, &options(pairs)).unwrap_or_else(|e| panic!("{root}: {e}"));
+        }
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 
     #[test]
