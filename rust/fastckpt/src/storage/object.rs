@@ -78,6 +78,16 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Makes ring the process's TLS crypto provider, which the HTTPS client of every store needs (reqwest is built
+/// without one: see the workspace's Cargo.toml). A provider installed before, by another user of rustls in the
+/// library, stays.
+fn install_tls_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The storage of the bucket (container, server) `path` names, made once per configuration: its options
 /// and the environment variables the clouds' builders read (a test, or a program, that changes them gets a
 /// storage made anew).
@@ -165,6 +175,7 @@ impl ObjectStorage {
                 _ => config.push((key.to_ascii_lowercase(), value.clone())),
             }
         }
+        install_tls_provider();
         let client =
             ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(5));
         let scheme = root.split_once("://").map_or("", |(scheme, _)| scheme).to_ascii_lowercase();
@@ -293,9 +304,24 @@ fn store_error(err: object_store::Error, path: impl AsRef<Path>) -> Error {
             (ErrorKind::Io, format!("the store refused the request: {err}"))
         }
         // What is left failed after the retries: the network, the server, a timeout.
-        _ => (ErrorKind::Unavailable, err.to_string()),
+        _ => (ErrorKind::Unavailable, with_causes(&err)),
     };
     Error::new(kind, message).in_file(path.as_ref())
+}
+
+/// `err`'s message followed by those of its causes that it does not repeat: a failed request says only "error
+/// sending request", its causes why (a certificate no trusted authority signed, a refused connection).
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = error.source();
+    }
+    message
 }
 
 /// The HTTP status a failed request's error reports (`object_store` keeps it only in its message).
@@ -901,6 +927,42 @@ mod tests {
         assert_eq!(store_error(generic(404), "s3://b/k").kind, ErrorKind::NotFound);
         assert_eq!(store_error(generic(429), "s3://b/k").kind, ErrorKind::Unavailable);
         assert_eq!(store_error(generic(503), "s3://b/k").kind, ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn every_clouds_https_client_builds_on_ring() {
+        let stores: [(&str, &[(&str, &str)]); 4] = [
+            ("s3://bucket", &[("aws_region", "us-east-1")]),
+            ("gs://bucket", &[]),
+            ("az://container", &[("azure_storage_account_name", "account")]),
+            ("https://example.com", &[]),
+        ];
+        for (root, pairs) in stores {
+            ObjectStorage::new(root, &options(pairs)).unwrap_or_else(|e| panic!("{root}: {e}"));
+        }
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
+
+    #[test]
+    fn failed_requests_say_why() {
+        /// What reqwest reports: a message that leaves the reason to its cause.
+        #[derive(Debug)]
+        struct Sending(std::io::Error);
+        impl std::fmt::Display for Sending {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Sending {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "tcp connect error");
+        let err = object_store::Error::Generic { store: "S3", source: Box::new(Sending(refused)) };
+        let err = store_error(err, "s3://b/k");
+        assert_eq!(err.kind, ErrorKind::Unavailable);
+        assert_eq!(err.message, "Generic S3 error: error sending request: tcp connect error");
     }
 
     #[test]
