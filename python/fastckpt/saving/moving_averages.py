@@ -19,10 +19,9 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from .. import errors
 from ..arrays import to_numpy
 
-__all__ = ["ExponentialMovingAverage"]
+__all__ = ["ExponentialMovingAverage", "ShadowsInCheckpoint"]
 
 
 class ExponentialMovingAverage:
@@ -51,9 +50,10 @@ class ExponentialMovingAverage:
     >>> import tempfile, os
     >>> values = {"v": np.float32(10.0), **ema.averages()}
     >>> prefix = fastckpt.Saver().save(values, os.path.join(tempfile.mkdtemp(), "model.ckpt"))
-    >>> v = np.zeros((), np.float32)                                  # the model's variable
-    >>> restore = fastckpt.ExponentialMovingAverage(0.99).variables_to_restore({"v": v})
-    >>> _ = fastckpt.Saver(restore).restore(prefix)
+    >>> fastckpt.Saver(fastckpt.ExponentialMovingAverage(0.99).variables_to_restore()).restore(prefix)
+    {'v': np.float32(0.099999905)}
+    >>> v = np.zeros((), np.float32)                                  # the model's variable, filled in place
+    >>> _ = fastckpt.Saver(fastckpt.ExponentialMovingAverage(0.99).variables_to_restore({"v": v})).restore(prefix)
     >>> v
     array(0.0999999, dtype=float32)
     """
@@ -109,16 +109,12 @@ class ExponentialMovingAverage:
         (the var_list then maps to the arrays, as TensorFlow's maps to variables); by default every value this
         object averages. ``moving_avg_names`` (default: all of ``names``) says which are averaged.
 
-        Raises:
-            fastckpt.errors.InvalidArgumentError: no ``names``, and this object has averaged nothing (a fresh
-                process, where TensorFlow would take the graph's variables).
+        Without ``names``, in a fresh process that averaged nothing (where TensorFlow takes the graph's
+        variables), the var_list is the checkpoint's variables, each restored from its shadow where it has one:
+        ``Saver(ema.variables_to_restore()).restore(path)`` returns ``{"v": shadow of v, "step": step}``.
         """
         if names is None and not self._averages:
-            raise errors.InvalidArgumentError(
-                "this ExponentialMovingAverage has averaged no values, so it knows no variables to restore: pass "
-                "the model's variables, as names (variables_to_restore(['v'])) or arrays to restore into "
-                "(variables_to_restore({'v': v}))"
-            )
+            return ShadowsInCheckpoint(self.name)
         variables = (
             dict(names)
             if isinstance(names, Mapping)
@@ -126,3 +122,25 @@ class ExponentialMovingAverage:
         )
         averaged = set(variables if moving_avg_names is None else moving_avg_names)
         return {(self.average_name(name) if name in averaged else name): value for name, value in variables.items()}
+
+
+class ShadowsInCheckpoint:
+    """The var_list ``variables_to_restore()`` gives where no variables are known (a fresh process): resolved
+    against the checkpoint's names when a Saver restores, as TensorFlow's is against the graph's variables. Each
+    variable ``v`` is restored from ``v/<name>`` where the checkpoint has that shadow, else from itself.
+
+    >>> ShadowsInCheckpoint("ExponentialMovingAverage")(["step", "v", "v/ExponentialMovingAverage"])
+    {'step': 'step', 'v/ExponentialMovingAverage': 'v'}
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, available: Iterable[str]) -> Dict[str, str]:
+        names = set(available)
+        suffix = "/" + self.name
+        variables = sorted(name for name in names if not name.endswith(suffix))
+        return {(name + suffix if name + suffix in names else name): name for name in variables}
+
+    def __repr__(self) -> str:
+        return f"ShadowsInCheckpoint({self.name!r})"

@@ -90,7 +90,7 @@ class Saver:
         process_group: Any = None,
     ):
         check_var_list(var_list)
-        if var_list is not None and len(var_list) == 0 and not allow_empty:
+        if var_list is not None and not callable(var_list) and len(var_list) == 0 and not allow_empty:
             raise errors.InvalidArgumentError("No variables to save")
         self._var_list = var_list
         self._reshape = reshape
@@ -452,7 +452,7 @@ class Saver:
             fastckpt.errors.InvalidArgumentError: a target has another shape ("Assign requires shapes of both
                 tensors to match", as TensorFlow says) or dtype, or cannot be written in place.
         """
-        if self._allow_empty and self._var_list is not None and len(self._var_list) == 0:
+        if self._allow_empty and self._var_list is not None and not callable(self._var_list) and not self._var_list:
             return {} if into is None else dict(into)
         try:
             reader = CheckpointReader(save_path, storage_options=self._stores)

@@ -1,5 +1,7 @@
 """A Saver's ``var_list``: which values it saves and restores, and under which names, as TensorFlow's Saver
-takes it: None (everything), a list of names, or a dict ``{checkpoint_name: local_name}`` that renames. In
+takes it: None (everything), a list of names, or a dict ``{checkpoint_name: local_name}`` that renames; or a
+callable that makes one of these of the names there are (the checkpoint's, at a restore), as
+``ExponentialMovingAverage.variables_to_restore()`` gives in a fresh process. In
 the dict, an array (numpy, torch, or a ``fastckpt.Slice`` of one) in place of a local name is the variable
 itself, as TensorFlow's dict maps names to variables: saved from, and restored into in place.
 
@@ -12,7 +14,7 @@ fastckpt.errors.InvalidArgumentError: At least two variables have the same name:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Hashable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Hashable, Mapping, Optional, Sequence, Union
 
 from .. import errors
 from ..arrays import to_numpy
@@ -21,7 +23,7 @@ from .writer import Slice
 
 __all__ = ["VarList", "check_var_list", "is_variable", "name_map", "tensors_to_save"]
 
-VarList = Union[None, Sequence[str], Mapping[str, Any]]
+VarList = Union[None, Sequence[str], Mapping[str, Any], Callable[[Sequence[str]], Mapping[str, Any]]]
 
 
 def is_variable(local: Any) -> bool:
@@ -32,8 +34,9 @@ def is_variable(local: Any) -> bool:
 def check_var_list(var_list: VarList) -> None:
     """Raises where TensorFlow's Saver refuses the var_list (``ValueError`` there): a name twice in a list, or a
     dict that restores one variable (a local name, or an array) under two checkpoint names; and where an array
-    of the dict cannot be restored into in place (read-only, a scalar, a jax array)."""
-    if var_list is None:
+    of the dict cannot be restored into in place (read-only, a scalar, a jax array). A callable's var_list is
+    checked when it is made."""
+    if var_list is None or callable(var_list):
         return
     if isinstance(var_list, str):
         raise errors.InvalidTypeError("var_list must be a list of names or a dict, not a string")
@@ -84,8 +87,11 @@ def _check_dict(var_list: Mapping[str, Any]) -> None:
 
 
 def name_map(var_list: VarList, available: Sequence[str]) -> Dict[str, Any]:
-    """``{checkpoint_name: local_name or variable}`` for a var_list: None (everything ``available``), names, or
-    a dict."""
+    """``{checkpoint_name: local_name or variable}`` for a var_list: None (everything ``available``), names, a
+    dict, or a callable making one of these of ``available``."""
+    if callable(var_list):
+        var_list = var_list(available)
+        check_var_list(var_list)
     if var_list is None:
         return {name: name for name in available}
     if isinstance(var_list, Mapping):
