@@ -16,7 +16,8 @@
 //!
 //! A block is named by its object, the object's version as it was opened (its ETag) and its index: a replaced
 //! object is never read through another version's blocks. The cache holds at most its capacity in bytes (the
-//! `block_cache_bytes` storage option, [`DEFAULT_CAPACITY`] by default; 0 turns it off), the blocks used least
+//! `block_cache_bytes` storage option, [`DEFAULT_CAPACITY`] by default; less than two blocks, 0 say, turns it
+//! off), the blocks used least
 //! recently dropped first.
 use std::collections::HashMap;
 use std::ops::Range;
@@ -85,9 +86,10 @@ impl BlockCache {
         BlockCache { capacity, state: Mutex::default() }
     }
 
-    /// Whether the cache keeps anything.
+    /// Whether the cache keeps anything: it holds at least two blocks (a smaller one would fetch a block for
+    /// every read and keep none).
     pub(super) fn enabled(&self) -> bool {
-        self.capacity > 0
+        self.capacity as u64 >= 2 * BLOCK
     }
 
     /// The block `id`, if it is kept.
@@ -189,7 +191,8 @@ mod tests {
         assert!(cache.get(&id(3)).is_none());
         let other_version = ("key".to_owned(), "other".to_owned(), 0);
         assert!(cache.get(&other_version).is_none());
-        assert!(!BlockCache::new(0).enabled());
+        assert!(!BlockCache::new(0).enabled() && !BlockCache::new(BLOCK as usize).enabled());
+        assert!(BlockCache::new(2 * BLOCK as usize).enabled());
     }
 
     #[test]
