@@ -16,13 +16,14 @@ import os
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
-import jax
 import numpy as np
 
-from . import errors, mapping
+from . import _optional, errors, mapping
 from .dtypes import as_dtype
 from .reading.reader import CheckpointReader
 from .saving.writer import CheckpointWriter
+
+jax = _optional.require("jax", "fastckpt.jax")
 
 __all__ = ["load", "save"]
 

@@ -31,13 +31,14 @@ import warnings
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 import numpy as np
-import torch
 
-from . import errors, mapping
+from . import _optional, errors, mapping
 from .reading.batching import batches
 from .reading.reader import CheckpointReader
 from .saving.writer import CheckpointWriter
 from .torch_arrays import bytes_of, numpy_view, tensor_to_numpy, torch_dtype
+
+torch = _optional.require("torch", "fastckpt.torch")
 
 __all__ = ["IncompatibleKeys", "load", "load_into", "numpy_view", "save", "tensor_to_numpy", "torch_dtype"]
 

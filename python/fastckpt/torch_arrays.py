@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 import numpy as np
-import torch
 
-from . import errors
+from . import _optional, errors
+
+torch = _optional.require("torch", "fastckpt.torch")
 
 __all__ = ["bytes_of", "numpy_to_tensor", "numpy_view", "tensor_to_numpy", "torch_dtype"]
 

@@ -140,3 +140,19 @@ def test_version():
     assert fastckpt.__version__ and fastckpt.__version__ != "0+unknown"
     with pytest.raises(AttributeError):
         _ = fastckpt.no_such_attribute
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_a_framework_module_without_its_framework_says_what_to_install(framework):
+    code = f"""
+import json, sys
+sys.modules[{framework!r}] = None  # as if not installed: importing it raises ImportError
+import fastckpt
+try:
+    import fastckpt.{framework}
+except ImportError as error:
+    print(json.dumps([type(error).__name__, isinstance(error, fastckpt.errors.OpError), str(error)]))
+"""
+    name, is_fastckpt_error, message = run_python(code)
+    assert name == "MissingDependencyError" and is_fastckpt_error
+    assert message.startswith(f"fastckpt.{framework} needs {framework}") and f"'fastckpt[{framework}]'" in message
