@@ -50,6 +50,15 @@ struct ListMultipartUploadsResult {
     next_upload_id_marker: Option<String>,
 }
 
+impl ListMultipartUploadsResult {
+    /// The markers of the page after this one, asked for with `asked`; `None` at the end of the listing. A
+    /// server that names the same page again would keep a listing going: it ends there.
+    fn next(&self, asked: &Option<(String, String)>) -> Option<(String, String)> {
+        let next = self.next_key_marker.clone().zip(self.next_upload_id_marker.clone());
+        (self.is_truncated && next != *asked).then_some(next).flatten()
+    }
+}
+
 /// Why a listing request failed.
 enum Failure {
     /// The network or the server: worth asking again.
@@ -92,14 +101,15 @@ impl S3Uploads {
         let mut markers: Option<(String, String)> = None;
         loop {
             let mut query = vec![("uploads", String::new()), ("prefix", prefix.to_owned())];
-            if let Some((key, id)) = markers.take() {
+            if let Some((key, id)) = markers.clone() {
                 query.extend([("key-marker", key), ("upload-id-marker", id)]);
             }
             let Some(page) = self.list_page(query).await? else { return Ok(None) };
+            let next = page.next(&markers);
             uploads.extend(page.upload.into_iter().map(|entry| Upload { key: entry.key, id: entry.upload_id }));
-            match (page.is_truncated, page.next_key_marker, page.next_upload_id_marker) {
-                (true, Some(key), Some(id)) => markers = Some((key, id)),
-                _ => return Ok(Some(uploads)),
+            match next {
+                Some(next) => markers = Some(next),
+                None => return Ok(Some(uploads)),
             }
         }
     }
@@ -189,7 +199,9 @@ mod tests {
         let keys: Vec<_> = page.upload.iter().map(|u| (u.key.as_str(), u.upload_id.as_str())).collect();
         assert_eq!(keys, [("run/model.ckpt-1.data-00000-of-00001", "id1"), ("run/model.ckpt-2.index", "id2")]);
         assert!(page.is_truncated);
-        assert_eq!(page.next_upload_id_marker.as_deref(), Some("id2"));
+        let next = Some(("run/model.ckpt-2.index".to_owned(), "id2".to_owned()));
+        assert_eq!(page.next(&None), next);
+        assert_eq!(page.next(&next), None, "the same page named again ends the listing");
         let empty = br#"<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"#;
         let page: ListMultipartUploadsResult = quick_xml::de::from_reader(&empty[..]).unwrap();
         assert!(page.upload.is_empty() && !page.is_truncated);
