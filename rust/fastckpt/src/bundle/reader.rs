@@ -106,20 +106,23 @@ struct StoredSlices {
     entries: Vec<(Location, TensorInfo)>,
 }
 
-/// Each entry stored in a data file (a tensor, or a slice of a partitioned one): the entry, its data file's
-/// number as the index gives it, and its byte range there (`None` where the index's numbers make none).
+/// Each entry stored in a data file that opened (a tensor, or a slice of a partitioned one): the entry, its data
+/// file's position in `shards`, and its byte range there. Entries whose range the index's numbers do not make, or
+/// whose data file did not open, are left out (the reads report them).
 fn stored_entries<'a>(
+    shards: &'a [(u32, Arc<dyn ReadFile>)],
     locations: &'a [Location],
     slice_entries: &'a [(Vec<u8>, BundleEntryProto)],
-) -> impl Iterator<Item = (IndexEntry, i32, Option<std::ops::Range<u64>>)> + 'a {
+) -> impl Iterator<Item = (IndexEntry, usize, std::ops::Range<u64>)> + 'a {
     let tensors = locations.iter().enumerate().filter(|(_, l)| l.slices.is_empty());
     let tensors = tensors.map(|(i, l)| (IndexEntry::Tensor(i), l.shard_id, l.offset, l.size));
     let slices =
         slice_entries.iter().enumerate().map(|(i, (_, e))| (IndexEntry::Slice(i), e.shard_id, e.offset, e.size));
-    tensors.chain(slices).map(|(entry, shard, offset, size)| {
-        let (offset, size) = (u64::try_from(offset).ok(), u64::try_from(size).ok());
-        let range = offset.zip(size).and_then(|(offset, size)| Some(offset..offset.checked_add(size)?));
-        (entry, shard, range)
+    tensors.chain(slices).filter_map(|(entry, shard, offset, size)| {
+        let shard = u32::try_from(shard).ok()?;
+        let opened = shards.binary_search_by_key(&shard, |(id, _)| *id).ok()?;
+        let (offset, size) = (u64::try_from(offset).ok()?, u64::try_from(size).ok()?);
+        Some((entry, opened, offset..offset.checked_add(size)?))
     })
 }
 
@@ -135,11 +138,8 @@ fn expect_whole_reads(
         return;
     }
     let mut ranges: Vec<Vec<std::ops::Range<u64>>> = vec![Vec::new(); shards.len()];
-    for (_, shard, range) in stored_entries(locations, slice_entries) {
-        let opened = u32::try_from(shard).ok().and_then(|s| shards.binary_search_by_key(&s, |(id, _)| *id).ok());
-        if let (Some(range), Some(i)) = (range, opened) {
-            ranges[i].push(range);
-        }
+    for (_, opened, range) in stored_entries(shards, locations, slice_entries) {
+        ranges[opened].push(range);
     }
     for ((_, file), ranges) in shards.iter().zip(ranges) {
         file.expect_whole_reads(&ranges);
@@ -196,13 +196,9 @@ impl BundleReader {
     fn check_data_file_sizes(&self) -> Result<()> {
         // Per data file opened: the end of the entry that ends last, and that entry.
         let mut needed: Vec<(u64, Option<IndexEntry>)> = vec![(0, None); self.shards.len()];
-        for (entry, shard, range) in stored_entries(&self.locations, &self.slice_entries) {
-            let opened =
-                u32::try_from(shard).ok().and_then(|s| self.shards.binary_search_by_key(&s, |(id, _)| *id).ok());
-            if let (Some(range), Some(i)) = (range, opened) {
-                if range.end > needed[i].0 {
-                    needed[i] = (range.end, Some(entry));
-                }
+        for (entry, opened, range) in stored_entries(&self.shards, &self.locations, &self.slice_entries) {
+            if range.end > needed[opened].0 {
+                needed[opened] = (range.end, Some(entry));
             }
         }
         for ((shard, file), (end, last)) in self.shards.iter().zip(needed) {
